@@ -1,0 +1,173 @@
+"""The ``medvalue`` command: a thin caller of the package's public functions.
+
+Exit codes: 0 success, 2 a user error (one line on stderr naming the problem and the fix),
+1 a bug (with a traceback, so it can be reported).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import polars as pl
+
+from medvalue import __version__
+from medvalue.config import DEFAULT_LANG, LANGUAGES, SMALL_CELL_THRESHOLD
+from medvalue.dataset import Dataset, load_dataset
+from medvalue.errors import MedvalueError
+from medvalue.inspect import inspect_dataset
+
+
+def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    @click.argument("path", type=click.Path(path_type=str))
+    @click.option("--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML overriding inferred roles.")
+    @click.option("--encoding", default=None, help="Force the text encoding (utf-8, gb18030, gbk).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _load(path: str, spec_path: str | None, encoding: str | None) -> Dataset:
+    return load_dataset(path, spec=spec_path, encoding=encoding)
+
+
+def _emit_json(obj: dict[str, Any]) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=110)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="medvalue")
+def cli() -> None:
+    """Profile, check and value clinical datasets; render reports for finance teams."""
+
+
+@cli.command()
+@_dataset_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: bool) -> None:
+    """Tables, rows, columns, detected encoding and inferred roles."""
+    result = inspect_dataset(_load(path, spec_path, encoding))
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    from rich.table import Table as RichTable
+
+    console = _console()
+    console.print(f"[bold]{path}[/bold]  format: {result.format}  encoding: {result.encoding or '-'}")
+    for t in result.tables:
+        table = RichTable(title=f"{t.name}: {t.rows:,} rows x {len(t.columns)} columns", title_justify="left")
+        for head in ("column", "type", "role", "reason", "confidence"):
+            table.add_column(head)
+        for c in t.columns:
+            extra = f" ({c.detail})" if c.detail else ""
+            table.add_row(c.name, c.dtype, c.role + extra, c.reason, f"{c.confidence:.2f}")
+        console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note[/yellow] {note}")
+
+
+@cli.command()
+@_dataset_options
+@click.option("-o", "--output", type=click.Path(path_type=str), help="Write to a file instead of stdout.")
+def spec(path: str, spec_path: str | None, encoding: str | None, output: str | None) -> None:
+    """Write a starter spec (YAML) to edit and pass back with --spec."""
+    text = _load(path, spec_path, encoding).spec.to_yaml()
+    if output:
+        from medvalue.report import write_atomic
+
+        write_atomic(Path(output), text.encode("utf-8"))
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@_dataset_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD) for timeliness; default today.")
+@click.option("--small-cell", type=int, default=SMALL_CELL_THRESHOLD, show_default=True, help="Hide counts of people below this.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def profile(path: str, spec_path: str | None, encoding: str | None, as_json: bool, as_of: str | None,
+            small_cell: int, lang: str) -> None:  # fmt: skip
+    """Size, completeness, quality score and findings."""
+    from medvalue.profile import profile as run_profile
+
+    result = run_profile(_load(path, spec_path, encoding), as_of=as_of, small_cell=small_cell)
+    if as_json:
+        _emit_json(result.to_dict(lang=lang))
+        return
+    from medvalue.text import profile_summary
+
+    _console().print(profile_summary(result, lang=lang))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str))
+@click.option("--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML (one dataset) overriding inferred roles.")
+@click.option("--encoding", default=None, help="Force the text encoding.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True)
+@click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today.")
+@click.option("--name", default=None, help="Report name (default: the dataset's file name).")
+@click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
+def report(paths: tuple[str, ...], out_dir: str, spec_path: str | None, encoding: str | None,
+           lang: str, as_of: str | None, name: str | None, pdf: bool) -> None:  # fmt: skip
+    """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
+    from medvalue.report import render_portfolio, render_valuation
+
+    if spec_path and len(paths) > 1:
+        msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"
+        raise MedvalueError(msg)
+    if len(paths) == 1:
+        out = render_valuation(paths[0], out_dir=out_dir, spec=spec_path, encoding=encoding,
+                               lang=lang, as_of=as_of, name=name, pdf=pdf, progress=True)  # fmt: skip
+        for p in out.files:
+            click.echo(f"wrote {p}")
+        click.echo(f"done in {out.seconds:.1f} s")
+    else:
+        outs = render_portfolio(list(paths), out_dir=out_dir, encoding=encoding, lang=lang,
+                                as_of=as_of, pdf=pdf, progress=True)  # fmt: skip
+        for p in outs.files:
+            click.echo(f"wrote {p}")
+        click.echo(f"done in {outs.seconds:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map user errors to exit code 2 with one line on stderr."""
+    try:
+        cli.main(args=argv, prog_name="medvalue", standalone_mode=False)
+    except MedvalueError as exc:
+        click.echo(f"medvalue: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("medvalue: aborted", err=True)
+        return 2
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except pl.exceptions.ComputeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(
+            f"medvalue: error: the data could not be parsed ({first}). "
+            "Fix: check the file's quoting and delimiter, or export it again.",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

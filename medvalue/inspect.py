@@ -1,0 +1,79 @@
+"""What is in a dataset at a glance: tables, rows, columns, encoding and inferred roles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import polars as pl
+
+from medvalue.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    dtype: str
+    source_dtype: str
+    role: str
+    reason: str
+    confidence: float
+    detail: str | None  # identifier kind, measure or code system
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    source: str
+    kind: str
+    rows: int
+    encoding: str | None
+    delimiter: str | None
+    columns: tuple[ColumnInfo, ...]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    path: str
+    format: str
+    encoding: str | None
+    tables: tuple[TableInfo, ...]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "encoding": self.encoding,
+            "tables": [
+                {**{k: v for k, v in asdict(t).items() if k != "columns"},
+                 "columns": [asdict(c) for c in t.columns]}  # fmt: skip
+                for t in self.tables
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def inspect_dataset(ds: Dataset) -> Inspection:
+    """Count rows and list columns with their planned type and inferred role."""
+    tables = []
+    for t in ds.raw.tables:
+        rows = t.frame.select(pl.len()).collect().item()
+        tspec = ds.spec.tables[t.name]
+        cols = []
+        for name, plan in ds.plans[t.name].items():
+            c = tspec.columns[name]
+            detail = c.kind or c.measure or c.code_system
+            cols.append(ColumnInfo(name, plan.kind, plan.source_dtype, c.role, c.reason, c.confidence, detail))
+        tables.append(TableInfo(t.name, t.source, tspec.kind, rows, t.encoding, t.delimiter, tuple(cols)))
+    encodings = ds.raw.encodings
+    notes = tuple(
+        f"{n.table}{'.' + n.column if n.column else ''}: {n.detail} ({n.count})" for n in ds.raw.notes
+    )
+    return Inspection(
+        path=ds.path,
+        format=ds.raw.format,
+        encoding=", ".join(encodings) if encodings else None,
+        tables=tuple(tables),
+        notes=notes,
+    )

@@ -1,0 +1,461 @@
+"""The dataset spec: which column plays which role, how tables link, and what the data is.
+
+A spec is inferred from column names (English and Chinese) and from value patterns, each
+role carrying its reason and a confidence; a YAML spec written by the user overrides the
+inference column by column. ``medvalue spec PATH`` writes a starter spec to edit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from medvalue import patterns
+from medvalue.dates import parse_datetime
+from medvalue.errors import SpecError
+from medvalue.io import RawData
+
+ROLES = (
+    "patient_id",
+    "encounter_id",
+    "diagnosis_code",
+    "diagnosis_text",
+    "label",
+    "admission_date",
+    "discharge_date",
+    "procedure_date",
+    "birth_date",
+    "death_date",
+    "event_date",
+    "sex",
+    "age",
+    "region",
+    "site",
+    "measurement",
+    "quasi_identifier",
+    "direct_identifier",
+    "free_text",
+    "other",
+)
+DATE_ROLES = (
+    "admission_date",
+    "discharge_date",
+    "procedure_date",
+    "birth_date",
+    "death_date",
+    "event_date",
+)
+#: Roles whose values never appear in any output (no top values, no min/max).
+HIDDEN_ROLES = ("patient_id", "encounter_id", "direct_identifier", "free_text")
+#: Roles that are quasi-identifiers unless the spec says otherwise.
+QUASI_ROLES = ("age", "birth_date", "sex", "region", "admission_date", "discharge_date")
+
+META_FIELDS = (
+    "title",
+    "hospital",
+    "hospital_tier",
+    "province",
+    "city",
+    "specialty",
+    "modality",
+    "licence_intent",
+)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The role of one column, and why we think so."""
+
+    role: str = "other"
+    reason: str = "default"  # name | pattern | spec | default
+    confidence: float = 0.0
+    quasi: bool = False
+    kind: str | None = None  # direct identifier kind, e.g. resident_id, name, phone
+    code_system: str | None = None  # diagnosis codes: icd10
+    position: str | None = None  # diagnosis codes: primary | secondary
+    measure: str | None = None  # measurements: key into the plausibility rules
+    unit: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The columns of one table and what the table holds."""
+
+    kind: str = "records"  # patients | encounters | diagnoses | labs | procedures | records
+    columns: Mapping[str, ColumnSpec] = field(default_factory=dict)
+
+    def with_role(self, role: str) -> list[str]:
+        return [name for name, c in self.columns.items() if c.role == role]
+
+    def first(self, role: str) -> str | None:
+        names = self.with_role(role)
+        return names[0] if names else None
+
+    @property
+    def quasi_identifiers(self) -> list[str]:
+        return [name for name, c in self.columns.items() if c.quasi]
+
+
+@dataclass(frozen=True)
+class Link:
+    """``table.column`` refers to ``to_table.to_column`` (a foreign key)."""
+
+    table: str
+    column: str
+    to_table: str
+    to_column: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything medvalue needs to know about a dataset besides its rows."""
+
+    tables: Mapping[str, TableSpec]
+    links: tuple[Link, ...] = ()
+    metadata: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str | None:
+        return self.metadata.get("title")
+
+    def columns_with_role(self, role: str) -> list[tuple[str, str]]:
+        return [(t, c) for t, ts in self.tables.items() for c in ts.with_role(role)]
+
+    def role_of(self, table: str, column: str) -> ColumnSpec:
+        return self.tables[table].columns.get(column, ColumnSpec())
+
+    def to_dict(self) -> dict[str, Any]:
+        tables: dict[str, Any] = {}
+        for tname, ts in self.tables.items():
+            cols = {}
+            for cname, c in ts.columns.items():
+                d = {k: v for k, v in asdict(c).items() if v not in (None, False)}
+                if d.get("reason") in ("default",):
+                    d.pop("reason")
+                cols[cname] = d
+            tables[tname] = {"kind": ts.kind, "columns": cols}
+        return {
+            "metadata": {k: self.metadata.get(k) for k in META_FIELDS},
+            "tables": tables,
+            "links": [
+                {"from": f"{lk.table}.{lk.column}", "to": f"{lk.to_table}.{lk.to_column}"}
+                for lk in self.links
+            ],
+        }
+
+    def to_yaml(self) -> str:
+        header = (
+            "# medvalue dataset spec. Edit roles, then pass it with --spec.\n"
+            f"# roles: {', '.join(ROLES)}\n"
+            "# 'reason' and 'confidence' say why a role was inferred; a column you list here\n"
+            "# overrides inference (set reason: spec or drop the field).\n"
+        )
+        return header + yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+
+
+# --- name rules -----------------------------------------------------------------------------
+
+# (role, extra attributes, pattern on the normalised name). Order matters: first match wins.
+# Names are lower-cased with spaces, underscores, dashes and brackets removed before matching.
+_NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("direct_identifier", {"kind": "resident_id"}, r"身份证|证件号|idcard|idnumber|nationalid|residentid|ssn"),
+    ("direct_identifier", {"kind": "phone"}, r"手机|电话|联系方式|phone|mobile|telephone|tel$|contactnumber"),
+    ("direct_identifier", {"kind": "email"}, r"邮箱|email|e?mail"),
+    ("direct_identifier", {"kind": "address"}, r"住址|地址|家庭住址|现住址|address|street"),
+    ("direct_identifier", {"kind": "name"}, r"^(患者)?(姓名|名字)$|^(patient)?(full)?name$|^(first|last|given|family)name$|联系人"),
+    ("direct_identifier", {"kind": "insurance_id"}, r"医保卡号|社保卡号|医保号|insuranceid|medicareno"),
+    ("direct_identifier", {"kind": "bank_card"}, r"银行卡|bankcard|cardno"),
+    ("patient_id", {}, r"患者(id|编号|号)|病人(id|编号|号)|病案号|病历号|住院号|门诊号|^patientid$|^pid$|^mrn$|^personid$|^subjectid$|^patientno$|^caseid$|^id$"),
+    ("encounter_id", {}, r"就诊(id|号|编号|流水号)|住院(流水号|次数id)|^(encounter|visit|admission|episode)(id|no)$|^hadmid$"),
+    ("birth_date", {}, r"出生日期|出生年月|生日|^(birth(date|day)?|dob|dateofbirth)$"),
+    ("death_date", {}, r"死亡日期|死亡时间|^(death|deceased)(date|datetime)?$|^dateofdeath$"),
+    ("admission_date", {}, r"入院(日期|时间)|^(admission|admit|admit?date|admissiondate|admittime|indate)"),
+    ("discharge_date", {}, r"出院(日期|时间)|^(discharge|dischargedate|dischtime|outdate)"),
+    ("procedure_date", {}, r"手术(日期|时间)|操作日期|^(procedure|operation|surgery)(date|time)"),
+    ("diagnosis_code", {"code_system": "icd10", "position": "primary"}, r"(主要|主)诊断(编码|代码|icd)|^(primary|principal|main)(dx|diag|diagnosis)(code)?$"),
+    ("diagnosis_code", {"code_system": "icd10", "position": "secondary"}, r"(其他|次要)诊断(编码|代码)|^(secondary|other)(dx|diag|diagnosis)(code)?$"),
+    ("diagnosis_code", {"code_system": "icd10"}, r"诊断(编码|代码)|icd|^(dx|diag|diagnosis)(code)?$|^(comorbidity|condition)(code)?$"),
+    ("diagnosis_text", {}, r"诊断(名称|描述)?$|^(diagnosis|dx)(name|text|description)$"),
+    ("sex", {}, r"^(性别|sex|gender)$"),
+    ("age", {}, r"^(年龄|age|ageyears|ageatadmission|入院年龄)$"),
+    ("region", {}, r"省份|城市|地区|区县|乡镇|户籍|籍贯|^(province|city|region|county|district|township|postcode|zipcode|邮编)$"),
+    ("site", {}, r"科室|病区|院区|^(department|dept|ward|site|hospital)$"),
+    ("free_text", {}, r"备注|主诉|现病史|既往史|病程|病历摘要|医嘱|描述$|^(notes?|comments?|remarks?|freetext|narrative|history)$"),
+    ("quasi_identifier", {}, r"民族|职业|婚姻|^(ethnicity|race|occupation|marital(status)?|nationality)$"),
+    ("event_date", {}, r"日期$|时间$|date$|datetime$|time$"),
+)
+
+# Laboratory and vital-sign names -> measure key of the plausibility rules table.
+_MEASURE_RULES: tuple[tuple[str, str], ...] = (
+    ("bilirubin", r"胆红素|tbil|bilirubin"),
+    ("inr", r"^inr$|国际标准化比值"),
+    ("creatinine", r"肌酐|creatinine|^cr$|^crea$|^scr$"),
+    ("sodium", r"^钠$|血钠|sodium|^na$"),
+    ("albumin", r"白蛋白|albumin|^alb$"),
+    ("glucose", r"血糖|葡萄糖|glucose|^glu$"),
+    ("systolic_bp", r"收缩压|systolic|^sbp$"),
+    ("diastolic_bp", r"舒张压|diastolic|^dbp$"),
+    ("heart_rate", r"心率|脉搏|heartrate|^hr$|pulse"),
+    ("bmi", r"^bmi$|体重指数"),
+    ("stenosis_percent", r"狭窄率|狭窄程度|stenosis"),
+)
+
+# Outcome names: a label candidate is flagged but the user confirms it with --label.
+_LABEL_RULE = r"结局|转归|预后|死亡$|^(outcome|label|target|died|death|mortality|event|status)(\d+d|30d|90d)?$|stroke.*death|30day|90day|^y$"
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[\s_\-()（）\[\]【】/.]+", "", name).lower()
+
+
+def _rule_for_name(name: str) -> ColumnSpec | None:
+    n = _normalise_name(name)
+    for key, pattern in _MEASURE_RULES:
+        if re.search(pattern, n):
+            return ColumnSpec("measurement", "name", 0.85, measure=key)
+    if re.search(_LABEL_RULE, n):
+        return ColumnSpec("label", "name", 0.6)
+    for role, extra, pattern in _NAME_RULES:
+        if re.search(pattern, n):
+            confidence = 0.6 if role == "event_date" else 0.9
+            quasi = role in QUASI_ROLES or role == "quasi_identifier"
+            return ColumnSpec(role, "name", confidence, quasi=quasi, **extra)
+    return None
+
+
+# --- pattern rules --------------------------------------------------------------------------
+
+_PATTERN_CHECKS: tuple[tuple[str, dict[str, Any], Any], ...] = (
+    ("direct_identifier", {"kind": "resident_id"}, patterns.is_resident_id),
+    ("direct_identifier", {"kind": "phone"}, patterns.is_mobile),
+    ("direct_identifier", {"kind": "phone"}, patterns.is_landline),
+    ("direct_identifier", {"kind": "email"}, patterns.is_email),
+    ("direct_identifier", {"kind": "ip_address"}, patterns.is_ipv4),
+    ("direct_identifier", {"kind": "name"}, patterns.is_chinese_name),
+    ("direct_identifier", {"kind": "address"}, patterns.looks_like_address),
+    ("diagnosis_code", {"code_system": "icd10"}, patterns.is_icd10_shape),
+)
+_PATTERN_SHARE = 0.8
+_SAMPLE_ROWS = 5000
+
+
+def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[int, float]]:
+    """Share of non-null sample values matching each pattern, for every string column."""
+    exprs = []
+    string_cols = [c for c, t in sample.schema.items() if t == pl.String]
+    for c in string_cols:
+        col = pl.col(c).str.strip_chars()
+        present = col.is_not_null() & (col != "")
+        n = present.sum()
+        for i, (_, _, check) in enumerate(_PATTERN_CHECKS):
+            exprs.append((check(col) & present).sum().truediv(n).alias(f"{c}\x1f{i}"))
+        date_ok = parse_datetime(col).is_not_null() & present
+        exprs.append(date_ok.sum().truediv(n).alias(f"{c}\x1fdate"))
+        exprs.append(col.str.len_chars().mean().alias(f"{c}\x1flen"))
+        exprs.append(col.n_unique().truediv(pl.len()).alias(f"{c}\x1fdistinct"))
+    if not exprs:
+        return {}
+    row = sample.select(exprs).row(0, named=True)
+    out: dict[str, dict[Any, float]] = {c: {} for c in string_cols}
+    for key, value in row.items():
+        c, what = key.split("\x1f")
+        out[c][int(what) if what.isdigit() else what] = float(value) if value is not None else 0.0
+    return out
+
+
+def _rule_for_values(stats: Mapping[Any, float]) -> ColumnSpec | None:
+    for i, (role, extra, _) in enumerate(_PATTERN_CHECKS):
+        share = stats.get(i, 0.0)
+        if share >= _PATTERN_SHARE:
+            return ColumnSpec(role, "pattern", round(share, 3), **extra)
+    if stats.get("date", 0.0) >= 0.95:
+        return ColumnSpec("event_date", "pattern", round(stats["date"], 3))
+    if stats.get("len", 0.0) >= 30 and stats.get("distinct", 0.0) >= 0.5:
+        return ColumnSpec("free_text", "pattern", 0.7)
+    return None
+
+
+def _infer_table(name: str, frame: pl.LazyFrame) -> TableSpec:
+    sample = frame.head(_SAMPLE_ROWS).collect()
+    shares = _pattern_shares(sample)
+    columns: dict[str, ColumnSpec] = {}
+    for c in sample.columns:
+        by_name = _rule_for_name(c)
+        by_value = _rule_for_values(shares[c]) if c in shares else None
+        if by_value is not None and by_value.role == "direct_identifier":
+            # What a column holds beats what it is called: an ID number is an ID number.
+            columns[c] = by_value
+        elif by_name is not None and by_name.role != "event_date":
+            columns[c] = by_name
+        elif by_value is not None:
+            columns[c] = by_value
+        elif by_name is not None:
+            columns[c] = by_name
+        else:
+            columns[c] = ColumnSpec()
+    return TableSpec(kind=_table_kind(name, columns), columns=columns)
+
+
+def _table_kind(name: str, columns: Mapping[str, ColumnSpec]) -> str:
+    n = _normalise_name(name)
+    roles = {c.role for c in columns.values()}
+    if re.search(r"patient|person|患者|病人|人口", n):
+        return "patients"
+    if re.search(r"encounter|visit|admission|就诊|住院", n):
+        return "encounters"
+    if re.search(r"diagnos|condition|诊断", n):
+        return "diagnoses"
+    if re.search(r"lab|measurement|检验|化验", n):
+        return "labs"
+    if re.search(r"procedure|operation|手术", n):
+        return "procedures"
+    if "measurement" in roles and "sex" not in roles and "diagnosis_code" not in roles:
+        return "labs"
+    return "records"
+
+
+def _infer_links(tables: Mapping[str, TableSpec]) -> tuple[Link, ...]:
+    if len(tables) < 2:
+        return ()
+    hubs = [t for t, ts in tables.items() if ts.kind == "patients" and ts.first("patient_id")]
+    links: list[Link] = []
+    if hubs:
+        hub = hubs[0]
+        hub_col = tables[hub].first("patient_id")
+        assert hub_col is not None
+        for t, ts in tables.items():
+            col = ts.first("patient_id")
+            if t != hub and col:
+                links.append(Link(t, col, hub, hub_col))
+    enc_hubs = [t for t, ts in tables.items() if ts.kind == "encounters" and ts.first("encounter_id")]
+    if enc_hubs:
+        hub = enc_hubs[0]
+        hub_col = tables[hub].first("encounter_id")
+        assert hub_col is not None
+        for t, ts in tables.items():
+            col = ts.first("encounter_id")
+            if t != hub and col:
+                links.append(Link(t, col, hub, hub_col))
+    return tuple(links)
+
+
+def infer_spec(raw: RawData) -> DatasetSpec:
+    """Infer column roles, table kinds and links from names and a sample of values.
+
+    Every role carries its reason (``name`` or ``pattern``) and a confidence in [0, 1].
+    """
+    tables = {t.name: _infer_table(t.name, t.frame) for t in raw.tables}
+    return DatasetSpec(tables=tables, links=_infer_links(tables), metadata={})
+
+
+# --- YAML ------------------------------------------------------------------------------------
+
+
+def load_spec(path: str | Path) -> dict[str, Any]:
+    """Read a spec YAML into a plain mapping, checking its shape (not yet against data)."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError.at(path, "no such spec file", "check the path, or write one with `medvalue spec DATA`")
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SpecError.at(path, f"not valid YAML{where}", "fix the indentation or quoting") from None
+    except UnicodeDecodeError:
+        raise SpecError.at(path, "not UTF-8 text", "save the spec as UTF-8") from None
+    if not isinstance(doc, dict):
+        raise SpecError.at(path, "the spec must be a mapping with 'tables'", "start from `medvalue spec DATA`")
+    unknown = set(doc) - {"metadata", "tables", "links", "infer"}
+    if unknown:
+        raise SpecError.at(
+            path, f"unknown top-level key(s) {sorted(unknown)}", "use metadata, tables, links or infer"
+        )
+    for tname, tdoc in (doc.get("tables") or {}).items():
+        cols = (tdoc or {}).get("columns") or {}
+        for cname, cdoc in cols.items():
+            role = (cdoc or {}).get("role", "other")
+            if role not in ROLES:
+                raise SpecError.at(
+                    path,
+                    f"table '{tname}', column '{cname}': unknown role '{role}'",
+                    f"use one of {', '.join(ROLES)}",
+                )
+            extra = set(cdoc or {}) - set(ColumnSpec.__dataclass_fields__)
+            if extra:
+                raise SpecError.at(
+                    path,
+                    f"table '{tname}', column '{cname}': unknown field(s) {sorted(extra)}",
+                    f"use {', '.join(ColumnSpec.__dataclass_fields__)}",
+                )
+    return doc
+
+
+def apply_spec(
+    inferred: DatasetSpec, doc: Mapping[str, Any], raw: RawData, source: str | Path
+) -> DatasetSpec:
+    """Overlay a user spec (from :func:`load_spec`) on the inferred one, checking it fits."""
+    user_tables: Mapping[str, Any] = doc.get("tables") or {}
+    infer = doc.get("infer", True)
+    names = list(inferred.tables)
+    # A single-table spec fits a single-table dataset whatever each calls its table,
+    # so the same spec serves the CSV, the Chinese-header CSV and the Excel variants.
+    if len(user_tables) == 1 and len(names) == 1 and next(iter(user_tables)) not in inferred.tables:
+        user_tables = {names[0]: next(iter(user_tables.values()))}
+    tables: dict[str, TableSpec] = {}
+    for tname, ts in inferred.tables.items():
+        udoc = user_tables.get(tname) or {}
+        ucols: Mapping[str, Any] = udoc.get("columns") or {}
+        available = list(ts.columns)
+        for cname in ucols:
+            if cname not in ts.columns:
+                raise SpecError.at(
+                    source,
+                    f"table '{tname}' has no column '{cname}' (columns: {', '.join(available[:15])})",
+                    "correct the column name in the spec",
+                )
+        cols: dict[str, ColumnSpec] = {}
+        for cname, cspec in ts.columns.items():
+            if cname in ucols:
+                fields = dict(ucols[cname] or {})
+                fields.setdefault("reason", "spec")
+                fields.setdefault("confidence", 1.0)
+                if "quasi" not in fields:
+                    fields["quasi"] = fields.get("role") in QUASI_ROLES or fields.get("role") == "quasi_identifier"
+                cols[cname] = ColumnSpec(**fields)
+            else:
+                cols[cname] = cspec if infer else ColumnSpec()
+        tables[tname] = TableSpec(kind=udoc.get("kind", ts.kind), columns=cols)
+    for tname in user_tables:
+        if tname not in tables:
+            raise SpecError.at(
+                source,
+                f"the spec names table '{tname}' but the data has {', '.join(names)}",
+                "correct the table name in the spec",
+            )
+    links = inferred.links
+    if doc.get("links") is not None:
+        links = tuple(_parse_link(source, d, tables) for d in doc["links"])
+    meta = {k: (doc.get("metadata") or {}).get(k) for k in META_FIELDS}
+    return replace(inferred, tables=tables, links=links, metadata=meta)
+
+
+def _parse_link(source: str | Path, d: Any, tables: Mapping[str, TableSpec]) -> Link:
+    try:
+        t, c = str(d["from"]).split(".", 1)
+        tt, tc = str(d["to"]).split(".", 1)
+    except (KeyError, TypeError, ValueError):
+        raise SpecError.at(
+            source, f"bad link {d!r}", "write links as {from: table.column, to: table.column}"
+        ) from None
+    for table, column in ((t, c), (tt, tc)):
+        if table not in tables or column not in tables[table].columns:
+            raise SpecError.at(source, f"link names unknown column '{table}.{column}'", "correct the link")
+    return Link(t, c, tt, tc)
