@@ -25,7 +25,12 @@ from medvalue.inspect import inspect_dataset
 
 def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.argument("path", type=click.Path(path_type=str))
-    @click.option("--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML overriding inferred roles.")
+    @click.option(
+        "--spec",
+        "spec_path",
+        type=click.Path(path_type=str),
+        help="Spec YAML overriding inferred roles.",
+    )
     @click.option("--encoding", default=None, help="Force the text encoding (utf-8, gb18030, gbk).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -66,9 +71,13 @@ def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: boo
     from rich.table import Table as RichTable
 
     console = _console()
-    console.print(f"[bold]{path}[/bold]  format: {result.format}  encoding: {result.encoding or '-'}")
+    console.print(
+        f"[bold]{path}[/bold]  format: {result.format}  encoding: {result.encoding or '-'}"
+    )
     for t in result.tables:
-        table = RichTable(title=f"{t.name}: {t.rows:,} rows x {len(t.columns)} columns", title_justify="left")
+        table = RichTable(
+            title=f"{t.name}: {t.rows:,} rows x {len(t.columns)} columns", title_justify="left"
+        )
         for head in ("column", "type", "role", "reason", "confidence"):
             table.add_column(head)
         for c in t.columns:
@@ -81,12 +90,14 @@ def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: boo
 
 @cli.command()
 @_dataset_options
-@click.option("-o", "--output", type=click.Path(path_type=str), help="Write to a file instead of stdout.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=str), help="Write to a file instead of stdout."
+)
 def spec(path: str, spec_path: str | None, encoding: str | None, output: str | None) -> None:
     """Write a starter spec (YAML) to edit and pass back with --spec."""
     text = _load(path, spec_path, encoding).spec.to_yaml()
     if output:
-        from medvalue.report import write_atomic
+        from medvalue.files import write_atomic
 
         write_atomic(Path(output), text.encode("utf-8"))
         click.echo(f"wrote {output}", err=True)
@@ -97,8 +108,19 @@ def spec(path: str, spec_path: str | None, encoding: str | None, output: str | N
 @cli.command()
 @_dataset_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD) for timeliness; default today.")
-@click.option("--small-cell", type=int, default=SMALL_CELL_THRESHOLD, show_default=True, help="Hide counts of people below this.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Valuation date (YYYY-MM-DD) for timeliness; default today.",
+)
+@click.option(
+    "--small-cell",
+    type=int,
+    default=SMALL_CELL_THRESHOLD,
+    show_default=True,
+    help="Hide counts of people below this.",
+)
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 def profile(path: str, spec_path: str | None, encoding: str | None, as_json: bool, as_of: str | None,
             small_cell: int, lang: str) -> None:  # fmt: skip
@@ -116,8 +138,15 @@ def profile(path: str, spec_path: str | None, encoding: str | None, as_json: boo
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str))
-@click.option("--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML (one dataset) overriding inferred roles.")
+@click.option(
+    "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
+)
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=str),
+    help="Spec YAML (one dataset) overriding inferred roles.",
+)
 @click.option("--encoding", default=None, help="Force the text encoding.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True)
 @click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today.")

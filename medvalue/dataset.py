@@ -21,9 +21,12 @@ from medvalue.spec import DATE_ROLES, DatasetSpec, TableSpec, apply_spec, infer_
 
 #: Values that mean "not recorded" in hospital exports, compared upper-cased after trimming.
 PLACEHOLDERS = (
-    "NULL", "NONE", "NA", "N/A", "NAN", "NIL", "-", "--", "---", "/", "?", "无", "不详", "未知",
-    "空", "暂无", "缺失", "未查", "9999-12-31", "9999/12/31", "99999999", "1900-01-01 00:00:00",
+    "NULL", "NA", "N/A", "NAN", "NIL", "-", "--", "---", "/", "?", "不详", "未知", "空", "暂无",
+    "缺失", "未查", "9999-12-31", "9999/12/31", "99999999",
 )  # fmt: skip
+#: "无"/"none" mean "absent" in a clinical category (腹水: 无 = no ascites), a real value;
+#: only where a number or a date is expected do they mean "not recorded".
+PLACEHOLDERS_UNLESS_TEXT = ("无", "NONE", "没有", "未做")
 
 _TYPE_SAMPLE = 10_000
 _TYPE_SHARE = 0.9  # share of a sample that must parse for a column to take a type
@@ -52,19 +55,23 @@ class ColumnPlan:
         col = pl.col(self.name)
         if self.is_text_source:
             s = col.str.strip_chars()
-            return col.is_null() | (s == "") | s.str.to_uppercase().is_in(PLACEHOLDERS)
+            return col.is_null() | (s == "") | s.str.to_uppercase().is_in(self._placeholders)
         if self.source_dtype.startswith("Float"):
             return col.is_null() | col.is_nan()
         return col.is_null()
 
     def placeholder(self) -> pl.Expr:
-        """True where a text value is an explicit 'not recorded' marker (or blank)."""
+        """True where a text value is an explicit 'not recorded' marker such as NULL or 不详."""
         if not self.is_text_source:
             return pl.lit(False)
         s = pl.col(self.name).str.strip_chars()
-        return pl.col(self.name).is_not_null() & (
-            (s == "") | s.str.to_uppercase().is_in(PLACEHOLDERS)
-        )
+        return s.str.to_uppercase().is_in(self._placeholders).fill_null(False)
+
+    @property
+    def _placeholders(self) -> tuple[str, ...]:
+        if self.kind in ("string", "boolean"):
+            return PLACEHOLDERS
+        return PLACEHOLDERS + PLACEHOLDERS_UNLESS_TEXT
 
     def typed(self) -> pl.Expr:
         """The value converted to its kind; missing and unparseable values become null."""
@@ -138,7 +145,9 @@ def _plan_table(name: str, frame: pl.LazyFrame, tspec: TableSpec) -> dict[str, C
     plans: dict[str, ColumnPlan] = {}
     for c, dtype in schema.items():
         role = tspec.columns[c].role if c in tspec.columns else "other"
-        plans[c] = ColumnPlan(name, c, str(dtype.base_type()), _decide_kind(role, dtype, shares.get(c)))
+        plans[c] = ColumnPlan(
+            name, c, str(dtype.base_type()), _decide_kind(role, dtype, shares.get(c))
+        )
     return plans
 
 

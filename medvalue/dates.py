@@ -18,10 +18,9 @@ _SERIAL = r"^\d{5}(\.\d+)?$"
 
 def parse_datetime(expr: pl.Expr) -> pl.Expr:
     """Return ``expr`` (strings) parsed to ``Datetime('us')``; unparseable values become null."""
+    raw = expr.cast(pl.String).str.strip_chars()
     text = (
-        expr.cast(pl.String)
-        .str.strip_chars()
-        .str.replace_all(r"[年月/.]", "-")
+        raw.str.replace_all(r"[年月/.]", "-")
         .str.replace_all(r"[日号]", "")
         .str.replace("T", " ")
         .str.replace(r"(\d)Z$", "$1")
@@ -29,11 +28,12 @@ def parse_datetime(expr: pl.Expr) -> pl.Expr:
     )
     parsed = [text.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in _FORMATS]
     serial = (
-        pl.when(text.str.contains(_SERIAL))
+        pl.when(raw.str.contains(_SERIAL))
         .then(
             _EXCEL_EPOCH
             + pl.duration(
-                microseconds=(text.cast(pl.Float64, strict=False) * 86_400_000_000).round()
+                microseconds=(raw.cast(pl.Float64, strict=False) * 86_400_000_000)
+                .round()
                 .cast(pl.Int64)
             )
         )

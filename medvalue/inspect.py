@@ -46,8 +46,10 @@ class Inspection:
             "format": self.format,
             "encoding": self.encoding,
             "tables": [
-                {**{k: v for k, v in asdict(t).items() if k != "columns"},
-                 "columns": [asdict(c) for c in t.columns]}  # fmt: skip
+                {
+                    **{k: v for k, v in asdict(t).items() if k != "columns"},
+                    "columns": [asdict(c) for c in t.columns],
+                }
                 for t in self.tables
             ],
             "notes": list(self.notes),
@@ -64,11 +66,18 @@ def inspect_dataset(ds: Dataset) -> Inspection:
         for name, plan in ds.plans[t.name].items():
             c = tspec.columns[name]
             detail = c.kind or c.measure or c.code_system
-            cols.append(ColumnInfo(name, plan.kind, plan.source_dtype, c.role, c.reason, c.confidence, detail))
-        tables.append(TableInfo(t.name, t.source, tspec.kind, rows, t.encoding, t.delimiter, tuple(cols)))
+            cols.append(
+                ColumnInfo(
+                    name, plan.kind, plan.source_dtype, c.role, c.reason, c.confidence, detail
+                )
+            )
+        tables.append(
+            TableInfo(t.name, t.source, tspec.kind, rows, t.encoding, t.delimiter, tuple(cols))
+        )
     encodings = ds.raw.encodings
     notes = tuple(
-        f"{n.table}{'.' + n.column if n.column else ''}: {n.detail} ({n.count})" for n in ds.raw.notes
+        f"{n.table}{'.' + n.column if n.column else ''}: {n.detail} ({n.count})"
+        for n in ds.raw.notes
     )
     return Inspection(
         path=ds.path,

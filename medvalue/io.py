@@ -258,10 +258,7 @@ def _read_text(p: Path, shown: str, encoding: str | None, size: int) -> Table:
             )
         )
     text_sample = sample.decode(enc.name, errors="replace")
-    if enc.name in ("utf-8", "utf-8-sig"):
-        source_for_polars = p
-    else:
-        source_for_polars = _transcode(p, enc.name)
+    source_for_polars = p if enc.name in ("utf-8", "utf-8-sig") else _transcode(p, enc.name)
     delimiter = _sniff_delimiter(text_sample, p.suffix.lower())
     header, ragged, n_lines = _header_and_ragged(text_sample, delimiter, size <= _SAMPLE_BYTES)
     if not header:
@@ -438,7 +435,8 @@ def _read_parquet(p: Path, shown: str, size: int) -> Table:
         schema = frame.collect_schema()
     except Exception as exc:
         raise InputError.at(
-            shown, f"the Parquet file could not be read ({exc.__class__.__name__})",
+            shown,
+            f"the Parquet file could not be read ({exc.__class__.__name__})",
             "write the Parquet file again",
         ) from exc
     columns, notes = _clean_header(schema.names(), p.stem)

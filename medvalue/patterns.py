@@ -87,6 +87,7 @@ def looks_like_address(expr: pl.Expr) -> pl.Expr:
         s.str.len_chars() >= 6
     ).fill_null(False)
 
+
 # The 100 most common Chinese surnames (Ministry of Public Security, 2020 ranking); a
 # 2-4 character value starting with one of them is a candidate personal name.
 CHINESE_SURNAMES = (
@@ -99,7 +100,6 @@ CHINESE_SURNAMES = (
 def is_chinese_name(expr: pl.Expr) -> pl.Expr:
     """True for 2-4 Han characters starting with a common surname."""
     s = expr.cast(pl.String).str.strip_chars()
-    return (
-        s.str.contains(CHINESE_NAME).fill_null(False)
-        & s.str.slice(0, 1).is_in(list(CHINESE_SURNAMES)).fill_null(False)
-    )
+    return s.str.contains(CHINESE_NAME).fill_null(False) & s.str.slice(0, 1).is_in(
+        list(CHINESE_SURNAMES)
+    ).fill_null(False)

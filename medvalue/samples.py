@@ -77,7 +77,9 @@ class Planted:
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
     """Zero-padded identifiers such as LT000001, built without a loop over rows."""
-    return pl.select(pl.lit(prefix) + pl.Series(numbers).cast(pl.String).str.zfill(width)).to_series()
+    return pl.select(
+        pl.lit(prefix) + pl.Series(numbers).cast(pl.String).str.zfill(width)
+    ).to_series()
 
 
 def _dates(rng: np.random.Generator, n: int, start: str, end: str) -> np.ndarray:
@@ -116,10 +118,12 @@ def liver_transplant(scale: float = 1.0, seed: int = 20240601) -> pl.DataFrame:
     national = np.array([c[3] for c in _LIVER_CODES])[idx]
     names = np.array([c[2] for c in _LIVER_CODES])[idx]
     form = rng.choice(3, n, p=[0.55, 0.35, 0.10])  # WHO, national edition, dotless lowercase
-    codes = np.where(form == 0, who, np.where(form == 1, national, np.char.lower(np.char.replace(who, ".", ""))))
+    codes = np.where(
+        form == 0, who, np.where(form == 1, national, np.char.lower(np.char.replace(who, ".", "")))
+    )
     aetiology = rng.choice(_AETIOLOGY, n, p=[0.45, 0.08, 0.18, 0.14, 0.07, 0.08])
     severity = rng.gamma(2.0, 1.0, n) + np.isin(who, ["K72.1", "K72.0", "C22.0"]) * 1.5
-    bilirubin = np.round(np.exp(rng.normal(3.0 + 0.45 * severity, 0.6)), 1)
+    bilirubin = np.round(np.clip(np.exp(rng.normal(2.9 + 0.35 * severity, 0.5)), 4, 700), 1)
     inr = np.round(np.clip(1.0 + 0.18 * severity + rng.normal(0, 0.15, n), 0.8, 6.0), 2)
     creatinine = np.round(np.exp(rng.normal(4.3 + 0.08 * severity, 0.3)), 0)
     sodium = np.round(np.clip(rng.normal(138 - 1.2 * severity, 3.5), 115, 150), 0)
@@ -131,7 +135,11 @@ def liver_transplant(scale: float = 1.0, seed: int = 20240601) -> pl.DataFrame:
     status = np.where(
         who == "Z94.4",
         "transplanted",
-        np.where(listed, rng.choice(["waiting", "transplanted", "delisted"], n, p=[0.55, 0.3, 0.15]), "not listed"),
+        np.where(
+            listed,
+            rng.choice(["waiting", "transplanted", "delisted"], n, p=[0.55, 0.3, 0.15]),
+            "not listed",
+        ),
     )
     logit = -5.2 + 0.17 * meld + 0.6 * (enceph != "none") - 1.0 * (status == "transplanted")
     death = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
@@ -175,14 +183,18 @@ def _meld(bili_mg: np.ndarray, inr: np.ndarray, creat_mg: np.ndarray) -> np.ndar
     b = np.clip(bili_mg, 1.0, None)
     i = np.clip(inr, 1.0, None)
     c = np.clip(creat_mg, 1.0, 4.0)
-    return np.clip(np.round(3.78 * np.log(b) + 11.2 * np.log(i) + 9.57 * np.log(c) + 6.43), 6, 40).astype(np.int64)
+    return np.clip(
+        np.round(3.78 * np.log(b) + 11.2 * np.log(i) + 9.57 * np.log(c) + 6.43), 6, 40
+    ).astype(np.int64)
 
 
 def _set(df: pl.DataFrame, rows: list[int], column: str, value: object) -> pl.DataFrame:
     idx = pl.int_range(pl.len())
     dtype = df.schema[column]
     lit = pl.lit(value).cast(dtype) if value is not None else pl.lit(None, dtype)
-    return df.with_columns(pl.when(idx.is_in(rows)).then(lit).otherwise(pl.col(column)).alias(column))
+    return df.with_columns(
+        pl.when(idx.is_in(rows)).then(lit).otherwise(pl.col(column)).alias(column)
+    )
 
 
 def _plant_liver(df: pl.DataFrame) -> pl.DataFrame:
@@ -208,29 +220,96 @@ def _plant_liver(df: pl.DataFrame) -> pl.DataFrame:
     df = _set(df, [r[19], r[20]], "albumin_g_l", "NULL")
     df = _set(df, [r[21]], "age", "45岁")
     # The same patient id again with the other sex (a different admission): inconsistent.
-    clash = df.slice(r[22], 1).with_columns(
+    clash = df.slice(r[23], 1).with_columns(
         pl.when(pl.col("sex") == "M").then(pl.lit("F")).otherwise(pl.lit("M")).alias("sex"),
-        pl.col("patient_id").alias("patient_id"),
+        pl.lit("2024-08-02").alias("admission_date"),
+        pl.lit("2024-08-09").alias("discharge_date"),
     )
-    clash = clash.with_columns(pl.lit(df["patient_id"][r[23]]).alias("patient_id"))
     # One row exported twice, byte for byte.
     dup = df.slice(r[24], 1)
     return pl.concat([df, clash, dup])
 
 
 LIVER_PLANTED = (
-    Planted("liver_transplant", "implausible_value", "liver_transplant", "age", 2, "ages 134 and -3"),
-    Planted("liver_transplant", "discharge_before_admission", "liver_transplant", "discharge_date", 4, "discharge dated 2018-12-01, before every admission"),
-    Planted("liver_transplant", "malformed_code", "liver_transplant", "primary_diagnosis_code", 5, "K7A.1, 肝硬化, 99999, KK74, K74."),
-    Planted("liver_transplant", "implausible_value", "liver_transplant", "bilirubin_umol_l", 1, "bilirubin 9999 μmol/L"),
-    Planted("liver_transplant", "implausible_value", "liver_transplant", "sodium_mmol_l", 1, "sodium 300 mmol/L"),
+    Planted(
+        "liver_transplant", "implausible_value", "liver_transplant", "age", 2, "ages 134 and -3"
+    ),
+    Planted(
+        "liver_transplant",
+        "discharge_before_admission",
+        "liver_transplant",
+        "discharge_date",
+        4,
+        "discharge dated 2018-12-01, before every admission",
+    ),
+    Planted(
+        "liver_transplant",
+        "malformed_code",
+        "liver_transplant",
+        "primary_diagnosis_code",
+        5,
+        "K7A.1, 肝硬化, 99999, KK74, K74.",
+    ),
+    Planted(
+        "liver_transplant",
+        "implausible_value",
+        "liver_transplant",
+        "bilirubin_umol_l",
+        1,
+        "bilirubin 9999 μmol/L",
+    ),
+    Planted(
+        "liver_transplant",
+        "implausible_value",
+        "liver_transplant",
+        "sodium_mmol_l",
+        1,
+        "sodium 300 mmol/L",
+    ),
     Planted("liver_transplant", "implausible_value", "liver_transplant", "inr", 1, "INR 45"),
-    Planted("liver_transplant", "future_date", "liver_transplant", "admission_date", 1, "admission in 2031"),
-    Planted("liver_transplant", "date_before_1900", "liver_transplant", "admission_date", 1, "admission in 1890"),
-    Planted("liver_transplant", "placeholder_values", "liver_transplant", "albumin_g_l", 5, "albumin written as 不详 (3) and NULL (2)"),
-    Planted("liver_transplant", "duplicate_rows", "liver_transplant", None, 1, "one row exported twice"),
-    Planted("liver_transplant", "duplicate_ids", "liver_transplant", "patient_id", 2, "two patient ids appear twice (the duplicated row, and a clash)"),
-    Planted("liver_transplant", "sex_inconsistent", "liver_transplant", "sex", 1, "one patient id recorded as both M and F"),
+    Planted(
+        "liver_transplant",
+        "future_date",
+        "liver_transplant",
+        "admission_date",
+        1,
+        "admission in 2031",
+    ),
+    Planted(
+        "liver_transplant",
+        "date_before_1900",
+        "liver_transplant",
+        "admission_date",
+        1,
+        "admission in 1890",
+    ),
+    Planted(
+        "liver_transplant",
+        "placeholder_values",
+        "liver_transplant",
+        "albumin_g_l",
+        5,
+        "albumin written as 不详 (3) and NULL (2)",
+    ),
+    Planted(
+        "liver_transplant", "duplicate_rows", "liver_transplant", None, 1, "one row exported twice"
+    ),
+    Planted(
+        "liver_transplant",
+        "duplicate_ids",
+        "liver_transplant",
+        "patient_id",
+        2,
+        "two patient ids appear twice (the duplicated row, and a clash)",
+    ),
+    Planted(
+        "liver_transplant",
+        "sex_inconsistent",
+        "liver_transplant",
+        "sex",
+        1,
+        "one patient id recorded as both M and F",
+    ),
 )
 
 
@@ -242,17 +321,20 @@ def carotid_stenting(scale: float = 1.0, seed: int = 20240602) -> pl.DataFrame:
     age = np.clip(rng.normal(67, 8.5, n).round(), 40, 92).astype(np.int64)
     symptomatic = rng.random(n) < 0.46
     stenosis = np.clip(rng.normal(80, 8, n).round(), 50, 99).astype(np.int64)
-    primary = np.where(symptomatic, rng.choice(["I63.2", "G45.9", "I65.2"], n, p=[0.35, 0.25, 0.4]), "I65.2")
-    como = [
-        np.where(rng.random(n) < p, code, "")
-        for code, p in (("I10", 0.68), ("E11.9", 0.31), ("I25.1", 0.27))
-    ]
-    hypert = como[0] != ""
-    diabetes = como[1] != ""
+    primary = np.where(
+        symptomatic, rng.choice(["I63.2", "G45.9", "I65.2"], n, p=[0.35, 0.25, 0.4]), "I65.2"
+    )
+    como_codes = (("I10", 0.68), ("E11.9", 0.31), ("I25.1", 0.27))
+    has = [rng.random(n) < p for _, p in como_codes]
+    como = [pl.Series(np.where(h, code, "")).replace("", None)
+            for h, (code, _) in zip(has, como_codes, strict=True)]  # fmt: skip
+    hypert, diabetes = has[0], has[1]
     sbp = np.round(rng.normal(138 + 8 * hypert, 15)).astype(np.int64)
     hr = np.round(rng.normal(74, 10, n)).astype(np.int64)
     stent = rng.choice(["open-cell", "closed-cell"], n, p=[0.45, 0.55])
-    protection = rng.choice(["distal filter", "proximal occlusion", "none"], n, p=[0.78, 0.17, 0.05])
+    protection = rng.choice(
+        ["distal filter", "proximal occlusion", "none"], n, p=[0.78, 0.17, 0.05]
+    )
     logit = (-4.1 + 0.9 * symptomatic + 0.035 * (age - 67) + 0.4 * diabetes
              + 0.7 * (protection == "none") + 0.02 * (stenosis - 80))  # fmt: skip
     event = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
@@ -286,8 +368,22 @@ def carotid_stenting(scale: float = 1.0, seed: int = 20240602) -> pl.DataFrame:
 
 
 CAROTID_PLANTED = (
-    Planted("carotid_stenting", "implausible_value", "carotid_stenting", "stenosis_percent", 2, "stenosis of 130%"),
-    Planted("carotid_stenting", "implausible_value", "carotid_stenting", "heart_rate", 1, "heart rate 400/min"),
+    Planted(
+        "carotid_stenting",
+        "implausible_value",
+        "carotid_stenting",
+        "stenosis_percent",
+        2,
+        "stenosis of 130%",
+    ),
+    Planted(
+        "carotid_stenting",
+        "implausible_value",
+        "carotid_stenting",
+        "heart_rate",
+        1,
+        "heart rate 400/min",
+    ),
 )
 
 
@@ -320,7 +416,11 @@ def county_hospital(scale: float = 1.0, seed: int = 20240603) -> dict[str, pl.Da
     stay = np.clip(rng.gamma(2.0, 4.0, m).round(), 1, 60).astype("timedelta64[D]")
     discharge = admit + stay
     has_proc = rng.random(m) < 0.25
-    proc = np.where(has_proc, admit + (rng.random(m) * stay.astype(np.int64)).astype("timedelta64[D]"), np.datetime64("NaT"))
+    proc = np.where(
+        has_proc,
+        admit + (rng.random(m) * stay.astype(np.int64)).astype("timedelta64[D]"),
+        np.datetime64("NaT"),
+    )
     eid = _ids("E", np.arange(1, m + 1), 7).to_numpy()
     encounters = pl.DataFrame(
         {
@@ -334,9 +434,18 @@ def county_hospital(scale: float = 1.0, seed: int = 20240603) -> dict[str, pl.Da
         }
     )
     pools = {
-        "神经内科": (["I63.9", "I63.5", "G45.9", "G40.9", "G20", "I61.9", "G43.9", "I67.2"], [0.3, 0.12, 0.12, 0.1, 0.1, 0.08, 0.1, 0.08]),
-        "心血管内科": (["I10", "I25.1", "I50.9", "I48", "I21.9", "I20.0", "I11.9"], [0.25, 0.2, 0.15, 0.15, 0.1, 0.1, 0.05]),
-        "老年病科": (["J44.9", "F03", "E11.9", "N18.9", "M81.9", "J18.9", "I10"], [0.2, 0.15, 0.2, 0.1, 0.1, 0.15, 0.1]),
+        "神经内科": (
+            ["I63.9", "I63.5", "G45.9", "G40.9", "G20", "I61.9", "G43.9", "I67.2"],
+            [0.3, 0.12, 0.12, 0.1, 0.1, 0.08, 0.1, 0.08],
+        ),
+        "心血管内科": (
+            ["I10", "I25.1", "I50.9", "I48", "I21.9", "I20.0", "I11.9"],
+            [0.25, 0.2, 0.15, 0.15, 0.1, 0.1, 0.05],
+        ),
+        "老年病科": (
+            ["J44.9", "F03", "E11.9", "N18.9", "M81.9", "J18.9", "I10"],
+            [0.2, 0.15, 0.2, 0.1, 0.1, 0.15, 0.1],
+        ),
     }
     primary = np.empty(m, dtype=object)
     for d, (codes, p) in pools.items():  # three departments, not rows
@@ -344,15 +453,24 @@ def county_hospital(scale: float = 1.0, seed: int = 20240603) -> dict[str, pl.Da
         primary[mask] = rng.choice(codes, mask.sum(), p=p)
     n_sec = rng.poisson(1.0, m)
     sec_enc = np.repeat(np.arange(m), n_sec)
-    sec_codes = rng.choice(["I10", "E11.9", "E78.5", "I25.1", "N18.9", "K21.9", "J44.9", "E11.65", "I10.x00x024"], len(sec_enc))
-    diagnoses = pl.DataFrame(
-        {
-            "encounter_id": np.concatenate([eid, eid[sec_enc]]),
-            "patient_id": np.concatenate([e_pid, e_pid[sec_enc]]),
-            "icd_code": np.concatenate([primary.astype(str), sec_codes]),
-            "diagnosis_type": np.concatenate([np.full(m, "primary"), np.full(len(sec_enc), "secondary")]),
-        }
-    ).sort("encounter_id", "diagnosis_type", maintain_order=True)
+    sec_codes = rng.choice(
+        ["I10", "E11.9", "E78.5", "I25.1", "N18.9", "K21.9", "J44.9", "E11.65", "I10.x00x024"],
+        len(sec_enc),
+    )
+    diagnoses = (
+        pl.DataFrame(
+            {
+                "encounter_id": np.concatenate([eid, eid[sec_enc]]),
+                "patient_id": np.concatenate([e_pid, e_pid[sec_enc]]),
+                "icd_code": np.concatenate([primary.astype(str), sec_codes]),
+                "diagnosis_type": np.concatenate(
+                    [np.full(m, "primary"), np.full(len(sec_enc), "secondary")]
+                ),
+            }
+        )
+        .unique(maintain_order=True)
+        .sort("encounter_id", "diagnosis_type", maintain_order=True)
+    )
     labs = pl.DataFrame(
         {
             "encounter_id": eid,
@@ -373,7 +491,9 @@ def county_hospital(scale: float = 1.0, seed: int = 20240603) -> dict[str, pl.Da
         .otherwise(pl.col("death_date"))
         .alias("death_date")
     )
-    patients = pl.concat([patients, patients.slice(r[2], 1).with_columns(pl.lit("女").alias("sex"))])
+    patients = pl.concat(
+        [patients, patients.slice(r[2], 1).with_columns(pl.lit("女").alias("sex"))]
+    )
     q = [(m // 10) * k + 11 for k in range(10)]
     encounters = encounters.with_columns(
         pl.when(pl.int_range(pl.len()).is_in([q[0], q[1], q[2]]))
@@ -387,10 +507,38 @@ def county_hospital(scale: float = 1.0, seed: int = 20240603) -> dict[str, pl.Da
 
 
 COUNTY_PLANTED = (
-    Planted("county_hospital", "death_before_birth", "patients", "death_date", 2, "death dated 40,000 days before birth"),
-    Planted("county_hospital", "duplicate_ids", "patients", "patient_id", 1, "one patient listed twice in the patient table"),
-    Planted("county_hospital", "procedure_outside_encounter", "encounters", "procedure_date", 3, "procedures 45 days after discharge"),
-    Planted("county_hospital", "implausible_value", "labs", "systolic_bp", 1, "systolic pressure 420 mmHg"),
+    Planted(
+        "county_hospital",
+        "death_before_birth",
+        "patients",
+        "death_date",
+        2,
+        "death dated 40,000 days before birth",
+    ),
+    Planted(
+        "county_hospital",
+        "duplicate_ids",
+        "patients",
+        "patient_id",
+        1,
+        "one patient listed twice in the patient table",
+    ),
+    Planted(
+        "county_hospital",
+        "procedure_outside_encounter",
+        "encounters",
+        "procedure_date",
+        3,
+        "procedures 45 days after discharge",
+    ),
+    Planted(
+        "county_hospital",
+        "implausible_value",
+        "labs",
+        "systolic_bp",
+        1,
+        "systolic pressure 420 mmHg",
+    ),
 )
 
 PLANTED = LIVER_PLANTED + CAROTID_PLANTED + COUNTY_PLANTED
@@ -411,7 +559,10 @@ _SPECS: dict[str, dict[str, object]] = {
             "liver_transplant": {
                 "kind": "patients",
                 "columns": {
-                    "death_90d": {"role": "label", "description": "death within 90 days of admission"},
+                    "death_90d": {
+                        "role": "label",
+                        "description": "death within 90 days of admission",
+                    },
                     "diagnosis_name": {"role": "diagnosis_text"},
                 },
             }
@@ -434,10 +585,26 @@ _SPECS: dict[str, dict[str, object]] = {
                 "columns": {
                     "procedure_id": {"role": "encounter_id"},
                     "stroke_or_death_30d": {"role": "label"},
-                    "comorbidity_1": {"role": "diagnosis_code", "code_system": "icd10", "position": "secondary"},
-                    "comorbidity_2": {"role": "diagnosis_code", "code_system": "icd10", "position": "secondary"},
-                    "comorbidity_3": {"role": "diagnosis_code", "code_system": "icd10", "position": "secondary"},
-                    "diagnosis_code": {"role": "diagnosis_code", "code_system": "icd10", "position": "primary"},
+                    "comorbidity_1": {
+                        "role": "diagnosis_code",
+                        "code_system": "icd10",
+                        "position": "secondary",
+                    },
+                    "comorbidity_2": {
+                        "role": "diagnosis_code",
+                        "code_system": "icd10",
+                        "position": "secondary",
+                    },
+                    "comorbidity_3": {
+                        "role": "diagnosis_code",
+                        "code_system": "icd10",
+                        "position": "secondary",
+                    },
+                    "diagnosis_code": {
+                        "role": "diagnosis_code",
+                        "code_system": "icd10",
+                        "position": "primary",
+                    },
                 },
             }
         },
@@ -497,7 +664,12 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
         written.append(path)
     zh_spec = {
         "metadata": _SPECS["liver_transplant"]["metadata"],
-        "tables": {"liver_transplant": {"kind": "patients", "columns": {"90天死亡": {"role": "label"}, "诊断名称": {"role": "diagnosis_text"}}}},
+        "tables": {
+            "liver_transplant": {
+                "kind": "patients",
+                "columns": {"90天死亡": {"role": "label"}, "诊断名称": {"role": "diagnosis_text"}},
+            }
+        },
     }
     path = out / "liver_transplant_gb18030.spec.yaml"
     path.write_text(yaml.safe_dump(zh_spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -526,9 +698,15 @@ def _write_excel(df: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
-def scaled(name: str, scale: float, seed: int | None = None) -> pl.DataFrame | dict[str, pl.DataFrame]:
+def scaled(
+    name: str, scale: float, seed: int | None = None
+) -> pl.DataFrame | dict[str, pl.DataFrame]:
     """Generate one sample at ``scale`` times its committed size (for benchmarks)."""
-    generators = {"liver_transplant": liver_transplant, "carotid_stenting": carotid_stenting, "county_hospital": county_hospital}
+    generators = {
+        "liver_transplant": liver_transplant,
+        "carotid_stenting": carotid_stenting,
+        "county_hospital": county_hospital,
+    }
     if name not in generators:
         msg = f"unknown sample '{name}'; use one of {sorted(generators)}"
         raise ValueError(msg)

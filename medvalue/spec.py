@@ -165,30 +165,82 @@ class DatasetSpec:
 # (role, extra attributes, pattern on the normalised name). Order matters: first match wins.
 # Names are lower-cased with spaces, underscores, dashes and brackets removed before matching.
 _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
-    ("direct_identifier", {"kind": "resident_id"}, r"身份证|证件号|idcard|idnumber|nationalid|residentid|ssn"),
-    ("direct_identifier", {"kind": "phone"}, r"手机|电话|联系方式|phone|mobile|telephone|tel$|contactnumber"),
+    (
+        "direct_identifier",
+        {"kind": "resident_id"},
+        r"身份证|证件号|idcard|idnumber|nationalid|residentid|ssn",
+    ),
+    (
+        "direct_identifier",
+        {"kind": "phone"},
+        r"手机|电话|联系方式|phone|mobile|telephone|tel$|contactnumber",
+    ),
     ("direct_identifier", {"kind": "email"}, r"邮箱|email|e?mail"),
     ("direct_identifier", {"kind": "address"}, r"住址|地址|家庭住址|现住址|address|street"),
-    ("direct_identifier", {"kind": "name"}, r"^(患者)?(姓名|名字)$|^(patient)?(full)?name$|^(first|last|given|family)name$|联系人"),
-    ("direct_identifier", {"kind": "insurance_id"}, r"医保卡号|社保卡号|医保号|insuranceid|medicareno"),
+    (
+        "direct_identifier",
+        {"kind": "name"},
+        r"^(患者)?(姓名|名字)$|^(patient)?(full)?name$|^(first|last|given|family)name$|联系人",
+    ),
+    (
+        "direct_identifier",
+        {"kind": "insurance_id"},
+        r"医保卡号|社保卡号|医保号|insuranceid|medicareno",
+    ),
     ("direct_identifier", {"kind": "bank_card"}, r"银行卡|bankcard|cardno"),
-    ("patient_id", {}, r"患者(id|编号|号)|病人(id|编号|号)|病案号|病历号|住院号|门诊号|^patientid$|^pid$|^mrn$|^personid$|^subjectid$|^patientno$|^caseid$|^id$"),
-    ("encounter_id", {}, r"就诊(id|号|编号|流水号)|住院(流水号|次数id)|^(encounter|visit|admission|episode)(id|no)$|^hadmid$"),
+    (
+        "patient_id",
+        {},
+        r"患者(id|编号|号)|病人(id|编号|号)|病案号|病历号|住院号|门诊号|^patientid$|^pid$|^mrn$|^personid$|^subjectid$|^patientno$|^caseid$|^id$",
+    ),
+    (
+        "encounter_id",
+        {},
+        r"就诊(id|号|编号|流水号)|住院(流水号|次数id)|^(encounter|visit|admission|episode)(id|no)$|^hadmid$",
+    ),
     ("birth_date", {}, r"出生日期|出生年月|生日|^(birth(date|day)?|dob|dateofbirth)$"),
     ("death_date", {}, r"死亡日期|死亡时间|^(death|deceased)(date|datetime)?$|^dateofdeath$"),
-    ("admission_date", {}, r"入院(日期|时间)|^(admission|admit|admit?date|admissiondate|admittime|indate)"),
+    (
+        "admission_date",
+        {},
+        r"入院(日期|时间)|^(admission|admit|admit?date|admissiondate|admittime|indate)",
+    ),
     ("discharge_date", {}, r"出院(日期|时间)|^(discharge|dischargedate|dischtime|outdate)"),
     ("procedure_date", {}, r"手术(日期|时间)|操作日期|^(procedure|operation|surgery)(date|time)"),
-    ("diagnosis_code", {"code_system": "icd10", "position": "primary"}, r"(主要|主)诊断(编码|代码|icd)|^(primary|principal|main)(dx|diag|diagnosis)(code)?$"),
-    ("diagnosis_code", {"code_system": "icd10", "position": "secondary"}, r"(其他|次要)诊断(编码|代码)|^(secondary|other)(dx|diag|diagnosis)(code)?$"),
-    ("diagnosis_code", {"code_system": "icd10"}, r"诊断(编码|代码)|icd|^(dx|diag|diagnosis)(code)?$|^(comorbidity|condition)(code)?$"),
+    (
+        "diagnosis_code",
+        {"code_system": "icd10", "position": "primary"},
+        r"(主要|主)诊断(编码|代码|icd)|^(primary|principal|main)(dx|diag|diagnosis)(code)?$",
+    ),
+    (
+        "diagnosis_code",
+        {"code_system": "icd10", "position": "secondary"},
+        r"(其他|次要)诊断(编码|代码)|^(secondary|other)(dx|diag|diagnosis)(code)?$",
+    ),
+    (
+        "diagnosis_code",
+        {"code_system": "icd10"},
+        r"诊断(编码|代码)|icd|^(dx|diag|diagnosis)(code)?$|^(comorbidity|condition)(code)?$",
+    ),
     ("diagnosis_text", {}, r"诊断(名称|描述)?$|^(diagnosis|dx)(name|text|description)$"),
     ("sex", {}, r"^(性别|sex|gender)$"),
     ("age", {}, r"^(年龄|age|ageyears|ageatadmission|入院年龄)$"),
-    ("region", {}, r"省份|城市|地区|区县|乡镇|户籍|籍贯|^(province|city|region|county|district|township|postcode|zipcode|邮编)$"),
+    (
+        "region",
+        {},
+        r"省份|城市|地区|区县|乡镇|户籍|籍贯|^(province|city|region|county|district|township|postcode|zipcode|邮编)$",
+    ),
     ("site", {}, r"科室|病区|院区|^(department|dept|ward|site|hospital)$"),
-    ("free_text", {}, r"备注|主诉|现病史|既往史|病程|病历摘要|医嘱|描述$|^(notes?|comments?|remarks?|freetext|narrative|history)$"),
-    ("quasi_identifier", {}, r"民族|职业|婚姻|^(ethnicity|race|occupation|marital(status)?|nationality)$"),
+    (
+        "free_text",
+        {},
+        r"备注|主诉|现病史|既往史|病程|病历摘要|医嘱|描述$|^(notes?|comments?|remarks?|freetext|narrative|history)$",
+    ),
+    (
+        "quasi_identifier",
+        {},
+        r"民族|职业|婚姻|^(ethnicity|race|occupation|marital(status)?|nationality)$",
+    ),
     ("event_date", {}, r"日期$|时间$|date$|datetime$|time$"),
 )
 
@@ -334,7 +386,9 @@ def _infer_links(tables: Mapping[str, TableSpec]) -> tuple[Link, ...]:
             col = ts.first("patient_id")
             if t != hub and col:
                 links.append(Link(t, col, hub, hub_col))
-    enc_hubs = [t for t, ts in tables.items() if ts.kind == "encounters" and ts.first("encounter_id")]
+    enc_hubs = [
+        t for t, ts in tables.items() if ts.kind == "encounters" and ts.first("encounter_id")
+    ]
     if enc_hubs:
         hub = enc_hubs[0]
         hub_col = tables[hub].first("encounter_id")
@@ -362,21 +416,29 @@ def load_spec(path: str | Path) -> dict[str, Any]:
     """Read a spec YAML into a plain mapping, checking its shape (not yet against data)."""
     p = Path(path)
     if not p.exists():
-        raise SpecError.at(path, "no such spec file", "check the path, or write one with `medvalue spec DATA`")
+        raise SpecError.at(
+            path, "no such spec file", "check the path, or write one with `medvalue spec DATA`"
+        )
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise SpecError.at(path, f"not valid YAML{where}", "fix the indentation or quoting") from None
+        raise SpecError.at(
+            path, f"not valid YAML{where}", "fix the indentation or quoting"
+        ) from None
     except UnicodeDecodeError:
         raise SpecError.at(path, "not UTF-8 text", "save the spec as UTF-8") from None
     if not isinstance(doc, dict):
-        raise SpecError.at(path, "the spec must be a mapping with 'tables'", "start from `medvalue spec DATA`")
+        raise SpecError.at(
+            path, "the spec must be a mapping with 'tables'", "start from `medvalue spec DATA`"
+        )
     unknown = set(doc) - {"metadata", "tables", "links", "infer"}
     if unknown:
         raise SpecError.at(
-            path, f"unknown top-level key(s) {sorted(unknown)}", "use metadata, tables, links or infer"
+            path,
+            f"unknown top-level key(s) {sorted(unknown)}",
+            "use metadata, tables, links or infer",
         )
     for tname, tdoc in (doc.get("tables") or {}).items():
         cols = (tdoc or {}).get("columns") or {}
@@ -428,7 +490,10 @@ def apply_spec(
                 fields.setdefault("reason", "spec")
                 fields.setdefault("confidence", 1.0)
                 if "quasi" not in fields:
-                    fields["quasi"] = fields.get("role") in QUASI_ROLES or fields.get("role") == "quasi_identifier"
+                    fields["quasi"] = (
+                        fields.get("role") in QUASI_ROLES
+                        or fields.get("role") == "quasi_identifier"
+                    )
                 cols[cname] = ColumnSpec(**fields)
             else:
                 cols[cname] = cspec if infer else ColumnSpec()
@@ -457,5 +522,7 @@ def _parse_link(source: str | Path, d: Any, tables: Mapping[str, TableSpec]) -> 
         ) from None
     for table, column in ((t, c), (tt, tc)):
         if table not in tables or column not in tables[table].columns:
-            raise SpecError.at(source, f"link names unknown column '{table}.{column}'", "correct the link")
+            raise SpecError.at(
+                source, f"link names unknown column '{table}.{column}'", "correct the link"
+            )
     return Link(t, c, tt, tc)

@@ -1,0 +1,57 @@
+"""Plain-text summaries for the console, in Chinese or English (rich renderables)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+
+from medvalue.i18n import text
+from medvalue.profile import Profile, display_score
+
+_LABELS = {
+    "en": {"size": "Size", "rows": "rows", "columns": "columns", "patients": "patients",
+           "encounters": "encounters", "span": "time span", "quality": "Quality score",
+           "dimension": "dimension", "score": "score", "evaluated": "evaluated",
+           "failed": "failed", "findings": "Findings", "none": "no findings",
+           "severity": "severity", "count": "count", "message": "what", "fix": "fix"},
+    "zh": {"size": "规模", "rows": "行", "columns": "列", "patients": "患者",
+           "encounters": "就诊", "span": "时间跨度", "quality": "质量得分",
+           "dimension": "维度", "score": "得分", "evaluated": "评估数", "failed": "不合格",
+           "findings": "问题清单", "none": "未发现问题", "severity": "级别",
+           "count": "数量", "message": "问题", "fix": "处理建议"},
+}  # fmt: skip
+
+
+def profile_summary(p: Profile, lang: str = "en") -> Group:
+    """Size, quality by dimension and findings, as the console shows them."""
+    lab = _LABELS[lang]
+    s = p.size
+    span = f"{s.first_date} .. {s.last_date}" if s.first_date else "-"
+    head = (
+        f"[bold]{p.dataset}[/bold]  {lab['size']}: {s.rows:,} {lab['rows']}, {s.columns} "
+        f"{lab['columns']}, {s.patients if s.patients is not None else '-'} {lab['patients']}, "
+        f"{s.encounters if s.encounters is not None else '-'} {lab['encounters']}; {lab['span']} {span}"
+    )
+    q = p.quality
+    grade = text("grades", q.grade, lang)
+    dims = Table(
+        title=f"{lab['quality']}: {display_score(q.score)} / 100 ({grade})", title_justify="left"
+    )
+    for h in ("dimension", "score", "evaluated", "failed"):
+        dims.add_column(lab[h], justify="left" if h == "dimension" else "right")
+    for key, d in q.dimensions.items():
+        score = "-" if d.score is None else f"{display_score(d.score):.1f}"
+        dims.add_row(text("dimensions", key, lang), score, f"{d.evaluated:,}", f"{d.failed:,}")
+    findings = Table(title=f"{lab['findings']} ({len(p.findings)})", title_justify="left")
+    for h in ("severity", "count", "message", "fix"):
+        findings.add_column(lab[h], overflow="fold")
+    for f in p.findings:
+        findings.add_row(
+            text("severity", f.severity, lang),
+            f"{f.count:,}",
+            f"{f.table}: {f.message(lang)}",
+            f.fix(lang),
+        )
+    if not p.findings:
+        return Group(head, dims, lab["none"])
+    return Group(head, dims, findings)

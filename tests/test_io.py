@@ -1,0 +1,121 @@
+"""Every input format and encoding, with fixtures written at test time."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from medvalue.errors import InputError
+from medvalue.io import read_path
+
+ROWS = "患者ID,性别,年龄,入院日期\nA1,男,45,2024-01-05\nA2,女,61,2024/1/6\nA3,男,,20240107\n"
+
+
+def _rows(raw) -> int:
+    return raw.tables[0].frame.select(pl.len()).collect().item()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reported"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gb18030", "gb18030"), ("gbk", "gb18030")],
+)
+def test_csv_encodings_detected(tmp_path, encoding, reported):
+    path = tmp_path / "t.csv"
+    path.write_bytes(ROWS.encode(encoding))
+    raw = read_path(path)
+    t = raw.tables[0]
+    assert t.encoding == reported
+    assert t.columns == ["患者ID", "性别", "年龄", "入院日期"]
+    df = t.frame.collect()
+    assert df["性别"].to_list() == ["男", "女", "男"]
+    assert _rows(raw) == 3
+
+
+def test_encoding_override(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(ROWS.encode("gbk"))
+    raw = read_path(path, encoding="gbk")
+    assert raw.tables[0].encoding == "gb18030"
+    assert raw.tables[0].frame.collect()["性别"][0] == "男"
+    with pytest.raises(InputError, match="unknown encoding"):
+        read_path(path, encoding="klingon")
+
+
+def test_large_gb18030_is_transcoded_in_chunks(tmp_path, monkeypatch):
+    import medvalue.io as mio
+
+    monkeypatch.setattr(mio, "_CHUNK_BYTES", 1000)  # force many chunks and split characters
+    monkeypatch.setenv("MEDVALUE_CACHE_DIR", str(tmp_path / "cache"))
+    body = "".join(f"P{i},张三丰{i % 7},诊断{i}\n" for i in range(5000))
+    path = tmp_path / "big.csv"
+    path.write_bytes(("编号,名称,备注\n" + body).encode("gb18030"))
+    before = path.read_bytes()
+    df = read_path(path).tables[0].frame.collect()
+    assert df.height == 5000
+    assert df["名称"][4999] == "张三丰1"
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("sep", "suffix"), [(",", ".csv"), ("\t", ".tsv"), (";", ".csv"), ("|", ".txt"), ("\t", ".txt")]
+)
+def test_delimiters_sniffed(tmp_path, sep, suffix):
+    path = tmp_path / f"t{suffix}"
+    path.write_text(f"id{sep}sex{sep}age\n1{sep}M{sep}30\n2{sep}F{sep}40\n", encoding="utf-8")
+    t = read_path(path).tables[0]
+    assert t.delimiter == sep
+    assert t.columns == ["id", "sex", "age"]
+
+
+def test_headers_trimmed_and_duplicates_renamed(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("\ufeff id , 诊断 ,诊断,\n1,a,b,c\n", encoding="utf-8")
+    t = read_path(path).tables[0]
+    assert t.columns == ["id", "诊断", "诊断_2", "column_4"]
+    checks = {n.check for n in t.notes}
+    assert {"duplicate_header", "blank_header"} <= checks
+
+
+def test_excel_each_sheet_a_table(tmp_path):
+    path = tmp_path / "book.xlsx"
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path))
+    pl.DataFrame({"patient_id": ["a", "b"], "age": [1, 2]}).write_excel(
+        workbook=wb, worksheet="patients"
+    )
+    pl.DataFrame({"patient_id": ["a"], "icd": ["K74.6"]}).write_excel(
+        workbook=wb, worksheet="diagnoses"
+    )
+    wb.close()
+    raw = read_path(path)
+    assert [t.name for t in raw.tables] == ["patients", "diagnoses"]
+    assert raw.format == "excel"
+    assert _rows(raw) == 2
+
+
+def test_parquet_and_ndjson(tmp_path):
+    df = pl.DataFrame({"patient_id": ["a", "b", "c"], "age": [1, 2, 3]})
+    df.write_parquet(tmp_path / "t.parquet")
+    df.write_ndjson(tmp_path / "t.ndjson")
+    for name in ("t.parquet", "t.ndjson"):
+        raw = read_path(tmp_path / name)
+        assert raw.tables[0].frame.collect().equals(df)
+
+
+def test_folder_is_one_multi_table_dataset(tmp_path):
+    (tmp_path / "patients.csv").write_text("patient_id,sex\n1,M\n", encoding="utf-8")
+    (tmp_path / "labs.parquet").write_bytes(b"")  # ignored? no: empty files are errors
+    (tmp_path / "labs.parquet").unlink()
+    pl.DataFrame({"patient_id": ["1"], "glucose": [5.5]}).write_parquet(tmp_path / "labs.parquet")
+    (tmp_path / "README.md").write_text("not a table")
+    raw = read_path(tmp_path)
+    assert raw.format == "folder"
+    assert sorted(t.name for t in raw.tables) == ["labs", "patients"]
+
+
+def test_folder_with_same_table_twice_is_an_error(tmp_path):
+    (tmp_path / "patients.csv").write_text("a\n1\n", encoding="utf-8")
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "patients.parquet")
+    with pytest.raises(InputError, match="two files give the table name 'patients'"):
+        read_path(tmp_path)

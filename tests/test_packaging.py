@@ -1,0 +1,52 @@
+"""Set-up files agree with each other; imports stay at the edges."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+
+import yaml
+
+from medvalue.config import PACKAGE_DIR, PROJ_ROOT
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!\[ ;]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((PROJ_ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((PROJ_ROOT / "environment.yml").read_text())
+    conda = {_name(d): d for d in env["dependencies"] if isinstance(d, str)}
+    for req in project["dependencies"]:
+        name = _name(req)
+        assert name in conda, f"{name} missing from environment.yml"
+        bound = re.search(r">=\s*([\d.]+)", req).group(1)
+        assert f">={bound}" in conda[name], f"{name}: lower bound differs"
+    pip = next(d for d in env["dependencies"] if isinstance(d, dict))["pip"]
+    assert "-e .[dev]" in pip
+
+
+def test_every_dependency_has_a_lower_bound():
+    project = tomllib.loads((PROJ_ROOT / "pyproject.toml").read_text())["project"]
+    reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    assert all(">=" in r for r in reqs)
+
+
+ALLOWED = {"plotly": {"plots.py"}, "papermill": {"report.py"}, "nbconvert": {"report.py"}}
+
+
+def test_heavy_imports_stay_at_the_edges():
+    for path in PACKAGE_DIR.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for n in names:
+                top = n.split(".")[0]
+                if top in ALLOWED:
+                    assert path.name in ALLOWED[top], f"{path.name} imports {top}"

@@ -1,0 +1,215 @@
+"""Profile: planted problems found, statistics equal to DuckDB SQL, privacy of top values."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import duckdb
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from medvalue import load_dataset
+from medvalue.dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
+from medvalue.profile import DIMENSION_WEIGHTS, profile
+from medvalue.samples import PLANTED
+from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
+
+AS_OF = "2025-01-01"
+SAMPLES = {
+    "liver_transplant": (LIVER, LIVER_SPEC),
+    "carotid_stenting": (CAROTID, CAROTID_SPEC),
+    "county_hospital": (COUNTY, COUNTY_SPEC),
+}
+
+
+@pytest.fixture(scope="module")
+def profiles():
+    return {k: profile(load_dataset(p, spec=s), as_of=AS_OF) for k, (p, s) in SAMPLES.items()}
+
+
+@pytest.mark.parametrize("planted", [p for p in PLANTED if p.check != "placeholder_values"],
+                         ids=lambda p: f"{p.sample}-{p.check}-{p.column}")  # fmt: skip
+def test_every_planted_problem_is_found(profiles, planted):
+    found = [f for f in profiles[planted.sample].findings
+             if f.check == planted.check and f.table == planted.table
+             and (planted.column is None or f.column == planted.column)]  # fmt: skip
+    assert found, f"not found: {planted}"
+    assert sum(f.count for f in found) == planted.count
+
+
+def test_placeholders_counted_as_missing_and_reported(profiles):
+    col = next(c for c in profiles["liver_transplant"].columns if c.name == "albumin_g_l")
+    assert col.placeholder_count == 5
+    finding = next(
+        f for f in profiles["liver_transplant"].findings if f.check == "placeholder_values"
+    )
+    assert finding.column == "albumin_g_l" and finding.count == 5
+    assert col.null_count >= 5
+
+
+def test_no_findings_beyond_the_planted_ones(profiles):
+    planted = {(p.sample, p.check, p.table, p.column) for p in PLANTED}
+    # Checks that follow from a planted problem by construction.
+    consequential = {
+        ("liver_transplant", "duplicate_rows", "liver_transplant", None),
+        ("liver_transplant", "future_date", "liver_transplant", "discharge_date"),
+        ("county_hospital", "date_before_1900", "patients", "death_date"),
+        ("county_hospital", "duplicate_rows", "patients", None),
+    }
+    for name, p in profiles.items():
+        for f in p.findings:
+            if f.check == "stale_data":
+                continue
+            assert (name, f.check, f.table, f.column) in planted | consequential, f
+
+
+def test_size(profiles):
+    s = profiles["county_hospital"].size
+    assert [t.name for t in s.tables] == ["diagnoses", "encounters", "labs", "patients"]
+    assert s.patients == 3000
+    assert s.encounters == pl.read_csv(COUNTY / "encounters.csv")["encounter_id"].n_unique()
+    assert s.first_date >= dt.date(2020, 1, 1)
+    liver = profiles["liver_transplant"].size
+    assert liver.rows == 1202 and liver.patients == 1200
+    assert liver.records_per_patient["max"] == 2.0
+
+
+def test_quality_scores_are_bounded_and_weights_sum_to_one(profiles):
+    assert math.isclose(sum(DIMENSION_WEIGHTS.values()), 1.0)
+    for p in profiles.values():
+        assert 0 <= p.quality.score <= 100
+        for d in p.quality.dimensions.values():
+            assert d.score is None or 0 <= d.score <= 100
+
+
+def test_a_clean_table_scores_higher_than_a_dirty_one(tmp_path):
+    clean = pl.DataFrame({"patient_id": ["a", "b", "c", "d"], "age": [30, 40, 50, 60],
+                          "admission_date": ["2024-01-01"] * 4, "discharge_date": ["2024-01-05"] * 4})  # fmt: skip
+    dirty = clean.with_columns(pl.Series("age", [30, 400, None, 60]),
+                               pl.Series("discharge_date", ["2023-01-01"] * 2 + ["2024-01-05"] * 2))  # fmt: skip
+    clean.write_csv(tmp_path / "clean.csv")
+    dirty.write_csv(tmp_path / "dirty.csv")
+    a = profile(load_dataset(tmp_path / "clean.csv"), as_of="2024-06-01").quality
+    b = profile(load_dataset(tmp_path / "dirty.csv"), as_of="2024-06-01").quality
+    assert a.score == 100.0
+    assert b.score < a.score
+    for dim in ("completeness", "plausibility", "consistency"):
+        assert b.dimensions[dim].score < a.dimensions[dim].score
+
+
+def test_top_values_never_show_small_cells(profiles):
+    for p in profiles.values():
+        for c in p.columns:
+            assert all(n >= p.small_cell for _, n in c.top_values)
+            if c.role in ("patient_id", "encounter_id", "direct_identifier", "free_text"):
+                assert c.top_values == () and c.min is None and c.max is None
+
+
+def test_json_contract(profiles, run):
+    r = run("profile", "--json", LIVER, "--spec", LIVER_SPEC, "--as-of", AS_OF)
+    d = json.loads(r.out)
+    assert {"rows", "columns", "patients", "first_date", "last_date"} <= set(d["size"])
+    assert {
+        "table",
+        "name",
+        "dtype",
+        "null_count",
+        "null_fraction",
+        "n_unique",
+        "min",
+        "max",
+        "mean",
+    } <= set(d["columns"][0])
+    assert {"score", "dimensions"} <= set(d["quality"])
+    assert {"check", "table", "column", "severity", "count", "message"} <= set(d["findings"][0])
+    zh = json.loads(run("profile", "--json", "--lang", "zh", LIVER, "--as-of", AS_OF).out)
+    assert "完整性" in json.dumps(zh["quality"], ensure_ascii=False)
+
+
+# --- agreement with DuckDB -------------------------------------------------------------------
+
+
+def _sql_missing(col: str, kind: str) -> str:
+    tokens = PLACEHOLDERS + (() if kind == "string" else PLACEHOLDERS_UNLESS_TEXT)
+    quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in tokens)
+    return f'("{col}" IS NULL OR trim("{col}") = \'\' OR upper(trim("{col}")) IN ({quoted}))'
+
+
+def _sql_number(col: str, kind: str) -> str:
+    return (f"CASE WHEN {_sql_missing(col, kind)} THEN NULL ELSE TRY_CAST(regexp_extract("
+            f"replace(trim(\"{col}\"), ',', ''), '^\\s*([-+]?\\d+(\\.\\d+)?)', 1) AS DOUBLE) END")  # fmt: skip
+
+
+@pytest.mark.parametrize("sample", ["liver_transplant", "carotid_stenting"])
+def test_statistics_equal_duckdb_on_csv_samples(profiles, sample):
+    path = SAMPLES[sample][0]
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_csv('{path}', all_varchar=true, header=true)")
+    for c in profiles[sample].columns:
+        if c.dtype == "datetime":
+            continue  # date parsing rules are compared in test_dates
+        kind = c.dtype
+        typed = _sql_number(c.name, kind) if kind == "number" else (
+            f"CASE WHEN {_sql_missing(c.name, kind)} THEN NULL ELSE trim(\"{c.name}\") END")  # fmt: skip
+        nulls, distinct, lo, hi, mean = con.execute(
+            f"SELECT count(*) FILTER (WHERE {_sql_missing(c.name, kind)}), count(DISTINCT {typed}), "
+            + (
+                f"min({typed}), max({typed}), avg({typed}) FROM t"
+                if kind == "number"
+                else "NULL, NULL, NULL FROM t"
+            )
+        ).fetchone()
+        assert c.null_count == nulls, c.name
+        assert c.n_unique == distinct, c.name
+        if kind == "number" and c.min is not None:
+            assert c.min == lo and c.max == hi, c.name
+            assert math.isclose(c.mean, mean, rel_tol=1e-12), c.name
+
+
+frames = st.integers(min_value=1, max_value=60).flatmap(
+    lambda n: st.fixed_dictionaries({
+        "i": st.lists(st.one_of(st.none(), st.integers(-10**6, 10**6)), min_size=n, max_size=n),
+        "f": st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=n, max_size=n),
+        "s": st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "中文", " x ", "NULL", ""])), min_size=n, max_size=n),
+        "d": st.lists(st.one_of(st.none(), st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1))), min_size=n, max_size=n),
+    })
+)  # fmt: skip
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frames)
+def test_random_frames_agree_with_duckdb(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("h") / "t.parquet"
+    pl.DataFrame(
+        data, schema={"i": pl.Int64, "f": pl.Float64, "s": pl.String, "d": pl.Date}
+    ).write_parquet(path)
+    p = profile(load_dataset(path), as_of="2024-01-01")
+    cols = {c.name: c for c in p.columns}
+    con = duckdb.connect()
+    for name in ("i", "f", "d"):
+        nulls, distinct, lo, hi = con.execute(
+            f"SELECT count(*) - count({name}), count(DISTINCT {name}), min({name}), max({name}) FROM '{path}'"
+        ).fetchone()
+        c = cols[name]
+        assert (c.null_count, c.n_unique) == (nulls, distinct)
+        if name == "d":
+            as_date = lambda v: v.date() if isinstance(v, dt.datetime) else v  # noqa: E731
+            assert (as_date(c.min), as_date(c.max)) == (lo, hi)
+        else:
+            assert (c.min, c.max) == (lo, hi)
+    mean = con.execute(f"SELECT avg(i), avg(f) FROM '{path}'").fetchone()
+    for name, m in zip("if", mean, strict=True):
+        assert (cols[name].mean is None) == (m is None)
+        if m is not None:
+            assert math.isclose(cols[name].mean, m, rel_tol=1e-9, abs_tol=1e-9)
+    missing = _sql_missing("s", "string")
+    nulls, distinct = con.execute(
+        f"SELECT count(*) FILTER (WHERE {missing}), count(DISTINCT CASE WHEN {missing} THEN NULL ELSE trim(s) END) FROM '{path}'"
+    ).fetchone()
+    assert (cols["s"].null_count, cols["s"].n_unique) == (nulls, distinct)
