@@ -1,20 +1,29 @@
-"""medvalue: what a clinical dataset contains, how good and safe it is, and what it is worth."""
+"""medvalue: what a clinical dataset contains, how good and safe it is, and what it is worth.
+
+The public API: ``load_dataset`` reads a file or folder with its spec; each analysis is a
+function of the dataset returning a frozen result with ``to_dict()``.
+"""
 
 from __future__ import annotations
 
-from medvalue.dataset import Dataset, load_dataset
-from medvalue.errors import MedvalueError
-from medvalue.io import read_path
-from medvalue.spec import DatasetSpec, infer_spec
-
 __version__ = "0.1.0"
+
+from medvalue.dataset import Dataset, load_dataset  # noqa: E402
+from medvalue.errors import MedvalueError  # noqa: E402
+from medvalue.inspect import inspect_dataset  # noqa: E402
+from medvalue.io import read_path  # noqa: E402
+from medvalue.profile import Profile, profile  # noqa: E402
+from medvalue.spec import DatasetSpec, infer_spec  # noqa: E402
 
 __all__ = [
     "Dataset",
     "DatasetSpec",
     "MedvalueError",
+    "Profile",
     "__version__",
     "infer_spec",
+    "inspect_dataset",
     "load_dataset",
+    "profile",
     "read_path",
 ]

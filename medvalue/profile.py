@@ -313,6 +313,7 @@ class Profile:
     patient_completeness: tuple[PatientCompleteness, ...]
     quality: Quality
     findings: tuple[Finding, ...]
+    histograms: tuple[Histogram, ...] = ()
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {
@@ -334,6 +335,7 @@ class Profile:
             ],
             "quality": self.quality.to_dict(lang),
             "findings": [f.to_dict(lang) for f in self.findings],
+            "histograms": [h.to_dict() for h in self.histograms],
         }
 
     def to_frame(self) -> pl.DataFrame:
@@ -404,6 +406,7 @@ def profile(
         patient_completeness=tuple(patient_completeness),
         quality=quality,
         findings=tuple(findings),
+        histograms=tuple(h for t in tables for h in t.histograms),
     )
 
 
@@ -434,6 +437,7 @@ class _TableResult:
     date_range: tuple[dt.datetime | None, dt.datetime | None]
     records_per_patient: dict[str, float] | None
     sites: list[tuple[str, str, int]]
+    histograms: list[Histogram]
 
 
 @cache
@@ -494,8 +498,8 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     row = raw.select(exprs).collect().row(0, named=True)
     rows = int(row["__rows"])
 
-    top = _top_values(raw, tspec, plans, typed, row, small_cell)
-    columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, top) for c in plans]
+    second = _second_pass(name, raw, tspec, plans, typed, row, small_cell)
+    columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, second.top) for c in plans]
     findings: list[Finding] = []
     counters: dict[str, list[int]] = {}
     for i, chk in enumerate(checks):
@@ -524,8 +528,7 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     return _TableResult(
         name, tspec.kind, rows, columns, findings, {k: (v[0], v[1]) for k, v in counters.items()},
         int(row["__patients"]) if pid else None, fields,
-        (row.get("__first_date"), row.get("__last_date")), rpp,
-        _sites(raw, tspec, typed, small_cell),
+        (row.get("__first_date"), row.get("__last_date")), rpp, second.sites, second.histograms,
     )  # fmt: skip
 
 
@@ -551,6 +554,9 @@ def _column_exprs(c: str, plan: ColumnPlan, typed: pl.Expr, cspec: ColumnSpec) -
                     typed.str.len_chars().max().alias(k + "maxlen")]  # fmt: skip
         return out
     if plan.kind in ("number", "integer"):
+        if cspec.role in _HIST_ROLES:
+            out += [typed.quantile(0.01, "nearest").alias(k + "p01"),
+                    typed.quantile(0.99, "nearest").alias(k + "p99")]  # fmt: skip
         out += [
             typed.min().alias(k + "min"), typed.max().alias(k + "max"),
             typed.mean().alias(k + "mean"), typed.std().alias(k + "std"),
@@ -685,51 +691,90 @@ def _patient_fields(tspec: TableSpec, pid: str | None) -> list[str]:
     return [c for c, cs in tspec.columns.items() if cs.role in roles]
 
 
-def _top_values(
+HISTOGRAM_BINS = 20
+_HIST_ROLES = ("age", "measurement")
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a numeric column in equal-width bins between its 1st and 99th percentiles.
+
+    Values beyond those percentiles fall in the first or last bin (open-ended), so that one
+    typo does not squash the picture. Bins with fewer people than the small-cell threshold
+    have ``None`` as their count.
+    """
+
+    table: str
+    column: str
+    role: str
+    edges: tuple[float, ...]
+    counts: tuple[int | None, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "role": self.role,
+                "edges": list(self.edges), "counts": list(self.counts)}  # fmt: skip
+
+
+@dataclass
+class _SecondPass:
+    top: dict[str, tuple[tuple[tuple[str, int], ...], int]]
+    histograms: list[Histogram]
+    sites: list[tuple[str, str, int]]
+
+
+def _second_pass(
+    name: str,
     raw: pl.LazyFrame,
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
     typed: Mapping[str, pl.Expr],
     row: Mapping[str, Any],
     small_cell: int,
-) -> dict[str, tuple[tuple[tuple[str, int], ...], int]]:
-    """Value counts of low-cardinality, non-identifying columns; small cells withheld."""
-    wanted = [
+) -> _SecondPass:
+    """Value counts for short top-value lists, site columns and histograms: one more query.
+
+    Which columns need counting is only known after the first query (their distinct counts
+    and percentiles), hence a second pass; it reads only the columns it needs.
+    """
+    top_cols = [
         c for c, p in plans.items()
         if tspec.columns[c].role not in HIDDEN_ROLES and p.kind in ("string", "boolean")
         and 0 < int(row[f"{c}\x1fn_unique"]) <= TOP_VALUES_MAX_DISTINCT
     ]  # fmt: skip
-    if not wanted:
-        return {}
-    exprs = [
-        typed[c].drop_nulls().cast(pl.String).value_counts(sort=True).implode().alias(c)
-        for c in wanted
-    ]
+    site_cols = [c for c in tspec.with_role("site") if plans[c].kind == "string"]
+    hist: dict[str, tuple[float, float]] = {}
+    for c in plans:
+        lo, hi = row.get(f"{c}\x1fp01"), row.get(f"{c}\x1fp99")
+        if lo is not None and hi is not None and hi > lo:
+            hist[c] = (float(lo), float(hi))
+    exprs = []
+    for c in dict.fromkeys(top_cols + site_cols):
+        counts = typed[c].drop_nulls().cast(pl.String).value_counts(sort=True)
+        exprs.append(counts.implode().alias(f"v\x1f{c}"))
+    for c, (lo, hi) in hist.items():
+        width = (hi - lo) / HISTOGRAM_BINS
+        idx = ((typed[c] - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
+        exprs.append(idx.drop_nulls().value_counts().implode().alias(f"h\x1f{c}"))
+    if not exprs:
+        return _SecondPass({}, [], [])
     counted = raw.select(exprs).collect().row(0, named=True)
-    out: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
-    for c in wanted:
-        pairs = [(d[c], int(d["count"])) for d in counted[c]]
-        shown = tuple((v, n) for v, n in pairs if n >= small_cell)
-        hidden = sum(1 for _, n in pairs if n < small_cell)
-        out[c] = (tuple(sorted(shown, key=lambda p: (-p[1], p[0]))), hidden)
-    return out
-
-
-def _sites(
-    raw: pl.LazyFrame, tspec: TableSpec, typed: Mapping[str, pl.Expr], small_cell: int
-) -> list[tuple[str, str, int]]:
-    cols = tspec.with_role("site")
-    if not cols:
-        return []
-    out = []
-    for c in cols:
-        counts = (
-            raw.select(typed[c].drop_nulls().value_counts(sort=True)).unnest(c).head(50).collect()
-        )
-        for v, n in counts.iter_rows():  # at most 50 groups, not rows of data
-            if n >= small_cell:
-                out.append((c, str(v), int(n)))
-    return out
+    top: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
+    for c in top_cols:
+        pairs = [(d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]]
+        shown = tuple(sorted(((v, n) for v, n in pairs if n >= small_cell), key=lambda p: (-p[1], p[0])))
+        top[c] = (shown, sum(1 for _, n in pairs if n < small_cell))
+    sites = []
+    for c in site_cols:
+        pairs = sorted(((d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]), key=lambda p: (-p[1], p[0]))
+        sites += [(c, v, n) for v, n in pairs[:50] if n >= small_cell]
+    histograms = []
+    for c, (lo, hi) in hist.items():
+        by_bin = {int(d[c]): int(d["count"]) for d in counted[f"h\x1f{c}"]}
+        width = (hi - lo) / HISTOGRAM_BINS
+        edges = tuple(round(lo + i * width, 6) for i in range(HISTOGRAM_BINS + 1))
+        counts = tuple(suppress_count(by_bin.get(i, 0), small_cell) for i in range(HISTOGRAM_BINS))
+        histograms.append(Histogram(name, c, tspec.columns[c].role, edges, counts))
+    return _SecondPass(top, histograms, sites)
 
 
 def _column_profile(

@@ -1,0 +1,450 @@
+"""Render report notebooks: papermill executes, nbconvert writes offline HTML.
+
+The only module that imports papermill and nbconvert. A report is three files written
+atomically: ``<name>.html`` (self-contained, code hidden, opens with no network),
+``<name>.ipynb`` (executed) and ``<name>.json`` (the results, as the CLI's ``--json``).
+Parameters are checked before any kernel starts; absolute paths of this machine are
+scrubbed from every output.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill as pm
+from nbconvert import HTMLExporter
+
+from medvalue.config import DEFAULT_LANG, LANGUAGES, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
+from medvalue.errors import InputError, MedvalueError, ParameterError, ReportError
+from medvalue.files import write_atomic
+from medvalue.i18n import check_lang, text
+from medvalue.io import read_path
+from medvalue.views import RESULTS_MIMETYPE
+
+VALUATION_NOTEBOOK = "valuation_report"
+KERNEL_NAME = "medvalue"
+_TEMPLATE_DIR = PACKAGE_DIR / "templates"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered report and where its files are."""
+
+    name: str
+    html: Path
+    notebook: Path
+    json: Path
+    pdf: Path | None
+    seconds: float
+    results: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def files(self) -> list[Path]:
+        return [p for p in (self.html, self.notebook, self.json, self.pdf) if p is not None]
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Several reports plus the catalogue page that links them."""
+
+    index: Path
+    reports: tuple[Rendered, ...]
+    seconds: float
+
+    @property
+    def files(self) -> list[Path]:
+        return [f for r in self.reports for f in r.files] + [self.index]
+
+
+def notebook_path(notebook: str | Path) -> Path:
+    """Resolve a notebook name (``valuation_report``, ``01_profile``) or path."""
+    p = Path(notebook)
+    if p.suffix == ".ipynb" and p.exists():
+        return p
+    candidate = NOTEBOOK_DIR / f"{p.stem}.ipynb"
+    if candidate.exists():
+        return candidate
+    names = ", ".join(sorted(f.stem for f in NOTEBOOK_DIR.glob("*.ipynb"))) if NOTEBOOK_DIR.exists() else "none"
+    msg = f"no report notebook '{notebook}'. Fix: use one of: {names}"
+    raise ParameterError(msg)
+
+
+def check_parameters(nb_path: Path, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Check names and types against the notebook's ``parameters`` cell before running it."""
+    declared = pm.inspect_notebook(str(nb_path))
+    if not declared:
+        msg = f"{nb_path.name}: no cell tagged 'parameters'. Fix: tag the first code cell 'parameters'"
+        raise ParameterError(msg)
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        msg = f"{nb_path.name}: unknown parameter(s) {unknown}. Fix: use {sorted(declared)}"
+        raise ParameterError(msg)
+    checked = {}
+    for key, value in parameters.items():
+        expected = declared[key].get("inferred_type_name")
+        kinds = {"str": str, "int": int, "float": (int, float), "bool": bool}
+        if expected in kinds and value is not None and not isinstance(value, kinds[expected]):
+            msg = f"{nb_path.name}: parameter '{key}' must be {expected}, got {type(value).__name__}"
+            raise ParameterError(msg)
+        checked[key] = value
+    if "lang" in checked:
+        check_lang(str(checked["lang"]))
+    if checked.get("as_of"):
+        try:
+            dt.date.fromisoformat(str(checked["as_of"]))
+        except ValueError:
+            msg = f"the valuation date must be YYYY-MM-DD, got '{checked['as_of']}'"
+            raise ParameterError(msg) from None
+    return checked
+
+
+def kernel_name() -> str:
+    """The registered 'medvalue' kernel if it runs this interpreter, else the native one.
+
+    Naming the kernel explicitly avoids papermill's NoSuchKernel and wrong-environment
+    failures (papermill#251, #638).
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        return "python3"
+    argv0 = Path(spec.argv[0])
+    same = argv0.name.startswith("python") and (
+        argv0 == Path(sys.executable) or argv0.resolve() == Path(sys.executable).resolve()
+        or str(argv0) in ("python", "python3")
+    )  # fmt: skip
+    return KERNEL_NAME if same else "python3"
+
+
+def render_notebook(
+    notebook: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    out_dir: str | Path = "reports",
+    name: str,
+    title: str | None = None,
+    lang: str = DEFAULT_LANG,
+    pdf: bool = False,
+    progress: bool = False,
+) -> Rendered:
+    """Execute a report notebook with ``parameters`` and write HTML, ipynb and JSON."""
+    started = time.perf_counter()
+    nb_path = notebook_path(notebook)
+    params = check_parameters(nb_path, parameters)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_name(name)
+    with tempfile.TemporaryDirectory(prefix="medvalue-") as tmp:
+        executed = Path(tmp) / f"{name}.ipynb"
+        try:
+            pm.execute_notebook(
+                str(nb_path),
+                str(executed),
+                parameters=dict(params),
+                kernel_name=kernel_name(),
+                progress_bar=progress,
+                report_mode=True,
+                cwd=os.getcwd(),
+                log_output=False,
+                request_save_on_cell_execute=False,
+            )
+        except pm.PapermillExecutionError as exc:
+            failed = out / f"{name}.failed.ipynb"
+            if executed.exists():
+                nb = _scrub(nbformat.read(executed, as_version=4), params)
+                write_atomic(failed, nbformat.writes(nb))
+            ename = exc.ename or "Error"
+            msg = (f"{nb_path.name}: cell {exc.exec_count} failed with {ename}: "
+                   f"{_scrub_text(str(exc.evalue))}. The failed notebook is {failed}")  # fmt: skip
+            raise ReportError(msg) from None
+        nb = _scrub(nbformat.read(executed, as_version=4), params)
+    nb.metadata["title"] = title or name
+    results = _extract_results(nb)
+    html_text = _to_html(nb, lang)
+    paths = {
+        "html": write_atomic(out / f"{name}.html", html_text),
+        "notebook": write_atomic(out / f"{name}.ipynb", nbformat.writes(nb)),
+        "json": write_atomic(
+            out / f"{name}.json", json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n"
+        ),
+    }
+    pdf_path = print_pdf(paths["html"], out / f"{name}.pdf") if pdf else None
+    return Rendered(name, paths["html"], paths["notebook"], paths["json"], pdf_path,
+                    time.perf_counter() - started, results)  # fmt: skip
+
+
+def render_valuation(
+    path: str | Path,
+    *,
+    out_dir: str | Path = "reports",
+    spec: str | Path | None = None,
+    encoding: str | None = None,
+    lang: str = DEFAULT_LANG,
+    as_of: str | None = None,
+    name: str | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    pdf: bool = False,
+    progress: bool = False,
+) -> Rendered:
+    """Render the valuation report of one dataset.
+
+    Examples
+    --------
+    >>> from medvalue.report import render_valuation
+    >>> r = render_valuation("data/sample/carotid_stenting.csv", out_dir="reports")  # doctest: +SKIP
+    >>> r.html.name  # doctest: +SKIP
+    'carotid_stenting.html'
+    """
+    check_lang(lang)
+    # Fail fast on a bad path or spec, with exit code 2, before a kernel starts.
+    read_path(path, encoding=encoding)
+    if spec is not None and not Path(spec).exists():
+        raise InputError.at(spec, "no such spec file", "check the path, or write one with `medvalue spec DATA`")
+    report_name = name or _default_name(path)
+    params = {
+        "data_path": _relative(path),
+        "spec_path": _relative(spec) if spec else "",
+        "encoding": encoding or "",
+        "as_of": as_of or "",
+        "lang": lang,
+        "small_cell": small_cell,
+    }
+    return render_notebook(VALUATION_NOTEBOOK, params, out_dir=out_dir, name=report_name,
+                           title=report_name, lang=lang, pdf=pdf, progress=progress)  # fmt: skip
+
+
+def render_portfolio(
+    paths: Sequence[str | Path],
+    *,
+    out_dir: str | Path = "reports",
+    encoding: str | None = None,
+    lang: str = DEFAULT_LANG,
+    as_of: str | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    pdf: bool = False,
+    progress: bool = False,
+) -> Portfolio:
+    """One report per dataset plus ``index.html``, the hospital's data-product catalogue.
+
+    A ``<name>.spec.yaml`` beside a dataset is used as its spec.
+    """
+    started = time.perf_counter()
+    names = [_default_name(p) for p in paths]
+    if len(set(names)) != len(names):
+        msg = "two datasets would get the same report name. Fix: give the files distinct names"
+        raise ParameterError(msg)
+    reports = []
+    for p in paths:
+        spec = _spec_beside(p)
+        reports.append(render_valuation(p, out_dir=out_dir, spec=spec, encoding=encoding, lang=lang,
+                                        as_of=as_of, small_cell=small_cell, pdf=pdf, progress=progress))  # fmt: skip
+    index = write_atomic(Path(out_dir) / "index.html", portfolio_index(reports, lang))
+    return Portfolio(index, tuple(reports), time.perf_counter() - started)
+
+
+def _spec_beside(path: str | Path) -> Path | None:
+    p = Path(path)
+    candidate = p.parent / f"{p.stem if p.is_file() else p.name}.spec.yaml"
+    return candidate if candidate.exists() else None
+
+
+def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
+    """A sortable catalogue of the datasets (plain HTML and a few lines of inline script)."""
+
+    def lab(key: str) -> str:
+        return html.escape(text("labels", key, lang))
+
+    not_built = lab("not_built_short")
+    rows = []
+    for r in reports:
+        prof = r.results.get("profile") or {}
+        size = prof.get("size", {})
+        quality = (prof.get("quality") or {}).get("score")
+        readiness = (r.results.get("readiness") or {}).get("score")
+        verdict = (r.results.get("privacy") or {}).get("verdict")
+        band = (r.results.get("valuation") or {}).get("band")
+        price = f"{band['low']:,.0f} – {band['high']:,.0f}" if band else None
+        cells = [
+            f'<td data-v="{html.escape(r.name)}"><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a></td>',
+            _num_cell(size.get("rows")), _num_cell(size.get("patients")), _num_cell(quality, ".1f"),
+            _num_cell(readiness, ".0f", not_built), _text_cell(verdict, not_built), _text_cell(price, not_built),
+        ]  # fmt: skip
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    heads = ["dataset", "rows", "patients", "quality", "readiness", "privacy", "price"]
+    th = "".join(f'<th onclick="sortBy({i})">{lab(h)} ⇅</th>' for i, h in enumerate(heads))
+    return f"""<!DOCTYPE html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">
+<title>{lab("portfolio_title")}</title>
+<style>
+body {{ font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", Arial, sans-serif;
+       margin: 24px; color: #1a202c; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #e2e8f0; padding: 6px 12px; text-align: left; }}
+th {{ background: #edf2f7; cursor: pointer; user-select: none; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.na {{ color: #a0aec0; font-style: italic; }}
+</style></head><body>
+<h1>{lab("portfolio_title")}</h1><p>{lab("portfolio_intro")}</p>
+<table id="catalogue"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+<script>
+let dir = {{}};
+function sortBy(col) {{
+  const body = document.querySelector('#catalogue tbody');
+  const rows = Array.from(body.rows);
+  dir[col] = -(dir[col] || -1);
+  const key = r => {{ const v = r.cells[col].dataset.v; const n = parseFloat(v);
+                      return isNaN(n) ? (v || '') : n; }};
+  rows.sort((a, b) => {{ const x = key(a), y = key(b);
+                         return (x > y ? 1 : x < y ? -1 : 0) * dir[col]; }});
+  rows.forEach(r => body.appendChild(r));
+}}
+</script></body></html>
+"""
+
+
+def _num_cell(v: float | None, fmt: str = ",", missing: str = "–") -> str:
+    if v is None:
+        return f'<td class="na" data-v="">{html.escape(missing)}</td>'
+    return f'<td class="n" data-v="{v}">{format(v, fmt)}</td>'
+
+
+def _text_cell(v: str | None, missing: str) -> str:
+    if v is None:
+        return f'<td class="na" data-v="">{html.escape(missing)}</td>'
+    return f'<td data-v="{html.escape(v)}">{html.escape(v)}</td>'
+
+
+def print_pdf(html_path: Path, pdf_path: Path) -> Path:
+    """Print the HTML report to PDF with a system Chromium (CJK fonts come from the system)."""
+    browser = find_chromium()
+    if browser is None:
+        msg = ("--pdf needs Chromium, which was not found. "
+               "Fix: install it (Debian: apt-get install chromium fonts-noto-cjk) or drop --pdf")  # fmt: skip
+        raise MedvalueError(msg)
+    with tempfile.TemporaryDirectory(prefix="medvalue-chromium-") as profile_dir:
+        tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
+        cmd = [browser, *chromium_flags(profile_dir), "--no-pdf-header-footer",
+               "--virtual-time-budget=20000", f"--print-to-pdf={tmp}", html_path.resolve().as_uri()]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+        if proc.returncode != 0 or not tmp.exists():
+            tmp.unlink(missing_ok=True)
+            msg = f"Chromium could not print {html_path.name} to PDF (exit {proc.returncode})"
+            raise ReportError(msg)
+        os.replace(tmp, pdf_path)
+    return pdf_path
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium_flags(profile_dir: str) -> list[str]:
+    """Headless flags that keep Chromium off the network and out of the user's profile."""
+    return [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-default-apps",
+        "--no-first-run", "--disable-extensions", f"--user-data-dir={profile_dir}",
+    ]  # fmt: skip
+
+
+def _to_html(nb: nbformat.NotebookNode, lang: str) -> str:
+    exporter = HTMLExporter(
+        template_name="medvalue",
+        extra_template_basedirs=[str(_TEMPLATE_DIR)],
+        exclude_input=True,
+        exclude_markdown=True,  # notes for notebook readers; the report's text comes from views
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb, resources={"language_code": "zh-CN" if lang == "zh" else "en"})
+    return body
+
+
+def _extract_results(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if RESULTS_MIMETYPE in data:
+                return dict(data[RESULTS_MIMETYPE])
+    return {}
+
+
+def _scrub(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.NotebookNode:
+    """Remove this machine's paths from an executed notebook: parameters, metadata, outputs."""
+    nb = copy.deepcopy(nb)
+    pm_meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if pm_meta.get(key):
+            pm_meta[key] = Path(pm_meta[key]).name
+    shown = {k: (Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()}
+    if "parameters" in pm_meta:
+        pm_meta["parameters"] = shown
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            for k, v in params.items():
+                if k.endswith("_path") and v:
+                    cell.source = cell.source.replace(repr(v), repr(shown[k]))
+    text_ = _scrub_text(nbformat.writes(nb))
+    return nbformat.reads(text_, as_version=4)
+
+
+def _scrub_text(s: str) -> str:
+    roots = {str(Path.cwd()), str(Path.home()), sys.prefix, sys.base_prefix, tempfile.gettempdir()}
+    for root in sorted((r for r in roots if len(r) > 1), key=len, reverse=True):
+        s = s.replace(root + os.sep, "").replace(root, ".")
+    return s
+
+
+def _relative(path: str | Path) -> str:
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)  # still scrubbed from every output by _scrub
+
+
+def _default_name(path: str | Path) -> str:
+    p = Path(str(path).rstrip("/"))
+    return re.sub(r"[^\w.-]+", "_", p.stem if p.suffix else p.name) or "dataset"
+
+
+def _check_name(name: str) -> None:
+    if not re.fullmatch(r"[\w.-]+", name):
+        msg = f"report name '{name}' may hold only letters, digits, '.', '_' and '-'"
+        raise ParameterError(msg)
+
+
+__all__ = [
+    "LANGUAGES",
+    "Portfolio",
+    "Rendered",
+    "check_parameters",
+    "notebook_path",
+    "print_pdf",
+    "render_notebook",
+    "render_portfolio",
+    "render_valuation",
+]

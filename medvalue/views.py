@@ -1,0 +1,277 @@
+"""What the report notebooks display: results turned into HTML blocks and charts.
+
+Each function takes results (never data) and returns an object Jupyter displays. Every
+text comes from the zh/en catalogue; every value is HTML-escaped; every count of people
+has already passed the small-cell rule in the analysis that produced it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from medvalue import __version__, plots
+from medvalue.i18n import check_lang, text
+from medvalue.profile import Profile, display_score
+
+RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
+
+_CSS = """
+<style>
+.mv { font-family: %(font)s; color: #1a202c; line-height: 1.5; max-width: 1100px; }
+.mv h1 { font-size: 26px; margin: 8px 0 2px; }
+.mv h2 { font-size: 20px; margin: 28px 0 8px; border-bottom: 2px solid #2b6cb0; padding-bottom: 4px; }
+.mv h3 { font-size: 16px; margin: 18px 0 6px; }
+.mv .sub { color: #718096; font-size: 13px; }
+.mv .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; }
+.mv .card { border: 1px solid #e2e8f0; border-radius: 8px; padding: 12px 14px; background: #f7fafc; }
+.mv .card .k { font-size: 12px; color: #4a5568; text-transform: uppercase; letter-spacing: .04em; }
+.mv .card .v { font-size: 24px; font-weight: 600; margin: 4px 0; }
+.mv .card .s { font-size: 13px; color: #4a5568; }
+.mv .card.missing .v { color: #a0aec0; font-size: 18px; }
+.mv table.t { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
+.mv table.t th, .mv table.t td { border-bottom: 1px solid #e2e8f0; padding: 4px 10px; text-align: left; vertical-align: top; }
+.mv table.t th { background: #edf2f7; }
+.mv table.t td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.mv .sev-error { color: #c53030; font-weight: 600; }
+.mv .sev-warning { color: #b7791f; font-weight: 600; }
+.mv .sev-info { color: #4a5568; }
+.mv .notbuilt { color: #718096; font-style: italic; }
+</style>
+""" % {"font": plots.FONT_FAMILY}
+
+
+class Html:
+    """A block of HTML that Jupyter displays as is."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+    def _repr_html_(self) -> str:
+        return self.body
+
+    def __str__(self) -> str:
+        return self.body
+
+
+class Results:
+    """The analysis results as JSON, for the report runner; invisible in the HTML page."""
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.payload = json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {RESULTS_MIMETYPE: self.payload}
+
+
+def _l(key: str, lang: str, **params: Any) -> str:
+    return text("labels", key, lang, **params)
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = []
+    for r in rows:
+        cells = "".join(
+            f'<td class="n">{_e(v)}</td>' if i in numeric else f"<td>{v if isinstance(v, Html) else _e(v)}</td>"
+            for i, v in enumerate(r)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table class="t"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _wrap(inner: str) -> Html:
+    return Html(f'<div class="mv">{inner}</div>')
+
+
+def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> Html:
+    """Styles, the page's one copy of plotly.js, and the title block for a dataset."""
+    check_lang(lang)
+    title = f"{_l('report_title', lang)} · {dataset.spec.title or dataset.name}"
+    day = as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
+    sub = _l("generated", lang, version=__version__, as_of=day)
+    return Html(
+        _CSS
+        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
+        + f'<div class="mv"><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
+    )
+
+
+def _card(key: str, lang: str, value: str | None, sentence: str | None) -> str:
+    if value is None:
+        return (
+            f'<div class="card missing"><div class="k">{_e(_l(key, lang))}</div>'
+            f'<div class="v">{_e(_l("not_built_short", lang))}</div>'
+            f'<div class="s">{_e(_l("not_built", lang, version=__version__))}</div></div>'
+        )
+    return (
+        f'<div class="card"><div class="k">{_e(_l(key, lang))}</div><div class="v">{_e(value)}</div>'
+        f'<div class="s">{_e(sentence)}</div></div>'
+    )
+
+
+def executive_summary(
+    lang: str,
+    profile: Profile | None = None,
+    coverage: Any = None,
+    readiness: Any = None,
+    privacy: Any = None,
+    valuation: Any = None,
+) -> Html:
+    """The first screen: one card per answer, each with one sentence; missing ones say so."""
+    cards = []
+    if valuation is not None and hasattr(valuation, "headline"):
+        cards.append(_card("price_band", lang, *valuation.headline(lang)))
+    else:
+        cards.append(_card("price_band", lang, None, None))
+    if profile is not None:
+        q = profile.quality
+        errors = sum(1 for f in profile.findings if f.severity == "error")
+        warnings = sum(1 for f in profile.findings if f.severity == "warning")
+        score = display_score(q.score)
+        sentence = _l("quality_sentence", lang, score=f"{score:.1f}", grade=text("grades", q.grade, lang),
+                      errors=errors, warnings=warnings)  # fmt: skip
+        cards.append(_card("quality_score", lang, f"{score:.1f}", sentence))
+    for key, result in (("coverage_headline", coverage), ("readiness_score", readiness), ("privacy_verdict", privacy)):
+        if result is not None and hasattr(result, "headline"):
+            cards.append(_card(key, lang, *result.headline(lang)))
+        else:
+            cards.append(_card(key, lang, None, None))
+    return _wrap(f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>')
+
+
+def not_built(section: str, lang: str) -> Html:
+    """A section whose analysis is not in this version: said plainly, nothing faked."""
+    return _wrap(
+        f"<h2>{_e(_l(section, lang))}</h2>"
+        f'<p class="notbuilt">{_e(_l("not_built", lang, version=__version__))}</p>'
+    )
+
+
+def profile_section(p: Profile, lang: str) -> Html:
+    """Size, quality by dimension, findings, then charts and the column detail."""
+    s = p.size
+    span = f"{s.first_date} – {s.last_date}" if s.first_date else "–"
+    rpp = s.records_per_patient
+    size_rows = [
+        (_l("rows", lang), f"{s.rows:,}"),
+        (_l("columns", lang), f"{s.columns:,}"),
+        (_l("patients", lang), "–" if s.patients is None else f"{s.patients:,}"),
+        (_l("encounters", lang), "–" if s.encounters is None else f"{s.encounters:,}"),
+        (_l("time_span", lang), span),
+        (_l("bytes", lang), _bytes(s.bytes_on_disk)),
+    ]
+    if rpp:
+        size_rows.append((_l("records_per_patient", lang), f"{rpp['median']:g} / {rpp['p90']:g} / {rpp['max']:g}"))
+    tables = _table(
+        [_l("table", lang), _l("kind", lang), _l("rows", lang), _l("columns", lang)],
+        [(t.name, t.kind, f"{t.rows:,}", t.columns) for t in s.tables],
+        numeric=(2, 3),
+    )
+    q = p.quality
+    dims = _table(
+        [_l("dimension", lang), _l("score", lang), _l("weight", lang), "A / B"],
+        [
+            (text("dimensions", k, lang), "–" if d.score is None else f"{display_score(d.score):.1f}",
+             f"{d.weight:.0%}", f"{d.evaluated - d.failed:,} / {d.evaluated:,}")
+            for k, d in q.dimensions.items()
+        ],  # fmt: skip
+        numeric=(1, 2, 3),
+    )
+    parts = [
+        f"<h2>{_e(_l('profile_section', lang))}</h2>",
+        f"<h3>{_e(_l('size', lang))}</h3>",
+        _table([_l("size", lang), ""], size_rows, numeric=(1,)),
+        tables,
+        f"<h3>{_e(_l('quality_score', lang))}: {display_score(q.score):.1f} ({_e(text('grades', q.grade, lang))})</h3>",
+        dims,
+        plots.to_html(plots.quality_dimensions(p, lang), "mv-quality"),
+        f"<h3>{_e(_l('findings', lang))} ({len(p.findings)})</h3>",
+        _findings_table(p, lang),
+        plots.to_html(plots.missing_by_column(p, lang), "mv-missing"),
+    ]
+    if p.patient_completeness:
+        parts.append(plots.to_html(plots.patient_completeness(p, lang), "mv-patient-completeness"))
+    if p.histograms:
+        parts.append(plots.to_html(plots.distributions(p, lang), "mv-distributions"))
+    parts += [f"<h3>{_e(_l('columns_detail', lang))}</h3>", _columns_table(p, lang)]
+    return _wrap("".join(parts))
+
+
+def _findings_table(p: Profile, lang: str) -> str:
+    if not p.findings:
+        return f"<p>{_e(_l('no_findings', lang))}</p>"
+    rows = []
+    for f in p.findings:
+        sev = Html(f'<span class="sev-{f.severity}">{_e(text("severity", f.severity, lang))}</span>')
+        where = f.table if f.table != "*" else ""
+        rows.append((sev, f"{f.count:,}", f"{where}: {f.message(lang)}" if where else f.message(lang), f.fix(lang)))
+    return _table(
+        [_l("severity", lang), _l("count", lang), _l("finding", lang), _l("fix", lang)], rows, numeric=(1,)
+    )
+
+
+def _columns_table(p: Profile, lang: str) -> str:
+    multi = len({c.table for c in p.columns}) > 1
+    rows = []
+    for c in p.columns:
+        rng = "" if c.min is None else f"{_short(c.min)} – {_short(c.max)}"
+        top = ", ".join(f"{v} ({n:,})" for v, n in c.top_values[:6])
+        rows.append((
+            f"{c.table}.{c.name}" if multi else c.name, c.role, c.dtype, f"{c.null_fraction:.1%}",
+            f"{c.n_unique:,}", rng, "" if c.mean is None else f"{c.mean:.4g}", top,
+        ))  # fmt: skip
+    head = [_l(k, lang) for k in ("column", "role", "type", "missing", "distinct", "range", "mean", "top_values")]
+    return _table(head, rows, numeric=(3, 4, 6))
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ", timespec="minutes")
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def methods(lang: str, threshold: int) -> Html:
+    """How the numbers were computed, with sources."""
+    return _wrap(f"<h2>{_e(_l('methods_section', lang))}</h2><p>{_e(_l('methods_text', lang, threshold=threshold))}</p>")
+
+
+def parameters(params: Mapping[str, Any], lang: str) -> Html:
+    """The parameters this report was run with (paths shown by file name only)."""
+    rows = [(k, Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()]
+    return _wrap(
+        f"<h2>{_e(_l('parameters_section', lang))}</h2>" + _table([_l("parameter", lang), _l("value", lang)], rows)
+    )
+
+
+def results(**named: Any) -> Results:
+    """Bundle results for the report's JSON file: each is stored as its ``to_dict(lang)``."""
+    lang = named.pop("lang", "en")
+    payload: dict[str, Any] = {"medvalue_version": __version__}
+    for key, value in named.items():
+        if value is None or isinstance(value, str | int | float):
+            payload[key] = value
+        else:
+            try:
+                payload[key] = value.to_dict(lang=lang)
+            except TypeError:
+                payload[key] = value.to_dict()
+    return Results(payload)
