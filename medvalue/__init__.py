@@ -8,12 +8,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from medvalue.dataset import Dataset, load_dataset  # noqa: E402
-from medvalue.errors import MedvalueError  # noqa: E402
-from medvalue.inspect import inspect_dataset  # noqa: E402
-from medvalue.io import read_path  # noqa: E402
-from medvalue.profile import Profile, profile  # noqa: E402
-from medvalue.spec import DatasetSpec, infer_spec  # noqa: E402
+from medvalue.dataset import Dataset, load_dataset
+from medvalue.errors import MedvalueError
+from medvalue.inspect import inspect_dataset
+from medvalue.io import read_path
+from medvalue.profile import Profile, profile
+from medvalue.spec import DatasetSpec, infer_spec
 
 __all__ = [
     "Dataset",

@@ -122,8 +122,15 @@ def spec(path: str, spec_path: str | None, encoding: str | None, output: str | N
     help="Hide counts of people below this.",
 )
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
-def profile(path: str, spec_path: str | None, encoding: str | None, as_json: bool, as_of: str | None,
-            small_cell: int, lang: str) -> None:  # fmt: skip
+def profile(
+    path: str,
+    spec_path: str | None,
+    encoding: str | None,
+    as_json: bool,
+    as_of: str | None,
+    small_cell: int,
+    lang: str,
+) -> None:
     """Size, completeness, quality score and findings."""
     from medvalue.profile import profile as run_profile
 
@@ -151,24 +158,68 @@ def profile(path: str, spec_path: str | None, encoding: str | None, as_json: boo
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True)
 @click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today.")
 @click.option("--name", default=None, help="Report name (default: the dataset's file name).")
+@click.option(
+    "--small-cell",
+    type=int,
+    default=SMALL_CELL_THRESHOLD,
+    show_default=True,
+    help="Hide counts of people below this.",
+)
+@click.option(
+    "--notebook",
+    default=None,
+    help="Render a section notebook (e.g. 01_profile) instead of the valuation report.",
+)
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
-def report(paths: tuple[str, ...], out_dir: str, spec_path: str | None, encoding: str | None,
-           lang: str, as_of: str | None, name: str | None, pdf: bool) -> None:  # fmt: skip
+def report(
+    paths: tuple[str, ...],
+    out_dir: str,
+    spec_path: str | None,
+    encoding: str | None,
+    lang: str,
+    as_of: str | None,
+    name: str | None,
+    small_cell: int,
+    notebook: str | None,
+    pdf: bool,
+) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
-    from medvalue.report import render_portfolio, render_valuation
+    from medvalue.report import VALUATION_NOTEBOOK, render_portfolio, render_valuation
 
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"
         raise MedvalueError(msg)
+    if notebook and len(paths) > 1:
+        msg = "--notebook renders one dataset; give one PATH"
+        raise MedvalueError(msg)
     if len(paths) == 1:
-        out = render_valuation(paths[0], out_dir=out_dir, spec=spec_path, encoding=encoding,
-                               lang=lang, as_of=as_of, name=name, pdf=pdf, progress=True)  # fmt: skip
+        out = render_valuation(
+            paths[0],
+            out_dir=out_dir,
+            spec=spec_path,
+            encoding=encoding,
+            lang=lang,
+            as_of=as_of,
+            name=name,
+            pdf=pdf,
+            progress=True,
+            small_cell=small_cell,
+            notebook=notebook or VALUATION_NOTEBOOK,
+        )
         for p in out.files:
             click.echo(f"wrote {p}")
         click.echo(f"done in {out.seconds:.1f} s")
     else:
-        outs = render_portfolio(list(paths), out_dir=out_dir, encoding=encoding, lang=lang,
-                                as_of=as_of, pdf=pdf, progress=True)  # fmt: skip
+        outs = render_portfolio(
+            list(paths),
+            out_dir=out_dir,
+            encoding=encoding,
+            lang=lang,
+            as_of=as_of,
+            pdf=pdf,
+            progress=True,
+            small_cell=small_cell,
+        )
         for p in outs.files:
             click.echo(f"wrote {p}")
         click.echo(f"done in {outs.seconds:.1f} s")
@@ -184,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("medvalue: aborted", err=True)
         return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return 2

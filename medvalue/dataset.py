@@ -21,9 +21,26 @@ from medvalue.spec import DATE_ROLES, DatasetSpec, TableSpec, apply_spec, infer_
 
 #: Values that mean "not recorded" in hospital exports, compared upper-cased after trimming.
 PLACEHOLDERS = (
-    "NULL", "NA", "N/A", "NAN", "NIL", "-", "--", "---", "/", "?", "不详", "未知", "空", "暂无",
-    "缺失", "未查", "9999-12-31", "9999/12/31", "99999999",
-)  # fmt: skip
+    "NULL",
+    "NA",
+    "N/A",
+    "NAN",
+    "NIL",
+    "-",
+    "--",
+    "---",
+    "/",
+    "?",
+    "不详",
+    "未知",
+    "空",
+    "暂无",
+    "缺失",
+    "未查",
+    "9999-12-31",
+    "9999/12/31",
+    "99999999",
+)
 #: "无"/"none" mean "absent" in a clinical category (腹水: 无 = no ascites), a real value;
 #: only where a number or a date is expected do they mean "not recorded".
 PLACEHOLDERS_UNLESS_TEXT = ("无", "NONE", "没有", "未做")
@@ -31,9 +48,17 @@ PLACEHOLDERS_UNLESS_TEXT = ("无", "NONE", "没有", "未做")
 _TYPE_SAMPLE = 10_000
 _TYPE_SHARE = 0.9  # share of a sample that must parse for a column to take a type
 _STRING_ROLES = (
-    "patient_id", "encounter_id", "diagnosis_code", "diagnosis_text", "sex", "region", "site",
-    "direct_identifier", "free_text", "quasi_identifier",
-)  # fmt: skip
+    "patient_id",
+    "encounter_id",
+    "diagnosis_code",
+    "diagnosis_text",
+    "sex",
+    "region",
+    "site",
+    "direct_identifier",
+    "free_text",
+    "quasi_identifier",
+)
 _NUMBER_ROLES = ("age", "measurement")
 
 
@@ -176,8 +201,13 @@ def _parse_shares(
         out[c][what] = float(value or 0)
     for c, d in out.items():
         n = d["n"] or 1.0
-        out[c] = {"n": d["n"], "num": d["num"] / n, "int": d["int"] / n,
-                  "date": d["date"] / n, "sep": d["sep"] / n}  # fmt: skip
+        out[c] = {
+            "n": d["n"],
+            "num": d["num"] / n,
+            "int": d["int"] / n,
+            "date": d["date"] / n,
+            "sep": d["sep"] / n,
+        }
     return out
 
 

@@ -14,7 +14,8 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from medvalue.i18n import text
-from medvalue.profile import Profile, display_score
+from medvalue.profile import Profile
+from medvalue.quality import display_score
 
 FONT_FAMILY = (
     '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", '
@@ -106,9 +107,13 @@ def quality_dimensions(p: Profile, lang: str = "en") -> go.Figure:
     for a, b, colour in bands:
         if b > low:
             fig.add_vrect(x0=max(a, low), x1=b, fillcolor=colour, line_width=0, layer="below")
-    fig.add_vline(x=overall, line_dash="dot", line_color="#4a5568",
-                  annotation_text=f"{_label('overall', lang)} {overall:.1f}",
-                  annotation_position="top")  # fmt: skip
+    fig.add_vline(
+        x=overall,
+        line_dash="dot",
+        line_color="#4a5568",
+        annotation_text=f"{_label('overall', lang)} {overall:.1f}",
+        annotation_position="top",
+    )
     fig.update_xaxes(range=[low, 100.5], title=_label("axis_score", lang))
     return _layout(fig, _label("chart_quality", lang), height=300)
 
@@ -121,23 +126,53 @@ def distributions(p: Profile, lang: str = "en") -> go.Figure:
     hs = list(p.histograms)
     ncols = 2 if len(hs) > 1 else 1
     nrows = -(-len(hs) // ncols)
-    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[h.column for h in hs],
-                        horizontal_spacing=0.08, vertical_spacing=min(0.12, 0.5 / max(nrows, 1)))  # fmt: skip
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=[h.column for h in hs],
+        horizontal_spacing=0.08,
+        vertical_spacing=min(0.12, 0.5 / max(nrows, 1)),
+    )
     for i, h in enumerate(hs):
         r, c = i // ncols + 1, i % ncols + 1
         centres = [(a + b) / 2 for a, b in zip(h.edges[:-1], h.edges[1:], strict=True)]
         width = (h.edges[1] - h.edges[0]) * 0.95
         peak = max((n for n in h.counts if n is not None), default=1)
-        fig.add_trace(go.Bar(x=centres, y=[n or 0 for n in h.counts], width=width, marker_color=_BLUE,
-                             hovertemplate="%{x:.4g}: %{y}<extra></extra>"), row=r, col=c)  # fmt: skip
-        fig.add_trace(go.Bar(x=centres, y=[peak * 0.02 if n is None else 0 for n in h.counts], width=width,
-                             marker_color=_GREY, hovertemplate=f"%{{x:.4g}}: {_label('suppressed', lang)}<extra></extra>"),
-                      row=r, col=c)  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=[n or 0 for n in h.counts],
+                width=width,
+                marker_color=_BLUE,
+                hovertemplate="%{x:.4g}: %{y}<extra></extra>",
+            ),
+            row=r,
+            col=c,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=[peak * 0.02 if n is None else 0 for n in h.counts],
+                width=width,
+                marker_color=_GREY,
+                hovertemplate=f"%{{x:.4g}}: {_label('suppressed', lang)}<extra></extra>",
+            ),
+            row=r,
+            col=c,
+        )
     fig.update_layout(barmode="overlay")
     fig = _layout(fig, _label("chart_distributions", lang), height=90 + 230 * nrows)
-    fig.add_annotation(text=_label("suppressed_note", lang, threshold=p.small_cell), xref="paper",
-                       yref="paper", x=0, y=1.0, yshift=30, showarrow=False, xanchor="left",
-                       font={"size": 11, "color": "#718096"})  # fmt: skip
+    fig.add_annotation(
+        text=_label("suppressed_note", lang, threshold=p.small_cell),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.0,
+        yshift=30,
+        showarrow=False,
+        xanchor="left",
+        font={"size": 11, "color": "#718096"},
+    )
     fig.update_layout(margin={"t": 80})
     return fig
 

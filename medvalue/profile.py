@@ -10,146 +10,38 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-import yaml
 
-from medvalue import patterns
-from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
+from medvalue.checks import (
+    DIMENSION_OF,
+    HIGH_MISSING_SHARE,
+    SEVERITY,
+    Finding,
+    orphan_findings,
+    read_findings,
+    stale_findings,
+    table_checks,
+)
+from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import ColumnPlan, Dataset
 from medvalue.errors import ParameterError
-from medvalue.i18n import text
 from medvalue.privacy import suppress_count
+from medvalue.quality import Quality, score_quality
 from medvalue.spec import HIDDEN_ROLES, ColumnSpec, TableSpec
 
-#: Weights of the quality dimensions in the overall score (sum to 1). Completeness leads
-#: because missing fields are what buyers complain about first; timeliness and uniqueness
-#: weigh less because they are rarely the reason a clinical dataset cannot be used.
-DIMENSION_WEIGHTS = {
-    "completeness": 0.25,
-    "conformance": 0.20,
-    "plausibility": 0.20,
-    "consistency": 0.15,
-    "uniqueness": 0.10,
-    "timeliness": 0.10,
-}
-#: Grades used by published GB/T 36344 implementations: 优 >= 95, 良 >= 80, 中 >= 60.
-GRADES = ((95.0, "excellent"), (80.0, "good"), (60.0, "fair"), (0.0, "poor"))
-#: Timeliness is full for data at most a year old and falls to 0 at five years.
-FRESH_DAYS, STALE_DAYS = 365, 5 * 365
 #: A top-value list is shown only for columns with at most this many distinct values.
 TOP_VALUES_MAX_DISTINCT = 30
-HIGH_MISSING_SHARE = 0.5
-PROCEDURE_TOLERANCE_DAYS = 7  # DQD withinVisitDates allows a week either side
-SEX_CODES = (
-    "M",
-    "F",
-    "MALE",
-    "FEMALE",
-    "男",
-    "女",
-    "1",
-    "2",
-    "0",
-    "9",
-    "U",
-    "UNKNOWN",
-    "未知",
-    "未说明",
-)
 # Key-field roles: a record lacking one of these is incomplete (GB/T record completeness).
 _KEY_ROLES = ("patient_id", "sex", "age", "birth_date", "admission_date", "label")
 # Columns that may legitimately be empty: not counted against element completeness.
 _OPTIONAL_ROLES = ("death_date", "procedure_date", "free_text", "direct_identifier")
-_COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofstay|住院天数", re.I)
-_SEVERITY = {
-    "malformed_code": "error",
-    "implausible_value": "warning",
-    "negative_count": "error",
-    "future_date": "error",
-    "date_before_1900": "error",
-    "unparseable_values": "warning",
-    "placeholder_values": "info",
-    "high_missingness": "info",
-    "empty_column": "warning",
-    "empty_table": "error",
-    "discharge_before_admission": "error",
-    "death_before_birth": "error",
-    "procedure_outside_encounter": "warning",
-    "duplicate_rows": "warning",
-    "duplicate_ids": "error",
-    "sex_inconsistent": "warning",
-    "invalid_sex": "warning",
-    "orphan_keys": "warning",
-    "stale_data": "info",
-    "ragged_rows": "warning",
-    "duplicate_header": "warning",
-    "blank_header": "info",
-    "undecodable_bytes": "warning",
-}
-_DIMENSION_OF = {
-    "malformed_code": "conformance",
-    "unparseable_values": "conformance",
-    "invalid_sex": "conformance",
-    "orphan_keys": "conformance",
-    "implausible_value": "plausibility",
-    "negative_count": "plausibility",
-    "future_date": "plausibility",
-    "date_before_1900": "plausibility",
-    "discharge_before_admission": "consistency",
-    "death_before_birth": "consistency",
-    "procedure_outside_encounter": "consistency",
-    "sex_inconsistent": "consistency",
-    "duplicate_rows": "uniqueness",
-    "duplicate_ids": "uniqueness",
-    "stale_data": "timeliness",
-}
 
 
 # --- results ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One failed check: where, how many rows, how bad, and what to do."""
-
-    check: str
-    table: str
-    column: str | None
-    severity: str
-    count: int
-    evaluated: int
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def dimension(self) -> str | None:
-        return _DIMENSION_OF.get(self.check)
-
-    def message(self, lang: str = "en") -> str:
-        params = {"count": f"{self.count:,}", "table": self.table, "column": self.column or "",
-                  **self.params}  # fmt: skip
-        return text("checks", self.check, lang, **params)
-
-    def fix(self, lang: str = "en") -> str:
-        return text("checks", self.check, lang, field="fix_")
-
-    def to_dict(self, lang: str = "en") -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "table": self.table,
-            "column": self.column,
-            "severity": self.severity,
-            "dimension": self.dimension,
-            "count": self.count,
-            "evaluated": self.evaluated,
-            "message": self.message(lang),
-            "fix": self.fix(lang),
-        }
 
 
 @dataclass(frozen=True)
@@ -211,41 +103,6 @@ class ColumnProfile:
             "max_length": self.max_length,
             "top_values": [{"value": v, "count": c} for v, c in self.top_values],
             "top_values_suppressed": self.top_values_suppressed,
-        }
-
-
-@dataclass(frozen=True)
-class DimensionScore:
-    name: str
-    score: float | None  # 0-100; None when nothing could be evaluated
-    evaluated: int
-    failed: int
-    weight: float
-    detail: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Quality:
-    score: float
-    grade: str
-    dimensions: Mapping[str, DimensionScore]
-
-    def to_dict(self, lang: str = "en") -> dict[str, Any]:
-        return {
-            "score": display_score(self.score),
-            "grade": text("grades", self.grade, lang),
-            "weights": dict(DIMENSION_WEIGHTS),
-            "dimensions": {
-                k: {
-                    "name": text("dimensions", k, lang),
-                    "score": display_score(d.score),
-                    "evaluated": d.evaluated,
-                    "failed": d.failed,
-                    "weight": d.weight,
-                    **{kk: round(v, 4) for kk, v in d.detail.items()},
-                }
-                for k, d in self.dimensions.items()
-            },
         }
 
 
@@ -388,13 +245,13 @@ def profile(
     for name in ds.table_names:
         tables.append(_profile_table(ds, name, as_of_date, small_cell))
     findings = [f for t in tables for f in t.findings]
-    findings += _read_findings(ds)
-    orphans = _orphan_findings(ds)
+    findings += read_findings(ds)
+    orphans = orphan_findings(ds)
     findings += [f for f in orphans if f.count]
     size = _size(ds, tables, small_cell)
-    findings += _stale_findings(size, as_of_date)
+    findings += stale_findings(size.last_date, as_of_date)
     patient_completeness = _patient_completeness(tables, size.patients)
-    quality = _quality(tables, orphans, size, as_of_date)
+    quality = score_quality(_totals(tables, orphans), size.last_date, as_of_date)
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: (order[f.severity], -f.count, f.table, f.column or ""))
     return Profile(
@@ -440,53 +297,13 @@ class _TableResult:
     histograms: list[Histogram]
 
 
-@cache
-def _rules() -> dict[str, Any]:
-    return yaml.safe_load((PACKAGE_DATA / "plausibility.yaml").read_text(encoding="utf-8"))
-
-
-def _unit_rule(cspec: ColumnSpec, column: str) -> tuple[str, float, float] | None:
-    rules = _rules()
-    if cspec.role == "age":
-        entry = rules["age"]
-    elif cspec.role == "measurement" and cspec.measure in rules["measures"]:
-        entry = rules["measures"][cspec.measure]
-    else:
-        return None
-    units: dict[str, dict[str, float]] = entry["units"]
-    unit = cspec.unit or _unit_from_name(column, list(units))
-    chosen = unit if unit in units else next(iter(units))
-    return chosen, float(units[chosen]["low"]), float(units[chosen]["high"])
-
-
-def _unit_from_name(column: str, units: Sequence[str]) -> str | None:
-    n = column.lower().replace("μ", "u").replace("µ", "u")
-    hints = (("umol", "umol/L"), ("mg/dl", "mg/dL"), ("mgdl", "mg/dL"), ("mg_dl", "mg/dL"),
-             ("mmol", "mmol/L"), ("g/dl", "g/dL"), ("g_dl", "g/dL"), ("g/l", "g/L"), ("g_l", "g/L"))  # fmt: skip
-    for hint, unit in hints:
-        if hint in n and unit in units:
-            return unit
-    return None
-
-
-@dataclass(frozen=True)
-class _Check:
-    """A check as two scalar expressions over a table: rows (or patients) failing, evaluated."""
-
-    check: str
-    column: str | None
-    failed: pl.Expr
-    evaluated: pl.Expr
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
 def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _TableResult:
     tspec = ds.table_spec(name)
     plans = ds.plans[name]
     raw = ds.raw_frame(name)
     typed = {c: p.typed() for c, p in plans.items()}
     present = {c: ~p.missing() for c, p in plans.items()}
-    checks = _checks(tspec, plans, typed, present, as_of)
+    checks = table_checks(tspec, plans, typed, present, as_of)
     pid = tspec.first("patient_id")
     exprs: list[pl.Expr] = [pl.len().alias("__rows")]
     for c, plan in plans.items():
@@ -499,17 +316,28 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     rows = int(row["__rows"])
 
     second = _second_pass(name, raw, tspec, plans, typed, row, small_cell)
-    columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, second.top) for c in plans]
+    columns = [
+        _column_profile(name, c, plans[c], tspec.columns[c], row, rows, second.top) for c in plans
+    ]
     findings: list[Finding] = []
     counters: dict[str, list[int]] = {}
     for i, chk in enumerate(checks):
         failed, evaluated = int(row[f"__fail\x1f{i}"] or 0), int(row[f"__eval\x1f{i}"] or 0)
-        part = counters.setdefault(_DIMENSION_OF[chk.check], [0, 0])
+        part = counters.setdefault(DIMENSION_OF[chk.check], [0, 0])
         part[0] += evaluated
         part[1] += failed
         if failed:
-            findings.append(Finding(chk.check, name, chk.column, _SEVERITY[chk.check], failed,
-                                    evaluated, dict(chk.params)))  # fmt: skip
+            findings.append(
+                Finding(
+                    chk.check,
+                    name,
+                    chk.column,
+                    SEVERITY[chk.check],
+                    failed,
+                    evaluated,
+                    dict(chk.params),
+                )
+            )
     findings += _column_findings(columns, rows)
     if rows == 0:
         findings.append(Finding("empty_table", name, None, "error", 1, 1))
@@ -526,10 +354,19 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
         (c, tspec.columns[c].role, int(row[f"__pw\x1f{c}"])) for c in _patient_fields(tspec, pid)
     ]
     return _TableResult(
-        name, tspec.kind, rows, columns, findings, {k: (v[0], v[1]) for k, v in counters.items()},
-        int(row["__patients"]) if pid else None, fields,
-        (row.get("__first_date"), row.get("__last_date")), rpp, second.sites, second.histograms,
-    )  # fmt: skip
+        name,
+        tspec.kind,
+        rows,
+        columns,
+        findings,
+        {k: (v[0], v[1]) for k, v in counters.items()},
+        int(row["__patients"]) if pid else None,
+        fields,
+        (row.get("__first_date"), row.get("__last_date")),
+        rpp,
+        second.sites,
+        second.histograms,
+    )
 
 
 def _expected(cspec: ColumnSpec) -> bool:
@@ -550,20 +387,26 @@ def _column_exprs(c: str, plan: ColumnPlan, typed: pl.Expr, cspec: ColumnSpec) -
     if cspec.role in HIDDEN_ROLES:
         # No value of an identifier or free-text column ever leaves this function.
         if plan.kind == "string":
-            out += [typed.str.len_chars().min().alias(k + "minlen"),
-                    typed.str.len_chars().max().alias(k + "maxlen")]  # fmt: skip
+            out += [
+                typed.str.len_chars().min().alias(k + "minlen"),
+                typed.str.len_chars().max().alias(k + "maxlen"),
+            ]
         return out
     if plan.kind in ("number", "integer"):
         if cspec.role in _HIST_ROLES:
-            out += [typed.quantile(0.01, "nearest").alias(k + "p01"),
-                    typed.quantile(0.99, "nearest").alias(k + "p99")]  # fmt: skip
+            out += [
+                typed.quantile(0.01, "nearest").alias(k + "p01"),
+                typed.quantile(0.99, "nearest").alias(k + "p99"),
+            ]
         out += [
-            typed.min().alias(k + "min"), typed.max().alias(k + "max"),
-            typed.mean().alias(k + "mean"), typed.std().alias(k + "std"),
+            typed.min().alias(k + "min"),
+            typed.max().alias(k + "max"),
+            typed.mean().alias(k + "mean"),
+            typed.std().alias(k + "std"),
             typed.quantile(0.25, "nearest").alias(k + "q25"),
             typed.quantile(0.5, "nearest").alias(k + "median"),
             typed.quantile(0.75, "nearest").alias(k + "q75"),
-        ]  # fmt: skip
+        ]
     elif plan.kind == "datetime":
         # Quantiles on the integer microseconds: polars 2.1 panics on quantile() of an
         # all-null Date column.
@@ -577,77 +420,6 @@ def _column_exprs(c: str, plan: ColumnPlan, typed: pl.Expr, cspec: ColumnSpec) -
         length = typed.str.len_chars()
         out += [length.min().alias(k + "minlen"), length.max().alias(k + "maxlen")]
     return out
-
-
-def _checks(
-    tspec: TableSpec,
-    plans: Mapping[str, ColumnPlan],
-    typed: Mapping[str, pl.Expr],
-    present: Mapping[str, pl.Expr],
-    as_of: dt.date,
-) -> list[_Check]:
-    out: list[_Check] = []
-    for c, cspec in tspec.columns.items():
-        plan, t = plans[c], typed[c]
-        n_present = present[c].sum()
-        if plan.kind in ("number", "integer", "datetime") and plan.is_text_source:
-            out.append(_Check("unparseable_values", c, (present[c] & t.is_null()).sum(), n_present,
-                              {"kind": text("kinds", plan.kind, "en")}))  # fmt: skip
-        if cspec.role == "diagnosis_code":
-            bad = present[c] & ~patterns.is_icd10_shape(pl.col(c))
-            out.append(_Check("malformed_code", c, bad.sum(), n_present))
-        if cspec.role == "sex" and plan.kind == "string":
-            bad = present[c] & ~t.str.to_uppercase().is_in(SEX_CODES)
-            out.append(_Check("invalid_sex", c, bad.sum(), n_present))
-        rule = _unit_rule(cspec, c) if plan.kind == "number" else None
-        n_values = t.is_not_null().sum()
-        if rule:
-            unit, low, high = rule
-            params = {"low": _fmt(low), "high": _fmt(high), "unit": unit}
-            out.append(
-                _Check("implausible_value", c, ((t < low) | (t > high)).sum(), n_values, params)
-            )
-        elif plan.kind == "number" and cspec.role == "other" and _COUNT_NAME.search(c):
-            out.append(_Check("negative_count", c, (t < 0).sum(), n_values))
-        if plan.kind == "datetime":
-            limit = dt.datetime.combine(as_of, dt.time.max)
-            out.append(
-                _Check("future_date", c, (t > limit).sum(), n_values, {"as_of": as_of.isoformat()})
-            )
-            out.append(_Check("date_before_1900", c, (t < dt.datetime(1900, 1, 1)).sum(), n_values))
-    adm, dis = tspec.first("admission_date"), tspec.first("discharge_date")
-    if adm and dis:
-        both = (typed[adm].is_not_null() & typed[dis].is_not_null()).sum()
-        out.append(_Check("discharge_before_admission", dis, (typed[dis] < typed[adm]).sum(), both))
-    birth, death = tspec.first("birth_date"), tspec.first("death_date")
-    if birth and death:
-        both = (typed[birth].is_not_null() & typed[death].is_not_null()).sum()
-        out.append(_Check("death_before_birth", death, (typed[death] < typed[birth]).sum(), both))
-    proc = tspec.first("procedure_date")
-    if proc and adm and dis:
-        tol = pl.duration(days=PROCEDURE_TOLERANCE_DAYS)
-        p = typed[proc]
-        outside = (p < typed[adm] - tol) | (p > typed[dis] + tol)
-        both = (p.is_not_null() & typed[adm].is_not_null() & typed[dis].is_not_null()).sum()
-        out.append(_Check("procedure_outside_encounter", proc, outside.sum(), both))
-    every = pl.struct([pl.col(c) for c in plans])
-    out.append(_Check("duplicate_rows", None, pl.len() - every.n_unique(), pl.len()))
-    pid = tspec.first("patient_id")
-    if pid and tspec.kind == "patients":
-        ids = typed[pid].drop_nulls()
-        out.append(_Check("duplicate_ids", pid, ids.len() - ids.n_unique(), ids.len()))
-    sex = tspec.first("sex")
-    if pid and sex:
-        s = typed[sex].str.to_uppercase().replace(_SEX_CANONICAL)
-        ids = typed[pid]
-        # min and max skip nulls: they differ only if a patient has two different sexes.
-        clash = ids.is_not_null() & (s.min().over(ids) != s.max().over(ids))
-        out.append(_Check("sex_inconsistent", sex, ids.filter(clash).n_unique(),
-                          ids.drop_nulls().n_unique()))  # fmt: skip
-    return out
-
-
-_SEX_CANONICAL = {"MALE": "M", "FEMALE": "F", "男": "M", "女": "F", "1": "M", "2": "F"}
 
 
 def _size_exprs(
@@ -666,21 +438,29 @@ def _size_exprs(
         out.append(ids.drop_nulls().n_unique().alias("__patients"))
         per = ids.drop_nulls().value_counts().struct.field("count")
         out += [
-            per.min().alias("__rpp\x1fmin"), per.median().alias("__rpp\x1fmedian"),
-            per.mean().alias("__rpp\x1fmean"), per.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
+            per.min().alias("__rpp\x1fmin"),
+            per.median().alias("__rpp\x1fmedian"),
+            per.mean().alias("__rpp\x1fmean"),
+            per.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
             per.max().alias("__rpp\x1fmax"),
-        ]  # fmt: skip
+        ]
         for c in _patient_fields(tspec, pid):
             out.append(ids.filter(present[c]).drop_nulls().n_unique().alias(f"__pw\x1f{c}"))
-    event_dates = [c for c in plans if plans[c].kind == "datetime"
-                   and tspec.columns[c].role not in ("birth_date", "direct_identifier")]  # fmt: skip
+    event_dates = [
+        c
+        for c in plans
+        if plans[c].kind == "datetime"
+        and tspec.columns[c].role not in ("birth_date", "direct_identifier")
+    ]
     if event_dates:
         # First and last event among plausible dates (1900 .. today), so that one typo in
         # 2031 does not stretch the time span a buyer reads.
         lo, hi = dt.datetime(1900, 1, 1), dt.datetime.combine(dt.date.today(), dt.time.max)
         stacked = [typed[c].filter(typed[c].is_between(lo, hi)) for c in event_dates]
-        out += [pl.min_horizontal([s.min() for s in stacked]).alias("__first_date"),
-                pl.max_horizontal([s.max() for s in stacked]).alias("__last_date")]  # fmt: skip
+        out += [
+            pl.min_horizontal([s.min() for s in stacked]).alias("__first_date"),
+            pl.max_horizontal([s.max() for s in stacked]).alias("__last_date"),
+        ]
     return out
 
 
@@ -711,8 +491,13 @@ class Histogram:
     counts: tuple[int | None, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "column": self.column, "role": self.role,
-                "edges": list(self.edges), "counts": list(self.counts)}  # fmt: skip
+        return {
+            "table": self.table,
+            "column": self.column,
+            "role": self.role,
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+        }
 
 
 @dataclass
@@ -737,10 +522,12 @@ def _second_pass(
     and percentiles), hence a second pass; it reads only the columns it needs.
     """
     top_cols = [
-        c for c, p in plans.items()
-        if tspec.columns[c].role not in HIDDEN_ROLES and p.kind in ("string", "boolean")
+        c
+        for c, p in plans.items()
+        if tspec.columns[c].role not in HIDDEN_ROLES
+        and p.kind in ("string", "boolean")
         and 0 < int(row[f"{c}\x1fn_unique"]) <= TOP_VALUES_MAX_DISTINCT
-    ]  # fmt: skip
+    ]
     site_cols = [c for c in tspec.with_role("site") if plans[c].kind == "string"]
     hist: dict[str, tuple[float, float]] = {}
     for c in plans:
@@ -761,11 +548,15 @@ def _second_pass(
     top: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
     for c in top_cols:
         pairs = [(d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]]
-        shown = tuple(sorted(((v, n) for v, n in pairs if n >= small_cell), key=lambda p: (-p[1], p[0])))
+        shown = tuple(
+            sorted(((v, n) for v, n in pairs if n >= small_cell), key=lambda p: (-p[1], p[0]))
+        )
         top[c] = (shown, sum(1 for _, n in pairs if n < small_cell))
     sites = []
     for c in site_cols:
-        pairs = sorted(((d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]), key=lambda p: (-p[1], p[0]))
+        pairs = sorted(
+            ((d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]), key=lambda p: (-p[1], p[0])
+        )
         sites += [(c, v, n) for v, n in pairs[:50] if n >= small_cell]
     histograms = []
     for c, (lo, hi) in hist.items():
@@ -778,20 +569,39 @@ def _second_pass(
 
 
 def _column_profile(
-    table: str, c: str, plan: ColumnPlan, cspec: ColumnSpec, row: Mapping[str, Any], rows: int,
+    table: str,
+    c: str,
+    plan: ColumnPlan,
+    cspec: ColumnSpec,
+    row: Mapping[str, Any],
+    rows: int,
     top: Mapping[str, tuple[tuple[tuple[str, int], ...], int]],
-) -> ColumnProfile:  # fmt: skip
+) -> ColumnProfile:
     k = f"{c}\x1f"
     shown, hidden = top.get(c, ((), 0))
     return ColumnProfile(
-        table=table, name=c, dtype=plan.kind, role=cspec.role, rows=rows,
-        null_count=int(row[k + "null"]), placeholder_count=int(row[k + "placeholder"]),
-        n_unique=int(row[k + "n_unique"]), unparseable=int(row[k + "unparseable"]),
-        min=row.get(k + "min"), max=row.get(k + "max"), mean=row.get(k + "mean"),
-        std=row.get(k + "std"), q25=row.get(k + "q25"), median=row.get(k + "median"),
-        q75=row.get(k + "q75"), min_length=row.get(k + "minlen"), max_length=row.get(k + "maxlen"),
-        top_values=shown, top_values_suppressed=hidden, expected=_expected(cspec),
-    )  # fmt: skip
+        table=table,
+        name=c,
+        dtype=plan.kind,
+        role=cspec.role,
+        rows=rows,
+        null_count=int(row[k + "null"]),
+        placeholder_count=int(row[k + "placeholder"]),
+        n_unique=int(row[k + "n_unique"]),
+        unparseable=int(row[k + "unparseable"]),
+        min=row.get(k + "min"),
+        max=row.get(k + "max"),
+        mean=row.get(k + "mean"),
+        std=row.get(k + "std"),
+        q25=row.get(k + "q25"),
+        median=row.get(k + "median"),
+        q75=row.get(k + "q75"),
+        min_length=row.get(k + "minlen"),
+        max_length=row.get(k + "maxlen"),
+        top_values=shown,
+        top_values_suppressed=hidden,
+        expected=_expected(cspec),
+    )
 
 
 def _column_findings(columns: Sequence[ColumnProfile], rows: int) -> list[Finding]:
@@ -805,45 +615,18 @@ def _column_findings(columns: Sequence[ColumnProfile], rows: int) -> list[Findin
                 Finding("placeholder_values", c.table, c.name, "info", c.placeholder_count, rows)
             )
         if rows and c.null_fraction > HIGH_MISSING_SHARE and c.expected:
-            out.append(Finding("high_missingness", c.table, c.name, "info", c.null_count, rows,
-                               {"share": f"{c.null_fraction:.0%}"}))  # fmt: skip
+            out.append(
+                Finding(
+                    "high_missingness",
+                    c.table,
+                    c.name,
+                    "info",
+                    c.null_count,
+                    rows,
+                    {"share": f"{c.null_fraction:.0%}"},
+                )
+            )
     return out
-
-
-def _read_findings(ds: Dataset) -> list[Finding]:
-    out = []
-    for note in ds.raw.notes:
-        out.append(Finding(note.check, note.table, note.column, _SEVERITY.get(note.check, "warning"),
-                           note.count, note.count))  # fmt: skip
-    return out
-
-
-def _orphan_findings(ds: Dataset) -> list[Finding]:
-    """Relational conformance: foreign keys that point at no row of the parent table."""
-    out = []
-    for link in ds.spec.links:
-        child = ds.frame(link.table).select(pl.col(link.column).alias("k")).drop_nulls()
-        parent = (
-            ds.frame(link.to_table).select(pl.col(link.to_column).alias("k")).drop_nulls().unique()
-        )
-        row = pl.concat([
-            child.select(pl.len().alias("evaluated")),
-            child.join(parent, on="k", how="anti").select(pl.len().alias("orphans")),
-        ], how="horizontal").collect().row(0)  # fmt: skip
-        evaluated, orphans = int(row[0]), int(row[1])
-        out.append(Finding("orphan_keys", link.table, link.column, "warning", orphans, evaluated,
-                           {"target": f"{link.to_table}.{link.to_column}"}))  # fmt: skip
-    return out
-
-
-def _stale_findings(size: Size, as_of: dt.date) -> list[Finding]:
-    if size.last_date is None:
-        return []
-    days = (as_of - size.last_date).days
-    if days <= FRESH_DAYS:
-        return []
-    return [Finding("stale_data", "*", None, "info", days, days,
-                    {"days": f"{days:,}", "last_date": size.last_date.isoformat()})]  # fmt: skip
 
 
 def _size(ds: Dataset, tables: Sequence[_TableResult], small_cell: int) -> Size:
@@ -896,9 +679,10 @@ def _patient_completeness(
     ]
 
 
-def _quality(
-    tables: Sequence[_TableResult], orphans: Sequence[Finding], size: Size, as_of: dt.date
-) -> Quality:
+def _totals(
+    tables: Sequence[_TableResult], orphans: Sequence[Finding]
+) -> dict[str, tuple[int, int]]:
+    """Sum each table's (evaluated, failed) counters; orphan keys count as conformance."""
     totals: dict[str, list[int]] = {}
     for t in tables:
         for part, (evaluated, failed) in t.counters.items():
@@ -909,56 +693,11 @@ def _quality(
         acc = totals.setdefault("conformance", [0, 0])
         acc[0] += f.evaluated
         acc[1] += f.count
-
-    def ratio(part: str) -> float | None:
-        evaluated, failed = totals.get(part, [0, 0])
-        return None if evaluated == 0 else 1.0 - failed / evaluated
-
-    dims: dict[str, DimensionScore] = {}
-    element, record = ratio("element"), ratio("record")
-    parts = [x for x in (element, record) if x is not None]
-    detail = {
-        k: v
-        for k, v in (("element_completeness", element), ("record_completeness", record))
-        if v is not None
-    }
-    dims["completeness"] = DimensionScore(
-        "completeness", 100 * sum(parts) / len(parts) if parts else None,
-        totals.get("element", [0, 0])[0], totals.get("element", [0, 0])[1],
-        DIMENSION_WEIGHTS["completeness"], detail,
-    )  # fmt: skip
-    for name in ("conformance", "plausibility", "consistency", "uniqueness"):
-        r = ratio(name)
-        evaluated, failed = totals.get(name, [0, 0])
-        dims[name] = DimensionScore(name, None if r is None else 100 * r, evaluated, failed,
-                                    DIMENSION_WEIGHTS[name])  # fmt: skip
-    if size.last_date is None:
-        dims["timeliness"] = DimensionScore(
-            "timeliness", None, 0, 0, DIMENSION_WEIGHTS["timeliness"]
-        )
-    else:
-        age = (as_of - size.last_date).days
-        share = min(1.0, max(0.0, 1 - (age - FRESH_DAYS) / (STALE_DAYS - FRESH_DAYS)))
-        dims["timeliness"] = DimensionScore("timeliness", 100 * share, 1, int(share < 1),
-                                            DIMENSION_WEIGHTS["timeliness"], {"age_days": float(age)})  # fmt: skip
-    scored = [d for d in dims.values() if d.score is not None]
-    weight = sum(d.weight for d in scored)
-    overall = sum(d.score * d.weight for d in scored) / weight if weight else 0.0  # type: ignore[operator]
-    grade = next(g for cut, g in GRADES if overall >= cut)
-    return Quality(overall, grade, dims)
+    return {k: (v[0], v[1]) for k, v in totals.items()}
 
 
 def _to_date(v: dt.date) -> dt.date:
     return v.date() if isinstance(v, dt.datetime) else v
-
-
-def display_score(x: float | None) -> float | None:
-    """Round a 0-100 score down to one decimal, so that any failure keeps it below 100."""
-    return None if x is None else math.floor(x * 10 + 1e-9) / 10
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
 
 
 def _json_value(v: Any) -> Any:

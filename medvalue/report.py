@@ -9,6 +9,7 @@ scrubbed from every output.
 
 from __future__ import annotations
 
+import ast
 import copy
 import datetime as dt
 import html
@@ -79,7 +80,11 @@ def notebook_path(notebook: str | Path) -> Path:
     candidate = NOTEBOOK_DIR / f"{p.stem}.ipynb"
     if candidate.exists():
         return candidate
-    names = ", ".join(sorted(f.stem for f in NOTEBOOK_DIR.glob("*.ipynb"))) if NOTEBOOK_DIR.exists() else "none"
+    names = (
+        ", ".join(sorted(f.stem for f in NOTEBOOK_DIR.glob("*.ipynb")))
+        if NOTEBOOK_DIR.exists()
+        else "none"
+    )
     msg = f"no report notebook '{notebook}'. Fix: use one of: {names}"
     raise ParameterError(msg)
 
@@ -96,10 +101,15 @@ def check_parameters(nb_path: Path, parameters: Mapping[str, Any]) -> dict[str, 
         raise ParameterError(msg)
     checked = {}
     for key, value in parameters.items():
-        expected = declared[key].get("inferred_type_name")
-        kinds = {"str": str, "int": int, "float": (int, float), "bool": bool}
-        if expected in kinds and value is not None and not isinstance(value, kinds[expected]):
-            msg = f"{nb_path.name}: parameter '{key}' must be {expected}, got {type(value).__name__}"
+        expected = _default_type(declared[key])
+        ok = (
+            value is None
+            or expected is None
+            or isinstance(value, expected)
+            or (expected is float and isinstance(value, int) and not isinstance(value, bool))
+        )
+        if not ok or (expected is int and isinstance(value, bool)):
+            msg = f"{nb_path.name}: parameter '{key}' must be {expected.__name__}, got {type(value).__name__}"
             raise ParameterError(msg)
         checked[key] = value
     if "lang" in checked:
@@ -111,6 +121,19 @@ def check_parameters(nb_path: Path, parameters: Mapping[str, Any]) -> dict[str, 
             msg = f"the valuation date must be YYYY-MM-DD, got '{checked['as_of']}'"
             raise ParameterError(msg) from None
     return checked
+
+
+def _default_type(declared: Mapping[str, Any]) -> type | None:
+    """The type of a parameter's default value in the notebook (e.g. ``small_cell = 5``: int)."""
+    try:
+        default = ast.literal_eval(str(declared.get("default")))
+    except (ValueError, SyntaxError):
+        return None
+    return type(default) if isinstance(default, str | int | float | bool) else None
+
+
+def nb_path_kernel(path: Path) -> str:
+    return nbformat.read(path, as_version=4).metadata["kernelspec"]["name"]
 
 
 def kernel_name() -> str:
@@ -127,9 +150,10 @@ def kernel_name() -> str:
         return "python3"
     argv0 = Path(spec.argv[0])
     same = argv0.name.startswith("python") and (
-        argv0 == Path(sys.executable) or argv0.resolve() == Path(sys.executable).resolve()
+        argv0 == Path(sys.executable)
+        or argv0.resolve() == Path(sys.executable).resolve()
         or str(argv0) in ("python", "python3")
-    )  # fmt: skip
+    )
     return KERNEL_NAME if same else "python3"
 
 
@@ -146,24 +170,28 @@ def render_notebook(
 ) -> Rendered:
     """Execute a report notebook with ``parameters`` and write HTML, ipynb and JSON."""
     started = time.perf_counter()
-    nb_path = notebook_path(notebook)
-    params = check_parameters(nb_path, parameters)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     _check_name(name)
+    source = notebook_path(notebook)
+    out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="medvalue-") as tmp:
+        nb_path = _with_kernel(source, Path(tmp))
+        params = check_parameters(nb_path, parameters)
+        out.mkdir(parents=True, exist_ok=True)
         executed = Path(tmp) / f"{name}.ipynb"
         try:
             pm.execute_notebook(
                 str(nb_path),
                 str(executed),
                 parameters=dict(params),
-                kernel_name=kernel_name(),
+                kernel_name=nb_path_kernel(nb_path),
                 progress_bar=progress,
                 report_mode=True,
                 cwd=os.getcwd(),
                 log_output=False,
                 request_save_on_cell_execute=False,
+                # ipykernel warns on every start that loopback TCP is unencrypted; the kernel
+                # is local to this process, so keep the console for real errors.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except pm.PapermillExecutionError as exc:
             failed = out / f"{name}.failed.ipynb"
@@ -171,8 +199,10 @@ def render_notebook(
                 nb = _scrub(nbformat.read(executed, as_version=4), params)
                 write_atomic(failed, nbformat.writes(nb))
             ename = exc.ename or "Error"
-            msg = (f"{nb_path.name}: cell {exc.exec_count} failed with {ename}: "
-                   f"{_scrub_text(str(exc.evalue))}. The failed notebook is {failed}")  # fmt: skip
+            msg = (
+                f"{nb_path.name}: cell {exc.exec_count} failed with {ename}: "
+                f"{_scrub_text(str(exc.evalue))}. The failed notebook is {failed}"
+            )
             raise ReportError(msg) from None
         nb = _scrub(nbformat.read(executed, as_version=4), params)
     nb.metadata["title"] = title or name
@@ -182,12 +212,20 @@ def render_notebook(
         "html": write_atomic(out / f"{name}.html", html_text),
         "notebook": write_atomic(out / f"{name}.ipynb", nbformat.writes(nb)),
         "json": write_atomic(
-            out / f"{name}.json", json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n"
+            out / f"{name}.json",
+            json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n",
         ),
     }
     pdf_path = print_pdf(paths["html"], out / f"{name}.pdf") if pdf else None
-    return Rendered(name, paths["html"], paths["notebook"], paths["json"], pdf_path,
-                    time.perf_counter() - started, results)  # fmt: skip
+    return Rendered(
+        name,
+        paths["html"],
+        paths["notebook"],
+        paths["json"],
+        pdf_path,
+        time.perf_counter() - started,
+        results,
+    )
 
 
 def render_valuation(
@@ -202,8 +240,9 @@ def render_valuation(
     small_cell: int = SMALL_CELL_THRESHOLD,
     pdf: bool = False,
     progress: bool = False,
+    notebook: str | Path = VALUATION_NOTEBOOK,
 ) -> Rendered:
-    """Render the valuation report of one dataset.
+    """Render the valuation report of one dataset (or another report notebook on it).
 
     Examples
     --------
@@ -216,7 +255,9 @@ def render_valuation(
     # Fail fast on a bad path or spec, with exit code 2, before a kernel starts.
     read_path(path, encoding=encoding)
     if spec is not None and not Path(spec).exists():
-        raise InputError.at(spec, "no such spec file", "check the path, or write one with `medvalue spec DATA`")
+        raise InputError.at(
+            spec, "no such spec file", "check the path, or write one with `medvalue spec DATA`"
+        )
     report_name = name or _default_name(path)
     params = {
         "data_path": _relative(path),
@@ -226,8 +267,16 @@ def render_valuation(
         "lang": lang,
         "small_cell": small_cell,
     }
-    return render_notebook(VALUATION_NOTEBOOK, params, out_dir=out_dir, name=report_name,
-                           title=report_name, lang=lang, pdf=pdf, progress=progress)  # fmt: skip
+    return render_notebook(
+        notebook,
+        params,
+        out_dir=out_dir,
+        name=report_name,
+        title=report_name,
+        lang=lang,
+        pdf=pdf,
+        progress=progress,
+    )
 
 
 def render_portfolio(
@@ -253,8 +302,19 @@ def render_portfolio(
     reports = []
     for p in paths:
         spec = _spec_beside(p)
-        reports.append(render_valuation(p, out_dir=out_dir, spec=spec, encoding=encoding, lang=lang,
-                                        as_of=as_of, small_cell=small_cell, pdf=pdf, progress=progress))  # fmt: skip
+        reports.append(
+            render_valuation(
+                p,
+                out_dir=out_dir,
+                spec=spec,
+                encoding=encoding,
+                lang=lang,
+                as_of=as_of,
+                small_cell=small_cell,
+                pdf=pdf,
+                progress=progress,
+            )
+        )
     index = write_atomic(Path(out_dir) / "index.html", portfolio_index(reports, lang))
     return Portfolio(index, tuple(reports), time.perf_counter() - started)
 
@@ -283,9 +343,13 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
         price = f"{band['low']:,.0f} – {band['high']:,.0f}" if band else None
         cells = [
             f'<td data-v="{html.escape(r.name)}"><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a></td>',
-            _num_cell(size.get("rows")), _num_cell(size.get("patients")), _num_cell(quality, ".1f"),
-            _num_cell(readiness, ".0f", not_built), _text_cell(verdict, not_built), _text_cell(price, not_built),
-        ]  # fmt: skip
+            _num_cell(size.get("rows")),
+            _num_cell(size.get("patients")),
+            _num_cell(quality, ".1f"),
+            _num_cell(readiness, ".0f", not_built),
+            _text_cell(verdict, not_built),
+            _text_cell(price, not_built),
+        ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     heads = ["dataset", "rows", "patients", "quality", "readiness", "privacy", "price"]
     th = "".join(f'<th onclick="sortBy({i})">{lab(h)} ⇅</th>' for i, h in enumerate(heads))
@@ -335,13 +399,21 @@ def print_pdf(html_path: Path, pdf_path: Path) -> Path:
     """Print the HTML report to PDF with a system Chromium (CJK fonts come from the system)."""
     browser = find_chromium()
     if browser is None:
-        msg = ("--pdf needs Chromium, which was not found. "
-               "Fix: install it (Debian: apt-get install chromium fonts-noto-cjk) or drop --pdf")  # fmt: skip
+        msg = (
+            "--pdf needs Chromium, which was not found. "
+            "Fix: install it (Debian: apt-get install chromium fonts-noto-cjk) or drop --pdf"
+        )
         raise MedvalueError(msg)
     with tempfile.TemporaryDirectory(prefix="medvalue-chromium-") as profile_dir:
         tmp = pdf_path.with_name(f".{pdf_path.name}.tmp")
-        cmd = [browser, *chromium_flags(profile_dir), "--no-pdf-header-footer",
-               "--virtual-time-budget=20000", f"--print-to-pdf={tmp}", html_path.resolve().as_uri()]  # fmt: skip
+        cmd = [
+            browser,
+            *chromium_flags(profile_dir),
+            "--no-pdf-header-footer",
+            "--virtual-time-budget=20000",
+            f"--print-to-pdf={tmp}",
+            html_path.resolve().as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
         if proc.returncode != 0 or not tmp.exists():
             tmp.unlink(missing_ok=True)
@@ -362,10 +434,32 @@ def find_chromium() -> str | None:
 def chromium_flags(profile_dir: str) -> list[str]:
     """Headless flags that keep Chromium off the network and out of the user's profile."""
     return [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-default-apps",
-        "--no-first-run", "--disable-extensions", f"--user-data-dir={profile_dir}",
-    ]  # fmt: skip
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={profile_dir}",
+    ]
+
+
+def _with_kernel(source: Path, tmp: Path) -> Path:
+    """A copy of the notebook that names the kernel to run (papermill needs one)."""
+    nb = nbformat.read(source, as_version=4)
+    kernel = kernel_name()
+    nb.metadata["kernelspec"] = {
+        "name": kernel,
+        "language": "python",
+        "display_name": "Python (medvalue)",
+    }
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    path = tmp / source.name
+    nbformat.write(nb, path)
+    return path
 
 
 def _to_html(nb: nbformat.NotebookNode, lang: str) -> str:
@@ -376,8 +470,13 @@ def _to_html(nb: nbformat.NotebookNode, lang: str) -> str:
         exclude_markdown=True,  # notes for notebook readers; the report's text comes from views
         exclude_input_prompt=True,
         exclude_output_prompt=True,
+        language_code=lang,  # ISO 639-1, as nbconvert requires
     )
-    body, _ = exporter.from_notebook_node(nb, resources={"language_code": "zh-CN" if lang == "zh" else "en"})
+    shown = copy.deepcopy(nb)
+    for cell in shown.cells:  # the results bundle goes to the .json file, not the page
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if RESULTS_MIMETYPE not in o.get("data", {})]
+    body, _ = exporter.from_notebook_node(shown)
     return body
 
 

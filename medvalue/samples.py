@@ -326,8 +326,10 @@ def carotid_stenting(scale: float = 1.0, seed: int = 20240602) -> pl.DataFrame:
     )
     como_codes = (("I10", 0.68), ("E11.9", 0.31), ("I25.1", 0.27))
     has = [rng.random(n) < p for _, p in como_codes]
-    como = [pl.Series(np.where(h, code, "")).replace("", None)
-            for h, (code, _) in zip(has, como_codes, strict=True)]  # fmt: skip
+    como = [
+        pl.Series(np.where(h, code, "")).replace("", None)
+        for h, (code, _) in zip(has, como_codes, strict=True)
+    ]
     hypert, diabetes = has[0], has[1]
     sbp = np.round(rng.normal(138 + 8 * hypert, 15)).astype(np.int64)
     hr = np.round(rng.normal(74, 10, n)).astype(np.int64)
@@ -335,8 +337,14 @@ def carotid_stenting(scale: float = 1.0, seed: int = 20240602) -> pl.DataFrame:
     protection = rng.choice(
         ["distal filter", "proximal occlusion", "none"], n, p=[0.78, 0.17, 0.05]
     )
-    logit = (-4.1 + 0.9 * symptomatic + 0.035 * (age - 67) + 0.4 * diabetes
-             + 0.7 * (protection == "none") + 0.02 * (stenosis - 80))  # fmt: skip
+    logit = (
+        -4.1
+        + 0.9 * symptomatic
+        + 0.035 * (age - 67)
+        + 0.4 * diabetes
+        + 0.7 * (protection == "none")
+        + 0.02 * (stenosis - 80)
+    )
     event = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     proc = _dates(rng, n, "2017-01-01", "2023-12-31")
     df = pl.DataFrame(

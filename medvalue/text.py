@@ -6,20 +6,49 @@ from rich.console import Group
 from rich.table import Table
 
 from medvalue.i18n import text
-from medvalue.profile import Profile, display_score
+from medvalue.profile import Profile
+from medvalue.quality import display_score
 
 _LABELS = {
-    "en": {"size": "Size", "rows": "rows", "columns": "columns", "patients": "patients",
-           "encounters": "encounters", "span": "time span", "quality": "Quality score",
-           "dimension": "dimension", "score": "score", "evaluated": "evaluated",
-           "failed": "failed", "findings": "Findings", "none": "no findings",
-           "severity": "severity", "count": "count", "message": "what", "fix": "fix"},
-    "zh": {"size": "规模", "rows": "行", "columns": "列", "patients": "患者",
-           "encounters": "就诊", "span": "时间跨度", "quality": "质量得分",
-           "dimension": "维度", "score": "得分", "evaluated": "评估数", "failed": "不合格",
-           "findings": "问题清单", "none": "未发现问题", "severity": "级别",
-           "count": "数量", "message": "问题", "fix": "处理建议"},
-}  # fmt: skip
+    "en": {
+        "size": "Size",
+        "rows": "rows",
+        "columns": "columns",
+        "patients": "patients",
+        "encounters": "encounters",
+        "span": "time span",
+        "quality": "Quality score",
+        "dimension": "dimension",
+        "score": "score",
+        "evaluated": "evaluated",
+        "failed": "failed",
+        "findings": "Findings",
+        "none": "no findings",
+        "severity": "severity",
+        "count": "count",
+        "message": "what",
+        "fix": "fix",
+    },
+    "zh": {
+        "size": "规模",
+        "rows": "行",
+        "columns": "列",
+        "patients": "患者",
+        "encounters": "就诊",
+        "span": "时间跨度",
+        "quality": "质量得分",
+        "dimension": "维度",
+        "score": "得分",
+        "evaluated": "评估数",
+        "failed": "不合格",
+        "findings": "问题清单",
+        "none": "未发现问题",
+        "severity": "级别",
+        "count": "数量",
+        "message": "问题",
+        "fix": "处理建议",
+    },
+}
 
 
 def profile_summary(p: Profile, lang: str = "en") -> Group:

@@ -16,13 +16,14 @@ from typing import Any
 
 from medvalue import __version__, plots
 from medvalue.i18n import check_lang, text
-from medvalue.profile import Profile, display_score
+from medvalue.profile import Profile
+from medvalue.quality import display_score
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
 
 _CSS = """
 <style>
-.mv { font-family: %(font)s; color: #1a202c; line-height: 1.5; max-width: 1100px; }
+.mv { font-family: FONT; color: #1a202c; line-height: 1.5; max-width: 1100px; }
 .mv h1 { font-size: 26px; margin: 8px 0 2px; }
 .mv h2 { font-size: 20px; margin: 28px 0 8px; border-bottom: 2px solid #2b6cb0; padding-bottom: 4px; }
 .mv h3 { font-size: 16px; margin: 18px 0 6px; }
@@ -42,7 +43,7 @@ _CSS = """
 .mv .sev-info { color: #4a5568; }
 .mv .notbuilt { color: #718096; font-style: italic; }
 </style>
-""" % {"font": plots.FONT_FAMILY}
+""".replace("FONT", plots.FONT_FAMILY)
 
 
 class Html:
@@ -67,6 +68,10 @@ class Results:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {RESULTS_MIMETYPE: self.payload}
 
+    def __repr__(self) -> str:
+        keys = ", ".join(k for k, v in self.payload.items() if isinstance(v, dict))
+        return f"medvalue results ({keys}); saved as the report's .json file"
+
 
 def _l(key: str, lang: str, **params: Any) -> str:
     return text("labels", key, lang, **params)
@@ -81,7 +86,9 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence
     body = []
     for r in rows:
         cells = "".join(
-            f'<td class="n">{_e(v)}</td>' if i in numeric else f"<td>{v if isinstance(v, Html) else _e(v)}</td>"
+            f'<td class="n">{_e(v)}</td>'
+            if i in numeric
+            else f"<td>{v if isinstance(v, Html) else _e(v)}</td>"
             for i, v in enumerate(r)
         )
         body.append(f"<tr>{cells}</tr>")
@@ -96,7 +103,9 @@ def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> H
     """Styles, the page's one copy of plotly.js, and the title block for a dataset."""
     check_lang(lang)
     title = f"{_l('report_title', lang)} · {dataset.spec.title or dataset.name}"
-    day = as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
+    day = (
+        as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
+    )
     sub = _l("generated", lang, version=__version__, as_of=day)
     return Html(
         _CSS
@@ -137,15 +146,27 @@ def executive_summary(
         errors = sum(1 for f in profile.findings if f.severity == "error")
         warnings = sum(1 for f in profile.findings if f.severity == "warning")
         score = display_score(q.score)
-        sentence = _l("quality_sentence", lang, score=f"{score:.1f}", grade=text("grades", q.grade, lang),
-                      errors=errors, warnings=warnings)  # fmt: skip
+        sentence = _l(
+            "quality_sentence",
+            lang,
+            score=f"{score:.1f}",
+            grade=text("grades", q.grade, lang),
+            errors=errors,
+            warnings=warnings,
+        )
         cards.append(_card("quality_score", lang, f"{score:.1f}", sentence))
-    for key, result in (("coverage_headline", coverage), ("readiness_score", readiness), ("privacy_verdict", privacy)):
+    for key, result in (
+        ("coverage_headline", coverage),
+        ("readiness_score", readiness),
+        ("privacy_verdict", privacy),
+    ):
         if result is not None and hasattr(result, "headline"):
             cards.append(_card(key, lang, *result.headline(lang)))
         else:
             cards.append(_card(key, lang, None, None))
-    return _wrap(f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>')
+    return _wrap(
+        f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>'
+    )
 
 
 def not_built(section: str, lang: str) -> Html:
@@ -170,7 +191,12 @@ def profile_section(p: Profile, lang: str) -> Html:
         (_l("bytes", lang), _bytes(s.bytes_on_disk)),
     ]
     if rpp:
-        size_rows.append((_l("records_per_patient", lang), f"{rpp['median']:g} / {rpp['p90']:g} / {rpp['max']:g}"))
+        size_rows.append(
+            (
+                _l("records_per_patient", lang),
+                f"{rpp['median']:g} / {rpp['p90']:g} / {rpp['max']:g}",
+            )
+        )
     tables = _table(
         [_l("table", lang), _l("kind", lang), _l("rows", lang), _l("columns", lang)],
         [(t.name, t.kind, f"{t.rows:,}", t.columns) for t in s.tables],
@@ -180,10 +206,14 @@ def profile_section(p: Profile, lang: str) -> Html:
     dims = _table(
         [_l("dimension", lang), _l("score", lang), _l("weight", lang), "A / B"],
         [
-            (text("dimensions", k, lang), "–" if d.score is None else f"{display_score(d.score):.1f}",
-             f"{d.weight:.0%}", f"{d.evaluated - d.failed:,} / {d.evaluated:,}")
+            (
+                text("dimensions", k, lang),
+                "–" if d.score is None else f"{display_score(d.score):.1f}",
+                f"{d.weight:.0%}",
+                f"{d.evaluated - d.failed:,} / {d.evaluated:,}",
+            )
             for k, d in q.dimensions.items()
-        ],  # fmt: skip
+        ],
         numeric=(1, 2, 3),
     )
     parts = [
@@ -211,11 +241,22 @@ def _findings_table(p: Profile, lang: str) -> str:
         return f"<p>{_e(_l('no_findings', lang))}</p>"
     rows = []
     for f in p.findings:
-        sev = Html(f'<span class="sev-{f.severity}">{_e(text("severity", f.severity, lang))}</span>')
+        sev = Html(
+            f'<span class="sev-{f.severity}">{_e(text("severity", f.severity, lang))}</span>'
+        )
         where = f.table if f.table != "*" else ""
-        rows.append((sev, f"{f.count:,}", f"{where}: {f.message(lang)}" if where else f.message(lang), f.fix(lang)))
+        rows.append(
+            (
+                sev,
+                f"{f.count:,}",
+                f"{where}: {f.message(lang)}" if where else f.message(lang),
+                f.fix(lang),
+            )
+        )
     return _table(
-        [_l("severity", lang), _l("count", lang), _l("finding", lang), _l("fix", lang)], rows, numeric=(1,)
+        [_l("severity", lang), _l("count", lang), _l("finding", lang), _l("fix", lang)],
+        rows,
+        numeric=(1,),
     )
 
 
@@ -225,17 +266,32 @@ def _columns_table(p: Profile, lang: str) -> str:
     for c in p.columns:
         rng = "" if c.min is None else f"{_short(c.min)} – {_short(c.max)}"
         top = ", ".join(f"{v} ({n:,})" for v, n in c.top_values[:6])
-        rows.append((
-            f"{c.table}.{c.name}" if multi else c.name, c.role, c.dtype, f"{c.null_fraction:.1%}",
-            f"{c.n_unique:,}", rng, "" if c.mean is None else f"{c.mean:.4g}", top,
-        ))  # fmt: skip
-    head = [_l(k, lang) for k in ("column", "role", "type", "missing", "distinct", "range", "mean", "top_values")]
+        rows.append(
+            (
+                f"{c.table}.{c.name}" if multi else c.name,
+                c.role,
+                c.dtype,
+                f"{c.null_fraction:.1%}",
+                f"{c.n_unique:,}",
+                rng,
+                "" if c.mean is None else f"{c.mean:.4g}",
+                top,
+            )
+        )
+    head = [
+        _l(k, lang)
+        for k in ("column", "role", "type", "missing", "distinct", "range", "mean", "top_values")
+    ]
     return _table(head, rows, numeric=(3, 4, 6))
 
 
 def _short(v: Any) -> str:
     if isinstance(v, dt.datetime):
-        return v.date().isoformat() if v.time() == dt.time(0) else v.isoformat(sep=" ", timespec="minutes")
+        return (
+            v.date().isoformat()
+            if v.time() == dt.time(0)
+            else v.isoformat(sep=" ", timespec="minutes")
+        )
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -251,14 +307,17 @@ def _bytes(n: int) -> str:
 
 def methods(lang: str, threshold: int) -> Html:
     """How the numbers were computed, with sources."""
-    return _wrap(f"<h2>{_e(_l('methods_section', lang))}</h2><p>{_e(_l('methods_text', lang, threshold=threshold))}</p>")
+    return _wrap(
+        f"<h2>{_e(_l('methods_section', lang))}</h2><p>{_e(_l('methods_text', lang, threshold=threshold))}</p>"
+    )
 
 
 def parameters(params: Mapping[str, Any], lang: str) -> Html:
     """The parameters this report was run with (paths shown by file name only)."""
     rows = [(k, Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()]
     return _wrap(
-        f"<h2>{_e(_l('parameters_section', lang))}</h2>" + _table([_l("parameter", lang), _l("value", lang)], rows)
+        f"<h2>{_e(_l('parameters_section', lang))}</h2>"
+        + _table([_l("parameter", lang), _l("value", lang)], rows)
     )
 
 

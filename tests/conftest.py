@@ -49,3 +49,63 @@ def digest(path: Path) -> str:
             h.update(f.name.encode())
             h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def require_browser() -> str:
+    """Path of Chromium, or skip (fail under CI, where MEDVALUE_REQUIRE_BROWSER=1)."""
+    import os
+
+    from medvalue.report import find_chromium
+
+    found = find_chromium()
+    if found:
+        return found
+    if os.environ.get("MEDVALUE_REQUIRE_BROWSER"):
+        pytest.fail("Chromium is required here (MEDVALUE_REQUIRE_BROWSER=1) but was not found")
+    pytest.skip("Chromium not installed: browser tests skipped (Debian: apt-get install chromium)")
+    raise AssertionError  # unreachable
+
+
+def open_in_browser(html_path: Path) -> dict:
+    """Open a page in headless Chromium with the network cut; report charts, requests, errors."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = require_browser()
+    requests: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        requests.append(r.request.url)
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            r.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.route("**/*", route)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(html_path.resolve().as_uri(), wait_until="load")
+            page.wait_for_timeout(300)
+            result = {
+                "charts": page.locator(".js-plotly-plot").count(),
+                "rendered": page.locator(".js-plotly-plot .main-svg").count(),
+                "chart_divs": page.locator("div[id^='mv-']").count(),
+                "text": page.inner_text("body"),
+                "external": [u for u in requests if not u.startswith(("file:", "data:", "blob:"))],
+                "errors": errors,
+            }
+        finally:
+            browser.close()
+    return result

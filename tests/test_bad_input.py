@@ -98,8 +98,10 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     path = _write(tmp_path, "empty.csv", b"")
     proc = subprocess.run(
         [sys.executable, "-m", "medvalue.cli", "profile", str(path)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "Traceback" not in proc.stderr

@@ -38,8 +38,12 @@ def test_every_hospital_date_form(text, expected):
 
 @given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)))
 def test_iso_and_compact_forms_round_trip(day):
-    texts = [day.isoformat(), day.strftime("%Y%m%d"), f"{day.year}年{day.month}月{day.day}日",
-             f"{day.year}/{day.month}/{day.day}"]  # fmt: skip
+    texts = [
+        day.isoformat(),
+        day.strftime("%Y%m%d"),
+        f"{day.year}年{day.month}月{day.day}日",
+        f"{day.year}/{day.month}/{day.day}",
+    ]
     out = pl.DataFrame({"d": texts}).select(parse_datetime(pl.col("d"))).to_series().to_list()
     assert out == [dt.datetime(day.year, day.month, day.day)] * 4
 

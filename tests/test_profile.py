@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from medvalue import load_dataset
 from medvalue.dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
-from medvalue.profile import DIMENSION_WEIGHTS, profile
+from medvalue.profile import profile
+from medvalue.quality import DIMENSION_WEIGHTS
 from medvalue.samples import PLANTED
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
@@ -31,12 +32,19 @@ def profiles():
     return {k: profile(load_dataset(p, spec=s), as_of=AS_OF) for k, (p, s) in SAMPLES.items()}
 
 
-@pytest.mark.parametrize("planted", [p for p in PLANTED if p.check != "placeholder_values"],
-                         ids=lambda p: f"{p.sample}-{p.check}-{p.column}")  # fmt: skip
+@pytest.mark.parametrize(
+    "planted",
+    [p for p in PLANTED if p.check != "placeholder_values"],
+    ids=lambda p: f"{p.sample}-{p.check}-{p.column}",
+)
 def test_every_planted_problem_is_found(profiles, planted):
-    found = [f for f in profiles[planted.sample].findings
-             if f.check == planted.check and f.table == planted.table
-             and (planted.column is None or f.column == planted.column)]  # fmt: skip
+    found = [
+        f
+        for f in profiles[planted.sample].findings
+        if f.check == planted.check
+        and f.table == planted.table
+        and (planted.column is None or f.column == planted.column)
+    ]
     assert found, f"not found: {planted}"
     assert sum(f.count for f in found) == planted.count
 
@@ -87,10 +95,18 @@ def test_quality_scores_are_bounded_and_weights_sum_to_one(profiles):
 
 
 def test_a_clean_table_scores_higher_than_a_dirty_one(tmp_path):
-    clean = pl.DataFrame({"patient_id": ["a", "b", "c", "d"], "age": [30, 40, 50, 60],
-                          "admission_date": ["2024-01-01"] * 4, "discharge_date": ["2024-01-05"] * 4})  # fmt: skip
-    dirty = clean.with_columns(pl.Series("age", [30, 400, None, 60]),
-                               pl.Series("discharge_date", ["2023-01-01"] * 2 + ["2024-01-05"] * 2))  # fmt: skip
+    clean = pl.DataFrame(
+        {
+            "patient_id": ["a", "b", "c", "d"],
+            "age": [30, 40, 50, 60],
+            "admission_date": ["2024-01-01"] * 4,
+            "discharge_date": ["2024-01-05"] * 4,
+        }
+    )
+    dirty = clean.with_columns(
+        pl.Series("age", [30, 400, None, 60]),
+        pl.Series("discharge_date", ["2023-01-01"] * 2 + ["2024-01-05"] * 2),
+    )
     clean.write_csv(tmp_path / "clean.csv")
     dirty.write_csv(tmp_path / "dirty.csv")
     a = profile(load_dataset(tmp_path / "clean.csv"), as_of="2024-06-01").quality
@@ -140,8 +156,10 @@ def _sql_missing(col: str, kind: str) -> str:
 
 
 def _sql_number(col: str, kind: str) -> str:
-    return (f"CASE WHEN {_sql_missing(col, kind)} THEN NULL ELSE TRY_CAST(regexp_extract("
-            f"replace(trim(\"{col}\"), ',', ''), '^\\s*([-+]?\\d+(\\.\\d+)?)', 1) AS DOUBLE) END")  # fmt: skip
+    return (
+        f"CASE WHEN {_sql_missing(col, kind)} THEN NULL ELSE TRY_CAST(regexp_extract("
+        f"replace(trim(\"{col}\"), ',', ''), '^\\s*([-+]?\\d+(\\.\\d+)?)', 1) AS DOUBLE) END"
+    )
 
 
 @pytest.mark.parametrize("sample", ["liver_transplant", "carotid_stenting"])
@@ -153,8 +171,11 @@ def test_statistics_equal_duckdb_on_csv_samples(profiles, sample):
         if c.dtype == "datetime":
             continue  # date parsing rules are compared in test_dates
         kind = c.dtype
-        typed = _sql_number(c.name, kind) if kind == "number" else (
-            f"CASE WHEN {_sql_missing(c.name, kind)} THEN NULL ELSE trim(\"{c.name}\") END")  # fmt: skip
+        typed = (
+            _sql_number(c.name, kind)
+            if kind == "number"
+            else (f'CASE WHEN {_sql_missing(c.name, kind)} THEN NULL ELSE trim("{c.name}") END')
+        )
         nulls, distinct, lo, hi, mean = con.execute(
             f"SELECT count(*) FILTER (WHERE {_sql_missing(c.name, kind)}), count(DISTINCT {typed}), "
             + (
@@ -171,13 +192,27 @@ def test_statistics_equal_duckdb_on_csv_samples(profiles, sample):
 
 
 frames = st.integers(min_value=1, max_value=60).flatmap(
-    lambda n: st.fixed_dictionaries({
-        "i": st.lists(st.one_of(st.none(), st.integers(-10**6, 10**6)), min_size=n, max_size=n),
-        "f": st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=n, max_size=n),
-        "s": st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "中文", " x ", "NULL", ""])), min_size=n, max_size=n),
-        "d": st.lists(st.one_of(st.none(), st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1))), min_size=n, max_size=n),
-    })
-)  # fmt: skip
+    lambda n: st.fixed_dictionaries(
+        {
+            "i": st.lists(
+                st.one_of(st.none(), st.integers(-(10**6), 10**6)), min_size=n, max_size=n
+            ),
+            "f": st.lists(
+                st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=n, max_size=n
+            ),
+            "s": st.lists(
+                st.one_of(st.none(), st.sampled_from(["a", "b", "中文", " x ", "NULL", ""])),
+                min_size=n,
+                max_size=n,
+            ),
+            "d": st.lists(
+                st.one_of(st.none(), st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1))),
+                min_size=n,
+                max_size=n,
+            ),
+        }
+    )
+)
 
 
 @settings(

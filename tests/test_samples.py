@@ -48,8 +48,11 @@ def test_inspect_multi_table_folder(run):
     d = json.loads(run("inspect", "--json", COUNTY).out)
     assert {t["name"]: t["rows"] for t in d["tables"]}["patients"] == 3001
     assert {t["name"]: t["kind"] for t in d["tables"]} == {
-        "diagnoses": "diagnoses", "encounters": "encounters", "labs": "labs", "patients": "patients",
-    }  # fmt: skip
+        "diagnoses": "diagnoses",
+        "encounters": "encounters",
+        "labs": "labs",
+        "patients": "patients",
+    }
 
 
 def test_liver_sample_meets_the_brief():

@@ -11,17 +11,42 @@ from medvalue.errors import SpecError
 from tests.conftest import LIVER, LIVER_GB, LIVER_SPEC
 
 NAMES = {
-    "患者ID": "patient_id", "病案号": "patient_id", "住院号": "patient_id", "性别": "sex",
-    "年龄": "age", "出生日期": "birth_date", "入院日期": "admission_date", "出院日期": "discharge_date",
-    "主要诊断编码": "diagnosis_code", "ICD编码": "diagnosis_code", "诊断名称": "diagnosis_text",
-    "身份证号": "direct_identifier", "姓名": "direct_identifier", "手机号": "direct_identifier",
-    "联系电话": "direct_identifier", "住址": "direct_identifier", "科室": "site", "备注": "free_text",
-    "patient_id": "patient_id", "MRN": "patient_id", "Sex": "sex", "gender": "sex", "Age": "age",
-    "date_of_birth": "birth_date", "Admission Date": "admission_date", "discharge_date": "discharge_date",
-    "primary_dx_code": "diagnosis_code", "icd10": "diagnosis_code", "phone": "direct_identifier",
-    "address": "direct_identifier", "full_name": "direct_identifier", "notes": "free_text",
-    "encounter_id": "encounter_id", "就诊流水号": "encounter_id", "death_date": "death_date",
-}  # fmt: skip
+    "患者ID": "patient_id",
+    "病案号": "patient_id",
+    "住院号": "patient_id",
+    "性别": "sex",
+    "年龄": "age",
+    "出生日期": "birth_date",
+    "入院日期": "admission_date",
+    "出院日期": "discharge_date",
+    "主要诊断编码": "diagnosis_code",
+    "ICD编码": "diagnosis_code",
+    "诊断名称": "diagnosis_text",
+    "身份证号": "direct_identifier",
+    "姓名": "direct_identifier",
+    "手机号": "direct_identifier",
+    "联系电话": "direct_identifier",
+    "住址": "direct_identifier",
+    "科室": "site",
+    "备注": "free_text",
+    "patient_id": "patient_id",
+    "MRN": "patient_id",
+    "Sex": "sex",
+    "gender": "sex",
+    "Age": "age",
+    "date_of_birth": "birth_date",
+    "Admission Date": "admission_date",
+    "discharge_date": "discharge_date",
+    "primary_dx_code": "diagnosis_code",
+    "icd10": "diagnosis_code",
+    "phone": "direct_identifier",
+    "address": "direct_identifier",
+    "full_name": "direct_identifier",
+    "notes": "free_text",
+    "encounter_id": "encounter_id",
+    "就诊流水号": "encounter_id",
+    "death_date": "death_date",
+}
 
 
 @pytest.mark.parametrize(("column", "role"), sorted(NAMES.items()))
@@ -35,14 +60,16 @@ def test_role_from_column_name(tmp_path, column, role):
 
 def test_roles_from_value_patterns(tmp_path):
     path = tmp_path / "t.csv"
-    pl.DataFrame({
-        "c1": ["11010519491231002X", "34052419800101001X", "360426199101010071"],
-        "c2": ["13812345678", "15900001111", "18611112222"],
-        "c3": ["K74.6", "k721", "I10.x00x024"],
-        "c4": ["张伟", "王秀英", "李娜"],
-        "c5": ["2024-01-05", "2024/1/6", "20240107"],
-        "c6": ["a@b.cn", "x.y@hosp.org", "z@q.com"],
-    }).write_csv(path)  # fmt: skip
+    pl.DataFrame(
+        {
+            "c1": ["11010519491231002X", "34052419800101001X", "360426199101010071"],
+            "c2": ["13812345678", "15900001111", "18611112222"],
+            "c3": ["K74.6", "k721", "I10.x00x024"],
+            "c4": ["张伟", "王秀英", "李娜"],
+            "c5": ["2024-01-05", "2024/1/6", "20240107"],
+            "c6": ["a@b.cn", "x.y@hosp.org", "z@q.com"],
+        }
+    ).write_csv(path)
     cols = load_dataset(path).spec.tables["t"].columns
     assert (cols["c1"].role, cols["c1"].kind, cols["c1"].reason) == (
         "direct_identifier",

@@ -1,0 +1,339 @@
+"""The data-quality checks, each a pair of polars expressions over a table.
+
+A check counts the rows (or patients) that fail it and the rows it evaluated, in the shape
+of OHDSI DQD's results (num_violated_rows / num_denominator_rows). Every check belongs to
+one quality dimension and has a severity; its message and fix come from the zh/en catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import polars as pl
+import yaml
+
+from medvalue import patterns
+from medvalue.config import PACKAGE_DATA
+from medvalue.dataset import ColumnPlan, Dataset
+from medvalue.i18n import text
+from medvalue.quality import FRESH_DAYS
+from medvalue.spec import ColumnSpec, TableSpec
+
+#: A column missing in more than this share of rows gets an informational finding.
+HIGH_MISSING_SHARE = 0.5
+PROCEDURE_TOLERANCE_DAYS = 7  # DQD withinVisitDates allows a week either side
+#: Sex codes accepted as conforming: Chinese, English, and GB/T 2261.1 (1 male, 2 female,
+#: 0 unknown, 9 unstated).
+SEX_CODES = (
+    "M",
+    "F",
+    "MALE",
+    "FEMALE",
+    "男",
+    "女",
+    "1",
+    "2",
+    "0",
+    "9",
+    "U",
+    "UNKNOWN",
+    "未知",
+    "未说明",
+)
+_COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofstay|住院天数", re.I)
+#: How bad a failed check is: error (impossible), warning (implausible), info (worth knowing).
+SEVERITY = {
+    "malformed_code": "error",
+    "implausible_value": "warning",
+    "negative_count": "error",
+    "future_date": "error",
+    "date_before_1900": "error",
+    "unparseable_values": "warning",
+    "placeholder_values": "info",
+    "high_missingness": "info",
+    "empty_column": "warning",
+    "empty_table": "error",
+    "discharge_before_admission": "error",
+    "death_before_birth": "error",
+    "procedure_outside_encounter": "warning",
+    "duplicate_rows": "warning",
+    "duplicate_ids": "error",
+    "sex_inconsistent": "warning",
+    "invalid_sex": "warning",
+    "orphan_keys": "warning",
+    "stale_data": "info",
+    "ragged_rows": "warning",
+    "duplicate_header": "warning",
+    "blank_header": "info",
+    "undecodable_bytes": "warning",
+}
+#: The quality dimension each check counts against.
+DIMENSION_OF = {
+    "malformed_code": "conformance",
+    "unparseable_values": "conformance",
+    "invalid_sex": "conformance",
+    "orphan_keys": "conformance",
+    "implausible_value": "plausibility",
+    "negative_count": "plausibility",
+    "future_date": "plausibility",
+    "date_before_1900": "plausibility",
+    "discharge_before_admission": "consistency",
+    "death_before_birth": "consistency",
+    "procedure_outside_encounter": "consistency",
+    "sex_inconsistent": "consistency",
+    "duplicate_rows": "uniqueness",
+    "duplicate_ids": "uniqueness",
+    "stale_data": "timeliness",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed check: where, how many rows, how bad, and what to do."""
+
+    check: str
+    table: str
+    column: str | None
+    severity: str
+    count: int
+    evaluated: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> str | None:
+        return DIMENSION_OF.get(self.check)
+
+    def message(self, lang: str = "en") -> str:
+        params = {
+            "count": f"{self.count:,}",
+            "table": self.table,
+            "column": self.column or "",
+            **self.params,
+        }
+        return text("checks", self.check, lang, **params)
+
+    def fix(self, lang: str = "en") -> str:
+        return text("checks", self.check, lang, field="fix_")
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "table": self.table,
+            "column": self.column,
+            "severity": self.severity,
+            "dimension": self.dimension,
+            "count": self.count,
+            "evaluated": self.evaluated,
+            "message": self.message(lang),
+            "fix": self.fix(lang),
+        }
+
+
+@cache
+def _rules() -> dict[str, Any]:
+    return yaml.safe_load((PACKAGE_DATA / "plausibility.yaml").read_text(encoding="utf-8"))
+
+
+def _unit_rule(cspec: ColumnSpec, column: str) -> tuple[str, float, float] | None:
+    rules = _rules()
+    if cspec.role == "age":
+        entry = rules["age"]
+    elif cspec.role == "measurement" and cspec.measure in rules["measures"]:
+        entry = rules["measures"][cspec.measure]
+    else:
+        return None
+    units: dict[str, dict[str, float]] = entry["units"]
+    unit = cspec.unit or _unit_from_name(column, list(units))
+    chosen = unit if unit in units else next(iter(units))
+    return chosen, float(units[chosen]["low"]), float(units[chosen]["high"])
+
+
+def _unit_from_name(column: str, units: Sequence[str]) -> str | None:
+    n = column.lower().replace("μ", "u").replace("µ", "u")
+    hints = (
+        ("umol", "umol/L"),
+        ("mg/dl", "mg/dL"),
+        ("mgdl", "mg/dL"),
+        ("mg_dl", "mg/dL"),
+        ("mmol", "mmol/L"),
+        ("g/dl", "g/dL"),
+        ("g_dl", "g/dL"),
+        ("g/l", "g/L"),
+        ("g_l", "g/L"),
+    )
+    for hint, unit in hints:
+        if hint in n and unit in units:
+            return unit
+    return None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check as two scalar expressions over a table: rows (or patients) failing, evaluated."""
+
+    check: str
+    column: str | None
+    failed: pl.Expr
+    evaluated: pl.Expr
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def table_checks(
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    typed: Mapping[str, pl.Expr],
+    present: Mapping[str, pl.Expr],
+    as_of: dt.date,
+) -> list[Check]:
+    out: list[Check] = []
+    for c, cspec in tspec.columns.items():
+        plan, t = plans[c], typed[c]
+        n_present = present[c].sum()
+        if plan.kind in ("number", "integer", "datetime") and plan.is_text_source:
+            out.append(
+                Check(
+                    "unparseable_values",
+                    c,
+                    (present[c] & t.is_null()).sum(),
+                    n_present,
+                    {"kind": text("kinds", plan.kind, "en")},
+                )
+            )
+        if cspec.role == "diagnosis_code":
+            bad = present[c] & ~patterns.is_icd10_shape(pl.col(c))
+            out.append(Check("malformed_code", c, bad.sum(), n_present))
+        if cspec.role == "sex" and plan.kind == "string":
+            bad = present[c] & ~t.str.to_uppercase().is_in(SEX_CODES)
+            out.append(Check("invalid_sex", c, bad.sum(), n_present))
+        rule = _unit_rule(cspec, c) if plan.kind == "number" else None
+        n_values = t.is_not_null().sum()
+        if rule:
+            unit, low, high = rule
+            params = {"low": _fmt(low), "high": _fmt(high), "unit": unit}
+            out.append(
+                Check("implausible_value", c, ((t < low) | (t > high)).sum(), n_values, params)
+            )
+        elif plan.kind == "number" and cspec.role == "other" and _COUNT_NAME.search(c):
+            out.append(Check("negative_count", c, (t < 0).sum(), n_values))
+        if plan.kind == "datetime":
+            limit = dt.datetime.combine(as_of, dt.time.max)
+            out.append(
+                Check("future_date", c, (t > limit).sum(), n_values, {"as_of": as_of.isoformat()})
+            )
+            out.append(Check("date_before_1900", c, (t < dt.datetime(1900, 1, 1)).sum(), n_values))
+    adm, dis = tspec.first("admission_date"), tspec.first("discharge_date")
+    if adm and dis:
+        both = (typed[adm].is_not_null() & typed[dis].is_not_null()).sum()
+        out.append(Check("discharge_before_admission", dis, (typed[dis] < typed[adm]).sum(), both))
+    birth, death = tspec.first("birth_date"), tspec.first("death_date")
+    if birth and death:
+        both = (typed[birth].is_not_null() & typed[death].is_not_null()).sum()
+        out.append(Check("death_before_birth", death, (typed[death] < typed[birth]).sum(), both))
+    proc = tspec.first("procedure_date")
+    if proc and adm and dis:
+        tol = pl.duration(days=PROCEDURE_TOLERANCE_DAYS)
+        p = typed[proc]
+        outside = (p < typed[adm] - tol) | (p > typed[dis] + tol)
+        both = (p.is_not_null() & typed[adm].is_not_null() & typed[dis].is_not_null()).sum()
+        out.append(Check("procedure_outside_encounter", proc, outside.sum(), both))
+    every = pl.struct([pl.col(c) for c in plans])
+    out.append(Check("duplicate_rows", None, pl.len() - every.n_unique(), pl.len()))
+    pid = tspec.first("patient_id")
+    if pid and tspec.kind == "patients":
+        ids = typed[pid].drop_nulls()
+        out.append(Check("duplicate_ids", pid, ids.len() - ids.n_unique(), ids.len()))
+    sex = tspec.first("sex")
+    if pid and sex:
+        s = typed[sex].str.to_uppercase().replace(_SEX_CANONICAL)
+        ids = typed[pid]
+        # min and max skip nulls: they differ only if a patient has two different sexes.
+        clash = ids.is_not_null() & (s.min().over(ids) != s.max().over(ids))
+        out.append(
+            Check(
+                "sex_inconsistent", sex, ids.filter(clash).n_unique(), ids.drop_nulls().n_unique()
+            )
+        )
+    return out
+
+
+_SEX_CANONICAL = {"MALE": "M", "FEMALE": "F", "男": "M", "女": "F", "1": "M", "2": "F"}
+
+
+def read_findings(ds: Dataset) -> list[Finding]:
+    """What the reader noticed (ragged rows, duplicate headers, undecodable bytes) as findings."""
+    out = []
+    for note in ds.raw.notes:
+        out.append(
+            Finding(
+                note.check,
+                note.table,
+                note.column,
+                SEVERITY.get(note.check, "warning"),
+                note.count,
+                note.count,
+            )
+        )
+    return out
+
+
+def orphan_findings(ds: Dataset) -> list[Finding]:
+    """Relational conformance: foreign keys that point at no row of the parent table."""
+    out = []
+    for link in ds.spec.links:
+        child = ds.frame(link.table).select(pl.col(link.column).alias("k")).drop_nulls()
+        parent = (
+            ds.frame(link.to_table).select(pl.col(link.to_column).alias("k")).drop_nulls().unique()
+        )
+        row = (
+            pl.concat(
+                [
+                    child.select(pl.len().alias("evaluated")),
+                    child.join(parent, on="k", how="anti").select(pl.len().alias("orphans")),
+                ],
+                how="horizontal",
+            )
+            .collect()
+            .row(0)
+        )
+        evaluated, orphans = int(row[0]), int(row[1])
+        out.append(
+            Finding(
+                "orphan_keys",
+                link.table,
+                link.column,
+                "warning",
+                orphans,
+                evaluated,
+                {"target": f"{link.to_table}.{link.to_column}"},
+            )
+        )
+    return out
+
+
+def stale_findings(last_date: dt.date | None, as_of: dt.date) -> list[Finding]:
+    """A finding when the newest record is more than a year old at the valuation date."""
+    if last_date is None:
+        return []
+    days = (as_of - last_date).days
+    if days <= FRESH_DAYS:
+        return []
+    return [
+        Finding(
+            "stale_data",
+            "*",
+            None,
+            "info",
+            days,
+            days,
+            {"days": f"{days:,}", "last_date": last_date.isoformat()},
+        )
+    ]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
