@@ -24,6 +24,8 @@ from medvalue.i18n import text
 from medvalue.quality import FRESH_DAYS
 from medvalue.spec import ColumnSpec, TableSpec
 
+#: Name of the row-hash column that :func:`row_hash` adds for the duplicate-row check.
+ROW_HASH = "\x1frow_hash"
 #: A column missing in more than this share of rows gets an informational finding.
 HIGH_MISSING_SHARE = 0.5
 PROCEDURE_TOLERANCE_DAYS = 7  # DQD withinVisitDates allows a week either side
@@ -241,27 +243,57 @@ def table_checks(
         outside = (p < typed[adm] - tol) | (p > typed[dis] + tol)
         both = (p.is_not_null() & typed[adm].is_not_null() & typed[dis].is_not_null()).sum()
         out.append(Check("procedure_outside_encounter", proc, outside.sum(), both))
+    # Rows whose 64-bit hash repeats are candidates; the exact comparison runs on those only.
     every = pl.struct([pl.col(c) for c in plans])
-    out.append(Check("duplicate_rows", None, pl.len() - every.n_unique(), pl.len()))
-    pid = tspec.first("patient_id")
-    if pid and tspec.kind == "patients":
-        ids = typed[pid].drop_nulls()
-        out.append(Check("duplicate_ids", pid, ids.len() - ids.n_unique(), ids.len()))
-    sex = tspec.first("sex")
-    if pid and sex:
-        s = typed[sex].str.to_uppercase().replace(_SEX_CANONICAL)
-        ids = typed[pid]
-        # min and max skip nulls: they differ only if a patient has two different sexes.
-        clash = ids.is_not_null() & (s.min().over(ids) != s.max().over(ids))
-        out.append(
-            Check(
-                "sex_inconsistent", sex, ids.filter(clash).n_unique(), ids.drop_nulls().n_unique()
-            )
-        )
+    candidate = pl.col(ROW_HASH).is_duplicated()
+    repeats = every.filter(candidate).len() - every.filter(candidate).n_unique()
+    out.append(Check("duplicate_rows", None, repeats, pl.len()))
     return out
 
 
 _SEX_CANONICAL = {"MALE": "M", "FEMALE": "F", "男": "M", "女": "F", "1": "M", "2": "F"}
+
+
+def row_hash(columns: Sequence[str]) -> pl.Expr:
+    """A 64-bit hash of each whole row, named :data:`ROW_HASH`."""
+    return pl.struct([pl.col(c) for c in columns]).hash(seed=0).alias(ROW_HASH)
+
+
+def patient_aggregations(
+    tspec: TableSpec,
+    typed: Mapping[str, pl.Expr],
+    present: Mapping[str, pl.Expr],
+    fields: Sequence[str],
+) -> list[pl.Expr]:
+    """Per-patient aggregates for ``group_by(patient id)``: records, sex seen, fields present.
+
+    One group-by serves records per patient, patient completeness and the patient-level
+    checks, instead of one distinct count of patient ids per field.
+    """
+    out = [pl.len().alias("__n")]
+    sex = tspec.first("sex")
+    if sex:
+        canonical = typed[sex].str.to_uppercase().replace(_SEX_CANONICAL)
+        # min and max skip nulls: they differ only if a patient has two different sexes.
+        out += [canonical.min().alias("__sex_min"), canonical.max().alias("__sex_max")]
+    out += [present[c].any().alias(f"__pw\x1f{c}") for c in fields]
+    return out
+
+
+def patient_checks(tspec: TableSpec) -> list[Check]:
+    """Checks over the per-patient frame of :func:`patient_aggregations` (one row a patient)."""
+    pid = tspec.first("patient_id")
+    out: list[Check] = []
+    if pid is None:
+        return out
+    if tspec.kind == "patients":
+        n = pl.col("__n")
+        out.append(Check("duplicate_ids", pid, (n - 1).sum(), n.sum()))
+    sex = tspec.first("sex")
+    if sex:
+        clash = (pl.col("__sex_min") != pl.col("__sex_max")).fill_null(False)
+        out.append(Check("sex_inconsistent", sex, clash.sum(), pl.len()))
+    return out
 
 
 def read_findings(ds: Dataset) -> list[Finding]:

@@ -9,8 +9,10 @@ values that failed to parse instead of silently losing them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -76,11 +78,11 @@ class ColumnPlan:
         return self.source_dtype in ("String", "Utf8")
 
     def missing(self) -> pl.Expr:
-        """True where the value is absent: null, empty, NaN or a placeholder."""
+        """True where the value is absent: null, blank, NaN or a placeholder."""
         col = pl.col(self.name)
         if self.is_text_source:
-            s = col.str.strip_chars()
-            return col.is_null() | (s == "") | s.str.to_uppercase().is_in(self._placeholders)
+            # One case-insensitive regex: blank, or a placeholder with surrounding spaces.
+            return col.is_null() | col.str.contains(_placeholder_regex(self._text_like, blank=True))
         if self.source_dtype.startswith("Float"):
             return col.is_null() | col.is_nan()
         return col.is_null()
@@ -89,14 +91,12 @@ class ColumnPlan:
         """True where a text value is an explicit 'not recorded' marker such as NULL or 不详."""
         if not self.is_text_source:
             return pl.lit(False)
-        s = pl.col(self.name).str.strip_chars()
-        return s.str.to_uppercase().is_in(self._placeholders).fill_null(False)
+        regex = _placeholder_regex(self._text_like, blank=False)
+        return pl.col(self.name).str.contains(regex).fill_null(False)
 
     @property
-    def _placeholders(self) -> tuple[str, ...]:
-        if self.kind in ("string", "boolean"):
-            return PLACEHOLDERS
-        return PLACEHOLDERS + PLACEHOLDERS_UNLESS_TEXT
+    def _text_like(self) -> bool:
+        return self.kind in ("string", "boolean")
 
     def typed(self) -> pl.Expr:
         """The value converted to its kind; missing and unparseable values become null."""
@@ -105,14 +105,28 @@ class ColumnPlan:
             if self.kind == "number" and self.source_dtype.startswith("Float"):
                 return pl.when(col.is_nan()).then(None).otherwise(col).alias(self.name)
             return col
-        s = pl.when(self.missing()).then(None).otherwise(col.str.strip_chars())
+        # Convert the raw text once and mask the missing values afterwards: masking first
+        # would make every branch of the conversion recompute the mask.
         if self.kind == "datetime":
-            return parse_datetime(s).alias(self.name)
-        if self.kind in ("number", "integer"):
+            value = parse_datetime(col)
+        elif self.kind in ("number", "integer"):
             # "45岁", "1,234", "12.5 mg/dL": keep the leading number, as people read it.
-            number = s.str.replace_all(",", "").str.extract(r"^\s*([-+]?\d+(?:\.\d+)?)", 1)
-            return number.cast(pl.Float64, strict=False).alias(self.name)
-        return s.alias(self.name)
+            number = col.str.replace_all(",", "", literal=True).str.extract(_LEADING_NUMBER, 1)
+            value = number.cast(pl.Float64, strict=False)
+        else:
+            value = col.str.strip_chars()
+        return pl.when(self.missing()).then(None).otherwise(value).alias(self.name)
+
+
+_LEADING_NUMBER = r"^\s*([-+]?\d+(?:\.\d+)?)"
+
+
+@cache
+def _placeholder_regex(text_like: bool, *, blank: bool) -> str:
+    tokens = PLACEHOLDERS if text_like else PLACEHOLDERS + PLACEHOLDERS_UNLESS_TEXT
+    alternatives = "|".join(re.escape(t) for t in tokens)
+    optional = "?" if blank else ""
+    return rf"(?i)^\s*(?:{alternatives}){optional}\s*$"
 
 
 @dataclass(frozen=True)

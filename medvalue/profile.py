@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +20,13 @@ from medvalue.checks import (
     DIMENSION_OF,
     HIGH_MISSING_SHARE,
     SEVERITY,
+    Check,
     Finding,
     orphan_findings,
+    patient_aggregations,
+    patient_checks,
     read_findings,
+    row_hash,
     stale_findings,
     table_checks,
 )
@@ -35,6 +39,9 @@ from medvalue.spec import HIDDEN_ROLES, ColumnSpec, TableSpec
 
 #: A top-value list is shown only for columns with at most this many distinct values.
 TOP_VALUES_MAX_DISTINCT = 30
+#: Sites (departments, wards) listed at most.
+MAX_SITES = 50
+_COUNTED_VALUES = max(TOP_VALUES_MAX_DISTINCT, MAX_SITES) + 1
 # Key-field roles: a record lacking one of these is incomplete (GB/T record completeness).
 _KEY_ROLES = ("patient_id", "sex", "age", "birth_date", "admission_date", "label")
 # Columns that may legitimately be empty: not counted against element completeness.
@@ -301,24 +308,34 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     tspec = ds.table_spec(name)
     plans = ds.plans[name]
     raw = ds.raw_frame(name)
-    typed = {c: p.typed() for c, p in plans.items()}
-    present = {c: ~p.missing() for c, p in plans.items()}
+    # Each column is typed (dates parsed, numbers read) and flagged missing once, as a
+    # column of its own; every statistic and check below then reads those columns.
+    frame = _with_typed(raw, plans, plans).with_columns(row_hash(list(plans)))
+    typed = {c: pl.col(_TYPED + c) for c in plans}
+    present = {c: ~pl.col(_MISSING + c) for c in plans}
     checks = table_checks(tspec, plans, typed, present, as_of)
     pid = tspec.first("patient_id")
     exprs: list[pl.Expr] = [pl.len().alias("__rows")]
     for c, plan in plans.items():
-        exprs += _column_exprs(c, plan, typed[c], tspec.columns[c])
+        exprs += _column_exprs(c, plan, typed[c], ~present[c], tspec.columns[c])
     for i, chk in enumerate(checks):
         exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
-    exprs += _size_exprs(tspec, plans, typed, present, pid)
-    # The one query for this table: every statistic and every check together.
-    row = raw.select(exprs).collect().row(0, named=True)
+    exprs += _size_exprs(tspec, plans, typed, present)
+    queries = [frame.select(exprs)]
+    if pid:
+        per_patient = patient_checks(tspec)
+        queries.append(_patient_query(frame, tspec, typed, present, pid, per_patient, len(checks)))
+        checks = checks + per_patient
+    # Every statistic and check of the table, in one query (two with patient ids: the
+    # per-patient group-by), sharing one scan of the data.
+    row: dict[str, Any] = {}
+    for result in pl.collect_all(queries):
+        row.update(result.row(0, named=True))
     rows = int(row["__rows"])
 
-    second = _second_pass(name, raw, tspec, plans, typed, row, small_cell)
-    columns = [
-        _column_profile(name, c, plans[c], tspec.columns[c], row, rows, second.top) for c in plans
-    ]
+    top, sites = _value_lists(tspec, plans, row, small_cell)
+    histograms = _histograms(name, raw, tspec, plans, row, small_cell)
+    columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, top) for c in plans]
     findings: list[Finding] = []
     counters: dict[str, list[int]] = {}
     for i, chk in enumerate(checks):
@@ -364,8 +381,8 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
         fields,
         (row.get("__first_date"), row.get("__last_date")),
         rpp,
-        second.sites,
-        second.histograms,
+        sites,
+        histograms,
     )
 
 
@@ -375,8 +392,23 @@ def _expected(cspec: ColumnSpec) -> bool:
     return not (cspec.role == "diagnosis_code" and cspec.position == "secondary")
 
 
-def _column_exprs(c: str, plan: ColumnPlan, typed: pl.Expr, cspec: ColumnSpec) -> list[pl.Expr]:
-    missing = plan.missing()
+_TYPED, _MISSING = "\x1ftyped:", "\x1fmissing:"
+
+
+def _with_typed(
+    raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], columns: Iterable[str], missing: bool = True
+) -> pl.LazyFrame:
+    """``raw`` plus, for each of ``columns``, its typed value and (optionally) missing flag."""
+    cols = list(columns)
+    exprs = [plans[c].typed().alias(_TYPED + c) for c in cols]
+    if missing:
+        exprs += [plans[c].missing().alias(_MISSING + c) for c in cols]
+    return raw.with_columns(exprs)
+
+
+def _column_exprs(
+    c: str, plan: ColumnPlan, typed: pl.Expr, missing: pl.Expr, cspec: ColumnSpec
+) -> list[pl.Expr]:
     k = f"{c}\x1f"
     out = [
         missing.sum().alias(k + "null"),
@@ -384,6 +416,10 @@ def _column_exprs(c: str, plan: ColumnPlan, typed: pl.Expr, cspec: ColumnSpec) -
         typed.drop_nulls().n_unique().alias(k + "n_unique"),
         (~missing & typed.is_null()).sum().alias(k + "unparseable"),
     ]
+    if cspec.role not in HIDDEN_ROLES and plan.kind in ("string", "boolean"):
+        # Value counts ride along for top-value lists and sites (ties are ordered later).
+        vc = typed.alias("v").drop_nulls().cast(pl.String).value_counts(sort=True)
+        out.append(vc.head(_COUNTED_VALUES).implode().alias(k + "counts"))
     if cspec.role in HIDDEN_ROLES:
         # No value of an identifier or free-text column ever leaves this function.
         if plan.kind == "string":
@@ -427,25 +463,11 @@ def _size_exprs(
     plans: Mapping[str, ColumnPlan],
     typed: Mapping[str, pl.Expr],
     present: Mapping[str, pl.Expr],
-    pid: str | None,
 ) -> list[pl.Expr]:
     out: list[pl.Expr] = []
     key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
     if key_cols:
         out.append(pl.all_horizontal([present[c] for c in key_cols]).sum().alias("__keys"))
-    if pid:
-        ids = typed[pid]
-        out.append(ids.drop_nulls().n_unique().alias("__patients"))
-        per = ids.drop_nulls().value_counts().struct.field("count")
-        out += [
-            per.min().alias("__rpp\x1fmin"),
-            per.median().alias("__rpp\x1fmedian"),
-            per.mean().alias("__rpp\x1fmean"),
-            per.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
-            per.max().alias("__rpp\x1fmax"),
-        ]
-        for c in _patient_fields(tspec, pid):
-            out.append(ids.filter(present[c]).drop_nulls().n_unique().alias(f"__pw\x1f{c}"))
     event_dates = [
         c
         for c in plans
@@ -462,6 +484,37 @@ def _size_exprs(
             pl.max_horizontal([s.max() for s in stacked]).alias("__last_date"),
         ]
     return out
+
+
+def _patient_query(
+    frame: pl.LazyFrame,
+    tspec: TableSpec,
+    typed: Mapping[str, pl.Expr],
+    present: Mapping[str, pl.Expr],
+    pid: str,
+    checks: Sequence[Check],
+    offset: int,
+) -> pl.LazyFrame:
+    """One row: patients, records per patient, patients with each key field, patient checks."""
+    fields = _patient_fields(tspec, pid)
+    per = (
+        frame.filter(typed[pid].is_not_null())
+        .group_by(typed[pid].alias("__pid"))
+        .agg(patient_aggregations(tspec, typed, present, fields))
+    )
+    n = pl.col("__n")
+    exprs = [
+        pl.len().alias("__patients"),
+        n.min().alias("__rpp\x1fmin"),
+        n.median().alias("__rpp\x1fmedian"),
+        n.mean().alias("__rpp\x1fmean"),
+        n.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
+        n.max().alias("__rpp\x1fmax"),
+        *[pl.col(f"__pw\x1f{c}").sum() for c in fields],
+    ]
+    for i, chk in enumerate(checks, start=offset):
+        exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
+    return per.select(exprs)
 
 
 def _patient_fields(tspec: TableSpec, pid: str | None) -> list[str]:
@@ -500,72 +553,64 @@ class Histogram:
         }
 
 
-@dataclass
-class _SecondPass:
-    top: dict[str, tuple[tuple[tuple[str, int], ...], int]]
-    histograms: list[Histogram]
-    sites: list[tuple[str, str, int]]
+def _value_lists(
+    tspec: TableSpec, plans: Mapping[str, ColumnPlan], row: Mapping[str, Any], small_cell: int
+) -> tuple[dict[str, tuple[tuple[tuple[str, int], ...], int]], list[tuple[str, str, int]]]:
+    """Top values of low-cardinality columns and the site list, small cells withheld."""
+    top: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
+    sites: list[tuple[str, str, int]] = []
+    for c in plans:
+        counted = row.get(f"{c}\x1fcounts")
+        if counted is None:
+            continue
+        pairs = sorted(((d["v"], int(d["count"])) for d in counted), key=lambda p: (-p[1], p[0]))
+        if 0 < int(row[f"{c}\x1fn_unique"]) <= TOP_VALUES_MAX_DISTINCT:
+            shown = tuple((v, n) for v, n in pairs if n >= small_cell)
+            top[c] = (shown, sum(1 for _, n in pairs if n < small_cell))
+        if tspec.columns[c].role == "site":
+            sites += [(c, v, n) for v, n in pairs[:MAX_SITES] if n >= small_cell]
+    return top, sites
 
 
-def _second_pass(
+def _histograms(
     name: str,
     raw: pl.LazyFrame,
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
-    typed: Mapping[str, pl.Expr],
     row: Mapping[str, Any],
     small_cell: int,
-) -> _SecondPass:
-    """Value counts for short top-value lists, site columns and histograms: one more query.
+) -> list[Histogram]:
+    """Binned counts of the key numeric columns: a second, narrow query.
 
-    Which columns need counting is only known after the first query (their distinct counts
-    and percentiles), hence a second pass; it reads only the columns it needs.
+    The bins span each column's 1st to 99th percentile, known only after the first query.
     """
-    top_cols = [
-        c
-        for c, p in plans.items()
-        if tspec.columns[c].role not in HIDDEN_ROLES
-        and p.kind in ("string", "boolean")
-        and 0 < int(row[f"{c}\x1fn_unique"]) <= TOP_VALUES_MAX_DISTINCT
-    ]
-    site_cols = [c for c in tspec.with_role("site") if plans[c].kind == "string"]
-    hist: dict[str, tuple[float, float]] = {}
+    ranges: dict[str, tuple[float, float]] = {}
     for c in plans:
         lo, hi = row.get(f"{c}\x1fp01"), row.get(f"{c}\x1fp99")
         if lo is not None and hi is not None and hi > lo:
-            hist[c] = (float(lo), float(hi))
+            ranges[c] = (float(lo), float(hi))
+    if not ranges:
+        return []
     exprs = []
-    for c in dict.fromkeys(top_cols + site_cols):
-        counts = typed[c].drop_nulls().cast(pl.String).value_counts(sort=True)
-        exprs.append(counts.implode().alias(f"v\x1f{c}"))
-    for c, (lo, hi) in hist.items():
+    for c, (lo, hi) in ranges.items():
         width = (hi - lo) / HISTOGRAM_BINS
-        idx = ((typed[c] - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
-        exprs.append(idx.drop_nulls().value_counts().implode().alias(f"h\x1f{c}"))
-    if not exprs:
-        return _SecondPass({}, [], [])
-    counted = raw.select(exprs).collect().row(0, named=True)
-    top: dict[str, tuple[tuple[tuple[str, int], ...], int]] = {}
-    for c in top_cols:
-        pairs = [(d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]]
-        shown = tuple(
-            sorted(((v, n) for v, n in pairs if n >= small_cell), key=lambda p: (-p[1], p[0]))
-        )
-        top[c] = (shown, sum(1 for _, n in pairs if n < small_cell))
-    sites = []
-    for c in site_cols:
-        pairs = sorted(
-            ((d[c], int(d["count"])) for d in counted[f"v\x1f{c}"]), key=lambda p: (-p[1], p[0])
-        )
-        sites += [(c, v, n) for v, n in pairs[:50] if n >= small_cell]
-    histograms = []
-    for c, (lo, hi) in hist.items():
-        by_bin = {int(d[c]): int(d["count"]) for d in counted[f"h\x1f{c}"]}
+        idx = ((pl.col(_TYPED + c) - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
+        exprs.append(idx.alias("bin").drop_nulls().value_counts().implode().alias(c))
+    needed = list(ranges)
+    counted = (
+        _with_typed(raw.select(needed), plans, needed, missing=False)
+        .select(exprs)
+        .collect()
+        .row(0, named=True)
+    )
+    out = []
+    for c, (lo, hi) in ranges.items():
+        by_bin = {int(d["bin"]): int(d["count"]) for d in counted[c]}
         width = (hi - lo) / HISTOGRAM_BINS
         edges = tuple(round(lo + i * width, 6) for i in range(HISTOGRAM_BINS + 1))
         counts = tuple(suppress_count(by_bin.get(i, 0), small_cell) for i in range(HISTOGRAM_BINS))
-        histograms.append(Histogram(name, c, tspec.columns[c].role, edges, counts))
-    return _SecondPass(top, histograms, sites)
+        out.append(Histogram(name, c, tspec.columns[c].role, edges, counts))
+    return out
 
 
 def _column_profile(

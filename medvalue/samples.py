@@ -706,6 +706,25 @@ def _write_excel(df: pl.DataFrame, path: Path, sheet: str) -> Path:
     return path
 
 
+def benchmark_table(rows: int, seed: int = 7) -> pl.DataFrame:
+    """About 25 columns x ``rows``: the liver sample, widened with vital signs and labs."""
+    base = liver_transplant(scale=rows / 1200, seed=seed).head(rows)
+    rng = np.random.default_rng(seed + 1)
+    n = base.height
+    departments = ["hepatology", "transplant surgery", "ICU", "gastroenterology"]
+    extra = pl.DataFrame(
+        {
+            "department": rng.choice(departments, n),
+            "systolic_bp": np.round(rng.normal(128, 16, n)),
+            "diastolic_bp": np.round(rng.normal(78, 10, n)),
+            "heart_rate": np.round(rng.normal(80, 12, n)),
+            "glucose_mmol_l": np.round(np.exp(rng.normal(1.7, 0.25, n)), 1),
+            "bmi": np.round(rng.normal(23.5, 3.5, n), 1),
+        }
+    )
+    return pl.concat([base, extra], how="horizontal")
+
+
 def scaled(
     name: str, scale: float, seed: int | None = None
 ) -> pl.DataFrame | dict[str, pl.DataFrame]:

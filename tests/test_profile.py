@@ -248,3 +248,11 @@ def test_random_frames_agree_with_duckdb(tmp_path_factory, data):
         f"SELECT count(*) FILTER (WHERE {missing}), count(DISTINCT CASE WHEN {missing} THEN NULL ELSE trim(s) END) FROM '{path}'"
     ).fetchone()
     assert (cols["s"].null_count, cols["s"].n_unique) == (nulls, distinct)
+
+
+def test_same_input_same_output():
+    ds = load_dataset(LIVER, spec=LIVER_SPEC)
+    runs = [json.dumps(profile(ds, as_of=AS_OF).to_dict(), ensure_ascii=False) for _ in range(3)]
+    assert runs[0] == runs[1] == runs[2]
+    top = next(c for c in profile(ds, as_of=AS_OF).columns if c.name == "aetiology").top_values
+    assert [n for _, n in top] == sorted((n for _, n in top), reverse=True)
