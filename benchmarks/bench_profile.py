@@ -29,12 +29,15 @@ DATA = HERE / "_data"
 RESULTS = HERE / "results"
 
 _CHILD_PRELUDE = """
-import resource, sys, time, json
+import sys, time, json
 path = sys.argv[1]
 """
+# Peak memory is the child's own high-water mark (VmHWM). ru_maxrss would not do: Linux keeps
+# it across fork and exec, so a child would inherit the parent's peak.
 _CHILD_REPORT = """
 elapsed = time.perf_counter() - t0
-print(json.dumps({"seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"seconds": elapsed, "peak_mb": hwm / 1024}))
 """
 RUNNERS = {
     "medvalue": """
@@ -47,7 +50,9 @@ assert p.size.rows > 0
 import duckdb
 t0 = time.perf_counter()
 con = duckdb.connect()
-rows = con.sql(f"SUMMARIZE SELECT * FROM '{path}'").fetchall()
+# The dirty CSV defeats DuckDB's type sniffer on its default sample; sniff the whole file.
+source = f"read_csv('{path}', sample_size=-1)" if path.endswith(".csv") else f"'{path}'"
+rows = con.sql(f"SUMMARIZE SELECT * FROM {source}").fetchall()
 assert rows
 """,
     "ydata_minimal": """
@@ -61,17 +66,19 @@ ProfileReport(df, minimal=True, progress_bar=False).to_json()
 
 
 def make_data(rows: int) -> dict[str, Path]:
-    """Write the benchmark table at ``rows`` rows as Parquet and CSV (reused if present)."""
+    """Write the benchmark table at ``rows`` rows as Parquet and CSV (reused if present).
+
+    Generated in a child process, so this process stays small while it measures others.
+    """
     DATA.mkdir(parents=True, exist_ok=True)
     parquet, csv = DATA / f"bench_{rows}.parquet", DATA / f"bench_{rows}.csv"
     if not (parquet.exists() and csv.exists()):
-        sys.path.insert(0, str(HERE.parent))
-        from medvalue.samples import benchmark_table
-
-        df = benchmark_table(rows)
-        df.write_parquet(parquet)
-        df.write_csv(csv)
-        del df
+        code = (
+            "import sys; from medvalue.samples import benchmark_table; "
+            "df = benchmark_table(int(sys.argv[1])); df.write_parquet(sys.argv[2]); df.write_csv(sys.argv[3])"
+        )
+        subprocess.run([sys.executable, "-c", code, str(rows), str(parquet), str(csv)],
+                       check=True, cwd=HERE.parent)  # fmt: skip
     return {"parquet": parquet, "csv": csv}
 
 
@@ -102,12 +109,13 @@ def main() -> None:
         "--ydata-python", default=None, help="Interpreter with ydata-profiling installed."
     )
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--formats", nargs="+", default=["parquet", "csv"], choices=["parquet", "csv"])
     args = ap.parse_args()
 
     results: list[dict[str, object]] = []
     for rows in args.rows:
         files = make_data(rows)
-        for fmt, path in files.items():
+        for fmt, path in ((f, files[f]) for f in args.formats):
             for tool in ("medvalue", "duckdb_summarize"):
                 r = measure(tool, path, sys.executable, args.repeat)
                 results.append({"rows": rows, "format": fmt, "tool": tool, **r})

@@ -72,6 +72,9 @@ class ColumnPlan:
     name: str
     source_dtype: str
     kind: str  # number | integer | datetime | string | boolean
+    #: Read numbers leniently ("45岁" -> 45): needed only when the sample holds such values;
+    #: a column of plain numbers is cast directly, several times faster.
+    lenient: bool = True
 
     @property
     def is_text_source(self) -> bool:
@@ -109,6 +112,8 @@ class ColumnPlan:
         # would make every branch of the conversion recompute the mask.
         if self.kind == "datetime":
             value = parse_datetime(col)
+        elif self.kind in ("number", "integer") and not self.lenient:
+            value = col.str.strip_chars().cast(pl.Float64, strict=False)
         elif self.kind in ("number", "integer"):
             # "45岁", "1,234", "12.5 mg/dL": keep the leading number, as people read it.
             number = col.str.replace_all(",", "", literal=True).str.extract(_LEADING_NUMBER, 1)
@@ -184,9 +189,10 @@ def _plan_table(name: str, frame: pl.LazyFrame, tspec: TableSpec) -> dict[str, C
     plans: dict[str, ColumnPlan] = {}
     for c, dtype in schema.items():
         role = tspec.columns[c].role if c in tspec.columns else "other"
-        plans[c] = ColumnPlan(
-            name, c, str(dtype.base_type()), _decide_kind(role, dtype, shares.get(c))
-        )
+        share = shares.get(c)
+        plain = share is not None and share["n"] > 0 and share["plain"] == 1.0
+        kind = _decide_kind(role, dtype, share)
+        plans[c] = ColumnPlan(name, c, str(dtype.base_type()), kind, lenient=not plain)
     return plans
 
 
@@ -203,6 +209,7 @@ def _parse_shares(
         numeric = s.str.replace_all(",", "").cast(pl.Float64, strict=False)
         exprs += [
             present.alias(f"{c}\x1fn"),
+            s.cast(pl.Float64, strict=False).is_not_null().sum().alias(f"{c}\x1fplain"),
             numeric.is_not_null().sum().alias(f"{c}\x1fnum"),
             (numeric.is_not_null() & (numeric.round(0) == numeric)).sum().alias(f"{c}\x1fint"),
             parse_datetime(s).is_not_null().sum().alias(f"{c}\x1fdate"),
@@ -217,6 +224,7 @@ def _parse_shares(
         n = d["n"] or 1.0
         out[c] = {
             "n": d["n"],
+            "plain": d["plain"] / n,
             "num": d["num"] / n,
             "int": d["int"] / n,
             "date": d["date"] / n,

@@ -670,6 +670,9 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
         )
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    readme = out / "README.md"
+    readme.write_text(readme_text(), encoding="utf-8")
+    written.append(readme)
     zh_spec = {
         "metadata": _SPECS["liver_transplant"]["metadata"],
         "tables": {
@@ -683,6 +686,38 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
     path.write_text(yaml.safe_dump(zh_spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     written.append(path)
     return written
+
+
+_README_HEAD = """# Sample datasets (synthetic)
+
+Written by `medvalue.samples` (`make samples`); deterministic, so regenerating gives the same
+bytes (a test checks it). Nothing here is real patient data. Each dataset has a spec YAML
+beside it with its column roles and listing metadata.
+
+| file | what | rows |
+|---|---|---|
+| `liver_transplant.csv` | liver disease and transplant status, modelled on the reported Shandong trade (1,000+ cases, CNY 30,000): sex, age, admission and discharge dates in four hospital date styles, primary ICD-10 code (WHO form, China national clinical edition form such as `K72.100x001`, or lowercase without a dot), diagnosis name, aetiology, MELD inputs (bilirubin, INR, creatinine, sodium), albumin, ascites, encephalopathy, MELD, transplant listing and status, death within 90 days. INR and albumin are missing not at random: less often measured in milder disease. | 1,202 |
+| `liver_transplant_gb18030.csv` | the same data with Chinese headers and values (男/女, 是/否), encoded GB18030 | 1,202 |
+| `liver_transplant.xlsx` | the same data as an Excel workbook (sheet `liver_transplant`) | 1,202 |
+| `carotid_stenting.csv` | carotid artery stenting procedures, modelled on the 2,550-case Beijing set: demographics, symptomatic status, stenosis %, primary and comorbidity ICD-10 codes (I10, E11.9, I25.1), blood pressure, heart rate, stent type, embolic protection, 30-day stroke or death | 2,550 |
+| `county_hospital/` | a county hospital's neurology, cardiology and geriatrics data in four tables linked by `patient_id` and `encounter_id`: patients, encounters, diagnoses (primary and secondary), labs | 3,001 / 6,348 / 12,355 / 6,348 |
+
+## Planted problems
+
+Each is put there on purpose for the analyses to find; `tests/test_profile.py` names every one.
+
+| sample | check | table | column | count | what |
+|---|---|---|---|---:|---|
+"""
+
+
+def readme_text() -> str:
+    """The data/sample/README.md text, with the planted problems listed from :data:`PLANTED`."""
+    rows = [
+        f"| {p.sample} | {p.check} | {p.table} | {p.column or ''} | {p.count} | {p.description} |"
+        for p in PLANTED
+    ]
+    return _README_HEAD + "\n".join(rows) + "\n"
 
 
 def _write_csv(df: pl.DataFrame, path: Path, encoding: str = "utf-8") -> Path:

@@ -256,3 +256,20 @@ def test_same_input_same_output():
     assert runs[0] == runs[1] == runs[2]
     top = next(c for c in profile(ds, as_of=AS_OF).columns if c.name == "aetiology").top_values
     assert [n for _, n in top] == sorted((n for _, n in top), reverse=True)
+
+
+def test_numbers_written_with_units_are_read_as_people_read_them(tmp_path):
+    path = tmp_path / "t.csv"
+    pl.DataFrame({"patient_id": ["a", "b", "c"], "年龄": ["45岁", "1,203", " 61 "]}).write_csv(path)
+    col = next(c for c in profile(load_dataset(path), as_of=AS_OF).columns if c.name == "年龄")
+    assert (col.min, col.max, col.unparseable) == (45.0, 1203.0, 0)
+
+
+def test_a_stray_value_past_the_typing_sample_is_counted_not_lost(tmp_path):
+    path = tmp_path / "t.csv"
+    ages = ["50"] * 12_000 + ["45岁"]
+    pl.DataFrame({"patient_id": [str(i) for i in range(len(ages))], "age": ages}).write_csv(path)
+    p = profile(load_dataset(path), as_of=AS_OF)
+    col = next(c for c in p.columns if c.name == "age")
+    assert col.unparseable == 1
+    assert any(f.check == "unparseable_values" and f.column == "age" for f in p.findings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -52,12 +51,16 @@ def test_json_is_the_same_as_the_cli(zh_report, en_report, run):
 
 def test_html_is_self_contained(zh_report):
     page = zh_report.html.read_text(encoding="utf-8")
-    assert not re.search(r"<script[^>]+src=", page)
-    assert not re.search(r"<link[^>]+href=[\"']https?:", page)
-    assert "mathjax" not in page.lower() or "cdnjs" not in page
     # plotly.js inlined exactly once, however many charts.
-    assert page.count("plotly.js v") == 1 or page.count("* plotly.js") == 1
+    assert page.count("plotly.js v") == 1
     assert page.count('id="mv-') >= 4
+    # Outside that bundle (whose source mentions map-tile servers it never loads here),
+    # nothing refers to the network.
+    bundle_start = page.index("plotly.js v")
+    bundle_end = page.index("</script>", bundle_start)
+    rest = page[:bundle_start] + page[bundle_end:]
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", rest)
+    assert "cdn" not in rest.lower()
 
 
 def test_both_languages(zh_report, en_report):
@@ -237,4 +240,3 @@ def test_kernel_is_named_explicitly():
     from medvalue.report import kernel_name
 
     assert kernel_name() in ("medvalue", "python3")
-    assert os.environ.get("JUPYTER_PATH", "") == os.environ.get("JUPYTER_PATH", "")
