@@ -255,7 +255,7 @@ def profile(
     findings += read_findings(ds)
     orphans = orphan_findings(ds)
     findings += [f for f in orphans if f.count]
-    size = _size(ds, tables, small_cell)
+    size = _size(ds, tables)
     findings += stale_findings(size.last_date, as_of_date)
     patient_completeness = _patient_completeness(tables, size.patients)
     quality = score_quality(_totals(tables, orphans), size.last_date, as_of_date)
@@ -291,12 +291,10 @@ def _as_date(value: dt.date | str | None) -> dt.date:
 @dataclass
 class _TableResult:
     name: str
-    kind: str
     rows: int
     columns: list[ColumnProfile]
     findings: list[Finding]
     counters: dict[str, tuple[int, int]]  # dimension-part -> (evaluated, failed)
-    patients: int | None
     patient_fields: list[tuple[str, str, int]]  # (column, role, patients with a value)
     date_range: tuple[dt.datetime | None, dt.datetime | None]
     records_per_patient: dict[str, float] | None
@@ -371,18 +369,16 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
         (c, tspec.columns[c].role, int(row[f"__pw\x1f{c}"])) for c in _patient_fields(tspec, pid)
     ]
     return _TableResult(
-        name,
-        tspec.kind,
-        rows,
-        columns,
-        findings,
-        {k: (v[0], v[1]) for k, v in counters.items()},
-        int(row["__patients"]) if pid else None,
-        fields,
-        (row.get("__first_date"), row.get("__last_date")),
-        rpp,
-        sites,
-        histograms,
+        name=name,
+        rows=rows,
+        columns=columns,
+        findings=findings,
+        counters={k: (v[0], v[1]) for k, v in counters.items()},
+        patient_fields=fields,
+        date_range=(row.get("__first_date"), row.get("__last_date")),
+        records_per_patient=rpp,
+        sites=sites,
+        histograms=histograms,
     )
 
 
@@ -674,9 +670,15 @@ def _column_findings(columns: Sequence[ColumnProfile], rows: int) -> list[Findin
     return out
 
 
-def _size(ds: Dataset, tables: Sequence[_TableResult], small_cell: int) -> Size:
+def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
     sizes = tuple(
-        TableSize(t.name, t.kind, t.rows, len(ds.plans[t.name]), ds.raw.table(t.name).bytes_on_disk)
+        TableSize(
+            t.name,
+            ds.table_spec(t.name).kind,
+            t.rows,
+            len(ds.plans[t.name]),
+            ds.raw.table(t.name).bytes_on_disk,
+        )
         for t in tables
     )
     patients = _distinct_across(ds, "patient_id")

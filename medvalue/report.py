@@ -30,7 +30,7 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
-from medvalue.config import DEFAULT_LANG, LANGUAGES, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
+from medvalue.config import DEFAULT_LANG, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
 from medvalue.errors import InputError, MedvalueError, ParameterError, ReportError
 from medvalue.files import write_atomic
 from medvalue.i18n import check_lang, text
@@ -132,7 +132,7 @@ def _default_type(declared: Mapping[str, Any]) -> type | None:
     return type(default) if isinstance(default, str | int | float | bool) else None
 
 
-def nb_path_kernel(path: Path) -> str:
+def _kernel_of(path: Path) -> str:
     return nbformat.read(path, as_version=4).metadata["kernelspec"]["name"]
 
 
@@ -183,7 +183,7 @@ def render_notebook(
                 str(nb_path),
                 str(executed),
                 parameters=dict(params),
-                kernel_name=nb_path_kernel(nb_path),
+                kernel_name=_kernel_of(nb_path),
                 progress_bar=progress,
                 report_mode=True,
                 cwd=os.getcwd(),
@@ -537,7 +537,6 @@ def _check_name(name: str) -> None:
 
 
 __all__ = [
-    "LANGUAGES",
     "Portfolio",
     "Rendered",
     "check_parameters",

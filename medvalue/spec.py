@@ -374,29 +374,25 @@ def _table_kind(name: str, columns: Mapping[str, ColumnSpec]) -> str:
 
 
 def _infer_links(tables: Mapping[str, TableSpec]) -> tuple[Link, ...]:
+    """Link every table's patient (encounter) id to the patient (encounter) table's."""
     if len(tables) < 2:
         return ()
-    hubs = [t for t, ts in tables.items() if ts.kind == "patients" and ts.first("patient_id")]
-    links: list[Link] = []
-    if hubs:
-        hub = hubs[0]
-        hub_col = tables[hub].first("patient_id")
-        assert hub_col is not None
-        for t, ts in tables.items():
-            col = ts.first("patient_id")
-            if t != hub and col:
-                links.append(Link(t, col, hub, hub_col))
-    enc_hubs = [
-        t for t, ts in tables.items() if ts.kind == "encounters" and ts.first("encounter_id")
-    ]
-    if enc_hubs:
-        hub = enc_hubs[0]
-        hub_col = tables[hub].first("encounter_id")
-        assert hub_col is not None
-        for t, ts in tables.items():
-            col = ts.first("encounter_id")
-            if t != hub and col:
-                links.append(Link(t, col, hub, hub_col))
+    return _links_to_hub(tables, "patients", "patient_id") + _links_to_hub(
+        tables, "encounters", "encounter_id"
+    )
+
+
+def _links_to_hub(tables: Mapping[str, TableSpec], kind: str, role: str) -> tuple[Link, ...]:
+    hubs = [t for t, ts in tables.items() if ts.kind == kind and ts.first(role)]
+    if not hubs:
+        return ()
+    hub = hubs[0]
+    hub_col = tables[hub].first(role)
+    links = []
+    for t, ts in tables.items():
+        col = ts.first(role)
+        if t != hub and col and hub_col:
+            links.append(Link(t, col, hub, hub_col))
     return tuple(links)
 
 
