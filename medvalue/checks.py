@@ -251,9 +251,6 @@ def table_checks(
     return out
 
 
-_SEX_CANONICAL = {"MALE": "M", "FEMALE": "F", "男": "M", "女": "F", "1": "M", "2": "F"}
-
-
 def row_hash(columns: Sequence[str]) -> pl.Expr:
     """A 64-bit hash of each whole row, named :data:`ROW_HASH`."""
     return pl.struct([pl.col(c) for c in columns]).hash(seed=0).alias(ROW_HASH)
@@ -273,7 +270,7 @@ def patient_aggregations(
     out = [pl.len().alias("__n")]
     sex = tspec.first("sex")
     if sex:
-        canonical = typed[sex].str.to_uppercase().replace(_SEX_CANONICAL)
+        canonical = patterns.canonical_sex(typed[sex])
         # min and max skip nulls: they differ only if a patient has two different sexes.
         out += [canonical.min().alias("__sex_min"), canonical.max().alias("__sex_max")]
     out += [present[c].any().alias(f"__pw\x1f{c}") for c in fields]

@@ -39,6 +39,18 @@ def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_as_of_option = click.option(
+    "--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today."
+)
+_small_cell_option = click.option(
+    "--small-cell",
+    type=int,
+    default=SMALL_CELL_THRESHOLD,
+    show_default=True,
+    help="Hide counts of people below this.",
+)
+
+
 def _load(path: str, spec_path: str | None, encoding: str | None) -> Dataset:
     return load_dataset(path, spec=spec_path, encoding=encoding)
 
@@ -108,19 +120,8 @@ def spec(path: str, spec_path: str | None, encoding: str | None, output: str | N
 @cli.command()
 @_dataset_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option(
-    "--as-of",
-    "as_of",
-    default=None,
-    help="Valuation date (YYYY-MM-DD) for timeliness; default today.",
-)
-@click.option(
-    "--small-cell",
-    type=int,
-    default=SMALL_CELL_THRESHOLD,
-    show_default=True,
-    help="Hide counts of people below this.",
-)
+@_as_of_option
+@_small_cell_option
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 def profile(
     path: str,
@@ -146,6 +147,56 @@ def profile(
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
+    "--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML (one dataset)."
+)
+@click.option("--encoding", default=None, help="Force the text encoding.")
+@click.option(
+    "--codes", "codes_path", type=click.Path(path_type=str), help="Named ICD-10 code lists (YAML)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_small_cell_option
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def coverage(paths: tuple[str, ...], spec_path: str | None, encoding: str | None,
+             codes_path: str | None, as_json: bool, small_cell: int, lang: str) -> None:  # fmt: skip
+    """Diseases (ICD-10 chapters, categories, code lists) and people a dataset covers."""
+    from medvalue.coverage import comparison, load_code_lists
+    from medvalue.coverage import coverage as run_coverage
+
+    if spec_path and len(paths) > 1:
+        msg = "--spec applies to one dataset; give one PATH, or put a <name>.spec.yaml beside each"
+        raise MedvalueError(msg)
+    lists = load_code_lists(codes_path) if codes_path else None
+    results = []
+    for path in paths:
+        spec = spec_path or _spec_beside(path)
+        results.append(
+            run_coverage(_load(path, spec, encoding), code_lists=lists, small_cell=small_cell)
+        )
+    if as_json:
+        if len(results) == 1:
+            _emit_json(results[0].to_dict(lang))
+        else:
+            _emit_json({"datasets": [r.to_dict(lang) for r in results],
+                        "comparison": comparison(results).to_dicts()})  # fmt: skip
+        return
+    from medvalue.text import coverage_summary
+
+    console = _console()
+    for r in results:
+        console.print(coverage_summary(r, lang=lang))
+    if len(results) > 1:
+        console.print(comparison(results))
+
+
+def _spec_beside(path: str) -> str | None:
+    p = Path(path.rstrip("/"))
+    candidate = p.parent / f"{p.stem if p.suffix else p.name}.spec.yaml"
+    return str(candidate) if candidate.exists() else None
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
     "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
 )
 @click.option(
@@ -156,15 +207,9 @@ def profile(
 )
 @click.option("--encoding", default=None, help="Force the text encoding.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default=DEFAULT_LANG, show_default=True)
-@click.option("--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today.")
+@_as_of_option
 @click.option("--name", default=None, help="Report name (default: the dataset's file name).")
-@click.option(
-    "--small-cell",
-    type=int,
-    default=SMALL_CELL_THRESHOLD,
-    show_default=True,
-    help="Hide counts of people below this.",
-)
+@_small_cell_option
 @click.option(
     "--notebook",
     default=None,

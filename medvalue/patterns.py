@@ -103,3 +103,25 @@ def is_chinese_name(expr: pl.Expr) -> pl.Expr:
     return s.str.contains(CHINESE_NAME).fill_null(False) & s.str.slice(0, 1).is_in(
         list(CHINESE_SURNAMES)
     ).fill_null(False)
+
+
+_SEX_CANONICAL = {
+    "M": "M",
+    "F": "F",
+    "MALE": "M",
+    "FEMALE": "F",
+    "男": "M",
+    "女": "F",
+    "1": "M",
+    "2": "F",
+}
+
+
+def canonical_sex(expr: pl.Expr) -> pl.Expr:
+    """M, F, or null: 男/女, male/female and the GB/T 2261.1 codes 1/2, any case."""
+    return (
+        expr.cast(pl.String)
+        .str.strip_chars()
+        .str.to_uppercase()
+        .replace_strict(_SEX_CANONICAL, default=None, return_dtype=pl.String)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
+from medvalue.coverage import Coverage
 from medvalue.i18n import text
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -84,3 +85,32 @@ def profile_summary(p: Profile, lang: str = "en") -> Group:
     if not p.findings:
         return Group(head, dims, lab["none"])
     return Group(head, dims, findings)
+
+
+def coverage_summary(c: Coverage, lang: str = "en") -> Group:
+    """Patients, code status, chapters and code-list cohorts, as the console shows them."""
+    zh = lang == "zh"
+    status = ", ".join(f"{k} {v:,}" for k, v in c.code_status.items() if v)
+    head = (
+        f"[bold]{c.dataset}[/bold]  {'患者' if zh else 'patients'}: {c.patients if c.patients is not None else '-'}; "
+        f"{'有有效编码' if zh else 'with a valid ICD-10 code'}: {_n(c.patients_with_valid_code)}; "
+        f"{'编码状态' if zh else 'codes'}: {status}"
+    )
+    chapters = Table(title="ICD-10 " + ("章" if zh else "chapters"), title_justify="left")
+    for h in ("chapter", "title", "patients", "records"):
+        chapters.add_column(h, justify="right" if h in ("patients", "records") else "left")
+    for ch in c.chapters:
+        if ch.patients != 0:
+            chapters.add_row(
+                ch.key, (ch.title_zh if zh else ch.title) or "", _n(ch.patients), _n(ch.records)
+            )
+    cohorts = Table(title="代码列表" if zh else "Code lists", title_justify="left")
+    cohorts.add_column("name")
+    cohorts.add_column("patients", justify="right")
+    for cl in c.code_lists:
+        cohorts.add_row((cl.title_zh if zh else cl.title) or cl.key, _n(cl.patients))
+    return Group(head, chapters, cohorts)
+
+
+def _n(value: int | None) -> str:
+    return "<5" if value is None else f"{value:,}"

@@ -1,0 +1,540 @@
+"""Coverage: which diseases and which people a dataset covers.
+
+Every diagnosis-code column of every table is stacked into one long frame of (patient,
+code, position), normalised to WHO ICD-10 (:mod:`medvalue.codes`) and joined to the WHO
+hierarchy; patients and records are then counted per chapter, block, category and named
+code list. Demographics come from the table that records sex, one row per patient. Every
+count of people passes the small-cell rule (:mod:`medvalue.privacy`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from medvalue import codes, patterns
+from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
+from medvalue.dataset import Dataset
+from medvalue.errors import InputError
+from medvalue.privacy import suppress_count, suppress_partition
+
+TOP_CONDITIONS = 20
+TOP_PAIRS = 20
+AGE_BANDS_5 = tuple(range(0, 90, 5))  # 0-4 ... 85-89, then 90+ (ages top-coded at 90)
+AGE_BANDS_BROAD = ((0, 17), (18, 44), (45, 64), (65, 79), (80, 200))
+
+
+@dataclass(frozen=True)
+class Count:
+    """Patients and records for one key (a chapter, a category, a band ...)."""
+
+    key: str
+    title: str | None
+    title_zh: str | None
+    patients: int | None  # None: withheld by the small-cell rule
+    records: int | None
+
+    def to_dict(self, key_name: str) -> dict[str, Any]:
+        return {
+            key_name: self.key,
+            "title": self.title,
+            "title_zh": self.title_zh,
+            "patients": self.patients,
+            "records": self.records,
+            "suppressed": self.patients is None,
+        }
+
+
+@dataclass(frozen=True)
+class Demographics:
+    sex: tuple[Count, ...]
+    age_bands: tuple[Count, ...]
+    age_bands_broad: tuple[Count, ...]
+    pyramid: tuple[tuple[str, str, int | None], ...]  # (age band, sex, patients)
+    regions: tuple[Count, ...]
+    years: tuple[Count, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sex": [c.to_dict("sex") for c in self.sex],
+            "age_bands": [c.to_dict("band") for c in self.age_bands],
+            "age_bands_broad": [c.to_dict("band") for c in self.age_bands_broad],
+            "pyramid": [
+                {"band": b, "sex": s, "patients": n, "suppressed": n is None}
+                for b, s, n in self.pyramid
+            ],
+            "regions": [c.to_dict("region") for c in self.regions],
+            "years": [c.to_dict("year") for c in self.years],
+        }
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What :func:`coverage` returns."""
+
+    dataset: str
+    small_cell: int
+    patients: int | None
+    patients_with_valid_code: int | None
+    code_status: Mapping[str, int]
+    chapters: tuple[Count, ...]
+    blocks: tuple[Count, ...]
+    categories: tuple[Count, ...]
+    positions: Mapping[str, tuple[Count, ...]]  # primary / secondary -> chapters
+    code_lists: tuple[Count, ...]
+    comorbidity_pairs: tuple[tuple[str, str, int | None], ...]
+    demographics: Demographics
+
+    @property
+    def top_conditions(self) -> tuple[Count, ...]:
+        ranked = sorted(self.categories, key=lambda c: (-(c.patients or 0), c.key))
+        return tuple(c for c in ranked if c.patients is not None)[:TOP_CONDITIONS]
+
+    def headline(self, lang: str) -> tuple[str, str]:
+        """The summary card: chapters covered and the largest cohort, in one sentence."""
+        covered = sum(1 for c in self.chapters if c.patients)
+        top = self.top_conditions[0] if self.top_conditions else None
+        if lang == "zh":
+            name = top.title_zh or top.title if top else "-"
+            sentence = (
+                f"覆盖 {covered} 个 ICD-10 章；最常见：{top.key} {name}"
+                if top
+                else f"覆盖 {covered} 个章"
+            )
+            return f"{covered} / 22 章", sentence
+        sentence = (
+            f"{covered} ICD-10 chapters; most common: {top.key} {top.title}"
+            if top
+            else f"{covered} chapters"
+        )
+        return f"{covered} / 22 chapters", sentence
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "code_system": "icd10",
+            "small_cell_threshold": self.small_cell,
+            "patients": self.patients,
+            "patients_with_valid_code": self.patients_with_valid_code,
+            "code_status": dict(self.code_status),
+            "chapters": [c.to_dict("chapter") for c in self.chapters],
+            "blocks": [c.to_dict("block") for c in self.blocks],
+            "categories": [c.to_dict("code") for c in self.categories],
+            "positions": {k: [c.to_dict("chapter") for c in v] for k, v in self.positions.items()},
+            "top_conditions": [c.to_dict("code") for c in self.top_conditions],
+            "code_lists": [c.to_dict("name") for c in self.code_lists],
+            "comorbidity_pairs": [
+                {"a": a, "b": b, "patients": n} for a, b, n in self.comorbidity_pairs
+            ],
+            "demographics": self.demographics.to_dict(),
+        }
+
+
+@cache
+def default_code_lists() -> dict[str, Any]:
+    return yaml.safe_load((PACKAGE_DATA / "code_lists.yaml").read_text(encoding="utf-8"))
+
+
+def load_code_lists(path: str | Path) -> dict[str, Any]:
+    """Read named code lists (``name: {en, zh, prefixes: [...]}``) from YAML."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError.at(path, "no such code-list file", "check the path")
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+    except yaml.YAMLError:
+        raise InputError.at(path, "not valid YAML", "fix the indentation or quoting") from None
+    if not isinstance(doc, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("prefixes"), list) and v["prefixes"]
+        for v in doc.values()
+    ):
+        raise InputError.at(
+            path,
+            "each code list needs a non-empty 'prefixes' list",
+            "write name: {prefixes: [K72, K74]}",
+        )
+    return doc
+
+
+def coverage(
+    ds: Dataset,
+    *,
+    code_lists: Mapping[str, Any] | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+) -> Coverage:
+    """Count patients and records per ICD-10 chapter, block, category and code list.
+
+    Examples
+    --------
+    >>> from medvalue import load_dataset
+    >>> from medvalue.config import SAMPLE_DIR
+    >>> cov = coverage(load_dataset(SAMPLE_DIR / "county_hospital"))
+    >>> cov.patients
+    3000
+    """
+    lists = dict(code_lists if code_lists is not None else default_code_lists())
+    long = _diagnoses(ds)
+    normal = codes.normalise(long, "code").join(
+        codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter"),
+        on="code_icd10",
+        how="left",
+    )
+    status = dict(
+        normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
+    )
+    valid = normal.filter(pl.col("code_icd10").is_not_null())
+    table = codes.code_table()
+    chapters = _counts(
+        valid, "chapter", small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER
+    )
+    blocks = _counts(valid, "block", small_cell, _titles(table, "block"))
+    categories = _counts(valid, "category", small_cell, _titles(table, "category"))
+    positions = {
+        pos: _counts(
+            valid.filter(pl.col("position") == pos),
+            "chapter",
+            small_cell,
+            _titles(table, "chapter"),
+            order=codes.CHAPTER_ORDER,
+        )  # fmt: skip
+        for pos in ("primary", "secondary")
+        if pos in _positions(ds)
+    }
+    patients = _patients(ds)
+    with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
+    return Coverage(
+        dataset=ds.name,
+        small_cell=small_cell,
+        patients=suppress_count(patients, small_cell),
+        patients_with_valid_code=suppress_count(with_valid, small_cell),
+        code_status={s: int(status.get(s, 0)) for s in codes.STATUSES},
+        chapters=chapters,
+        blocks=blocks,
+        categories=categories,
+        positions=positions,
+        code_lists=_cohorts(valid, lists, small_cell),
+        comorbidity_pairs=_pairs(valid, small_cell),
+        demographics=_demographics(ds, small_cell),
+    )
+
+
+def _diagnoses(ds: Dataset) -> pl.LazyFrame:
+    """(patient, code, position) for every diagnosis code in every table, stacked."""
+    parts = []
+    for t in ds.table_names:
+        tspec = ds.table_spec(t)
+        pid = tspec.first("patient_id")
+        frame = ds.frame(t)
+        if pid is None:  # one row per patient when the table names no patient id
+            frame = frame.with_row_index("__row")
+            patient = pl.concat_str(pl.lit(f"{t}#"), pl.col("__row").cast(pl.String))
+        else:
+            patient = pl.col(pid).cast(pl.String)
+        for c in tspec.with_role("diagnosis_code"):
+            position = tspec.columns[c].position or _position_from_table(tspec)
+            parts.append(
+                frame.select(
+                    patient.alias("patient"),
+                    pl.col(c).cast(pl.String).alias("code"),
+                    _position_expr(tspec, position).alias("position"),
+                ).filter(pl.col("code").is_not_null())
+            )
+    if not parts:
+        raise InputError.at(
+            ds.path, "no column holds diagnosis codes",
+            "mark the ICD-10 column in a spec: role: diagnosis_code",
+        )  # fmt: skip
+    return pl.concat(parts)
+
+
+def _position_from_table(tspec: Any) -> str | None:
+    # A diagnoses table often says primary/secondary in a column of its own.
+    return "column" if any(_is_position_column(c) for c in tspec.columns) else None
+
+
+def _is_position_column(name: str) -> bool:
+    n = name.lower()
+    return n in ("diagnosis_type", "dx_type", "position", "诊断类型", "诊断类别") or "主次" in n
+
+
+def _position_expr(tspec: Any, position: str | None) -> pl.Expr:
+    if position == "column":
+        col = next(c for c in tspec.columns if _is_position_column(c))
+        text = pl.col(col).cast(pl.String).str.to_lowercase()
+        return (
+            pl.when(text.str.contains("primary|main|principal|主要|主诊断|^1$"))
+            .then(pl.lit("primary"))
+            .when(text.is_not_null())
+            .then(pl.lit("secondary"))
+        )
+    return pl.lit(position, dtype=pl.String)
+
+
+def _positions(ds: Dataset) -> set[str]:
+    out: set[str] = set()
+    for t in ds.table_names:
+        tspec = ds.table_spec(t)
+        for c in tspec.with_role("diagnosis_code"):
+            pos = tspec.columns[c].position or _position_from_table(tspec)
+            out |= {"primary", "secondary"} if pos == "column" else ({pos} if pos else set())
+    return out
+
+
+def _titles(table: pl.DataFrame, level: str) -> dict[str, tuple[str | None, str | None]]:
+    if level == "chapter":
+        rows = table.select("chapter", "chapter_title", "chapter_title_zh").unique()
+    elif level == "block":
+        rows = table.select("block", "block_title", pl.lit(None, dtype=pl.String)).unique()
+    else:
+        rows = table.select("category", "category_title", pl.lit(None, dtype=pl.String)).unique()
+    return {k: (en, zh) for k, en, zh in rows.iter_rows()}  # the code table, not data rows
+
+
+def _counts(
+    valid: pl.LazyFrame,
+    level: str,
+    small_cell: int,
+    titles: Mapping[str, tuple[str | None, str | None]],
+    order: Sequence[str] | None = None,
+) -> tuple[Count, ...]:
+    counted = (
+        valid.group_by(level)
+        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
+        .collect()
+    )
+    rows = {k: (int(p), int(r)) for k, p, r in counted.iter_rows() if k is not None}
+    keys = list(order) if order else sorted(rows)
+    out = []
+    for k in keys:
+        p, r = rows.get(k, (0, 0))
+        shown = suppress_count(p, small_cell)
+        en, zh = titles.get(k, (None, None))
+        out.append(Count(k, en, zh, shown, r if shown is not None else None))
+    return tuple(out)
+
+
+def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> tuple[Count, ...]:
+    exprs = []
+    for name, spec in lists.items():
+        hit = pl.any_horizontal(
+            [pl.col("code_icd10").str.starts_with(str(p).upper()) for p in spec["prefixes"]]
+        )
+        exprs.append(pl.col("patient").filter(hit).n_unique().alias(name))
+    if not exprs:
+        return ()
+    row = valid.select(exprs).collect().row(0, named=True)
+    return tuple(
+        Count(
+            name, spec.get("en"), spec.get("zh"), suppress_count(int(row[name]), small_cell), None
+        )
+        for name, spec in lists.items()
+    )
+
+
+def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | None], ...]:
+    """The most frequent pairs of categories recorded for the same patient."""
+    top = (
+        valid.group_by("category").agg(pl.col("patient").n_unique().alias("n"))
+        .sort(["n", "category"], descending=[True, False]).head(30).select("category")
+    )  # fmt: skip
+    per = valid.join(top, on="category").select("patient", "category").unique()
+    pairs = (
+        per.join(per, on="patient", suffix="_b")
+        .filter(pl.col("category") < pl.col("category_b"))
+        .group_by("category", "category_b")
+        .agg(pl.len().alias("patients"))
+        .sort(["patients", "category", "category_b"], descending=[True, False, False])
+        .head(TOP_PAIRS)
+        .collect()
+    )
+    return tuple(
+        (a, b, suppress_count(int(n), small_cell))
+        for a, b, n in pairs.iter_rows()
+        if suppress_count(int(n), small_cell) is not None
+    )
+
+
+def _patients(ds: Dataset) -> int | None:
+    ids = [
+        ds.frame(t).select(pl.col(c).cast(pl.String).alias("id"))
+        for t, c in ds.spec.columns_with_role("patient_id")
+    ]
+    if not ids:
+        return None
+    return int(pl.concat(ids).drop_nulls().select(pl.col("id").n_unique()).collect().item())
+
+
+def _person_table(ds: Dataset) -> str | None:
+    candidates = [t for t in ds.table_names if ds.table_spec(t).first("sex")]
+    patients = [t for t in candidates if ds.table_spec(t).kind == "patients"]
+    return (patients or candidates or [None])[0]
+
+
+def _demographics(ds: Dataset, small_cell: int) -> Demographics:
+    t = _person_table(ds)
+    years = _years(ds, small_cell)
+    if t is None:
+        return Demographics((), (), (), (), (), years)
+    tspec = ds.table_spec(t)
+    pid = tspec.first("patient_id")
+    frame = ds.frame(t)
+    age = _age_expr(ds, t)
+    cols = [
+        patterns.canonical_sex(pl.col(tspec.first("sex"))).fill_null("U").alias("sex"),
+        age.alias("age"),
+    ]
+    region = tspec.first("region")
+    if region:
+        cols.append(pl.col(region).cast(pl.String).alias("region"))
+    people = frame.select(
+        (pl.col(pid).cast(pl.String) if pid else pl.int_range(pl.len()).cast(pl.String)).alias(
+            "patient"
+        ),
+        *cols,
+    ).filter(pl.col("patient").is_not_null())
+    # One row per patient: the first record's sex, the youngest recorded age.
+    people = people.group_by("patient").agg(
+        pl.col("sex").first(), pl.col("age").min(), *([pl.col("region").first()] if region else [])
+    )
+    elsewhere = _ages_elsewhere(ds, t) if pid else None
+    if elsewhere is not None:  # e.g. age at admission in the encounters table
+        people = people.join(elsewhere, on="patient", how="left").select(
+            pl.exclude("age", "age_elsewhere"), pl.coalesce("age", "age_elsewhere").alias("age")
+        )
+    band = _band_expr(pl.col("age"))
+    broad = _broad_expr(pl.col("age"))
+    df = people.with_columns(band.alias("band"), broad.alias("broad")).collect()
+    sex = _partition(df, "sex", small_cell, order=("F", "M", "U"))
+    bands = _partition(df, "band", small_cell, order=_band_labels())
+    broad_counts = _partition(
+        df, "broad", small_cell, order=[_broad_label(a, b) for a, b in AGE_BANDS_BROAD]
+    )
+    pyramid_counts = df.group_by("band", "sex").agg(pl.len()).filter(pl.col("band").is_not_null())
+    raw = {(b, s): int(n) for b, s, n in pyramid_counts.iter_rows()}
+    keys = [(b, s) for b in _band_labels() for s in ("F", "M")]
+    shown = suppress_partition([raw.get(k, 0) for k in keys], small_cell)
+    pyramid = tuple((b, s, n) for (b, s), n in zip(keys, shown, strict=True))
+    regions = _partition(df, "region", small_cell) if region else ()
+    return Demographics(sex, bands, broad_counts, pyramid, regions, years)
+
+
+def _ages_elsewhere(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
+    """The youngest age per patient from another table that records age (or can compute it)."""
+    for t in ds.table_names:
+        tspec = ds.table_spec(t)
+        pid = tspec.first("patient_id")
+        if t == person_table or pid is None:
+            continue
+        age = _age_expr(ds, t)
+        if tspec.first("age") or (tspec.first("birth_date") and tspec.first("admission_date")):
+            return (
+                ds.frame(t)
+                .select(pl.col(pid).cast(pl.String).alias("patient"), age.alias("age_elsewhere"))
+                .group_by("patient")
+                .agg(pl.col("age_elsewhere").min())
+            )
+    return None
+
+
+def _age_expr(ds: Dataset, t: str) -> pl.Expr:
+    tspec = ds.table_spec(t)
+    age = tspec.first("age")
+    if age:
+        return pl.col(age).cast(pl.Float64)
+    birth = tspec.first("birth_date")
+    ref = (
+        tspec.first("admission_date") or tspec.first("procedure_date") or tspec.first("event_date")
+    )
+    if birth and ref:
+        return (pl.col(ref) - pl.col(birth)).dt.total_days() / 365.25
+    return pl.lit(None, dtype=pl.Float64)  # no age without an event date to measure it at
+
+
+def _band_labels() -> list[str]:
+    return [f"{a}-{a + 4}" for a in AGE_BANDS_5] + ["90+"]
+
+
+def _band_expr(age: pl.Expr) -> pl.Expr:
+    lower = (age.floor() // 5 * 5).cast(pl.Int64)
+    plausible = age.is_between(0, 120)
+    return (
+        pl.when(plausible & (age >= 90))
+        .then(pl.lit("90+"))
+        .when(plausible)
+        .then(pl.concat_str(lower.cast(pl.String), pl.lit("-"), (lower + 4).cast(pl.String)))
+    )
+
+
+def _broad_label(a: int, b: int) -> str:
+    return f"{a}+" if b >= 200 else f"{a}-{b}"
+
+
+def _broad_expr(age: pl.Expr) -> pl.Expr:
+    expr = pl.when(~age.is_between(0, 120)).then(None)
+    for a, b in AGE_BANDS_BROAD:
+        expr = expr.when(age.is_between(a, b + 0.999)).then(pl.lit(_broad_label(a, b)))
+    return expr
+
+
+def _partition(
+    df: pl.DataFrame, column: str, small_cell: int, order: Sequence[str] | None = None
+) -> tuple[Count, ...]:
+    counted = df.filter(pl.col(column).is_not_null()).group_by(column).agg(pl.len())
+    raw = {str(k): int(n) for k, n in counted.iter_rows()}
+    keys = list(order) if order else sorted(raw, key=lambda k: (-raw[k], k))
+    shown = suppress_partition([raw.get(k, 0) for k in keys], small_cell)
+    return tuple(Count(k, None, None, n, None) for k, n in zip(keys, shown, strict=True))
+
+
+def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
+    """Records and patients by calendar year of the first event date of each table."""
+    parts = []
+    for t in ds.table_names:
+        tspec = ds.table_spec(t)
+        when = (
+            tspec.first("admission_date")
+            or tspec.first("procedure_date")
+            or tspec.first("event_date")
+        )
+        pid = tspec.first("patient_id")
+        if when and pid:
+            parts.append(
+                ds.frame(t).select(
+                    pl.col(when).dt.year().alias("year"),
+                    pl.col(pid).cast(pl.String).alias("patient"),
+                )
+            )
+    if not parts:
+        return ()
+    counted = (
+        pl.concat(parts).filter(pl.col("year").is_between(1900, dt.date.today().year))
+        .group_by("year").agg(pl.col("patient").n_unique().alias("p"), pl.len().alias("r"))
+        .sort("year").collect()
+    )  # fmt: skip
+    out = []
+    for year, p, r in counted.iter_rows():  # one row per year
+        shown = suppress_count(int(p), small_cell)
+        out.append(Count(str(year), None, None, shown, int(r) if shown is not None else None))
+    return tuple(out)
+
+
+def comparison(coverages: Sequence[Coverage]) -> pl.DataFrame:
+    """Patients per chapter and per code list, one column per dataset (suppressed as null)."""
+    rows: dict[tuple[str, str], dict[str, int | None]] = {}
+    for cov in coverages:
+        for c in cov.chapters:
+            rows.setdefault(("chapter", c.key), {})[cov.dataset] = c.patients
+        for c in cov.code_lists:
+            rows.setdefault(("code_list", c.key), {})[cov.dataset] = c.patients
+    names = [c.dataset for c in coverages]
+    return pl.DataFrame(
+        [{"kind": k, "key": key, **{n: v.get(n) for n in names}} for (k, key), v in rows.items()],
+        schema={"kind": pl.String, "key": pl.String, **{n: pl.Int64 for n in names}},
+    )
