@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from medvalue.coverage import Coverage, coverage
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError
 from medvalue.inspect import inspect_dataset
@@ -16,11 +17,13 @@ from medvalue.profile import Profile, profile
 from medvalue.spec import DatasetSpec, infer_spec
 
 __all__ = [
+    "Coverage",
     "Dataset",
     "DatasetSpec",
     "MedvalueError",
     "Profile",
     "__version__",
+    "coverage",
     "infer_spec",
     "inspect_dataset",
     "load_dataset",

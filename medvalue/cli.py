@@ -153,31 +153,50 @@ def profile(
 @click.option(
     "--codes", "codes_path", type=click.Path(path_type=str), help="Named ICD-10 code lists (YAML)."
 )
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(path_type=str),
+    help="Reference age-sex shares to compare with (CSV: band, sex, share).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_small_cell_option
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
-def coverage(paths: tuple[str, ...], spec_path: str | None, encoding: str | None,
-             codes_path: str | None, as_json: bool, small_cell: int, lang: str) -> None:  # fmt: skip
+def coverage(
+    paths: tuple[str, ...],
+    spec_path: str | None,
+    encoding: str | None,
+    codes_path: str | None,
+    reference_path: str | None,
+    as_json: bool,
+    small_cell: int,
+    lang: str,
+) -> None:
     """Diseases (ICD-10 chapters, categories, code lists) and people a dataset covers."""
-    from medvalue.coverage import comparison, load_code_lists
+    from medvalue.coverage import comparison, load_code_lists, load_reference
     from medvalue.coverage import coverage as run_coverage
 
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; give one PATH, or put a <name>.spec.yaml beside each"
         raise MedvalueError(msg)
     lists = load_code_lists(codes_path) if codes_path else None
+    reference = load_reference(reference_path) if reference_path else None
     results = []
     for path in paths:
-        spec = spec_path or _spec_beside(path)
+        ds = _load(path, spec_path or _spec_beside(path), encoding)
         results.append(
-            run_coverage(_load(path, spec, encoding), code_lists=lists, small_cell=small_cell)
+            run_coverage(ds, code_lists=lists, reference=reference, small_cell=small_cell)
         )
     if as_json:
         if len(results) == 1:
             _emit_json(results[0].to_dict(lang))
         else:
-            _emit_json({"datasets": [r.to_dict(lang) for r in results],
-                        "comparison": comparison(results).to_dicts()})  # fmt: skip
+            _emit_json(
+                {
+                    "datasets": [r.to_dict(lang) for r in results],
+                    "comparison": comparison(results).to_dicts(),
+                }
+            )
         return
     from medvalue.text import coverage_summary
 

@@ -76,6 +76,29 @@ class Demographics:
 
 
 @dataclass(frozen=True)
+class ReferenceComparison:
+    """The dataset's age-sex mix against a reference population (e.g. national shares).
+
+    ``tvd`` is the total variation distance, half the sum of absolute differences between
+    the two distributions over the age-band x sex cells: 0 when the mixes are identical, 1
+    when they share nothing. Read it as "the share of patients that would have to move to
+    another age-sex group for the dataset to look like the reference".
+    """
+
+    tvd: float
+    cells: tuple[tuple[str, str, float, float], ...]  # band, sex, dataset share, reference share
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tvd": round(self.tvd, 4),
+            "cells": [
+                {"band": b, "sex": s, "dataset_share": round(d, 6), "reference_share": round(r, 6)}
+                for b, s, d, r in self.cells
+            ],
+        }
+
+
+@dataclass(frozen=True)
 class Coverage:
     """What :func:`coverage` returns."""
 
@@ -91,6 +114,7 @@ class Coverage:
     code_lists: tuple[Count, ...]
     comorbidity_pairs: tuple[tuple[str, str, int | None], ...]
     demographics: Demographics
+    reference: ReferenceComparison | None = None
 
     @property
     def top_conditions(self) -> tuple[Count, ...]:
@@ -134,6 +158,7 @@ class Coverage:
                 {"a": a, "b": b, "patients": n} for a, b, n in self.comorbidity_pairs
             ],
             "demographics": self.demographics.to_dict(),
+            "reference": None if self.reference is None else self.reference.to_dict(),
         }
 
 
@@ -163,10 +188,54 @@ def load_code_lists(path: str | Path) -> dict[str, Any]:
     return doc
 
 
+def load_reference(path: str | Path) -> pl.DataFrame:
+    """Read a reference age-sex distribution: CSV with columns band, sex (M/F), share."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError.at(path, "no such reference file", "check the path")
+    df = pl.read_csv(p, infer_schema=False)
+    missing = {"band", "sex", "share"} - set(df.columns)
+    if missing:
+        raise InputError.at(
+            path,
+            f"missing column(s) {sorted(missing)}",
+            "give columns band (e.g. 45-49), sex (M/F), share",
+        )
+    out = df.select(
+        pl.col("band").str.strip_chars(),
+        patterns.canonical_sex(pl.col("sex")).alias("sex"),
+        pl.col("share").cast(pl.Float64, strict=False),
+    )
+    if out["share"].null_count() or out["sex"].null_count() or (out["share"] < 0).any():
+        raise InputError.at(
+            path, "a share is not a non-negative number, or a sex is not M/F", "fix those rows"
+        )
+    unknown = set(out["band"]) - set(_band_labels())
+    if unknown:
+        raise InputError.at(
+            path,
+            f"unknown age band(s) {sorted(unknown)[:5]}",
+            f"use 5-year bands {_band_labels()[0]} .. 90+",
+        )
+    return out
+
+
+def compare_with_reference(pyramid: pl.DataFrame, reference: pl.DataFrame) -> ReferenceComparison:
+    """Total variation distance between two age-band x sex distributions (counts or shares)."""
+    a = pyramid.select("band", "sex", (pl.col("n") / pl.col("n").sum()).alias("d"))
+    b = reference.select("band", "sex", (pl.col("share") / pl.col("share").sum()).alias("r"))
+    both = a.join(b, on=["band", "sex"], how="full", coalesce=True).fill_null(0.0)
+    order = {label: i for i, label in enumerate(_band_labels())}
+    both = both.sort(pl.col("band").replace_strict(order, default=99), "sex")
+    tvd = 0.5 * float((both["d"] - both["r"]).abs().sum())
+    return ReferenceComparison(tvd, tuple(both.select("band", "sex", "d", "r").iter_rows()))
+
+
 def coverage(
     ds: Dataset,
     *,
     code_lists: Mapping[str, Any] | None = None,
+    reference: pl.DataFrame | None = None,
     small_cell: int = SMALL_CELL_THRESHOLD,
 ) -> Coverage:
     """Count patients and records per ICD-10 chapter, block, category and code list.
@@ -203,11 +272,12 @@ def coverage(
             small_cell,
             _titles(table, "chapter"),
             order=codes.CHAPTER_ORDER,
-        )  # fmt: skip
+        )
         for pos in ("primary", "secondary")
         if pos in _positions(ds)
     }
     patients = _patients(ds)
+    demographics, pyramid = _demographics(ds, small_cell)
     with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
     return Coverage(
         dataset=ds.name,
@@ -221,7 +291,8 @@ def coverage(
         positions=positions,
         code_lists=_cohorts(valid, lists, small_cell),
         comorbidity_pairs=_pairs(valid, small_cell),
-        demographics=_demographics(ds, small_cell),
+        demographics=demographics,
+        reference=compare_with_reference(pyramid, reference) if reference is not None else None,
     )
 
 
@@ -248,9 +319,10 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
             )
     if not parts:
         raise InputError.at(
-            ds.path, "no column holds diagnosis codes",
+            ds.path,
+            "no column holds diagnosis codes",
             "mark the ICD-10 column in a spec: role: diagnosis_code",
-        )  # fmt: skip
+        )
     return pl.concat(parts)
 
 
@@ -341,9 +413,12 @@ def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> 
 def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | None], ...]:
     """The most frequent pairs of categories recorded for the same patient."""
     top = (
-        valid.group_by("category").agg(pl.col("patient").n_unique().alias("n"))
-        .sort(["n", "category"], descending=[True, False]).head(30).select("category")
-    )  # fmt: skip
+        valid.group_by("category")
+        .agg(pl.col("patient").n_unique().alias("n"))
+        .sort(["n", "category"], descending=[True, False])
+        .head(30)
+        .select("category")
+    )
     per = valid.join(top, on="category").select("patient", "category").unique()
     pairs = (
         per.join(per, on="patient", suffix="_b")
@@ -377,11 +452,15 @@ def _person_table(ds: Dataset) -> str | None:
     return (patients or candidates or [None])[0]
 
 
-def _demographics(ds: Dataset, small_cell: int) -> Demographics:
+_EMPTY_PYRAMID = pl.DataFrame(schema={"band": pl.String, "sex": pl.String, "n": pl.Int64})
+
+
+def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFrame]:
+    """The demographics (suppressed) and the exact age-sex counts (only for a share-based TVD)."""
     t = _person_table(ds)
     years = _years(ds, small_cell)
     if t is None:
-        return Demographics((), (), (), (), (), years)
+        return Demographics((), (), (), (), (), years), _EMPTY_PYRAMID
     tspec = ds.table_spec(t)
     pid = tspec.first("patient_id")
     frame = ds.frame(t)
@@ -422,7 +501,11 @@ def _demographics(ds: Dataset, small_cell: int) -> Demographics:
     shown = suppress_partition([raw.get(k, 0) for k in keys], small_cell)
     pyramid = tuple((b, s, n) for (b, s), n in zip(keys, shown, strict=True))
     regions = _partition(df, "region", small_cell) if region else ()
-    return Demographics(sex, bands, broad_counts, pyramid, regions, years)
+    exact = pl.DataFrame(
+        [{"band": b, "sex": s, "n": raw.get((b, s), 0)} for b, s in keys],
+        schema={"band": pl.String, "sex": pl.String, "n": pl.Int64},
+    )
+    return Demographics(sex, bands, broad_counts, pyramid, regions, years), exact
 
 
 def _ages_elsewhere(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
@@ -514,10 +597,13 @@ def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
     if not parts:
         return ()
     counted = (
-        pl.concat(parts).filter(pl.col("year").is_between(1900, dt.date.today().year))
-        .group_by("year").agg(pl.col("patient").n_unique().alias("p"), pl.len().alias("r"))
-        .sort("year").collect()
-    )  # fmt: skip
+        pl.concat(parts)
+        .filter(pl.col("year").is_between(1900, dt.date.today().year))
+        .group_by("year")
+        .agg(pl.col("patient").n_unique().alias("p"), pl.len().alias("r"))
+        .sort("year")
+        .collect()
+    )
     out = []
     for year, p, r in counted.iter_rows():  # one row per year
         shown = suppress_count(int(p), small_cell)

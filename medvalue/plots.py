@@ -10,9 +10,12 @@ from __future__ import annotations
 from functools import cache
 
 import plotly.graph_objects as go
+import polars as pl
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from medvalue.codes import code_table
+from medvalue.coverage import Coverage
 from medvalue.i18n import text
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -161,19 +164,10 @@ def distributions(p: Profile, lang: str = "en") -> go.Figure:
             col=c,
         )
     fig.update_layout(barmode="overlay")
-    fig = _layout(fig, _label("chart_distributions", lang), height=90 + 230 * nrows)
-    fig.add_annotation(
-        text=_label("suppressed_note", lang, threshold=p.small_cell),
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=1.0,
-        yshift=30,
-        showarrow=False,
-        xanchor="left",
-        font={"size": 11, "color": "#718096"},
-    )
-    fig.update_layout(margin={"t": 80})
+    note = _label("suppressed_note", lang, threshold=p.small_cell)
+    title = f"{_label('chart_distributions', lang)}<br><sup>{note}</sup>"
+    fig = _layout(fig, title, height=110 + 230 * nrows)
+    fig.update_layout(margin={"t": 90})
     return fig
 
 
@@ -191,3 +185,81 @@ def to_html(fig: go.Figure, div_id: str) -> str:
 def plotly_js() -> str:
     """plotly.js, bundled with the plotly package: inlined once per report, no network."""
     return get_plotlyjs()
+
+
+def coverage_sunburst(cov: Coverage, lang: str = "en") -> go.Figure:
+    """Chapter > block > category, sized by patients (withheld cells are left out)."""
+    table = code_table()
+    block_of = dict(zip(table["category"], table["block"], strict=True))
+    chapter_of_block = dict(zip(table["block"], table["chapter"], strict=True))
+    ids, labels, parents, values = [], [], [], []
+    for c in cov.chapters:
+        if c.patients:
+            ids.append(c.key)
+            labels.append(f"{c.key} {(c.title_zh if lang == 'zh' else c.title) or ''}"[:40])
+            parents.append("")
+            values.append(c.patients)
+    shown_blocks = {b.key: b for b in cov.blocks if b.patients}
+    for b in shown_blocks.values():
+        chapter = chapter_of_block.get(b.key)
+        if chapter in ids:
+            ids.append(b.key)
+            labels.append(b.key)
+            parents.append(chapter)
+            values.append(b.patients)
+    for c in cov.categories:
+        if c.patients and block_of.get(c.key) in shown_blocks:
+            ids.append(f"{block_of[c.key]}/{c.key}")
+            labels.append(c.key)
+            parents.append(block_of[c.key])
+            values.append(c.patients)
+    fig = go.Figure(go.Sunburst(ids=ids, labels=labels, parents=parents, values=values,
+                                branchvalues="remainder", hovertemplate="%{label}: %{value}<extra></extra>"))  # fmt: skip
+    return _layout(fig, _label_cov("chart_sunburst", lang), height=520)
+
+
+def age_sex_pyramid(cov: Coverage, lang: str = "en") -> go.Figure:
+    """Women to the left, men to the right, by five-year band."""
+    bands = list(dict.fromkeys(b for b, _, _ in cov.demographics.pyramid))
+    count = {(b, s): n for b, s, n in cov.demographics.pyramid}
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=bands,
+                x=[-(count[(b, "F")] or 0) for b in bands],
+                orientation="h",
+                name=_label_cov("female", lang),
+                marker_color="#d53f8c",
+                customdata=[count[(b, "F")] for b in bands],
+                hovertemplate="%{y}: %{customdata}<extra></extra>",
+            ),
+            go.Bar(
+                y=bands,
+                x=[count[(b, "M")] or 0 for b in bands],
+                orientation="h",
+                name=_label_cov("male", lang),
+                marker_color=_BLUE,
+                customdata=[count[(b, "M")] for b in bands],
+                hovertemplate="%{y}: %{customdata}<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="relative", bargap=0.05)
+    fig = _layout(fig, _label_cov("chart_pyramid", lang), height=520)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.1})
+    fig.update_xaxes(tickformat="~s", title=_label("axis_patients", lang))
+    return fig
+
+
+def coverage_comparison(table: pl.DataFrame, lang: str = "en") -> go.Figure:
+    """Heat map of patients per chapter (rows) and dataset (columns)."""
+    chapters = table.filter(pl.col("kind") == "chapter")
+    datasets = [c for c in chapters.columns if c not in ("kind", "key")]
+    z = [[row[d] for d in datasets] for row in chapters.iter_rows(named=True)]
+    fig = go.Figure(go.Heatmap(z=z, x=datasets, y=chapters["key"].to_list(), colorscale="Blues",
+                               hovertemplate="%{y} · %{x}: %{z}<extra></extra>"))  # fmt: skip
+    return _layout(fig, _label_cov("chart_comparison", lang), height=560)
+
+
+def _label_cov(key: str, lang: str) -> str:
+    return text("coverage_labels", key, lang)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from medvalue import __version__, plots
+from medvalue.coverage import Coverage
 from medvalue.i18n import check_lang, text
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -334,3 +335,98 @@ def results(**named: Any) -> Results:
             except TypeError:
                 payload[key] = value.to_dict()
     return Results(payload)
+
+
+def _c(key: str, lang: str, **params: Any) -> str:
+    return text("coverage_labels", key, lang, **params)
+
+
+def coverage_section(cov: Coverage, lang: str) -> Html:
+    """Codes, chapters, top conditions, cohorts, comorbidity pairs and people, with charts."""
+    hidden = f"< {cov.small_cell}"
+
+    def n(v: int | None) -> str:
+        return hidden if v is None else f"{v:,}"
+
+    summary = _table(
+        [_c("patients_total", lang), ""],
+        [
+            (_c("patients_total", lang), n(cov.patients)),
+            (_c("with_valid_code", lang), n(cov.patients_with_valid_code)),
+        ],
+        numeric=(1,),
+    )
+    status = _table(
+        [_c("code_status", lang), _c("records", lang)],
+        [(_c(f"status_{k}", lang), f"{v:,}") for k, v in cov.code_status.items() if v],
+        numeric=(1,),
+    )
+    zh = lang == "zh"
+    chapters = _table(
+        ["", _c("name", lang), _l("patients", lang), _c("records", lang)],
+        [
+            (c.key, (c.title_zh if zh else c.title) or "", n(c.patients), n(c.records))
+            for c in cov.chapters
+            if c.patients != 0
+        ],
+        numeric=(2, 3),
+    )
+    top = _table(
+        [_c("code", lang), _c("name", lang), _l("patients", lang)],
+        [(c.key, c.title or "", n(c.patients)) for c in cov.top_conditions],
+        numeric=(2,),
+    )
+    lists = _table(
+        [_c("name", lang), _l("patients", lang)],
+        [
+            ((c.title_zh if zh else c.title) or c.key, n(c.patients))
+            for c in cov.code_lists
+            if c.patients != 0
+        ],
+        numeric=(1,),
+    )
+    pairs = _table(
+        [_c("pair", lang), _l("patients", lang)],
+        [(f"{a} + {b}", n(p)) for a, b, p in cov.comorbidity_pairs],
+        numeric=(1,),
+    )
+    d = cov.demographics
+    people = _table(
+        [_c("sex", lang), _l("patients", lang)],
+        [
+            (
+                _c("female" if c.key == "F" else "male", lang) if c.key in "FM" else "?",
+                n(c.patients),
+            )
+            for c in d.sex
+            if c.patients != 0
+        ],
+        numeric=(1,),
+    ) + _table(
+        [_c("age_broad", lang), _l("patients", lang)],
+        [(c.key, n(c.patients)) for c in d.age_bands_broad],
+        numeric=(1,),
+    )
+    if d.regions:
+        people += _table(
+            [_c("regions", lang), _l("patients", lang)],
+            [(c.key, n(c.patients)) for c in d.regions],
+            numeric=(1,),
+        )
+    if d.years:
+        people += _table([_c("year", lang), _l("patients", lang), _c("records", lang)],
+                         [(c.key, n(c.patients), n(c.records)) for c in d.years], numeric=(1, 2))  # fmt: skip
+    parts = [
+        f"<h2>{_e(_l('coverage_section', lang))}</h2>", summary, status,
+        f"<h3>{_e(_c('chapters', lang))}</h3>", chapters,
+        plots.to_html(plots.coverage_sunburst(cov, lang), "mv-coverage-sunburst"),
+        f"<h3>{_e(_c('top_conditions', lang))}</h3>", top,
+        f"<h3>{_e(_c('code_lists', lang))}</h3>", lists,
+        f"<h3>{_e(_c('pairs', lang))}</h3>", pairs,
+        f"<h3>{_e(_c('demographics', lang))}</h3>", people,
+    ]  # fmt: skip
+    if d.pyramid:
+        parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
+    if cov.reference is not None:
+        parts.append(f"<p>{_e(_c('reference', lang, tvd=f'{cov.reference.tvd:.3f}'))}</p>")
+    return _wrap("".join(parts))

@@ -132,3 +132,29 @@ def test_bad_code_lists_and_no_codes(tmp_path, run):
     path.write_text("patient_id,sex\n1,M\n", encoding="utf-8")
     r = run("coverage", path)
     assert r.code == 2 and "diagnosis codes" in r.err
+
+
+def test_reference_comparison_tvd(tmp_path):
+    from medvalue.coverage import compare_with_reference, load_reference
+
+    dataset = pl.DataFrame(
+        {"band": ["20-24", "20-24", "60-64"], "sex": ["F", "M", "M"], "n": [10, 30, 60]}
+    )
+    ref_path = tmp_path / "ref.csv"
+    ref_path.write_text("band,sex,share\n20-24,F,0.5\n20-24,M,0.5\n", encoding="utf-8")
+    result = compare_with_reference(dataset, load_reference(ref_path))
+    # |0.1-0.5| + |0.3-0.5| + |0.6-0| = 1.2, halved.
+    assert result.tvd == pytest.approx(0.6)
+    same = dataset.select("band", "sex", (pl.col("n") / 100).alias("share"))
+    assert compare_with_reference(dataset, same).tvd == pytest.approx(0.0)
+
+
+def test_reference_from_the_cli_and_bad_reference(run, tmp_path):
+    ref = tmp_path / "ref.csv"
+    rows = [f"{a}-{a + 4},{s},1" for a in range(0, 90, 5) for s in "MF"] + ["90+,M,1", "90+,F,1"]
+    ref.write_text("band,sex,share\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    d = json.loads(run("coverage", "--json", "--reference", ref, CAROTID).out)
+    assert 0 < d["reference"]["tvd"] < 1
+    ref.write_text("band,sex,share\nadults,M,1\n", encoding="utf-8")
+    r = run("coverage", "--reference", ref, CAROTID)
+    assert r.code == 2 and "unknown age band" in r.err

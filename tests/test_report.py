@@ -73,7 +73,15 @@ def test_both_languages(zh_report, en_report):
 
 def test_unbuilt_analyses_say_so_plainly(en_report):
     page = en_report.html.read_text(encoding="utf-8")
-    assert page.count("Not built yet") >= 4  # price, coverage, readiness, privacy cards + sections
+    assert page.count("Not built yet") == 6  # price, readiness, privacy: card and section each
+    assert "ICD-10 chapters; most common" in page  # the coverage card is built
+
+
+def test_coverage_section_in_the_report(en_report):
+    saved = json.loads(en_report.json.read_text(encoding="utf-8"))
+    assert saved["coverage"]["patients"] == 1200
+    page = en_report.html.read_text(encoding="utf-8")
+    assert 'id="mv-coverage-sunburst"' in page and 'id="mv-coverage-pyramid"' in page
 
 
 @pytest.mark.browser
@@ -211,7 +219,7 @@ def test_pdf_without_chromium_is_a_clear_error(tmp_path, monkeypatch, en_report)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_runs_on_the_sample(tmp_path, path):
     r = render_notebook(path, {"as_of": AS_OF, "lang": "en"}, out_dir=tmp_path, name=path.stem)
-    assert r.results.get("profile")
+    assert r.results.get("profile") or r.results.get("coverage")
     assert r.html.exists()
 
 
