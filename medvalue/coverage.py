@@ -255,6 +255,16 @@ def coverage(
         on="code_icd10",
         how="left",
     )
+    # Normalised once, then every count below reads this frame instead of redoing the joins;
+    # patient ids become integers, so every distinct count below hashes numbers.
+    patient_number = pl.col("patient").cast(pl.Categorical).to_physical().alias("patient")
+    normal = (
+        normal.select(
+            patient_number, "position", "code_status", "code_icd10", "category", "block", "chapter"
+        )
+        .collect()
+        .lazy()
+    )
     status = dict(
         normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
     )
@@ -393,47 +403,86 @@ def _counts(
 
 
 def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> tuple[Count, ...]:
-    exprs = []
-    for name, spec in lists.items():
-        hit = pl.any_horizontal(
-            [pl.col("code_icd10").str.starts_with(str(p).upper()) for p in spec["prefixes"]]
-        )
-        exprs.append(pl.col("patient").filter(hit).n_unique().alias(name))
-    if not exprs:
+    """Patients per named code list: list membership is decided once per distinct code."""
+    if not lists:
         return ()
-    row = valid.select(exprs).collect().row(0, named=True)
+    distinct = valid.select("code_icd10").unique().collect()
+    membership = (
+        distinct.select(
+            "code_icd10",
+            pl.concat_list(
+                [
+                    pl.when(
+                        pl.any_horizontal(
+                            [
+                                pl.col("code_icd10").str.starts_with(str(p).upper())
+                                for p in spec["prefixes"]
+                            ]
+                        )
+                    ).then(pl.lit(name))
+                    for name, spec in lists.items()
+                ]
+            )
+            .list.drop_nulls()
+            .alias("list"),
+        )
+        .explode("list")
+        .drop_nulls("list")
+    )
+    counted = dict(
+        valid.join(membership.lazy(), on="code_icd10")
+        .group_by("list")
+        .agg(pl.col("patient").n_unique())
+        .collect()
+        .iter_rows()  # one row per code list
+    )
     return tuple(
         Count(
-            name, spec.get("en"), spec.get("zh"), suppress_count(int(row[name]), small_cell), None
+            name,
+            spec.get("en"),
+            spec.get("zh"),
+            suppress_count(int(counted.get(name, 0)), small_cell),
+            None,
         )
         for name, spec in lists.items()
     )
 
 
 def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | None], ...]:
-    """The most frequent pairs of categories recorded for the same patient."""
+    """The most frequent pairs among the 30 commonest categories recorded for one patient.
+
+    Each patient's categories become a bit mask; patients sharing a mask are counted once,
+    so the pair counts come from a few thousand masks instead of a self-join of patients.
+    """
     top = (
-        valid.group_by("category")
-        .agg(pl.col("patient").n_unique().alias("n"))
-        .sort(["n", "category"], descending=[True, False])
-        .head(30)
-        .select("category")
+        valid.group_by("category").agg(pl.col("patient").n_unique().alias("n"))
+        .sort(["n", "category"], descending=[True, False]).head(30).collect()["category"].to_list()
+    )  # fmt: skip
+    if len(top) < 2:
+        return ()
+    bit = pl.col("category").replace_strict(
+        {c: 1 << i for i, c in enumerate(top)}, default=None, return_dtype=pl.UInt64
     )
-    per = valid.join(top, on="category").select("patient", "category").unique()
-    pairs = (
-        per.join(per, on="patient", suffix="_b")
-        .filter(pl.col("category") < pl.col("category_b"))
-        .group_by("category", "category_b")
-        .agg(pl.len().alias("patients"))
-        .sort(["patients", "category", "category_b"], descending=[True, False, False])
-        .head(TOP_PAIRS)
-        .collect()
-    )
-    return tuple(
-        (a, b, suppress_count(int(n), small_cell))
-        for a, b, n in pairs.iter_rows()
-        if suppress_count(int(n), small_cell) is not None
-    )
+    masks = (
+        valid.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
+        .group_by("patient").agg(pl.col("bit").sum().alias("mask"))
+        .group_by("mask").agg(pl.len().alias("n")).collect()
+    )  # fmt: skip
+    has = [(pl.col("mask") // (1 << i)) % 2 == 1 for i in range(len(top))]
+    exprs = [
+        pl.col("n").filter(has[i] & has[j]).sum().alias(f"{i},{j}")
+        for i in range(len(top))
+        for j in range(i + 1, len(top))
+    ]
+    counts = masks.select(exprs).row(0, named=True)
+    pairs = []
+    for key, n in counts.items():  # at most 435 pairs, not data rows
+        i, j = (int(x) for x in key.split(","))
+        a, b = sorted((top[i], top[j]))
+        if suppress_count(int(n), small_cell):
+            pairs.append((a, b, int(n)))
+    pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
+    return tuple(pairs[:TOP_PAIRS])
 
 
 def _patients(ds: Dataset) -> int | None:
