@@ -51,6 +51,8 @@ _COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofst
 #: How bad a failed check is: error (impossible), warning (implausible), info (worth knowing).
 SEVERITY = {
     "malformed_code": "error",
+    "unknown_code": "warning",
+    "icd9_codes": "info",
     "implausible_value": "warning",
     "negative_count": "error",
     "future_date": "error",
@@ -77,6 +79,7 @@ SEVERITY = {
 #: The quality dimension each check counts against.
 DIMENSION_OF = {
     "malformed_code": "conformance",
+    "unknown_code": "conformance",
     "unparseable_values": "conformance",
     "invalid_sex": "conformance",
     "orphan_keys": "conformance",
@@ -291,6 +294,35 @@ def patient_checks(tspec: TableSpec) -> list[Check]:
         clash = (pl.col("__sex_min") != pl.col("__sex_max")).fill_null(False)
         out.append(Check("sex_inconsistent", sex, clash.sum(), pl.len()))
     return out
+
+
+def code_findings(
+    table: str, raw: pl.LazyFrame, columns: Sequence[str]
+) -> tuple[list[Finding], int, int]:
+    """Well-formed codes that WHO ICD-10 does not have, and ICD-9 codes, per code column.
+
+    Runs the code-table joins of :func:`medvalue.codes.normalise` on the distinct codes of
+    each column. Returns the findings and the (evaluated, failed) counts for conformance;
+    malformed shapes are left to the ``malformed_code`` check, so nothing counts twice.
+    """
+    from medvalue.codes import normalise
+
+    findings: list[Finding] = []
+    evaluated = failed = 0
+    for c in columns:
+        shaped = raw.select(pl.col(c).cast(pl.String)).filter(patterns.is_icd10_shape(pl.col(c)))
+        status = dict(
+            normalise(shaped, c).group_by(f"{c}_status").agg(pl.len()).collect().iter_rows()
+        )
+        n = sum(int(v) for v in status.values())
+        unknown, icd9 = int(status.get("unknown", 0)), int(status.get("icd9", 0))
+        evaluated += n
+        failed += unknown
+        if unknown:
+            findings.append(Finding("unknown_code", table, c, "warning", unknown, n))
+        if icd9:
+            findings.append(Finding("icd9_codes", table, c, "info", icd9, n))
+    return findings, evaluated, failed
 
 
 def read_findings(ds: Dataset) -> list[Finding]:

@@ -22,6 +22,7 @@ from medvalue.checks import (
     SEVERITY,
     Check,
     Finding,
+    code_findings,
     orphan_findings,
     patient_aggregations,
     patient_checks,
@@ -354,6 +355,13 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
                 )
             )
     findings += _column_findings(columns, rows)
+    code_cols = tspec.with_role("diagnosis_code")
+    if code_cols:
+        extra, evaluated, failed = code_findings(name, raw, code_cols)
+        findings += extra
+        part = counters.setdefault("conformance", [0, 0])
+        part[0] += evaluated
+        part[1] += failed
     if rows == 0:
         findings.append(Finding("empty_table", name, None, "error", 1, 1))
     # GB/T element completeness: cells of the columns expected to hold a value.

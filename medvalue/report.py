@@ -28,8 +28,10 @@ from typing import Any
 
 import nbformat
 import papermill as pm
+import polars as pl
 from nbconvert import HTMLExporter
 
+from medvalue import plots
 from medvalue.config import DEFAULT_LANG, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
 from medvalue.errors import InputError, MedvalueError, ParameterError, ReportError
 from medvalue.files import write_atomic
@@ -367,6 +369,7 @@ td.na {{ color: #a0aec0; font-style: italic; }}
 </style></head><body>
 <h1>{lab("portfolio_title")}</h1><p>{lab("portfolio_intro")}</p>
 <table id="catalogue"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>
+{_comparison_block(reports, lang)}
 <script>
 let dir = {{}};
 function sortBy(col) {{
@@ -381,6 +384,24 @@ function sortBy(col) {{
 }}
 </script></body></html>
 """
+
+
+def _comparison_block(reports: Sequence[Rendered], lang: str) -> str:
+    """Patients per ICD-10 chapter for each dataset, as a heat map (with plotly.js inlined)."""
+    with_coverage = [r for r in reports if r.results.get("coverage")]
+    if len(with_coverage) < 2:
+        return ""
+    rows: dict[str, dict[str, int | None]] = {}
+    for r in with_coverage:
+        for c in r.results["coverage"]["chapters"]:
+            rows.setdefault(c["chapter"], {})[r.name] = c["patients"]
+    names = [r.name for r in with_coverage]
+    table = pl.DataFrame(
+        [{"kind": "chapter", "key": k, **{n: v.get(n) for n in names}} for k, v in rows.items()],
+        schema={"kind": pl.String, "key": pl.String, **{n: pl.Int64 for n in names}},
+    )
+    figure = plots.to_html(plots.coverage_comparison(table, lang), "mv-portfolio-comparison")
+    return f'<script type="text/javascript">{plots.plotly_js()}</script>{figure}'
 
 
 def _num_cell(v: float | None, fmt: str = ",", missing: str = "–") -> str:

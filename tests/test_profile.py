@@ -273,3 +273,15 @@ def test_a_stray_value_past_the_typing_sample_is_counted_not_lost(tmp_path):
     col = next(c for c in p.columns if c.name == "age")
     assert col.unparseable == 1
     assert any(f.check == "unparseable_values" and f.column == "age" for f in p.findings)
+
+
+def test_well_formed_but_unknown_codes_and_icd9(tmp_path):
+    path = tmp_path / "t.csv"
+    codes = ["K74.6", "K99.9", "Z99.99", "250.00", "K72.100x001", "K7A.1"]
+    pl.DataFrame({"patient_id": [str(i) for i in range(6)], "icd10": codes}).write_csv(path)
+    p = profile(load_dataset(path), as_of=AS_OF)
+    by = {f.check: f.count for f in p.findings if f.column == "icd10"}
+    # K99.9 is shaped like ICD-10 but K99 is no WHO category; Z99.99 maps to Z99.9.
+    # 250.00 (ICD-9) and K7A.1 are not shaped like ICD-10 at all: the malformed check's.
+    assert by.get("unknown_code") == 1
+    assert by.get("malformed_code") == 2

@@ -162,11 +162,26 @@ def test_portfolio_index(tmp_path):
     index = result.index.read_text(encoding="utf-8")
     assert 'href="carotid_stenting.html"' in index and 'href="county_hospital.html"' in index
     assert "sortBy(" in index and "2,550" in index
+    assert 'id="mv-portfolio-comparison"' in index  # patients per chapter, both datasets
     assert (tmp_path / "out" / "county_hospital.json").exists()
     # The spec beside the folder was used: its title reached the report.
     assert "County hospital neurology" in (tmp_path / "out" / "county_hospital.html").read_text(
         encoding="utf-8"
     )
+
+
+@pytest.mark.browser
+def test_portfolio_heatmap_renders_offline(tmp_path):
+    from medvalue.report import Rendered, portfolio_index
+
+    chapters = [{"chapter": "IX", "patients": 20}, {"chapter": "X", "patients": None}]
+    fake = [Rendered(n, tmp_path / f"{n}.html", tmp_path / "x", tmp_path / "y", None, 0,
+                     {"coverage": {"chapters": chapters}}) for n in ("a", "b")]  # fmt: skip
+    page = tmp_path / "index.html"
+    page.write_text(portfolio_index(fake, "zh"), encoding="utf-8")
+    seen = open_in_browser(page)
+    assert seen["external"] == [] and seen["errors"] == []
+    assert seen["charts"] == seen["chart_divs"] == 1 and seen["rendered"] >= 1
 
 
 @pytest.mark.browser
