@@ -24,6 +24,7 @@ from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError
 from medvalue.privacy import suppress_count, suppress_partition
+from medvalue.spec import TableSpec
 
 TOP_CONDITIONS = 20
 TOP_PAIRS = 20
@@ -325,7 +326,7 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
                     patient.alias("patient"),
                     pl.col(c).cast(pl.String).alias("code"),
                     _position_expr(tspec, position).alias("position"),
-                ).filter(pl.col("code").is_not_null())
+                ).filter(pl.col("code").is_not_null() & pl.col("patient").is_not_null())
             )
     if not parts:
         raise InputError.at(
@@ -336,7 +337,7 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
     return pl.concat(parts)
 
 
-def _position_from_table(tspec: Any) -> str | None:
+def _position_from_table(tspec: TableSpec) -> str | None:
     # A diagnoses table often says primary/secondary in a column of its own.
     return "column" if any(_is_position_column(c) for c in tspec.columns) else None
 
@@ -346,7 +347,7 @@ def _is_position_column(name: str) -> bool:
     return n in ("diagnosis_type", "dx_type", "position", "诊断类型", "诊断类别") or "主次" in n
 
 
-def _position_expr(tspec: Any, position: str | None) -> pl.Expr:
+def _position_expr(tspec: TableSpec, position: str | None) -> pl.Expr:
     if position == "column":
         col = next(c for c in tspec.columns if _is_position_column(c))
         text = pl.col(col).cast(pl.String).str.to_lowercase()
