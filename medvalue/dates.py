@@ -82,8 +82,3 @@ def parse_datetime(expr: pl.Expr) -> pl.Expr:
         )
     )
     return pl.coalesce(calendar, serial).cast(pl.Datetime("us"))
-
-
-def has_time_of_day(expr: pl.Expr) -> pl.Expr:
-    """True where a parsed datetime carries a time other than midnight."""
-    return expr.dt.time() != pl.time(0, 0, 0)

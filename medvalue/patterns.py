@@ -63,7 +63,6 @@ is_landline = _matches(LANDLINE)
 is_email = _matches(EMAIL)
 is_ipv4 = _matches(IPV4)
 is_icd10_shape = _matches(ICD10_SHAPE)
-is_chinese_name_shape = _matches(CHINESE_NAME)
 
 
 def is_bank_card(expr: pl.Expr) -> pl.Expr:
