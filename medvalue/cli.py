@@ -42,6 +42,15 @@ def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
 _as_of_option = click.option(
     "--as-of", "as_of", default=None, help="Valuation date (YYYY-MM-DD); default today."
 )
+_codes_option = click.option(
+    "--codes", "codes_path", type=click.Path(path_type=str), help="Named ICD-10 code lists (YAML)."
+)
+_reference_option = click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(path_type=str),
+    help="Reference age-sex shares to compare with (CSV: band, sex, share).",
+)
 _small_cell_option = click.option(
     "--small-cell",
     type=int,
@@ -150,15 +159,8 @@ def profile(
     "--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML (one dataset)."
 )
 @click.option("--encoding", default=None, help="Force the text encoding.")
-@click.option(
-    "--codes", "codes_path", type=click.Path(path_type=str), help="Named ICD-10 code lists (YAML)."
-)
-@click.option(
-    "--reference",
-    "reference_path",
-    type=click.Path(path_type=str),
-    help="Reference age-sex shares to compare with (CSV: band, sex, share).",
-)
+@_codes_option
+@_reference_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_small_cell_option
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
@@ -234,6 +236,8 @@ def _spec_beside(path: str) -> str | None:
     default=None,
     help="Render a section notebook (e.g. 01_profile) instead of the valuation report.",
 )
+@_codes_option
+@_reference_option
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
 def report(
     paths: tuple[str, ...],
@@ -245,6 +249,8 @@ def report(
     name: str | None,
     small_cell: int,
     notebook: str | None,
+    codes_path: str | None,
+    reference_path: str | None,
     pdf: bool,
 ) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
@@ -269,6 +275,8 @@ def report(
             progress=True,
             small_cell=small_cell,
             notebook=notebook or VALUATION_NOTEBOOK,
+            codes=codes_path,
+            reference=reference_path,
         )
         for p in out.files:
             click.echo(f"wrote {p}")
@@ -283,6 +291,8 @@ def report(
             pdf=pdf,
             progress=True,
             small_cell=small_cell,
+            codes=codes_path,
+            reference=reference_path,
         )
         for p in outs.files:
             click.echo(f"wrote {p}")

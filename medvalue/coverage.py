@@ -118,6 +118,13 @@ class Coverage:
     reference: ReferenceComparison | None = None
 
     @property
+    def share_with_valid_code(self) -> float | None:
+        """Share of patients with at least one valid ICD-10 code (None when withheld)."""
+        if not self.patients or self.patients_with_valid_code is None:
+            return None
+        return round(self.patients_with_valid_code / self.patients, 6)
+
+    @property
     def top_conditions(self) -> tuple[Count, ...]:
         ranked = sorted(self.categories, key=lambda c: (-(c.patients or 0), c.key))
         return tuple(c for c in ranked if c.patients is not None)[:TOP_CONDITIONS]
@@ -148,6 +155,7 @@ class Coverage:
             "small_cell_threshold": self.small_cell,
             "patients": self.patients,
             "patients_with_valid_code": self.patients_with_valid_code,
+            "share_with_valid_code": self.share_with_valid_code,
             "code_status": dict(self.code_status),
             "chapters": [c.to_dict("chapter") for c in self.chapters],
             "blocks": [c.to_dict("block") for c in self.blocks],
@@ -235,11 +243,14 @@ def compare_with_reference(pyramid: pl.DataFrame, reference: pl.DataFrame) -> Re
 def coverage(
     ds: Dataset,
     *,
-    code_lists: Mapping[str, Any] | None = None,
-    reference: pl.DataFrame | None = None,
+    code_lists: Mapping[str, Any] | str | Path | None = None,
+    reference: pl.DataFrame | str | Path | None = None,
     small_cell: int = SMALL_CELL_THRESHOLD,
 ) -> Coverage:
     """Count patients and records per ICD-10 chapter, block, category and code list.
+
+    ``code_lists`` and ``reference`` may be given as file paths (YAML and CSV, read with
+    :func:`load_code_lists` and :func:`load_reference`) or as loaded objects.
 
     Examples
     --------
@@ -249,6 +260,10 @@ def coverage(
     >>> cov.patients
     3000
     """
+    if isinstance(code_lists, str | Path):
+        code_lists = load_code_lists(code_lists)
+    if isinstance(reference, str | Path):
+        reference = load_reference(reference)
     lists = dict(code_lists if code_lists is not None else default_code_lists())
     long = _diagnoses(ds)
     normal = codes.normalise(long, "code").join(

@@ -33,6 +33,7 @@ from nbconvert import HTMLExporter
 
 from medvalue import plots
 from medvalue.config import DEFAULT_LANG, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
+from medvalue.coverage import load_code_lists, load_reference
 from medvalue.errors import InputError, MedvalueError, ParameterError, ReportError
 from medvalue.files import write_atomic
 from medvalue.i18n import check_lang, text
@@ -243,6 +244,8 @@ def render_valuation(
     pdf: bool = False,
     progress: bool = False,
     notebook: str | Path = VALUATION_NOTEBOOK,
+    codes: str | Path | None = None,
+    reference: str | Path | None = None,
 ) -> Rendered:
     """Render the valuation report of one dataset (or another report notebook on it).
 
@@ -260,6 +263,11 @@ def render_valuation(
         raise InputError.at(
             spec, "no such spec file", "check the path, or write one with `medvalue spec DATA`"
         )
+    # Read them once here too, so a bad file is a one-line error before a kernel starts.
+    if codes is not None:
+        load_code_lists(codes)
+    if reference is not None:
+        load_reference(reference)
     report_name = name or _default_name(path)
     params = {
         "data_path": _relative(path),
@@ -268,6 +276,8 @@ def render_valuation(
         "as_of": as_of or "",
         "lang": lang,
         "small_cell": small_cell,
+        "codes_path": _relative(codes) if codes else "",
+        "reference_path": _relative(reference) if reference else "",
     }
     return render_notebook(
         notebook,
@@ -291,6 +301,8 @@ def render_portfolio(
     small_cell: int = SMALL_CELL_THRESHOLD,
     pdf: bool = False,
     progress: bool = False,
+    codes: str | Path | None = None,
+    reference: str | Path | None = None,
 ) -> Portfolio:
     """One report per dataset plus ``index.html``, the hospital's data-product catalogue.
 
@@ -315,6 +327,8 @@ def render_portfolio(
                 small_cell=small_cell,
                 pdf=pdf,
                 progress=progress,
+                codes=codes,
+                reference=reference,
             )
         )
     index = write_atomic(Path(out_dir) / "index.html", portfolio_index(reports, lang))

@@ -158,3 +158,10 @@ def test_reference_from_the_cli_and_bad_reference(run, tmp_path):
     ref.write_text("band,sex,share\nadults,M,1\n", encoding="utf-8")
     r = run("coverage", "--reference", ref, CAROTID)
     assert r.code == 2 and "unknown age band" in r.err
+
+
+def test_share_with_valid_code():
+    cov = coverage(load_dataset(LIVER, spec=LIVER_SPEC))
+    assert cov.to_dict()["share_with_valid_code"] == pytest.approx(
+        cov.patients_with_valid_code / 1200
+    )

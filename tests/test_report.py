@@ -263,3 +263,21 @@ def test_kernel_is_named_explicitly():
     from medvalue.report import kernel_name
 
     assert kernel_name() in ("medvalue", "python3")
+
+
+def test_report_with_own_code_lists_and_reference(tmp_path, run):
+    lists = tmp_path / "lists.yaml"
+    lists.write_text("cirrhosis: {en: Cirrhosis, zh: 肝硬化, prefixes: [K74]}\n", encoding="utf-8")
+    ref = tmp_path / "ref.csv"
+    rows = [f"{a}-{a + 4},{s},1" for a in range(0, 90, 5) for s in "MF"] + ["90+,M,1", "90+,F,1"]
+    ref.write_text("band,sex,share\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    r = render_valuation(LIVER, spec=LIVER_SPEC, out_dir=tmp_path / "out", as_of=AS_OF, lang="en",
+                         codes=lists, reference=ref)  # fmt: skip
+    cov = r.results["coverage"]
+    assert [c["name"] for c in cov["code_lists"]] == ["cirrhosis"]
+    assert 0 < cov["reference"]["tvd"] < 1
+    assert "total variation distance" in r.html.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("x: {prefixes: []}\n", encoding="utf-8")
+    out = run("report", LIVER, "--codes", bad, "--out", tmp_path / "out2")
+    assert out.code == 2 and "prefixes" in out.err
