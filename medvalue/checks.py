@@ -18,6 +18,7 @@ import polars as pl
 import yaml
 
 from medvalue import patterns
+from medvalue.codes import normalise
 from medvalue.config import PACKAGE_DATA
 from medvalue.dataset import ColumnPlan, Dataset
 from medvalue.i18n import text
@@ -305,8 +306,6 @@ def code_findings(
     each column. Returns the findings and the (evaluated, failed) counts for conformance;
     malformed shapes are left to the ``malformed_code`` check, so nothing counts twice.
     """
-    from medvalue.codes import normalise
-
     findings: list[Finding] = []
     evaluated = failed = 0
     for c in columns:

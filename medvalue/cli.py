@@ -21,6 +21,7 @@ from medvalue.config import DEFAULT_LANG, LANGUAGES, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError
 from medvalue.inspect import inspect_dataset
+from medvalue.spec import spec_beside
 
 
 def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,7 +186,7 @@ def coverage(
     reference = load_reference(reference_path) if reference_path else None
     results = []
     for path in paths:
-        ds = _load(path, spec_path or _spec_beside(path), encoding)
+        ds = _load(path, spec_path or spec_beside(path), encoding)
         results.append(
             run_coverage(ds, code_lists=lists, reference=reference, small_cell=small_cell)
         )
@@ -207,12 +208,6 @@ def coverage(
         console.print(coverage_summary(r, lang=lang))
     if len(results) > 1:
         console.print(comparison(results))
-
-
-def _spec_beside(path: str) -> str | None:
-    p = Path(path.rstrip("/"))
-    candidate = p.parent / f"{p.stem if p.suffix else p.name}.spec.yaml"
-    return str(candidate) if candidate.exists() else None
 
 
 @cli.command()

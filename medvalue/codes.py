@@ -75,10 +75,12 @@ def code_table() -> pl.DataFrame:
     titles = {
         code: icd.get_description(code) for code in set(rows["block"]) | set(CHAPTER_ORDER) if code
     }
+    # A category's own row carries its title: no second walk through the tree.
+    category_titles = dict(
+        table.filter(pl.col("code") == pl.col("category")).select("code", "title").iter_rows()
+    )
     return table.with_columns(
-        pl.col("category")
-        .replace_strict(titles | _category_titles(), default=None)
-        .alias("category_title"),
+        pl.col("category").replace_strict(category_titles, default=None).alias("category_title"),
         pl.col("block").replace_strict(titles, default=None).alias("block_title"),
         pl.col("chapter").replace_strict(titles, default=None).alias("chapter_title"),
         pl.col("chapter").replace_strict(CHAPTER_TITLES_ZH, default=None).alias("chapter_title_zh"),
@@ -86,12 +88,6 @@ def code_table() -> pl.DataFrame:
         .replace_strict({c: i + 1 for i, c in enumerate(CHAPTER_ORDER)})
         .alias("chapter_number"),
     )
-
-
-def _category_titles() -> dict[str, str]:
-    return {
-        c: icd.get_description(c) for c in icd.get_all_codes(with_dots=True) if icd.is_category(c)
-    }
 
 
 def clean(expr: pl.Expr) -> pl.Expr:

@@ -302,7 +302,7 @@ def coverage(
         for pos in ("primary", "secondary")
         if pos in _positions(ds)
     }
-    patients = _patients(ds)
+    patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
     with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
     return Coverage(
@@ -499,16 +499,6 @@ def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | 
             pairs.append((a, b, int(n)))
     pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
     return tuple(pairs[:TOP_PAIRS])
-
-
-def _patients(ds: Dataset) -> int | None:
-    ids = [
-        ds.frame(t).select(pl.col(c).cast(pl.String).alias("id"))
-        for t, c in ds.spec.columns_with_role("patient_id")
-    ]
-    if not ids:
-        return None
-    return int(pl.concat(ids).drop_nulls().select(pl.col("id").n_unique()).collect().item())
 
 
 def _person_table(ds: Dataset) -> str | None:

@@ -157,6 +157,15 @@ class Dataset:
     def raw_frame(self, name: str) -> pl.LazyFrame:
         return self.raw.table(name).frame
 
+    def distinct_count(self, role: str) -> int | None:
+        """Distinct non-null values over every column with ``role``, across tables (e.g.
+        patients); None when no column has the role."""
+        cols = self.spec.columns_with_role(role)
+        if not cols:
+            return None
+        ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
+        return int(pl.concat(ids).drop_nulls().select(pl.col("id").n_unique()).collect().item())
+
     def frame(self, name: str) -> pl.LazyFrame:
         """The typed view: placeholders are null, numbers and dates are parsed."""
         plans = self.plans[name]

@@ -689,8 +689,8 @@ def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
         )
         for t in tables
     )
-    patients = _distinct_across(ds, "patient_id")
-    encounters = _distinct_across(ds, "encounter_id")
+    patients = ds.distinct_count("patient_id")
+    encounters = ds.distinct_count("encounter_id")
     firsts = [t.date_range[0] for t in tables if t.date_range[0] is not None]
     lasts = [t.date_range[1] for t in tables if t.date_range[1] is not None]
     # Records per patient from the table with the most rows that carries patient ids.
@@ -712,14 +712,6 @@ def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
         records_per_patient=rpp,
         sites=tuple(s for t in tables for s in t.sites),
     )
-
-
-def _distinct_across(ds: Dataset, role: str) -> int | None:
-    cols = ds.spec.columns_with_role(role)
-    if not cols:
-        return None
-    ids = [ds.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
-    return int(pl.concat(ids).drop_nulls().select(pl.col("id").n_unique()).collect().item())
 
 
 def _patient_completeness(

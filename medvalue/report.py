@@ -38,6 +38,7 @@ from medvalue.errors import InputError, MedvalueError, ParameterError, ReportErr
 from medvalue.files import write_atomic
 from medvalue.i18n import check_lang, text
 from medvalue.io import read_path
+from medvalue.spec import spec_beside
 from medvalue.views import RESULTS_MIMETYPE
 
 VALUATION_NOTEBOOK = "valuation_report"
@@ -135,10 +136,6 @@ def _default_type(declared: Mapping[str, Any]) -> type | None:
     return type(default) if isinstance(default, str | int | float | bool) else None
 
 
-def _kernel_of(path: Path) -> str:
-    return nbformat.read(path, as_version=4).metadata["kernelspec"]["name"]
-
-
 def kernel_name() -> str:
     """The registered 'medvalue' kernel if it runs this interpreter, else the native one.
 
@@ -177,7 +174,7 @@ def render_notebook(
     source = notebook_path(notebook)
     out = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="medvalue-") as tmp:
-        nb_path = _with_kernel(source, Path(tmp))
+        nb_path, kernel = _with_kernel(source, Path(tmp))
         params = check_parameters(nb_path, parameters)
         out.mkdir(parents=True, exist_ok=True)
         executed = Path(tmp) / f"{name}.ipynb"
@@ -186,7 +183,7 @@ def render_notebook(
                 str(nb_path),
                 str(executed),
                 parameters=dict(params),
-                kernel_name=_kernel_of(nb_path),
+                kernel_name=kernel,
                 progress_bar=progress,
                 report_mode=True,
                 cwd=os.getcwd(),
@@ -315,7 +312,7 @@ def render_portfolio(
         raise ParameterError(msg)
     reports = []
     for p in paths:
-        spec = _spec_beside(p)
+        spec = spec_beside(p)
         reports.append(
             render_valuation(
                 p,
@@ -333,12 +330,6 @@ def render_portfolio(
         )
     index = write_atomic(Path(out_dir) / "index.html", portfolio_index(reports, lang))
     return Portfolio(index, tuple(reports), time.perf_counter() - started)
-
-
-def _spec_beside(path: str | Path) -> Path | None:
-    p = Path(path)
-    candidate = p.parent / f"{p.stem if p.is_file() else p.name}.spec.yaml"
-    return candidate if candidate.exists() else None
 
 
 def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
@@ -482,8 +473,8 @@ def chromium_flags(profile_dir: str) -> list[str]:
     ]
 
 
-def _with_kernel(source: Path, tmp: Path) -> Path:
-    """A copy of the notebook that names the kernel to run (papermill needs one)."""
+def _with_kernel(source: Path, tmp: Path) -> tuple[Path, str]:
+    """A copy of the notebook that names the kernel to run (papermill needs one), and the name."""
     nb = nbformat.read(source, as_version=4)
     kernel = kernel_name()
     nb.metadata["kernelspec"] = {
@@ -494,7 +485,7 @@ def _with_kernel(source: Path, tmp: Path) -> Path:
     nb.metadata.setdefault("language_info", {"name": "python"})
     path = tmp / source.name
     nbformat.write(nb, path)
-    return path
+    return path, kernel
 
 
 def _to_html(nb: nbformat.NotebookNode, lang: str) -> str:

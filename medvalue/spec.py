@@ -408,6 +408,13 @@ def infer_spec(raw: RawData) -> DatasetSpec:
 # --- YAML ------------------------------------------------------------------------------------
 
 
+def spec_beside(path: str | Path) -> Path | None:
+    """The ``<name>.spec.yaml`` next to a data file or folder, if there is one."""
+    p = Path(str(path).rstrip("/"))
+    candidate = p.parent / f"{p.stem if p.suffix else p.name}.spec.yaml"
+    return candidate if candidate.exists() else None
+
+
 def load_spec(path: str | Path) -> dict[str, Any]:
     """Read a spec YAML into a plain mapping, checking its shape (not yet against data)."""
     p = Path(path)
