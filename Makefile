@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/sample
 
 .DEFAULT_GOAL := help
-.PHONY: help setup report test lint samples bench clean
+.PHONY: help setup report test lint samples notebooks bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-8s %s\n",$$1,$$2}'
@@ -28,10 +28,13 @@ test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check medvalue tests benchmarks
+	$(BIN)/ruff check medvalue tests benchmarks scripts
 
 samples: $(STAMP) ## regenerate data/sample/ (deterministic)
 	$(BIN)/python -m medvalue.samples $(SAMPLE)
+
+notebooks: $(STAMP) ## rewrite notebooks/ from scripts/make_notebooks.py
+	$(BIN)/python scripts/make_notebooks.py
 
 bench: $(STAMP) ## run the benchmarks by hand (writes benchmarks/results/)
 	$(BIN)/python benchmarks/bench_profile.py

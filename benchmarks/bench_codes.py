@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from pathlib import Path
 
 from medvalue import coverage, load_dataset
 from medvalue.codes import code_table, normalise

@@ -13,6 +13,7 @@ from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError
 from medvalue.inspect import inspect_dataset
 from medvalue.io import read_path
+from medvalue.privacy import PrivacyAssessment, privacy
 from medvalue.profile import Profile, profile
 from medvalue.spec import DatasetSpec, infer_spec
 
@@ -21,12 +22,14 @@ __all__ = [
     "Dataset",
     "DatasetSpec",
     "MedvalueError",
+    "PrivacyAssessment",
     "Profile",
     "__version__",
     "coverage",
     "infer_spec",
     "inspect_dataset",
     "load_dataset",
+    "privacy",
     "profile",
     "read_path",
 ]

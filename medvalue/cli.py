@@ -211,6 +211,102 @@ def coverage(
 
 
 @cli.command()
+@_dataset_options
+@click.option(
+    "--quasi",
+    default=None,
+    help="Quasi-identifier columns, comma-separated (column or table.column); default: the spec's.",
+)
+@click.option("--sensitive", default=None, help="Sensitive column for l-diversity and t-closeness.")
+@click.option(
+    "--k",
+    "k",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Target k: every group of people at least this large.",
+)
+@click.option(
+    "--population",
+    "population_path",
+    type=click.Path(path_type=str),
+    help="Population counts (CSV: the quasi-identifier columns plus count) for journalist risk.",
+)
+@click.option(
+    "--max-suppression",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Share of records whose quasi-identifiers may be blanked to reach k.",
+)
+@click.option(
+    "--apply",
+    "do_apply",
+    is_flag=True,
+    help="Write a generalised copy to --out (the input is never touched).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=str),
+    help="Where --apply writes: a folder, or a .csv/.parquet file for one table.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_small_cell_option
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def privacy(
+    path: str,
+    spec_path: str | None,
+    encoding: str | None,
+    quasi: str | None,
+    sensitive: str | None,
+    k: int,
+    population_path: str | None,
+    max_suppression: float,
+    do_apply: bool,
+    out_path: str | None,
+    as_json: bool,
+    small_cell: int,
+    lang: str,
+) -> None:
+    """Direct identifiers, k-anonymity, re-identification risk, what to generalise, verdict."""
+    from medvalue.privacy import apply_generalisation
+    from medvalue.privacy import privacy as run_privacy
+
+    if do_apply and not out_path:
+        msg = "--apply needs --out NEW (a folder, or a .csv/.parquet file)"
+        raise MedvalueError(msg)
+    if out_path and not do_apply:
+        msg = "--out is only used with --apply"
+        raise MedvalueError(msg)
+    ds = _load(path, spec_path or spec_beside(path), encoding)
+    names = quasi.split(",") if quasi else None
+    result = run_privacy(
+        ds,
+        quasi_identifiers=names,
+        sensitive=sensitive,
+        k=k,
+        population=population_path,
+        max_suppression=max_suppression,
+        small_cell=small_cell,
+    )
+    applied = apply_generalisation(ds, out_path, assessment=result) if do_apply else None
+    if as_json:
+        payload = result.to_dict(lang)
+        if applied is not None:
+            payload["applied"] = applied.to_dict()
+        _emit_json(payload)
+    else:
+        from medvalue.text import privacy_summary
+
+        _console().print(privacy_summary(result, lang=lang))
+    if applied is not None and out_path:
+        target = Path(out_path)
+        for p in applied.files:
+            click.echo(f"wrote {target if target.suffix else target / p.name}", err=True)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
@@ -233,6 +329,19 @@ def coverage(
 )
 @_codes_option
 @_reference_option
+@click.option(
+    "--quasi",
+    default=None,
+    help="Quasi-identifier columns for the privacy section (comma-separated).",
+)
+@click.option("--sensitive", default=None, help="Sensitive column for l-diversity and t-closeness.")
+@click.option("--k", "k_target", type=int, default=5, show_default=True, help="Privacy target k.")
+@click.option(
+    "--population",
+    "population_path",
+    type=click.Path(path_type=str),
+    help="Population counts (CSV) for journalist risk.",
+)
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
 def report(
     paths: tuple[str, ...],
@@ -246,10 +355,23 @@ def report(
     notebook: str | None,
     codes_path: str | None,
     reference_path: str | None,
+    quasi: str | None,
+    sensitive: str | None,
+    k_target: int,
+    population_path: str | None,
     pdf: bool,
 ) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
+    from medvalue.privacy import load_population
     from medvalue.report import VALUATION_NOTEBOOK, render_portfolio, render_valuation
+
+    if k_target < 2:
+        msg = f"--k must be at least 2, got {k_target}"
+        raise MedvalueError(msg)
+    if population_path:
+        load_population(population_path)  # a bad file fails here, before a kernel starts
+    options = {"quasi": quasi or "", "sensitive": sensitive or "", "k_target": k_target,
+               "population_path": population_path or ""}  # fmt: skip
 
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"
@@ -272,6 +394,7 @@ def report(
             notebook=notebook or VALUATION_NOTEBOOK,
             codes=codes_path,
             reference=reference_path,
+            options=options,
         )
         for p in out.files:
             click.echo(f"wrote {p}")
@@ -288,6 +411,7 @@ def report(
             small_cell=small_cell,
             codes=codes_path,
             reference=reference_path,
+            options=options,
         )
         for p in outs.files:
             click.echo(f"wrote {p}")

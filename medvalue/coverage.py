@@ -23,8 +23,8 @@ from medvalue import codes, patterns
 from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError
-from medvalue.privacy import suppress_count, suppress_partition
 from medvalue.spec import TableSpec
+from medvalue.suppression import suppress
 
 TOP_CONDITIONS = 20
 TOP_PAIRS = 20
@@ -308,8 +308,8 @@ def coverage(
     return Coverage(
         dataset=ds.name,
         small_cell=small_cell,
-        patients=suppress_count(patients, small_cell),
-        patients_with_valid_code=suppress_count(with_valid, small_cell),
+        patients=suppress(patients, small_cell),
+        patients_with_valid_code=suppress(with_valid, small_cell),
         code_status={s: int(status.get(s, 0)) for s in codes.STATUSES},
         chapters=chapters,
         blocks=blocks,
@@ -412,7 +412,7 @@ def _counts(
     out = []
     for k in keys:
         p, r = rows.get(k, (0, 0))
-        shown = suppress_count(p, small_cell)
+        shown = suppress(p, small_cell)
         en, zh = titles.get(k, (None, None))
         out.append(Count(k, en, zh, shown, r if shown is not None else None))
     return tuple(out)
@@ -457,7 +457,7 @@ def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> 
             name,
             spec.get("en"),
             spec.get("zh"),
-            suppress_count(int(counted.get(name, 0)), small_cell),
+            suppress(int(counted.get(name, 0)), small_cell),
             None,
         )
         for name, spec in lists.items()
@@ -495,7 +495,7 @@ def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | 
     for key, n in counts.items():  # at most 435 pairs, not data rows
         i, j = (int(x) for x in key.split(","))
         a, b = sorted((top[i], top[j]))
-        if suppress_count(int(n), small_cell):
+        if suppress(int(n), small_cell):
             pairs.append((a, b, int(n)))
     pairs.sort(key=lambda p: (-p[2], p[0], p[1]))
     return tuple(pairs[:TOP_PAIRS])
@@ -553,9 +553,9 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
     pyramid_counts = df.group_by("band", "sex").agg(pl.len()).filter(pl.col("band").is_not_null())
     raw = {(b, s): int(n) for b, s, n in pyramid_counts.iter_rows()}
     keys = [(b, s) for b in _band_labels() for s in ("F", "M")]
-    shown = suppress_partition([raw.get(k, 0) for k in keys], small_cell)
+    shown = suppress([raw.get(k, 0) for k in keys], small_cell)
     pyramid = tuple((b, s, n) for (b, s), n in zip(keys, shown, strict=True))
-    regions = _partition(df, "region", small_cell) if region else ()
+    regions = _partition(df, "region", small_cell, merge_small=True) if region else ()
     exact = pl.DataFrame(
         [{"band": b, "sex": s, "n": raw.get((b, s), 0)} for b, s in keys],
         schema={"band": pl.String, "sex": pl.String, "n": pl.Int64},
@@ -621,13 +621,30 @@ def _broad_expr(age: pl.Expr) -> pl.Expr:
     return expr
 
 
+#: The row that stands for every value held by too few people to be named (regions).
+OTHER_KEY = "其他/other"
+
+
 def _partition(
-    df: pl.DataFrame, column: str, small_cell: int, order: Sequence[str] | None = None
+    df: pl.DataFrame,
+    column: str,
+    small_cell: int,
+    order: Sequence[str] | None = None,
+    *,
+    merge_small: bool = False,
 ) -> tuple[Count, ...]:
+    """Counts per value, suppressed as a partition. With ``merge_small`` (values taken from
+    the data, such as township names), a value held by too few people is not named at
+    all: such values are pooled into one "other" row, itself suppressed if small."""
     counted = df.filter(pl.col(column).is_not_null()).group_by(column).agg(pl.len())
     raw = {str(k): int(n) for k, n in counted.iter_rows()}
     keys = list(order) if order else sorted(raw, key=lambda k: (-raw[k], k))
-    shown = suppress_partition([raw.get(k, 0) for k in keys], small_cell)
+    shown = suppress([raw.get(k, 0) for k in keys], small_cell)
+    if merge_small and any(n is None for n in shown):
+        named = [k for k, n in zip(keys, shown, strict=True) if n is not None]
+        pooled = sum(raw[k] for k, n in zip(keys, shown, strict=True) if n is None)
+        keys = [*named, OTHER_KEY]
+        shown = suppress([*(raw[k] for k in named), pooled], small_cell)
     return tuple(Count(k, None, None, n, None) for k, n in zip(keys, shown, strict=True))
 
 
@@ -661,7 +678,7 @@ def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
     )
     out = []
     for year, p, r in counted.iter_rows():  # one row per year
-        shown = suppress_count(int(p), small_cell)
+        shown = suppress(int(p), small_cell)
         out.append(Count(str(year), None, None, shown, int(r) if shown is not None else None))
     return tuple(out)
 

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from medvalue.codes import code_table
 from medvalue.coverage import Coverage
 from medvalue.i18n import text
+from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 
@@ -263,3 +264,64 @@ def coverage_comparison(table: pl.DataFrame, lang: str = "en") -> go.Figure:
 
 def _label_cov(key: str, lang: str) -> str:
     return text("coverage_labels", key, lang)
+
+
+def _label_priv(key: str, lang: str, **params: object) -> str:
+    return text("privacy_labels", key, lang, **params)
+
+
+def class_sizes(a: PrivacyAssessment, lang: str = "en") -> go.Figure:
+    """Share of people by the size of their group, one bar group per released table.
+
+    Shares, not counts: the chart says how exposed people are, never how many a value holds.
+    """
+    fig = go.Figure()
+    palette = (_RED, _AMBER, "#ecc94b", "#90cdf4", _BLUE)
+    for t in a.tables:
+        b = t.summary.buckets
+        total = sum(b.values()) or 1
+        labels = list(b)
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[v / total for v in b.values()],
+                name=t.table,
+                marker_color=list(palette[: len(labels)]) if len(a.tables) == 1 else None,
+                text=[f"{v / total:.1%}" for v in b.values()],
+                textposition="outside",
+                cliponaxis=False,
+                hovertemplate=f"{t.table} · %{{x}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(type="category")
+    fig = _layout(fig, _label_priv("class_sizes", lang), height=320)
+    fig.update_layout(showlegend=len(a.tables) > 1, barmode="group")
+    return fig
+
+
+def generalisation_steps(a: PrivacyAssessment, lang: str = "en") -> go.Figure:
+    """Records still in groups under k, and precision lost, after each recommended step."""
+    assert a.plan is not None
+    steps = a.plan.steps
+    first = a.worst.summary.risk.prosecutor_at_risk if a.worst else 1.0
+    x = [
+        "0",
+        *[
+            f"{i}. {s.column} → {text('generalisation_levels', s.level, lang)}"
+            for i, s in enumerate(steps, 1)
+        ],
+    ]
+    below = [first, *[s.share_below for s in steps]]
+    lost = [0.0, *[s.information_loss for s in steps]]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=below, mode="lines+markers+text", name=_label_priv("below_target", lang),
+                             line={"color": _RED}, text=[f"{v:.1%}" for v in below], textposition="top right",
+                             hovertemplate="%{x}: %{y:.1%}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=x, y=lost, mode="lines+markers", name=_label_priv("loss", lang),
+                             line={"color": _GREY, "dash": "dot"},
+                             hovertemplate="%{x}: %{y:.0%}<extra></extra>"))  # fmt: skip
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.08])
+    fig = _layout(fig, _label_priv("levels_chart", lang), height=340)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
+    return fig

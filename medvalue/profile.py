@@ -34,9 +34,9 @@ from medvalue.checks import (
 from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import ColumnPlan, Dataset
 from medvalue.errors import ParameterError
-from medvalue.privacy import suppress_count
 from medvalue.quality import Quality, score_quality
 from medvalue.spec import HIDDEN_ROLES, ColumnSpec, TableSpec
+from medvalue.suppression import suppress
 
 #: A top-value list is shown only for columns with at most this many distinct values.
 TOP_VALUES_MAX_DISTINCT = 30
@@ -192,7 +192,7 @@ class Profile:
                     "table": p.table,
                     "column": p.column,
                     "role": p.role,
-                    "patients_with": suppress_count(p.patients_with, self.small_cell),
+                    "patients_with": suppress(p.patients_with, self.small_cell),
                     "patients": p.patients,
                     "share": round(p.share, 6),
                 }
@@ -316,7 +316,7 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     pid = tspec.first("patient_id")
     exprs: list[pl.Expr] = [pl.len().alias("__rows")]
     for c, plan in plans.items():
-        exprs += _column_exprs(c, plan, typed[c], ~present[c], tspec.columns[c])
+        exprs += _column_exprs(c, plan, typed[c], ~present[c], tspec.columns[c], small_cell)
     for i, chk in enumerate(checks):
         exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
     exprs += _size_exprs(tspec, plans, typed, present)
@@ -411,7 +411,12 @@ def _with_typed(
 
 
 def _column_exprs(
-    c: str, plan: ColumnPlan, typed: pl.Expr, missing: pl.Expr, cspec: ColumnSpec
+    c: str,
+    plan: ColumnPlan,
+    typed: pl.Expr,
+    missing: pl.Expr,
+    cspec: ColumnSpec,
+    small_cell: int = 1,
 ) -> list[pl.Expr]:
     k = f"{c}\x1f"
     out = [
@@ -439,8 +444,7 @@ def _column_exprs(
                 typed.quantile(0.99, "nearest").alias(k + "p99"),
             ]
         out += [
-            typed.min().alias(k + "min"),
-            typed.max().alias(k + "max"),
+            *_extremes(typed, k, cspec, small_cell),
             typed.mean().alias(k + "mean"),
             typed.std().alias(k + "std"),
             typed.quantile(0.25, "nearest").alias(k + "q25"),
@@ -451,7 +455,7 @@ def _column_exprs(
         # Quantiles on the integer microseconds: polars 2.1 panics on quantile() of an
         # all-null Date column.
         micros = typed.cast(pl.Datetime("us")).to_physical()
-        out += [typed.min().alias(k + "min"), typed.max().alias(k + "max")]
+        out += _extremes(typed, k, cspec, small_cell)
         out += [
             micros.quantile(q, "nearest").cast(pl.Int64).cast(pl.Datetime("us")).alias(k + name)
             for q, name in ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))
@@ -460,6 +464,18 @@ def _column_exprs(
         length = typed.str.len_chars()
         out += [length.min().alias(k + "minlen"), length.max().alias(k + "maxlen")]
     return out
+
+
+def _extremes(typed: pl.Expr, k: str, cspec: ColumnSpec, small_cell: int) -> list[pl.Expr]:
+    """Min and max; for a quasi-identifier, the ``small_cell``-th smallest and largest
+    values instead, so the range never shows the age or birth date of one person."""
+    if cspec.quasi and small_cell > 1:
+        values = typed.drop_nulls()
+        return [
+            values.bottom_k(small_cell).max().alias(k + "min"),
+            values.top_k(small_cell).min().alias(k + "max"),
+        ]
+    return [typed.min().alias(k + "min"), typed.max().alias(k + "max")]
 
 
 def _size_exprs(
@@ -612,7 +628,8 @@ def _histograms(
         by_bin = {int(d["bin"]): int(d["count"]) for d in counted[c]}
         width = (hi - lo) / HISTOGRAM_BINS
         edges = tuple(round(lo + i * width, 6) for i in range(HISTOGRAM_BINS + 1))
-        counts = tuple(suppress_count(by_bin.get(i, 0), small_cell) for i in range(HISTOGRAM_BINS))
+        # The bins add up to the column's shown non-missing count: suppress as a partition.
+        counts = tuple(suppress([by_bin.get(i, 0) for i in range(HISTOGRAM_BINS)], small_cell))
         out.append(Histogram(name, c, tspec.columns[c].role, edges, counts))
     return out
 

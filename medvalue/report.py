@@ -243,6 +243,7 @@ def render_valuation(
     notebook: str | Path = VALUATION_NOTEBOOK,
     codes: str | Path | None = None,
     reference: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Rendered:
     """Render the valuation report of one dataset (or another report notebook on it).
 
@@ -252,6 +253,9 @@ def render_valuation(
     >>> r = render_valuation("data/sample/carotid_stenting.csv", out_dir="reports")  # doctest: +SKIP
     >>> r.html.name  # doctest: +SKIP
     'carotid_stenting.html'
+
+    ``options`` sets further notebook parameters by name (e.g. ``{"quasi": "age,sex",
+    "k_target": 11}``); each is checked against the notebook's parameters cell.
     """
     check_lang(lang)
     # Fail fast on a bad path or spec, with exit code 2, before a kernel starts.
@@ -276,6 +280,9 @@ def render_valuation(
         "codes_path": _relative(codes) if codes else "",
         "reference_path": _relative(reference) if reference else "",
     }
+    for key, value in (options or {}).items():
+        if value is not None:
+            params[key] = _relative(value) if key.endswith("_path") and value else value
     return render_notebook(
         notebook,
         params,
@@ -300,6 +307,7 @@ def render_portfolio(
     progress: bool = False,
     codes: str | Path | None = None,
     reference: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Portfolio:
     """One report per dataset plus ``index.html``, the hospital's data-product catalogue.
 
@@ -326,6 +334,7 @@ def render_portfolio(
                 progress=progress,
                 codes=codes,
                 reference=reference,
+                options=options,
             )
         )
     index = write_atomic(Path(out_dir) / "index.html", portfolio_index(reports, lang))
@@ -354,7 +363,7 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
             _num_cell(size.get("patients")),
             _num_cell(quality, ".1f"),
             _num_cell(readiness, ".0f", not_built),
-            _text_cell(verdict, not_built),
+            _text_cell(text("verdicts", verdict, lang) if verdict else None, not_built),
             _text_cell(price, not_built),
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")

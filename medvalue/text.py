@@ -7,6 +7,7 @@ from rich.table import Table
 
 from medvalue.coverage import Coverage
 from medvalue.i18n import text
+from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 
@@ -114,3 +115,54 @@ def coverage_summary(c: Coverage, lang: str = "en") -> Group:
 
 def _n(value: int | None) -> str:
     return "<5" if value is None else f"{value:,}"
+
+
+def privacy_summary(a: PrivacyAssessment, lang: str = "en") -> Group:
+    """Verdict with reasons, direct identifiers, risk per table and the recommendations."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("privacy_labels", key, lang, **params)
+
+    verdict = text("verdicts", a.verdict, lang)
+    head = f"[bold]{a.dataset}[/bold]  {lab('verdict')}: [bold]{verdict}[/bold]"
+    reasons = "\n".join(f"- {r.text(lang)}" for r in a.reasons)
+    ids = Table(title=lab("direct_identifiers"), title_justify="left")
+    for h in ("table", "column", "kind", "rows", "evidence"):
+        ids.add_column(lab(h), justify="right" if h == "rows" else "left")
+    for f in a.direct_identifiers:
+        ids.add_row(
+            f.table, f.column, lab(f"kind_{f.kind}"), f"{f.count:,}", lab(f"evidence_{f.evidence}")
+        )
+    risk = Table(title=lab("quasi_identifiers"), title_justify="left")
+    for h in ("table", "k", "people", "classes", "prosecutor_max", "prosecutor_avg"):
+        risk.add_column(lab(h), justify="left" if h == "table" else "right")
+    risk.add_column(lab("below", b=a.target_k), justify="right")
+    for t in a.tables:
+        s = t.summary
+        risk.add_row(
+            t.table, str(s.k), f"{s.records:,}", f"{s.classes:,}",
+            f"{s.risk.prosecutor_max:.1%}", f"{s.risk.prosecutor_avg:.1%}",
+            f"{s.risk.prosecutor_at_risk:.1%}",
+        )  # fmt: skip
+    parts: list[object] = [head, reasons, ids if a.direct_identifiers else lab("none_found"), risk]
+    for t in a.tables:
+        if t.diversity is not None:
+            d = t.diversity
+            parts.append(
+                lab("diversity", name=d.sensitive, l=d.l_distinct, le=f"{d.l_entropy:.2f}",
+                    alpha=f"{d.alpha:.2f}", t=f"{d.t_closeness:.3f}")
+            )  # fmt: skip
+    if a.plan is not None and a.plan.steps:
+        steps = Table(title=lab("recommendations", k=a.target_k), title_justify="left")
+        for h in ("step", "column", "generalise_to", "k_after", "below_target", "loss"):
+            steps.add_column(
+                lab(h), justify="right" if h in ("k_after", "below_target", "loss") else "left"
+            )
+        for i, s in enumerate(a.plan.steps, 1):
+            steps.add_row(
+                str(i), s.column, text("generalisation_levels", s.level, lang), str(s.k),
+                f"{s.share_below:.1%}", f"{s.information_loss:.0%}",
+            )  # fmt: skip
+        parts.append(steps)
+        parts.append(a.plan_sentence(lang))
+    return Group(*parts)

@@ -17,6 +17,7 @@ from typing import Any
 from medvalue import __version__, plots
 from medvalue.coverage import Coverage
 from medvalue.i18n import check_lang, text
+from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 
@@ -429,4 +430,105 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
         parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
     if cov.reference is not None:
         parts.append(f"<p>{_e(_c('reference', lang, tvd=f'{cov.reference.tvd:.3f}'))}</p>")
+    return _wrap("".join(parts))
+
+
+def _p(key: str, lang: str, **params: Any) -> str:
+    return text("privacy_labels", key, lang, **params)
+
+
+def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
+    """Verdict and reasons, direct identifiers (kinds and counts only), risk per table,
+    diversity of the sensitive attribute, and the recommended generalisations."""
+    colour = {"anonymised": "#2f855a", "de_identified": "#b7791f", "identifiable": "#c53030"}[
+        a.verdict
+    ]
+    bold = ' style="font-weight:600"'
+    reasons = "".join(f"<li{bold if r.blocking else ''}>{_e(r.text(lang))}</li>" for r in a.reasons)
+    parts = [
+        f"<h2>{_e(_p('section', lang))}</h2>",
+        f'<p>{_e(_p("verdict", lang))}: <span style="color:{colour};font-weight:700;font-size:18px">'
+        f"{_e(text('verdicts', a.verdict, lang))}</span></p>",
+        f"<h3>{_e(_p('reasons', lang))}</h3><ul>{reasons}</ul>",
+        f"<h3>{_e(_p('direct_identifiers', lang))}</h3>",
+    ]
+    if a.direct_identifiers:
+        multi = len({f.table for f in a.direct_identifiers}) > 1
+        parts.append(
+            _table(
+                [_p(h, lang) for h in ("column", "kind", "rows", "evidence")],
+                [
+                    (
+                        f"{f.table}.{f.column}" if multi else f.column,
+                        _p(f"kind_{f.kind}", lang),
+                        f"{f.count:,}",
+                        _p(f"evidence_{f.evidence}", lang),
+                    )
+                    for f in a.direct_identifiers
+                ],
+                numeric=(2,),
+            )
+        )
+    else:
+        parts.append(f"<p>{_e(_p('none_found', lang))}</p>")
+    if a.tables:
+        parts.append(f"<h3>{_e(_p('quasi_identifiers', lang))}</h3>")
+        parts.append(f"<p>{_e(', '.join(q.name for q in a.quasi_identifiers))}</p>")
+        head = [
+            _p(h, lang)
+            for h in (
+                "table",
+                "k",
+                "people",
+                "classes",
+                "prosecutor_max",
+                "prosecutor_avg",
+                "marketer",
+            )
+        ]
+        head += [_p("below", lang, b=b) for b in (2, 5, 11)]
+        if a.population:
+            head.append(_p("journalist_max", lang))
+        rows = []
+        for t in a.tables:
+            s = t.summary
+            row = [t.table, s.k, f"{s.records:,}", f"{s.classes:,}", f"{s.risk.prosecutor_max:.1%}",
+                   f"{s.risk.prosecutor_avg:.1%}", f"{s.risk.marketer:.1%}",
+                   *[f"{s.share_below(b):.1%}" for b in (2, 5, 11)]]  # fmt: skip
+            if a.population:
+                jm = s.risk.journalist_max
+                row.append("–" if jm is None else f"{jm:.1%}")
+            rows.append(row)
+        parts.append(_table(head, rows, numeric=tuple(range(1, len(head)))))
+        parts.append(plots.to_html(plots.class_sizes(a, lang), "mv-privacy-classes"))
+        for t in a.tables:
+            if t.diversity is not None:
+                d = t.diversity
+                parts.append(
+                    f"<p>{_e(_p('diversity', lang, name=d.sensitive, l=d.l_distinct, le=f'{d.l_entropy:.2f}', alpha=f'{d.alpha:.2f}', t=f'{d.t_closeness:.3f}'))}</p>"
+                )
+    if a.plan is not None and a.plan.steps:
+        parts.append(f"<h3>{_e(_p('recommendations', lang, k=a.target_k))}</h3>")
+        parts.append(
+            _table(
+                [
+                    _p(h, lang)
+                    for h in ("step", "column", "generalise_to", "k_after", "below_target", "loss")
+                ],
+                [
+                    (
+                        i,
+                        s.column,
+                        text("generalisation_levels", s.level, lang),
+                        s.k,
+                        f"{s.share_below:.1%}",
+                        f"{s.information_loss:.0%}",
+                    )
+                    for i, s in enumerate(a.plan.steps, 1)
+                ],
+                numeric=(0, 3, 4, 5),
+            )
+        )
+        parts.append(f"<p>{_e(a.plan_sentence(lang))}</p>")
+        parts.append(plots.to_html(plots.generalisation_steps(a, lang), "mv-privacy-steps"))
     return _wrap("".join(parts))

@@ -14,7 +14,7 @@ from medvalue import load_dataset
 from medvalue.codes import code_table
 from medvalue.coverage import comparison, coverage, load_code_lists
 from medvalue.errors import InputError
-from medvalue.privacy import suppress_partition
+from medvalue.suppression import suppress
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 
@@ -91,7 +91,7 @@ def test_no_count_below_the_threshold_anywhere():
 
 @given(st.lists(st.integers(0, 40), min_size=1, max_size=12))
 def test_partition_suppression_never_reveals_a_small_cell(counts):
-    shown = suppress_partition(counts, 5)
+    shown = suppress(counts, 5)
     hidden = [i for i, v in enumerate(shown) if v is None]
     assert all(v is None or v == 0 or v >= 5 for v in shown)
     # A single hidden cell could be recovered from the total: never leave exactly one while

@@ -1,0 +1,156 @@
+"""Write the report notebooks (``make notebooks``). Notebooks are committed without outputs;
+edit this file, not the .ipynb, so every notebook keeps the same parameters cell."""
+
+import nbformat as nbf
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+KERNEL = {
+    "kernelspec": {"display_name": "Python (medvalue)", "language": "python", "name": "medvalue"},
+    "language_info": {"name": "python"},
+}
+
+PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=quasi.split(",") if quasi else None,
+                     sensitive=sensitive or None, k=k_target, population=population_path or None,
+                     small_cell=small_cell)"""
+
+PARAMS = '''data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
+spec_path = "data/sample/liver_transplant.spec.yaml"  # spec YAML, or "" to infer column roles
+encoding = ""  # force a text encoding (utf-8, gb18030), or "" to detect it
+as_of = ""  # valuation date YYYY-MM-DD, or "" for today
+lang = "zh"  # report language: "zh" or "en"
+small_cell = 5  # counts of fewer people than this are never shown
+codes_path = ""  # named ICD-10 code lists (YAML), or "" for the lists that ship with medvalue
+reference_path = ""  # reference age-sex shares (CSV: band, sex, share), or "" for none
+quasi = ""  # quasi-identifier columns, comma-separated (column or table.column), or "" for the spec's
+sensitive = ""  # sensitive column for l-diversity and t-closeness, or "" for none
+k_target = 5  # privacy target: every group of people sharing quasi-identifiers at least this large
+population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""'''
+
+
+def nb(cells):
+    # Stable cell ids: regenerating a notebook changes only what was edited.
+    for i, cell in enumerate(cells):
+        cell["id"] = f"cell-{i:02d}"
+    return new_notebook(cells=cells, metadata=KERNEL)
+
+
+def params_cell(src):
+    c = new_code_cell(src)
+    c.metadata["tags"] = ["parameters"]
+    return c
+
+
+valuation = nb(
+    [
+        new_markdown_cell(
+            "# Dataset valuation report\n\nA papermill template: `medvalue report PATH` runs it. "
+            "Each section is one call into `medvalue` and one display; the analyses live in the package."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_markdown_cell("## Profile"),
+        new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
+        new_markdown_cell("## Executive summary"),
+        new_markdown_cell("## Coverage"),
+        new_code_cell(
+            "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
+            "                       small_cell=small_cell)"
+        ),
+        new_markdown_cell("## Privacy"),
+        new_code_cell(PRIV),
+        new_markdown_cell("## Executive summary and sections"),
+        new_code_cell(
+            "views.executive_summary(lang, profile=profile, coverage=coverage, privacy=privacy)"
+        ),
+        new_code_cell("views.profile_section(profile, lang)"),
+        new_code_cell("views.coverage_section(coverage, lang)"),
+        new_code_cell("views.privacy_section(privacy, lang)"),
+        new_markdown_cell("## Sections still to come"),
+        new_code_cell('views.not_built("readiness_section", lang)'),
+        new_code_cell('views.not_built("pricing_section", lang)'),
+        new_markdown_cell("## Methods, parameters and the results file"),
+        new_code_cell("views.methods(lang, small_cell)"),
+        new_code_cell(
+            'views.parameters({"data_path": data_path, "spec_path": spec_path, "encoding": encoding,\n'
+            '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": small_cell,\n'
+            '                   "quasi": quasi, "sensitive": sensitive, "k_target": k_target,\n'
+            '                   "population_path": population_path}, lang)'
+        ),
+        new_code_cell(
+            "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile,\n"
+            "              coverage=coverage, privacy=privacy)"
+        ),
+    ]
+)
+nbf.write(valuation, "notebooks/valuation_report.ipynb")
+
+cov = nb(
+    [
+        new_markdown_cell(
+            "# Coverage: which diseases and which people\n\nICD-10 chapters, blocks and categories, "
+            "code-list cohorts, comorbidity pairs and demographics, every count of people passed "
+            "through the small-cell rule. `medvalue report PATH --notebook 02_coverage`."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell(
+            "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
+            "                       small_cell=small_cell)"
+        ),
+        new_code_cell("views.coverage_section(coverage, lang)"),
+        new_code_cell("views.results(lang=lang, dataset=dataset.name, coverage=coverage)"),
+    ]
+)
+nbf.write(cov, "notebooks/02_coverage.ipynb")
+
+prof = nb(
+    [
+        new_markdown_cell(
+            "# Profile: size, completeness and quality\n\nParameters: the data, its spec, the valuation date "
+            "and the language. Run it in JupyterLab, or `medvalue report PATH --notebook 01_profile`."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
+        new_code_cell("views.profile_section(profile, lang)"),
+        new_code_cell("profile.findings_frame(lang)"),
+        new_code_cell(
+            "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile)"
+        ),
+    ]
+)
+nbf.write(prof, "notebooks/01_profile.ipynb")
+
+priv = nb(
+    [
+        new_markdown_cell(
+            "# Privacy: identifiers, re-identification risk and what to generalise\n\n"
+            "Direct identifiers (kinds and counts only), k-anonymity and ARX risks per released table, "
+            "l-diversity and t-closeness for a sensitive column, the recommended generalisations and "
+            "the release verdict. `medvalue report PATH --notebook 04_privacy`; "
+            "`medvalue privacy PATH --apply --k 5 --out NEW` writes the generalised copy."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell(PRIV),
+        new_code_cell("views.privacy_section(privacy, lang)"),
+        new_code_cell("views.results(lang=lang, dataset=dataset.name, privacy=privacy)"),
+    ]
+)
+nbf.write(priv, "notebooks/04_privacy.ipynb")
