@@ -15,6 +15,7 @@ from medvalue.inspect import inspect_dataset
 from medvalue.io import read_path
 from medvalue.privacy import PrivacyAssessment, privacy
 from medvalue.profile import Profile, profile
+from medvalue.readiness import Readiness, readiness
 from medvalue.spec import DatasetSpec, infer_spec
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "MedvalueError",
     "PrivacyAssessment",
     "Profile",
+    "Readiness",
     "__version__",
     "coverage",
     "infer_spec",
@@ -32,4 +34,5 @@ __all__ = [
     "privacy",
     "profile",
     "read_path",
+    "readiness",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -307,6 +308,147 @@ def privacy(
 
 
 @cli.command()
+@_dataset_options
+@click.option(
+    "--label",
+    default=None,
+    help="Outcome column (column or table.column); default: the spec's label.",
+)
+@click.option(
+    "--time",
+    "time_col",
+    default=None,
+    help="Follow-up time column: makes the label a time-to-event outcome (event 0/1).",
+)
+@click.option(
+    "--outcome-date",
+    default=None,
+    help="Date the outcome happened; columns dated after it are leakage (default: a death date).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for folds, subsamples and the learning curve.",
+)
+@click.option(
+    "--shrinkage",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="Target shrinkage for the sample size.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_small_cell_option
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def readiness(
+    path: str,
+    spec_path: str | None,
+    encoding: str | None,
+    label: str | None,
+    time_col: str | None,
+    outcome_date: str | None,
+    seed: int,
+    shrinkage: float,
+    as_json: bool,
+    small_cell: int,
+    lang: str,
+) -> None:
+    """Label balance, minimum sample size (Riley), baseline model, learning curve, leakage."""
+    from medvalue.readiness import readiness as run_readiness
+
+    ds = _load(path, spec_path or spec_beside(path), encoding)
+    result = run_readiness(
+        ds, label, time=time_col, outcome_date=outcome_date, seed=seed, shrinkage=shrinkage,
+        small_cell=small_cell,
+    )  # fmt: skip
+    if as_json:
+        _emit_json(result.to_dict(lang))
+        return
+    from medvalue.text import readiness_summary
+
+    _console().print(readiness_summary(result, lang=lang))
+
+
+@cli.command()
+@click.option("--outcome", type=click.Choice(["binary", "survival", "continuous"]), required=True)
+@click.option("--parameters", type=int, required=True, help="Candidate predictor parameters.")
+@click.option(
+    "--r2", type=float, default=None, help="Anticipated Cox-Snell R2 (R2 for continuous)."
+)
+@click.option("--nagelkerke", type=float, default=None, help="Anticipated Nagelkerke R2 (binary).")
+@click.option("--cstatistic", type=float, default=None, help="Anticipated C-statistic (binary).")
+@click.option("--prevalence", type=float, default=None, help="Outcome proportion (binary).")
+@click.option("--rate", type=float, default=None, help="Event rate per unit time (survival).")
+@click.option("--timepoint", type=float, default=None, help="Time point of interest (survival).")
+@click.option("--meanfup", type=float, default=None, help="Mean follow-up (survival).")
+@click.option("--intercept", type=float, default=None, help="Mean outcome (continuous).")
+@click.option("--sd", type=float, default=None, help="Outcome standard deviation (continuous).")
+@click.option("--shrinkage", type=float, default=0.9, show_default=True)
+@click.option(
+    "--mmoe",
+    type=float,
+    default=1.1,
+    show_default=True,
+    help="Multiplicative margin of error for the intercept (continuous).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def samplesize(
+    outcome: str,
+    parameters: int,
+    r2: float | None,
+    nagelkerke: float | None,
+    cstatistic: float | None,
+    prevalence: float | None,
+    rate: float | None,
+    timepoint: float | None,
+    meanfup: float | None,
+    intercept: float | None,
+    sd: float | None,
+    shrinkage: float,
+    mmoe: float,
+    as_json: bool,
+) -> None:
+    """Minimum sample size for a prediction model (Riley et al.; as pmsampsize 1.1.3)."""
+    from medvalue import samplesize as ss
+
+    def need(name: str, value: float | None) -> float:
+        if value is None:
+            msg = f"--outcome {outcome} needs --{name}"
+            raise MedvalueError(msg)
+        return value
+
+    if outcome == "binary":
+        result = ss.binary(
+            parameters, need("prevalence", prevalence), r2_cs=r2, nagelkerke=nagelkerke,
+            cstatistic=cstatistic, shrinkage=shrinkage,
+        )  # fmt: skip
+    elif outcome == "survival":
+        result = ss.survival(
+            parameters, r2_cs=need("r2", r2), rate=need("rate", rate),
+            timepoint=need("timepoint", timepoint), meanfup=need("meanfup", meanfup),
+            shrinkage=shrinkage,
+        )  # fmt: skip
+    else:
+        result = ss.continuous(
+            parameters, r2=need("r2", r2), intercept=need("intercept", intercept),
+            sd=need("sd", sd), shrinkage=shrinkage, mmoe=mmoe,
+        )  # fmt: skip
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    for c in result.criteria:
+        shrink = "" if c.shrinkage is None else f"  (shrinkage {c.shrinkage:.3f})"
+        click.echo(f"{c.name:<14} n = {c.n:>7,}{shrink}")
+    extra = f", events {math.ceil(result.events):,}" if result.events is not None else ""
+    per = "EPP" if result.events is not None else "SPP"
+    click.echo(f"{'required':<14} n = {result.required_n:>7,}{extra}, {per} {result.epp:.2f}")
+    for note in result.notes:
+        click.echo(note)
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
@@ -342,6 +484,13 @@ def privacy(
     type=click.Path(path_type=str),
     help="Population counts (CSV) for journalist risk.",
 )
+@click.option("--label", default=None, help="Outcome column for the AI-readiness section.")
+@click.option(
+    "--time", "time_col", default=None, help="Follow-up time column (time-to-event label)."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for the readiness models."
+)
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
 def report(
     paths: tuple[str, ...],
@@ -359,6 +508,9 @@ def report(
     sensitive: str | None,
     k_target: int,
     population_path: str | None,
+    label: str | None,
+    time_col: str | None,
+    seed: int,
     pdf: bool,
 ) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
@@ -371,7 +523,8 @@ def report(
     if population_path:
         load_population(population_path)  # a bad file fails here, before a kernel starts
     options = {"quasi": quasi or "", "sensitive": sensitive or "", "k_target": k_target,
-               "population_path": population_path or ""}  # fmt: skip
+               "population_path": population_path or "", "label": label or "",
+               "time": time_col or "", "seed": seed}  # fmt: skip
 
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"

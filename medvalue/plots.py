@@ -20,6 +20,7 @@ from medvalue.i18n import text
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
+from medvalue.readiness import Readiness
 
 FONT_FAMILY = (
     '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", '
@@ -325,3 +326,86 @@ def generalisation_steps(a: PrivacyAssessment, lang: str = "en") -> go.Figure:
     fig = _layout(fig, _label_priv("levels_chart", lang), height=340)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def _label_ready(key: str, lang: str, **params: object) -> str:
+    return text("readiness_labels", key, lang, **params)
+
+
+def class_balance(r: Readiness, lang: str = "en") -> go.Figure:
+    """Rows per label class; classes under the small-cell threshold are drawn empty."""
+    assert r.label is not None
+    names = [v for v, _ in r.label.classes]
+    counts = [n or 0 for _, n in r.label.classes]
+    labels = [
+        _label_ready("hidden", lang, k=r.small_cell) if n is None else f"{n:,}"
+        for _, n in r.label.classes
+    ]
+    fig = go.Figure(go.Bar(x=names, y=counts, marker_color=_BLUE, text=labels, textposition="outside",
+                           cliponaxis=False, hovertemplate="%{x}: %{text}<extra></extra>"))  # fmt: skip
+    fig.update_xaxes(type="category", title=r.label.column)
+    return _layout(fig, _label_ready("class_balance", lang), height=300)
+
+
+def learning_curve(r: Readiness, lang: str = "en") -> go.Figure:
+    """Cross-validated metric by training rows, the fitted curve, and the 80% band at 2x/5x."""
+    assert r.baseline is not None
+    metric = _label_ready(f"metric_{r.baseline.metric}", lang)
+    fig = go.Figure()
+    xs = [p.n for p in r.learning_curve]
+    fig.add_trace(go.Scatter(x=xs, y=[p.value for p in r.learning_curve], mode="lines+markers",
+                             name=metric, line={"color": _BLUE},
+                             hovertemplate="%{x:,} → %{y:.3f}<extra></extra>"))  # fmt: skip
+    e = r.extrapolation
+    if e is not None and xs:
+        import numpy as np
+
+        grid = np.geomspace(min(xs), max(m[1] for m in e.at), 60)
+        fitted = np.minimum(e.a - e.b * grid ** (-e.c), 1.0)
+        fig.add_trace(go.Scatter(x=grid, y=fitted, mode="lines", name=_label_ready("curve_fit", lang),
+                                 line={"color": _GREY, "dash": "dot"}, hoverinfo="skip"))  # fmt: skip
+        at_x = [n for _, n, _, _, _ in e.at]
+        fig.add_trace(go.Scatter(
+            x=at_x, y=[mid for *_, mid, _ in e.at], mode="markers", name=_label_ready("curve_band", lang),
+            marker={"color": _AMBER, "size": 9},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [hi - mid for *_, mid, hi in e.at], "arrayminus": [mid - lo for *_, lo, mid, _ in e.at]},
+            hovertemplate="%{x:,} → %{y:.3f}<extra></extra>",
+        ))  # fmt: skip
+    fig.update_xaxes(type="log", title=_label_ready("curve_axis_n", lang))
+    fig.update_yaxes(title=metric)
+    fig = _layout(fig, _label_ready("learning_curve", lang), height=340)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+def sample_size_needed(r: Readiness, lang: str = "en") -> go.Figure:
+    """Rows needed by each Riley criterion, the requirement, and what the dataset has."""
+    assert r.sample_size is not None
+    names = [_label_ready(f"crit_{c.name}", lang) for c in r.sample_size.criteria]
+    values = [c.n for c in r.sample_size.criteria]
+    names += [_label_ready("needed", lang), _label_ready("available", lang)]
+    values += [r.sample_size.required_n, r.available_n]
+    colours = [_GREY] * len(r.sample_size.criteria) + [_AMBER, _BLUE if r.adequate else _RED]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
+                           text=[f"{v:,}" for v in values], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{y}: %{x:,}<extra></extra>"))  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, _label_ready("needed_vs_available", lang), height=300)
+
+
+def calibration_plot(r: Readiness, lang: str = "en") -> go.Figure:
+    """Mean predicted risk against the observed share, by tenth of out-of-fold predictions
+    (tenths holding fewer people than the small-cell threshold are left out)."""
+    assert r.baseline is not None
+    bins = [b for b in r.baseline.calibration_bins if b[2] >= r.small_cell]
+    top = max([0.05, *[max(p, o) for p, o, _ in bins]]) * 1.1
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"color": _GREY, "dash": "dot"},
+                             hoverinfo="skip"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=[p for p, _, _ in bins], y=[o for _, o, _ in bins], mode="markers+lines",
+                             marker={"color": _BLUE, "size": 8}, line={"color": _BLUE},
+                             hovertemplate="%{x:.3f} → %{y:.3f}<extra></extra>"))  # fmt: skip
+    fig.update_xaxes(title=_label_ready("predicted", lang), range=[0, top])
+    fig.update_yaxes(title=_label_ready("observed", lang), range=[0, top])
+    return _layout(fig, _label_ready("calibration", lang), height=340)

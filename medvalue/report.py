@@ -362,7 +362,13 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
             _num_cell(size.get("rows")),
             _num_cell(size.get("patients")),
             _num_cell(quality, ".1f"),
-            _num_cell(readiness, ".0f", not_built),
+            _num_cell(
+                readiness,
+                ".0f",
+                not_built
+                if "readiness" not in r.results
+                else text("readiness_labels", "no_label_short", lang),
+            ),
             _text_cell(text("verdicts", verdict, lang) if verdict else None, not_built),
             _text_cell(price, not_built),
         ]

@@ -10,6 +10,7 @@ from medvalue.i18n import text
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
+from medvalue.readiness import WEIGHTS, Readiness
 
 _LABELS = {
     "en": {
@@ -166,3 +167,56 @@ def privacy_summary(a: PrivacyAssessment, lang: str = "en") -> Group:
         parts.append(steps)
         parts.append(a.plan_sentence(lang))
     return Group(*parts)
+
+
+def readiness_summary(r: Readiness, lang: str = "en") -> Group:
+    """Score with its components, label, sample size, baseline, learning curve, leakage."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("readiness_labels", key, lang, **params)
+
+    if r.label is None:
+        return Group(f"[bold]{r.dataset}[/bold]  {lab('no_label')}")
+    head = f"[bold]{r.dataset}[/bold]  {lab('score')}: [bold]{r.score:.0f} / 100[/bold]"
+    comps = Table(title=lab("score"), title_justify="left")
+    for h in ("component", "value", "weight", "meaning"):
+        comps.add_column(lab(h), overflow="fold")
+    for key, value in r.components.items():
+        comps.add_row(
+            lab(f"comp_{key}"), f"{value:.0f}", f"{WEIGHTS[key]:.0%}", r.explain(key, lang)
+        )
+    lines = [head, comps]
+    lines.append(
+        f"{lab('label')}: {r.label.column} ({lab('outcome_' + r.label.outcome)}); "
+        + ", ".join(
+            f"{v}: {'<' + str(r.small_cell) if n is None else f'{n:,}'}" for v, n in r.label.classes
+        )
+    )
+    if r.sample_size is not None:
+        crit = Table(title=lab("sample_size"), title_justify="left")
+        crit.add_column(lab("criterion"))
+        crit.add_column("n", justify="right")
+        for c in r.sample_size.criteria:
+            crit.add_row(lab(f"crit_{c.name}"), f"{c.n:,}")
+        crit.add_row(lab("needed"), f"{r.sample_size.required_n:,}")
+        crit.add_row(lab("available"), f"{r.available_n:,}")
+        lines.append(crit)
+        lines.append(
+            lab(
+                "supports",
+                available=f"{r.available_n:,}",
+                supported=r.supported_parameters,
+                parameters=r.parameters,
+            )
+        )
+    if r.baseline is not None:
+        lines.append(r.baseline_sentence(lang))
+    if r.extrapolation is not None:
+        for m, n, lo, mid, hi in r.extrapolation.at:
+            lines.append(
+                lab("at_more_data", m=f"{m:g}", n=f"{n:,}", metric=lab(f"metric_{r.baseline.metric}"),
+                    mid=f"{mid:.3f}", low=f"{lo:.3f}", high=f"{hi:.3f}")
+            )  # fmt: skip
+    lines.append(lab("leakage") + ": " + ("; ".join(r.leak_sentences(lang)) or lab("no_leakage")))
+    lines += r.note_sentences(lang)
+    return Group(*lines)

@@ -20,6 +20,7 @@ from medvalue.i18n import check_lang, text
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
+from medvalue.readiness import WEIGHTS, Readiness
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
 
@@ -531,4 +532,83 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
         )
         parts.append(f"<p>{_e(a.plan_sentence(lang))}</p>")
         parts.append(plots.to_html(plots.generalisation_steps(a, lang), "mv-privacy-steps"))
+    return _wrap("".join(parts))
+
+
+def _rd(key: str, lang: str, **params: Any) -> str:
+    return text("readiness_labels", key, lang, **params)
+
+
+def readiness_section(r: Readiness, lang: str) -> Html:
+    """Score and components in plain words, label balance, sample size needed versus
+    available, the baseline, the learning curve with its extrapolation, calibration,
+    leakage and the predictors."""
+    parts = [f"<h2>{_e(_rd('section', lang))}</h2>"]
+    if r.label is None:
+        parts.append(f'<p class="notbuilt">{_e(_rd("no_label", lang))}</p>')
+        return _wrap("".join(parts))
+    parts.append(f"<h3>{_e(_rd('score', lang))}: {r.score:.0f} / 100</h3>")
+    parts.append(
+        _table(
+            [_rd(h, lang) for h in ("component", "value", "weight", "meaning")],
+            [
+                (_rd(f"comp_{k}", lang), f"{v:.0f}", f"{WEIGHTS[k]:.0%}", r.explain(k, lang))
+                for k, v in r.components.items()
+            ],
+            numeric=(1, 2),
+        )
+    )
+    lab = r.label
+    parts.append(
+        f"<p>{_e(_rd('label', lang))}: <b>{_e(lab.column)}</b> ({_e(_rd('outcome_' + lab.outcome, lang))})</p>"
+    )
+    if lab.classes:
+        parts.append(plots.to_html(plots.class_balance(r, lang), "mv-readiness-balance"))
+    if r.sample_size is not None:
+        parts.append(f"<h3>{_e(_rd('sample_size', lang))}</h3>")
+        parts.append(plots.to_html(plots.sample_size_needed(r, lang), "mv-readiness-samplesize"))
+        parts.append(
+            f"<p>{_e(_rd('supports', lang, available=f'{r.available_n:,}', supported=r.supported_parameters, parameters=r.parameters))}</p>"
+        )
+    if r.baseline is not None:
+        parts.append(f"<h3>{_e(_rd('baseline', lang))}</h3><p>{_e(r.baseline_sentence(lang))}</p>")
+        if r.learning_curve:
+            parts.append(plots.to_html(plots.learning_curve(r, lang), "mv-readiness-curve"))
+        if r.extrapolation is not None:
+            metric = _rd(f"metric_{r.baseline.metric}", lang)
+            items = "".join(
+                f"<li>{_e(_rd('at_more_data', lang, m=f'{m:g}', n=f'{n:,}', metric=metric, mid=f'{mid:.3f}', low=f'{lo:.3f}', high=f'{hi:.3f}'))}</li>"
+                for m, n, lo, mid, hi in r.extrapolation.at
+            )
+            parts.append(f"<ul>{items}</ul>")
+        if r.baseline.calibration_bins:
+            parts.append(plots.to_html(plots.calibration_plot(r, lang), "mv-readiness-calibration"))
+    parts.append(f"<h3>{_e(_rd('leakage', lang))}</h3>")
+    leaks = r.leak_sentences(lang)
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in leaks) + "</ul>"
+        if leaks
+        else f"<p>{_e(_rd('no_leakage', lang))}</p>"
+    )
+    parts.append(f"<h3>{_e(_rd('predictors', lang))}</h3>")
+    parts.append(
+        _table(
+            [_rd(h, lang) for h in ("column", "kind", "parameters", "completeness", "used")],
+            [
+                (
+                    p.column,
+                    _rd(f"kind_{p.kind}", lang),
+                    p.parameters,
+                    f"{p.completeness:.0%}",
+                    _rd("used", lang)
+                    if p.used
+                    else _rd("excluded", lang, reason=_rd(f"reason_{p.reason}", lang)),
+                )
+                for p in r.predictors
+            ],
+            numeric=(2, 3),
+        )
+    )
+    for note in r.note_sentences(lang):
+        parts.append(f'<p class="sub">{_e(note)}</p>')
     return _wrap("".join(parts))

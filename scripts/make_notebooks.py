@@ -13,7 +13,9 @@ PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=quasi.split(",") if qu
                      sensitive=sensitive or None, k=k_target, population=population_path or None,
                      small_cell=small_cell)"""
 
-PARAMS = '''data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
+READY = """readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)"""
+
+PARAMS = """data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
 spec_path = "data/sample/liver_transplant.spec.yaml"  # spec YAML, or "" to infer column roles
 encoding = ""  # force a text encoding (utf-8, gb18030), or "" to detect it
 as_of = ""  # valuation date YYYY-MM-DD, or "" for today
@@ -24,7 +26,10 @@ reference_path = ""  # reference age-sex shares (CSV: band, sex, share), or "" f
 quasi = ""  # quasi-identifier columns, comma-separated (column or table.column), or "" for the spec's
 sensitive = ""  # sensitive column for l-diversity and t-closeness, or "" for none
 k_target = 5  # privacy target: every group of people sharing quasi-identifiers at least this large
-population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""'''
+population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""
+label = ""  # outcome column for AI readiness, or "" for the spec's label
+time = ""  # follow-up time column (makes the label a time-to-event outcome), or ""
+seed = 0  # seed for cross-validation folds, subsamples and the learning curve"""
 
 
 def nb(cells):
@@ -54,23 +59,25 @@ valuation = nb(
         ),
         new_markdown_cell("## Profile"),
         new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
-        new_markdown_cell("## Executive summary"),
         new_markdown_cell("## Coverage"),
         new_code_cell(
             "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
             "                       small_cell=small_cell)"
         ),
+        new_markdown_cell("## AI-training readiness"),
+        new_code_cell(READY),
         new_markdown_cell("## Privacy"),
         new_code_cell(PRIV),
         new_markdown_cell("## Executive summary and sections"),
         new_code_cell(
-            "views.executive_summary(lang, profile=profile, coverage=coverage, privacy=privacy)"
+            "views.executive_summary(lang, profile=profile, coverage=coverage, readiness=readiness,\n"
+            "                        privacy=privacy)"
         ),
         new_code_cell("views.profile_section(profile, lang)"),
         new_code_cell("views.coverage_section(coverage, lang)"),
+        new_code_cell("views.readiness_section(readiness, lang)"),
         new_code_cell("views.privacy_section(privacy, lang)"),
         new_markdown_cell("## Sections still to come"),
-        new_code_cell('views.not_built("readiness_section", lang)'),
         new_code_cell('views.not_built("pricing_section", lang)'),
         new_markdown_cell("## Methods, parameters and the results file"),
         new_code_cell("views.methods(lang, small_cell)"),
@@ -78,11 +85,12 @@ valuation = nb(
             'views.parameters({"data_path": data_path, "spec_path": spec_path, "encoding": encoding,\n'
             '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": small_cell,\n'
             '                   "quasi": quasi, "sensitive": sensitive, "k_target": k_target,\n'
-            '                   "population_path": population_path}, lang)'
+            '                   "population_path": population_path, "label": label, "time": time,\n'
+            '                   "seed": seed}, lang)'
         ),
         new_code_cell(
             "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile,\n"
-            "              coverage=coverage, privacy=privacy)"
+            "              coverage=coverage, readiness=readiness, privacy=privacy)"
         ),
     ]
 )
@@ -154,3 +162,24 @@ priv = nb(
     ]
 )
 nbf.write(priv, "notebooks/04_privacy.ipynb")
+
+ready = nb(
+    [
+        new_markdown_cell(
+            "# AI-training readiness: is it enough data, and is there signal?\n\n"
+            "Label balance, Riley's minimum sample size for the candidate predictors, a cross-validated "
+            "baseline model, the learning curve and what more data would add, leakage, and the 0-100 "
+            "readiness score. `medvalue report PATH --notebook 03_readiness --label COL`."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell(READY),
+        new_code_cell("views.readiness_section(readiness, lang)"),
+        new_code_cell("views.results(lang=lang, dataset=dataset.name, readiness=readiness)"),
+    ]
+)
+nbf.write(ready, "notebooks/03_readiness.ipynb")

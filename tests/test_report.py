@@ -73,9 +73,10 @@ def test_both_languages(zh_report, en_report):
 
 def test_unbuilt_analyses_say_so_plainly(en_report):
     page = en_report.html.read_text(encoding="utf-8")
-    assert page.count("Not built yet") == 4  # price and readiness: card and section each
+    assert page.count("Not built yet") == 2  # price: card and section
     assert "ICD-10 chapters; most common" in page  # the coverage card is built
     assert "De-identified only" in page  # the privacy card is built
+    assert "AI-training readiness" in page and " / 100" in page  # so is readiness
 
 
 def test_coverage_section_in_the_report(en_report):
@@ -94,6 +95,17 @@ def test_privacy_section_in_the_report(zh_report, en_report, run):
     assert "Release verdict" in page and "Recommended generalisations" in page
 
 
+def test_readiness_section_in_the_report(zh_report, en_report, run):
+    for rendered, lang in ((zh_report, "zh"), (en_report, "en")):
+        cli = json.loads(
+            run("readiness", "--json", "--lang", lang, LIVER, "--spec", LIVER_SPEC).out
+        )
+        assert json.loads(rendered.json.read_text(encoding="utf-8"))["readiness"] == cli
+    page = en_report.html.read_text(encoding="utf-8")
+    for chart in ("balance", "samplesize", "curve", "calibration"):
+        assert f'id="mv-readiness-{chart}"' in page
+
+
 def test_report_passes_privacy_options(tmp_path, run):
     r = run("report", CAROTID, "--out", tmp_path, "--lang", "en", "--quasi", "sex,age",
             "--sensitive", "stroke_or_death_30d", "--k", "11")  # fmt: skip
@@ -110,7 +122,7 @@ def test_report_renders_offline_in_chromium(zh_report):
     seen = open_in_browser(zh_report.html)
     assert seen["external"] == []
     assert seen["errors"] == []
-    assert seen["charts"] == seen["chart_divs"] >= 6
+    assert seen["charts"] == seen["chart_divs"] >= 10
     assert seen["rendered"] >= seen["charts"]  # every chart drew its SVG
     assert "质量得分" in seen["text"] and "发布结论" in seen["text"]
 
@@ -255,7 +267,7 @@ def test_pdf_without_chromium_is_a_clear_error(tmp_path, monkeypatch, en_report)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_runs_on_the_sample(tmp_path, path):
     r = render_notebook(path, {"as_of": AS_OF, "lang": "en"}, out_dir=tmp_path, name=path.stem)
-    assert r.results.get("profile") or r.results.get("coverage") or r.results.get("privacy")
+    assert any(r.results.get(k) for k in ("profile", "coverage", "privacy", "readiness"))
     assert r.html.exists()
 
 
