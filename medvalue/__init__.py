@@ -13,6 +13,7 @@ from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError
 from medvalue.inspect import inspect_dataset
 from medvalue.io import read_path
+from medvalue.pricing import Valuation, price
 from medvalue.privacy import PrivacyAssessment, privacy
 from medvalue.profile import Profile, profile
 from medvalue.readiness import Readiness, readiness
@@ -26,11 +27,13 @@ __all__ = [
     "PrivacyAssessment",
     "Profile",
     "Readiness",
+    "Valuation",
     "__version__",
     "coverage",
     "infer_spec",
     "inspect_dataset",
     "load_dataset",
+    "price",
     "privacy",
     "profile",
     "read_path",

@@ -449,6 +449,79 @@ def samplesize(
 
 
 @cli.command()
+@_dataset_options
+@click.option(
+    "--comparables",
+    "comparables_path",
+    type=click.Path(path_type=str),
+    help="Comparables registry (CSV or Excel); default: the public registry shipped in data/sample.",
+)
+@click.option(
+    "--costs",
+    "costs_path",
+    type=click.Path(path_type=str),
+    help="Pricing inputs (YAML) overriding the illustrative defaults.",
+)
+@click.option(
+    "--rates",
+    "rates_path",
+    type=click.Path(path_type=str),
+    help="Dated exchange rates (CSV: date, currency, per_unit_in, rate).",
+)
+@click.option("--currency", default=None, help="Currency of the band (default CNY).")
+@click.option(
+    "--exclusive", is_flag=True, help="Price an exclusive licence instead of a non-exclusive one."
+)
+@click.option(
+    "--label",
+    default=None,
+    help="Outcome column for readiness, which refines the quality factor (default: the spec's label).",
+)
+@_as_of_option
+@click.option(
+    "--seed", type=int, default=None, help="Monte Carlo seed (default: the inputs file's)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def price(
+    path: str,
+    spec_path: str | None,
+    encoding: str | None,
+    comparables_path: str | None,
+    costs_path: str | None,
+    rates_path: str | None,
+    currency: str | None,
+    exclusive: bool,
+    label: str | None,
+    as_of: str | None,
+    seed: int | None,
+    as_json: bool,
+    lang: str,
+) -> None:
+    """A price band: comparables (market, hedonic), cost and income approaches, Monte Carlo."""
+    from medvalue.coverage import coverage as run_coverage
+    from medvalue.pricing import price as run_price
+    from medvalue.profile import profile as run_profile
+    from medvalue.readiness import readiness as run_readiness
+
+    ds = _load(path, spec_path or spec_beside(path), encoding)
+    # The same inputs as the valuation report: quality from the profile, value density from
+    # coverage, the readiness score when there is a label (named, or in the spec).
+    prof = run_profile(ds, as_of=as_of)
+    result = run_price(
+        ds, comparables=comparables_path, costs=costs_path, rates=rates_path, currency=currency,
+        exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label),
+        as_of=str(prof.as_of), seed=seed,
+    )  # fmt: skip
+    if as_json:
+        _emit_json(result.to_dict(lang))
+        return
+    from medvalue.text import pricing_summary
+
+    _console().print(pricing_summary(result, lang=lang))
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
@@ -491,6 +564,20 @@ def samplesize(
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed for the readiness models."
 )
+@click.option(
+    "--comparables",
+    "comparables_path",
+    type=click.Path(path_type=str),
+    help="Comparables registry for the price band.",
+)
+@click.option(
+    "--costs", "costs_path", type=click.Path(path_type=str), help="Pricing inputs (YAML)."
+)
+@click.option(
+    "--rates", "rates_path", type=click.Path(path_type=str), help="Dated exchange rates (CSV)."
+)
+@click.option("--currency", default="CNY", show_default=True, help="Currency of the price band.")
+@click.option("--exclusive", is_flag=True, help="Price an exclusive licence.")
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
 def report(
     paths: tuple[str, ...],
@@ -511,6 +598,11 @@ def report(
     label: str | None,
     time_col: str | None,
     seed: int,
+    comparables_path: str | None,
+    costs_path: str | None,
+    rates_path: str | None,
+    currency: str,
+    exclusive: bool,
     pdf: bool,
 ) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
@@ -522,9 +614,20 @@ def report(
         raise MedvalueError(msg)
     if population_path:
         load_population(population_path)  # a bad file fails here, before a kernel starts
+    from medvalue.comparables import load_rates, load_registry
+    from medvalue.pricing import load_inputs
+
+    if comparables_path:
+        load_registry(comparables_path)
+    if costs_path:
+        load_inputs(costs_path)
+    if rates_path:
+        load_rates(rates_path)
     options = {"quasi": quasi or "", "sensitive": sensitive or "", "k_target": k_target,
                "population_path": population_path or "", "label": label or "",
-               "time": time_col or "", "seed": seed}  # fmt: skip
+               "time": time_col or "", "seed": seed, "comparables_path": comparables_path or "",
+               "costs_path": costs_path or "", "rates_path": rates_path or "",
+               "currency": currency.upper(), "exclusive": exclusive}  # fmt: skip
 
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"

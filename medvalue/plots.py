@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from medvalue.codes import code_table
 from medvalue.coverage import Coverage
 from medvalue.i18n import text
+from medvalue.pricing import Valuation, short_money
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -409,3 +410,53 @@ def calibration_plot(r: Readiness, lang: str = "en") -> go.Figure:
     fig.update_xaxes(title=_label_ready("predicted", lang), range=[0, top])
     fig.update_yaxes(title=_label_ready("observed", lang), range=[0, top])
     return _layout(fig, _label_ready("calibration", lang), height=340)
+
+
+def _label_price(key: str, lang: str, **params: object) -> str:
+    return text("pricing_labels", key, lang, **params)
+
+
+def football_field(v: Valuation, lang: str = "en") -> go.Figure:
+    """One bar per approach (its low to high, a tick at its mid), the final band shaded."""
+    fig = go.Figure()
+    low, mid, high = v.band
+    fig.add_vrect(x0=low, x1=high, fillcolor="#bee3f8", opacity=0.5, line_width=0, layer="below")
+    fig.add_vline(x=mid, line_color=_BLUE, line_dash="dot",
+                  annotation_text=f"{_label_price('band', lang)} {short_money(mid, lang)}", annotation_position="top")  # fmt: skip
+    names, lows, spans, mids, texts = [], [], [], [], []
+    for key, est in v.methods.items():
+        if not est.available:
+            continue
+        names.append(f"{_label_price('method_' + key, lang)} ({v.weights[key]:.0%})")
+        lows.append(est.low)
+        spans.append(max(est.high - est.low, est.mid * 0.02))
+        mids.append(est.mid)
+        texts.append(f"{short_money(est.low, lang)} – {short_money(est.high, lang)}")
+    fig.add_trace(go.Bar(y=names, x=spans, base=lows, orientation="h", marker_color=_GREY, text=texts,
+                         textposition="outside", cliponaxis=False,
+                         hovertemplate="%{y}: %{text}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Scatter(y=names, x=mids, mode="markers", marker={"color": "#1a202c", "symbol": "line-ns-open", "size": 18},
+                             hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))  # fmt: skip
+    fig.update_xaxes(type="log", title=v.currency)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, _label_price("football", lang), height=320)
+
+
+def tornado(v: Valuation, lang: str = "en") -> go.Figure:
+    """The mid price with each uncertain input at the low and at the high end of its range."""
+    base = v.band[1]
+    rows = list(v.tornado)[::-1]
+    names = [_label_price(f"factor_{f}", lang) for f, _, _ in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=names, x=[a - base for _, a, _ in rows], base=base, orientation="h",
+                         name=_label_price("at_low", lang), marker_color=_AMBER,
+                         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Bar(y=names, x=[b - base for _, _, b in rows], base=base, orientation="h",
+                         name=_label_price("at_high", lang), marker_color=_BLUE,
+                         hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))  # fmt: skip
+    fig.add_vline(x=base, line_color="#4a5568")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title=v.currency)
+    fig = _layout(fig, _label_price("tornado", lang), height=320)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
+    return fig

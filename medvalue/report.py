@@ -356,7 +356,8 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
         readiness = (r.results.get("readiness") or {}).get("score")
         verdict = (r.results.get("privacy") or {}).get("verdict")
         band = (r.results.get("valuation") or {}).get("band")
-        price = f"{band['low']:,.0f} – {band['high']:,.0f}" if band else None
+        currency = (r.results.get("valuation") or {}).get("currency", "")
+        price = f"{band['low']:,.0f} – {band['high']:,.0f} {currency}" if band else None
         cells = [
             f'<td data-v="{html.escape(r.name)}"><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a></td>',
             _num_cell(size.get("rows")),

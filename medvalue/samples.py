@@ -645,6 +645,60 @@ _SPECS: dict[str, dict[str, object]] = {
 }
 
 
+#: The model the synthetic registry is drawn from (natural log of the price in CNY).
+SYNTHETIC_PRICE_MODEL = {
+    "intercept": 4.0,
+    "log_cases": 0.6,
+    "country_cn": -0.7,
+    "deal_analysis_report": -0.9,
+    "deal_equity_or_acquisition": 1.2,
+    "exclusive": 0.9,
+    "sigma": 0.45,
+}
+
+
+def comparables_synthetic(rows: int = 80, seed: int = 11) -> pl.DataFrame:
+    """A registry drawn from :data:`SYNTHETIC_PRICE_MODEL`, labelled synthetic in its file
+    name and in every row: for tests and the hedonic-regression tutorial, never for a price."""
+    rng = np.random.default_rng(seed)
+    m = SYNTHETIC_PRICE_MODEL
+    cases = np.round(np.exp(rng.uniform(np.log(200), np.log(2_000_000), rows))).astype(int)
+    cn = rng.random(rows) < 0.6
+    deal = rng.choice(
+        ["dataset_sale", "licence", "analysis_report", "equity"], rows, p=[0.4, 0.3, 0.15, 0.15]
+    )
+    exclusive = rng.random(rows) < 0.3
+    log_price = (
+        m["intercept"] + m["log_cases"] * np.log(cases) + m["country_cn"] * cn
+        + m["deal_analysis_report"] * (deal == "analysis_report")
+        + m["deal_equity_or_acquisition"] * (deal == "equity") + m["exclusive"] * exclusive
+        + rng.normal(0, m["sigma"], rows)
+    )  # fmt: skip
+    years = rng.integers(2019, 2026, rows)
+    months = rng.integers(1, 13, rows)
+    return pl.DataFrame({
+        "id": [f"S{i + 1:03d}" for i in range(rows)],
+        "synthetic": ["true"] * rows,
+        "reliability": ["synthetic"] * rows,
+        "date": [f"{y}-{mo:02d}" for y, mo in zip(years, months, strict=True)],
+        "country": np.where(cn, "CN", "US"),
+        "region": np.where(cn, "synthetic province", ""),
+        "venue": ["synthetic"] * rows,
+        "seller": [f"synthetic hospital {i + 1}" for i in range(rows)],
+        "seller_tier": rng.choice(["tertiary", "secondary", "county"], rows),
+        "buyer_type": rng.choice(["pharma", "medical_ai", "device_maker", "research_institute"], rows),
+        "specialty": rng.choice(["cardiology", "oncology", "neurology", "hepatology"], rows),
+        "modality": ["structured_ehr"] * rows,
+        "cases": cases,
+        "price": np.round(np.exp(log_price), -1),
+        "currency": ["CNY"] * rows,
+        "deal_type": deal,
+        "exclusivity": np.where(exclusive, "exclusive", "non_exclusive"),
+        "intended_use": ["synthetic (not a real trade)"] * rows,
+        "source_url": [""] * rows,
+    })  # fmt: skip
+
+
 def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path]:
     """Write every sample (and its spec) to ``out``; returns the files written."""
     out = Path(out)
@@ -670,6 +724,7 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
         )
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    written.append(_write_csv(comparables_synthetic(), out / "comparables_synthetic.csv"))
     readme = out / "README.md"
     readme.write_text(readme_text(), encoding="utf-8")
     written.append(readme)
@@ -701,6 +756,11 @@ beside it with its column roles and listing metadata.
 | `liver_transplant.xlsx` | the same data as an Excel workbook (sheet `liver_transplant`) | 1,202 |
 | `carotid_stenting.csv` | carotid artery stenting procedures, modelled on the 2,550-case Beijing set: demographics, symptomatic status, stenosis %, primary and comorbidity ICD-10 codes (I10, E11.9, I25.1), blood pressure, heart rate, stent type, embolic protection, 30-day stroke or death | 2,550 |
 | `county_hospital/` | a county hospital's neurology, cardiology and geriatrics data in four tables linked by `patient_id` and `encounter_id`: patients, encounters, diagnoses (primary and secondary), labs | 3,001 / 6,348 / 12,355 / 6,348 |
+| `comparables_synthetic.csv` | a SYNTHETIC comparables registry drawn from a known price model (`medvalue.samples.SYNTHETIC_PRICE_MODEL`), for tests and the hedonic-regression tutorial; every row says `synthetic: true`; never used for a real valuation | 80 |
+
+Not generated (written by hand, with sources): `comparables.csv`, the publicly reported
+health-data trades (one row each, source URL in every row), and `fx_rates.csv`, illustrative
+dated exchange rates to replace with your own.
 
 ## Planted problems
 

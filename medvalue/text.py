@@ -7,6 +7,7 @@ from rich.table import Table
 
 from medvalue.coverage import Coverage
 from medvalue.i18n import text
+from medvalue.pricing import Valuation
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -220,3 +221,40 @@ def readiness_summary(r: Readiness, lang: str = "en") -> Group:
     lines.append(lab("leakage") + ": " + ("; ".join(r.leak_sentences(lang)) or lab("no_leakage")))
     lines += r.note_sentences(lang)
     return Group(*lines)
+
+
+def pricing_summary(v: Valuation, lang: str = "en") -> Group:
+    """The band, each approach, the comparables used, and the warnings."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("pricing_labels", key, lang, **params)
+
+    low, mid, high = v.band
+    head = f"[bold]{v.dataset}[/bold]  {lab('section')}: [bold]{low:,.0f} – {high:,.0f} {v.currency}[/bold] ({lab('mid')} {mid:,.0f})"
+    methods = Table(title=lab("approach"), title_justify="left")
+    for h in ("approach", "low", "mid", "high", "weight"):
+        methods.add_column(lab(h), justify="left" if h == "approach" else "right")
+    for key, est in v.methods.items():
+        if est.available:
+            methods.add_row(
+                lab(f"method_{key}"),
+                f"{est.low:,.0f}",
+                f"{est.mid:,.0f}",
+                f"{est.high:,.0f}",
+                f"{v.weights[key]:.0%}",
+            )
+        else:
+            methods.add_row(
+                lab(f"method_{key}"),
+                "",
+                lab("not_available", reason=est.reason_text(lang)),
+                "",
+                "0%",
+            )
+    comps = Table(title=lab("comparables"), title_justify="left")
+    for h in ("id", "similarity", "price", "adjusted"):
+        comps.add_column(lab(h), justify="left" if h == "id" else "right")
+    for c in v.comparables:
+        if c.used:
+            comps.add_row(c.id, f"{c.similarity:.2f}", f"{c.price:,.0f}", f"{c.value:,.0f}")
+    return Group(head, v.paragraph(lang), methods, comps, lab("inputs_note"))

@@ -17,6 +17,7 @@ from typing import Any
 from medvalue import __version__, plots
 from medvalue.coverage import Coverage
 from medvalue.i18n import check_lang, text
+from medvalue.pricing import Valuation
 from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
@@ -169,14 +170,6 @@ def executive_summary(
             cards.append(_card(key, lang, None, None))
     return _wrap(
         f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>'
-    )
-
-
-def not_built(section: str, lang: str) -> Html:
-    """A section whose analysis is not in this version: said plainly, nothing faked."""
-    return _wrap(
-        f"<h2>{_e(_l(section, lang))}</h2>"
-        f'<p class="notbuilt">{_e(_l("not_built", lang, version=__version__))}</p>'
     )
 
 
@@ -611,4 +604,70 @@ def readiness_section(r: Readiness, lang: str) -> Html:
     )
     for note in r.note_sentences(lang):
         parts.append(f'<p class="sub">{_e(note)}</p>')
+    return _wrap("".join(parts))
+
+
+def _pl(key: str, lang: str, **params: Any) -> str:
+    return text("pricing_labels", key, lang, **params)
+
+
+def pricing_section(v: Valuation, lang: str) -> Html:
+    """The band in one paragraph, the football field, each approach, the comparables with
+    every correction factor, the tornado, and what to read before quoting."""
+    low, mid, high = v.band
+    parts = [
+        f"<h2>{_e(_pl('section', lang))}</h2>",
+        f'<p style="font-size:18px"><b>{_e(f"{low:,.0f} – {high:,.0f} {v.currency}")}</b> '
+        f"({_e(_pl('mid', lang))} {_e(f'{mid:,.0f}')})</p>",
+        f"<p>{_e(v.paragraph(lang))}</p>",
+        plots.to_html(plots.football_field(v, lang), "mv-pricing-football"),
+    ]
+    rows = []
+    for key, est in v.methods.items():
+        if est.available:
+            rows.append(
+                (
+                    _pl(f"method_{key}", lang),
+                    f"{est.low:,.0f}",
+                    f"{est.mid:,.0f}",
+                    f"{est.high:,.0f}",
+                    f"{v.weights[key]:.0%}",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    _pl(f"method_{key}", lang),
+                    "–",
+                    _pl("not_available", lang, reason=est.reason_text(lang)),
+                    "–",
+                    "0%",
+                )
+            )
+    parts.append(
+        _table(
+            [_pl(h, lang) for h in ("approach", "low", "mid", "high", "weight")],
+            rows,
+            numeric=(1, 2, 3, 4),
+        )
+    )
+    parts.append(f"<h3>{_e(_pl('comparables', lang))}</h3>")
+    comp_rows = []
+    for c in sorted(v.comparables, key=lambda c: (not c.used, -c.similarity)):
+        f = c.factors
+        comp_rows.append((
+            c.id, f"{c.similarity:.2f}", "–" if c.price is None else f"{c.price:,.0f}",
+            *(f"{f[k]:.2f}" if k in f else "–" for k in ("tech", "density", "date", "volume", "other")),
+            "–" if c.value is None else f"{c.value:,.0f}",
+            _pl("used_yes", lang) if c.used else _pl("used_no", lang, reason=_pl(c.reason or "excl_dissimilar", lang)),
+        ))  # fmt: skip
+    parts.append(_table(
+        [_pl("id", lang), _pl("similarity", lang), _pl("price", lang), "K_tech", "K_density", "K_date",
+         "K_volume", "K_other", _pl("adjusted", lang), _pl("used", lang)],
+        comp_rows, numeric=(1, 2, 3, 4, 5, 6, 7, 8),
+    ))  # fmt: skip
+    parts.append(plots.to_html(plots.tornado(v, lang), "mv-pricing-tornado"))
+    parts.append(f"<h3>{_e(_pl('warnings', lang))}</h3>")
+    items = [*v.warning_texts(lang), _pl("inputs_note", lang)]
+    parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>")
     return _wrap("".join(parts))

@@ -15,6 +15,10 @@ PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=quasi.split(",") if qu
 
 READY = """readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)"""
 
+PRICE = """valuation = mv.price(dataset, comparables=comparables_path or None, costs=costs_path or None,
+                     rates=rates_path or None, currency=currency, exclusive=exclusive,
+                     profile=profile, readiness=readiness, coverage=coverage, as_of=str(profile.as_of))"""
+
 PARAMS = """data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
 spec_path = "data/sample/liver_transplant.spec.yaml"  # spec YAML, or "" to infer column roles
 encoding = ""  # force a text encoding (utf-8, gb18030), or "" to detect it
@@ -29,7 +33,12 @@ k_target = 5  # privacy target: every group of people sharing quasi-identifiers 
 population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""
 label = ""  # outcome column for AI readiness, or "" for the spec's label
 time = ""  # follow-up time column (makes the label a time-to-event outcome), or ""
-seed = 0  # seed for cross-validation folds, subsamples and the learning curve"""
+seed = 0  # seed for cross-validation folds, subsamples and the learning curve
+comparables_path = ""  # comparables registry (CSV or Excel), or "" for the public one
+costs_path = ""  # pricing inputs (YAML) overriding the illustrative defaults, or ""
+rates_path = ""  # dated exchange rates (CSV), or "" for the illustrative ones shipped
+currency = "CNY"  # currency of the price band
+exclusive = False  # price an exclusive licence instead of a non-exclusive one"""
 
 
 def nb(cells):
@@ -68,17 +77,18 @@ valuation = nb(
         new_code_cell(READY),
         new_markdown_cell("## Privacy"),
         new_code_cell(PRIV),
+        new_markdown_cell("## Price band"),
+        new_code_cell(PRICE),
         new_markdown_cell("## Executive summary and sections"),
         new_code_cell(
             "views.executive_summary(lang, profile=profile, coverage=coverage, readiness=readiness,\n"
-            "                        privacy=privacy)"
+            "                        privacy=privacy, valuation=valuation)"
         ),
         new_code_cell("views.profile_section(profile, lang)"),
         new_code_cell("views.coverage_section(coverage, lang)"),
         new_code_cell("views.readiness_section(readiness, lang)"),
         new_code_cell("views.privacy_section(privacy, lang)"),
-        new_markdown_cell("## Sections still to come"),
-        new_code_cell('views.not_built("pricing_section", lang)'),
+        new_code_cell("views.pricing_section(valuation, lang)"),
         new_markdown_cell("## Methods, parameters and the results file"),
         new_code_cell("views.methods(lang, small_cell)"),
         new_code_cell(
@@ -86,11 +96,12 @@ valuation = nb(
             '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": small_cell,\n'
             '                   "quasi": quasi, "sensitive": sensitive, "k_target": k_target,\n'
             '                   "population_path": population_path, "label": label, "time": time,\n'
-            '                   "seed": seed}, lang)'
+            '                   "seed": seed, "comparables_path": comparables_path, "costs_path": costs_path,\n'
+            '                   "rates_path": rates_path, "currency": currency, "exclusive": exclusive}, lang)'
         ),
         new_code_cell(
             "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile,\n"
-            "              coverage=coverage, readiness=readiness, privacy=privacy)"
+            "              coverage=coverage, readiness=readiness, privacy=privacy, valuation=valuation)"
         ),
     ]
 )
@@ -183,3 +194,31 @@ ready = nb(
     ]
 )
 nbf.write(ready, "notebooks/03_readiness.ipynb")
+
+pricing = nb(
+    [
+        new_markdown_cell(
+            "# Price band: what to ask for this dataset, and why\n\n"
+            "Comparable trades adjusted with the China Appraisal Society's correction factors, a hedonic "
+            "regression when the registry allows it, the cost and income approaches, a seeded Monte Carlo, "
+            "the football field and the tornado. Set `comparables_path` to "
+            "`data/sample/comparables_synthetic.csv` to see the hedonic regression on the synthetic "
+            "tutorial registry (never for a real price). `medvalue report PATH --notebook 05_pricing`."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell(
+            "profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)\n"
+            "coverage = mv.coverage(dataset, small_cell=small_cell)\n"
+            "readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)"
+        ),
+        new_code_cell(PRICE),
+        new_code_cell("views.pricing_section(valuation, lang)"),
+        new_code_cell("views.results(lang=lang, dataset=dataset.name, valuation=valuation)"),
+    ]
+)
+nbf.write(pricing, "notebooks/05_pricing.ipynb")

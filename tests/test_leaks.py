@@ -112,6 +112,7 @@ COMMANDS: dict[str, list[list[str]]] = {
         ["{data}", "--spec", "{spec}", "--apply", "--out", "{out}/released"],
     ],
     "readiness": [["{data}", "--spec", "{spec}"], ["{data}", "--spec", "{spec}", "--json", "--lang", "zh"]],
+    "price": [["{data}", "--spec", "{spec}", "--json"], ["{data}", "--spec", "{spec}", "--lang", "zh"]],
     "samplesize": [["--outcome", "binary", "--parameters", "10", "--prevalence", "0.2", "--cstatistic", "0.8"]],
     # Reports are rendered below (one portfolio of all three, every notebook on one).
     "report": [],

@@ -67,13 +67,14 @@ def test_both_languages(zh_report, en_report):
     zh, en = zh_report.html.read_text(encoding="utf-8"), en_report.html.read_text(encoding="utf-8")
     assert "数据集价值评估报告" in zh and 'lang="zh"' in zh
     assert "Dataset valuation report" in en and "数据集价值评估报告" not in en
-    for word in ("完整性", "规范性", "尚未实现"):
+    for word in ("完整性", "规范性", "价格区间", "发布结论"):
         assert word in zh
 
 
-def test_unbuilt_analyses_say_so_plainly(en_report):
+def test_every_section_is_built(en_report):
     page = en_report.html.read_text(encoding="utf-8")
-    assert page.count("Not built yet") == 2  # price: card and section
+    assert "Not built yet" not in page
+    assert "Price band" in page and " CNY" in page  # the price card
     assert "ICD-10 chapters; most common" in page  # the coverage card is built
     assert "De-identified only" in page  # the privacy card is built
     assert "AI-training readiness" in page and " / 100" in page  # so is readiness
@@ -106,6 +107,20 @@ def test_readiness_section_in_the_report(zh_report, en_report, run):
         assert f'id="mv-readiness-{chart}"' in page
 
 
+def test_pricing_section_in_the_report(zh_report, en_report, run):
+    for rendered, lang in ((zh_report, "zh"), (en_report, "en")):
+        saved = json.loads(rendered.json.read_text(encoding="utf-8"))
+        cli = json.loads(
+            run(
+                "price", "--json", "--lang", lang, LIVER, "--spec", LIVER_SPEC, "--as-of", AS_OF
+            ).out
+        )
+        assert saved["valuation"] == cli
+    page = en_report.html.read_text(encoding="utf-8")
+    assert 'id="mv-pricing-football"' in page and 'id="mv-pricing-tornado"' in page
+    assert "order of magnitude" in page  # one priced comparable: said plainly
+
+
 def test_report_passes_privacy_options(tmp_path, run):
     r = run("report", CAROTID, "--out", tmp_path, "--lang", "en", "--quasi", "sex,age",
             "--sensitive", "stroke_or_death_30d", "--k", "11")  # fmt: skip
@@ -122,7 +137,7 @@ def test_report_renders_offline_in_chromium(zh_report):
     seen = open_in_browser(zh_report.html)
     assert seen["external"] == []
     assert seen["errors"] == []
-    assert seen["charts"] == seen["chart_divs"] >= 10
+    assert seen["charts"] == seen["chart_divs"] >= 12
     assert seen["rendered"] >= seen["charts"]  # every chart drew its SVG
     assert "质量得分" in seen["text"] and "发布结论" in seen["text"]
 
@@ -267,7 +282,9 @@ def test_pdf_without_chromium_is_a_clear_error(tmp_path, monkeypatch, en_report)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_runs_on_the_sample(tmp_path, path):
     r = render_notebook(path, {"as_of": AS_OF, "lang": "en"}, out_dir=tmp_path, name=path.stem)
-    assert any(r.results.get(k) for k in ("profile", "coverage", "privacy", "readiness"))
+    assert any(
+        r.results.get(k) for k in ("profile", "coverage", "privacy", "readiness", "valuation")
+    )
     assert r.html.exists()
 
 

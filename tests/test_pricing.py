@@ -1,0 +1,295 @@
+"""Price band: the registry, the correction factors, the hedonic regression's calibration on
+the synthetic registry, cost and income arithmetic, the band, the CLI and bad inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+import medvalue as mv
+from medvalue import comparables as reg
+from medvalue import pricing
+from medvalue.samples import SYNTHETIC_PRICE_MODEL, comparables_synthetic
+from tests.conftest import CAROTID, LIVER, LIVER_SPEC
+
+AS_OF = "2026-06-01"
+
+
+@pytest.fixture(scope="module")
+def public():
+    return reg.convert(reg.load_registry(), reg.load_rates(), "CNY")
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return reg.convert(reg.load_registry(reg.SYNTHETIC_REGISTRY), reg.load_rates(), "CNY")
+
+
+def _subject(**kw) -> pricing.Subject:
+    base = {
+        "name": "s",
+        "cases": 1000,
+        "quality": 0.9,
+        "readiness": None,
+        "density": 1.0,
+        "specialty": "hepatology",
+    }
+    return pricing.Subject(**{**base, **kw})
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def test_every_public_row_has_a_source_and_the_schema(public):
+    assert public.height >= 25
+    assert public["source_url"].str.starts_with("http").all()
+    assert not public["synthetic"].any()
+    c1 = public.filter(pl.col("id") == "C1").row(0, named=True)
+    assert (c1["price"], c1["currency"], c1["cases"]) == (30000.0, "CNY", 1000)
+
+
+def test_the_synthetic_registry_is_labelled_and_regenerates():
+    frame = reg.load_registry(reg.SYNTHETIC_REGISTRY)
+    assert "synthetic" in reg.SYNTHETIC_REGISTRY.name and frame["synthetic"].all()
+    assert (frame["reliability"] == "synthetic").all()
+    assert comparables_synthetic().height == frame.height
+
+
+def test_exchange_rates_are_the_latest_on_or_before_the_trade():
+    rates = reg.load_rates()
+    frame = reg.convert(reg.load_registry(), rates, "CNY")
+    i7 = frame.filter(pl.col("id") == "I7").row(0, named=True)  # 2015-01 trade, USD
+    assert i7["rate_used"] == 6.23 and i7["price_converted"] == pytest.approx(10_000_000 * 6.23)
+    f2 = frame.filter(pl.col("id") == "F2").row(0, named=True)  # 2010-01 trade, GBP
+    assert f2["rate_used"] == 10.55
+    back = (
+        reg.convert(reg.load_registry(), rates, "USD")
+        .filter(pl.col("id") == "C1")
+        .row(0, named=True)
+    )
+    assert back["price_converted"] == pytest.approx(30000 / 7.10)  # inverse of the 2026 USD rate
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda f: f.drop("price"), "missing column(s) price"),
+        (lambda f: f.with_columns(pl.lit("gift").alias("deal_type")), "deal_type"),
+        (lambda f: f.with_columns(pl.lit("April 2026").alias("date")), "YYYY-MM"),
+        (lambda f: f.with_columns(pl.lit("C1").alias("id")), "appears twice"),
+        (lambda f: f.with_columns(pl.lit("").alias("source_url")), "source"),
+        (lambda f: f.with_columns(pl.lit("thirty").alias("price")), "not a number"),
+    ],
+)
+def test_bad_registries_are_one_line_errors(tmp_path, run, edit, needle):
+    frame = pl.read_csv(reg.PUBLIC_REGISTRY, infer_schema=False)
+    edit(frame).write_csv(tmp_path / "bad.csv")
+    r = run("price", LIVER, "--comparables", tmp_path / "bad.csv")
+    assert r.code == 2 and needle in r.err and "bad.csv" in r.err and r.err.count("\n") == 1
+
+
+# --- the market approach --------------------------------------------------------------------
+
+
+def test_adjusting_a_comparable_to_itself_returns_its_price(public):
+    row = public.filter(pl.col("id") == "C1").row(0, named=True)
+    market = pricing.default_inputs()["market"]
+    twin = _subject(
+        cases=row["cases"],
+        quality=market["comparable_quality"],
+        density=market["comparable_density"],
+    )
+    f = pricing.factors(twin, row, market, row["date"])
+    assert all(v == pytest.approx(1.0) for v in f.values())
+    est, _ = pricing.market_approach(twin, public.filter(pl.col("id") == "C1"), market, row["date"])
+    assert est.mid == pytest.approx(30000)
+
+
+def test_price_rises_with_cases_and_quality(public):
+    market = pricing.default_inputs()["market"]
+    day = dt.date(2026, 6, 1)
+
+    def mid(**kw):
+        return pricing.market_approach(_subject(**kw), public, market, day)[0].mid
+
+    assert mid(cases=500) < mid(cases=1000) < mid(cases=5000)
+    assert mid(quality=0.6) < mid(quality=0.8) < mid(quality=0.95)
+    assert mid(density=0.5) < mid(density=1.0)
+    assert mid(exclusive=True) > mid(exclusive=False)
+
+
+def test_dissimilar_trades_are_shown_but_not_used(public):
+    _, adjusted = pricing.market_approach(
+        _subject(), public, pricing.default_inputs()["market"], dt.date(2026, 6, 1)
+    )
+    by = {a.id: a for a in adjusted}
+    assert by["C1"].used
+    assert not by["I10"].used and by["I10"].reason == "excl_dissimilar"  # Roche buying Flatiron
+    assert by["C2"].reason == "excl_no_size" and by["C3"].reason == "excl_no_price"
+
+
+# --- the hedonic regression -----------------------------------------------------------------
+
+
+def test_hedonic_recovers_the_synthetic_model(synthetic):
+    est = pricing.hedonic_approach(_subject(country="CN"), synthetic)
+    assert est.available
+    coef = est.detail["coefficients"]
+    m = SYNTHETIC_PRICE_MODEL
+    assert coef["log_cases"] == pytest.approx(m["log_cases"], abs=0.1)
+    assert coef["exclusive"] == pytest.approx(m["exclusive"], abs=0.4)
+    assert est.detail["residual_sd"] == pytest.approx(m["sigma"], abs=0.12)
+
+
+def test_prediction_interval_covers_about_80_percent_leaving_one_out(synthetic):
+    hits = 0
+    for i in range(synthetic.height):
+        target = synthetic.row(i, named=True)
+        low, high = pricing.hedonic_interval(synthetic.filter(pl.int_range(pl.len()) != i), target)
+        hits += low <= target["price_converted"] <= high
+    coverage = hits / synthetic.height
+    assert 0.7 <= coverage <= 0.9, coverage
+
+
+def test_hedonic_is_not_fitted_on_too_few_rows(public):
+    est = pricing.hedonic_approach(_subject(), public)
+    assert not est.available and est.detail["needed"] == 18
+
+
+# --- cost and income ------------------------------------------------------------------------
+
+
+def test_cost_approach_arithmetic():
+    cost = pricing.default_inputs()["cost"]
+    est = pricing.cost_approach(_subject(cases=1000), 20_000, cost)
+    day = cost["staff_day_rate"]
+    reproduction = (
+        cost["extraction_days"] * day + cost["cleaning_days_per_10k_rows"] * 2 * day
+        + cost["annotation_per_record"] * 1000 + cost["deidentification_review"]
+        + cost["storage_platform_per_year"] * cost["years_of_storage"]
+    )  # fmt: skip
+    expected = (
+        reproduction
+        * (1 - cost["obsolescence"])
+        * (1 + cost["margin"])
+        / (1 - cost["exchange_seller_fee"])
+    )
+    assert est.mid == pytest.approx(expected)
+
+
+def test_income_approach_discounts_licence_fees():
+    income = {
+        "fee_per_buyer": 100_000,
+        "buyers_per_year": 2,
+        "horizon_years": 3,
+        "discount_rate": 0.1,
+        "exclusive_multiplier": 2.5,
+    }
+    annuity = 1 / 1.1 + 1 / 1.1**2 + 1 / 1.1**3
+    assert pricing.income_approach(_subject(), income).mid == pytest.approx(200_000 * annuity)
+    assert pricing.income_approach(_subject(exclusive=True), income).mid == pytest.approx(
+        250_000 * annuity
+    )
+
+
+# --- the band -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def liver_price():
+    return mv.price(mv.load_dataset(LIVER, spec=LIVER_SPEC), as_of=AS_OF)
+
+
+def test_liver_band_is_ordered_and_honest(liver_price):
+    low, mid, high = liver_price.band
+    p10, p50, p90 = liver_price.distribution
+    assert low < p10 <= p50 <= p90 < high  # widened: one priced, sized comparable
+    assert mid == p50
+    assert liver_price.warnings[0][0] == "warn_few"
+    assert "order of magnitude" in liver_price.paragraph("en")
+    assert [c.id for c in liver_price.comparables if c.used] == ["C1"]
+    assert sum(liver_price.weights.values()) == pytest.approx(1.0)
+
+
+def test_band_widens_as_comparables_are_removed():
+    ds = mv.load_dataset(CAROTID)
+    full = reg.load_registry(reg.SYNTHETIC_REGISTRY)
+    widths = []
+    for n in (80, 20, 2):
+        v = mv.price(ds, comparables=full.head(n), as_of=AS_OF)
+        widths.append(v.band[2] / v.band[0])
+    assert widths[0] < widths[1] < widths[2], widths
+
+
+def test_no_usable_comparable_gives_cost_and_income_with_a_warning(tmp_path, run):
+    frame = pl.read_csv(reg.PUBLIC_REGISTRY, infer_schema=False).with_columns(
+        pl.lit("").alias("price")
+    )
+    frame.write_csv(tmp_path / "unpriced.csv")
+    r = run("price", CAROTID, "--comparables", tmp_path / "unpriced.csv", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert not d["methods"]["market"]["available"] and d["comparables_used"] == []
+    assert d["weights"]["cost"] > 0 and d["weights"]["income"] > 0
+    assert any("cost and income" in w for w in d["warnings"])
+
+
+def test_same_seed_same_band_and_seed_changes_draws():
+    ds = mv.load_dataset(CAROTID)
+    a = mv.price(ds, as_of=AS_OF, seed=3).to_dict()
+    b = mv.price(ds, as_of=AS_OF, seed=3).to_dict()
+    c = mv.price(ds, as_of=AS_OF, seed=4).to_dict()
+    assert a == b and a["distribution"] != c["distribution"]
+
+
+def test_tornado_lists_every_uncertain_input(liver_price):
+    names = [f for f, _, _ in liver_price.tornado]
+    assert set(names) == set(pricing.default_inputs()["uncertainty"])
+    spans = [abs(b - a) for _, a, b in liver_price.tornado]
+    assert spans == sorted(spans, reverse=True)
+
+
+# --- CLI and inputs -------------------------------------------------------------------------
+
+
+def test_price_json_contract(run):
+    r = run("price", LIVER, "--spec", LIVER_SPEC, "--as-of", AS_OF, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["currency"] == "CNY"
+    assert set(d["band"]) == {"low", "mid", "high"} and set(d["distribution"]) == {
+        "p10",
+        "p50",
+        "p90",
+    }
+    assert set(d["methods"]) == {"market", "hedonic", "cost", "income"}
+    assert d["comparables_used"][0]["id"] == "C1" and "factors" in d["comparables_used"][0]
+    assert isinstance(d["warnings"], list)
+
+
+def test_costs_file_overrides_defaults_and_bad_keys_fail(tmp_path, run):
+    (tmp_path / "costs.yaml").write_text("income:\n  fee_per_buyer: 10000\n", encoding="utf-8")
+    r = run("price", CAROTID, "--costs", tmp_path / "costs.yaml", "--json", "--as-of", AS_OF)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["methods"]["income"]["fee_per_buyer"] == 10000
+    (tmp_path / "bad.yaml").write_text("income:\n  fees: 1\n", encoding="utf-8")
+    r = run("price", CAROTID, "--costs", tmp_path / "bad.yaml")
+    assert r.code == 2 and "income.fees" in r.err and r.err.count("\n") == 1
+
+
+def test_currency_conversion_of_the_band(run):
+    usd = json.loads(run("price", CAROTID, "--currency", "USD", "--json", "--as-of", AS_OF).out)
+    cny = json.loads(run("price", CAROTID, "--currency", "CNY", "--json", "--as-of", AS_OF).out)
+    c1_usd = usd["comparables_used"][0]["price"]
+    assert c1_usd == pytest.approx(30000 / 7.10, rel=1e-6)
+    # Every approach is in the band's currency: the cost inputs (CNY) are converted too.
+    assert usd["methods"]["cost"]["mid"] == pytest.approx(
+        cny["methods"]["cost"]["mid"] / 7.10, rel=1e-6
+    )
+    assert usd["band"]["mid"] == pytest.approx(cny["band"]["mid"] / 7.10, rel=0.05)
+    assert math.isfinite(usd["band"]["mid"]) and np.isfinite(cny["band"]["mid"])
