@@ -440,7 +440,7 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
     bold = ' style="font-weight:600"'
     reasons = "".join(f"<li{bold if r.blocking else ''}>{_e(r.text(lang))}</li>" for r in a.reasons)
     parts = [
-        f"<h2>{_e(_p('section', lang))}</h2>",
+        f"<h2>{_e(_l('privacy_section', lang))}</h2>",
         f'<p>{_e(_p("verdict", lang))}: <span style="color:{colour};font-weight:700;font-size:18px">'
         f"{_e(text('verdicts', a.verdict, lang))}</span></p>",
         f"<h3>{_e(_p('reasons', lang))}</h3><ul>{reasons}</ul>",
@@ -536,7 +536,7 @@ def readiness_section(r: Readiness, lang: str) -> Html:
     """Score and components in plain words, label balance, sample size needed versus
     available, the baseline, the learning curve with its extrapolation, calibration,
     leakage and the predictors."""
-    parts = [f"<h2>{_e(_rd('section', lang))}</h2>"]
+    parts = [f"<h2>{_e(_l('readiness_section', lang))}</h2>"]
     if r.label is None:
         parts.append(f'<p class="notbuilt">{_e(_rd("no_label", lang))}</p>')
         return _wrap("".join(parts))
@@ -616,7 +616,7 @@ def pricing_section(v: Valuation, lang: str) -> Html:
     every correction factor, the tornado, and what to read before quoting."""
     low, mid, high = v.band
     parts = [
-        f"<h2>{_e(_pl('section', lang))}</h2>",
+        f"<h2>{_e(_l('pricing_section', lang))}</h2>",
         f'<p style="font-size:18px"><b>{_e(f"{low:,.0f} – {high:,.0f} {v.currency}")}</b> '
         f"({_e(_pl('mid', lang))} {_e(f'{mid:,.0f}')})</p>",
         f"<p>{_e(v.paragraph(lang))}</p>",
