@@ -18,6 +18,7 @@ from medvalue.privacy import PrivacyAssessment, privacy
 from medvalue.profile import Profile, profile
 from medvalue.readiness import Readiness, readiness
 from medvalue.spec import DatasetSpec, infer_spec
+from medvalue.targets import TargetProgress, targets
 
 __all__ = [
     "Coverage",
@@ -27,6 +28,7 @@ __all__ = [
     "PrivacyAssessment",
     "Profile",
     "Readiness",
+    "TargetProgress",
     "Valuation",
     "__version__",
     "coverage",
@@ -38,4 +40,5 @@ __all__ = [
     "profile",
     "read_path",
     "readiness",
+    "targets",
 ]

@@ -522,6 +522,31 @@ def price(
 
 
 @cli.command()
+@click.argument("registry", type=click.Path(path_type=str))
+@click.option(
+    "--targets",
+    "targets_path",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Targets (YAML or CSV: region, year, products, transactions, value).",
+)
+@_as_of_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def targets(registry: str, targets_path: str, as_of: str | None, as_json: bool, lang: str) -> None:
+    """A region's data products against its targets, with year-end forecasts (for planners)."""
+    from medvalue.targets import targets as run_targets
+
+    result = run_targets(registry, targets_path, as_of=as_of)
+    if as_json:
+        _emit_json(result.to_dict(lang))
+        return
+    from medvalue.text import targets_summary
+
+    _console().print(targets_summary(result, lang=lang))
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--out", "out_dir", default="reports", show_default=True, type=click.Path(path_type=str)
@@ -578,6 +603,12 @@ def price(
 )
 @click.option("--currency", default="CNY", show_default=True, help="Currency of the price band.")
 @click.option("--exclusive", is_flag=True, help="Price an exclusive licence.")
+@click.option(
+    "--targets",
+    "targets_path",
+    type=click.Path(path_type=str),
+    help="Planner's report: PATH is a product registry, this its targets.",
+)
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF with Chromium.")
 def report(
     paths: tuple[str, ...],
@@ -603,9 +634,23 @@ def report(
     rates_path: str | None,
     currency: str,
     exclusive: bool,
+    targets_path: str | None,
     pdf: bool,
 ) -> None:
-    """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets."""
+    """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets,
+    or with --targets the planner's report for a product registry."""
+    if targets_path:
+        from medvalue.report import render_targets
+
+        if len(paths) != 1:
+            msg = "--targets renders one product registry; give one PATH"
+            raise MedvalueError(msg)
+        out = render_targets(paths[0], targets_path, out_dir=out_dir, lang=lang, as_of=as_of,
+                             name=name, pdf=pdf, progress=True)  # fmt: skip
+        for p in out.files:
+            click.echo(f"wrote {p}")
+        click.echo(f"done in {out.seconds:.1f} s")
+        return
     from medvalue.privacy import load_population
     from medvalue.report import VALUATION_NOTEBOOK, render_portfolio, render_valuation
 

@@ -22,6 +22,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import Readiness
+from medvalue.targets import TargetProgress
 
 FONT_FAMILY = (
     '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", '
@@ -460,3 +461,57 @@ def tornado(v: Valuation, lang: str = "en") -> go.Figure:
     fig = _layout(fig, _label_price("tornado", lang), height=320)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
     return fig
+
+
+def _label_tgt(key: str, lang: str, **params: object) -> str:
+    return text("targets_labels", key, lang, **params)
+
+
+def burnup(t: TargetProgress, key: str, lang: str = "en") -> go.Figure:
+    """Cumulative actual by month, the target line, and the year-end forecast band."""
+    region, metric = key.split("/")
+    series = t.burnup[key]
+    prog = next(p for p in t.regions if p.region == region and p.metric == metric)
+    month_now = f"{t.as_of:%Y-%m}"
+    shown = [(m, v) for m, v in series if m <= month_now]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[m for m, _ in shown], y=[v for _, v in shown], mode="lines+markers",
+                             name=_label_tgt("actual_line", lang), line={"color": _BLUE}))  # fmt: skip
+    fig.add_trace(go.Scatter(x=[series[0][0], series[-1][0]], y=[prog.target / 12, prog.target], mode="lines",
+                             name=_label_tgt("target_line", lang), line={"color": _GREY, "dash": "dash"}))  # fmt: skip
+    low, mid, high = prog.forecast
+    fig.add_trace(go.Scatter(x=[series[-1][0]], y=[mid], mode="markers", name=_label_tgt("forecast_band", lang),
+                             marker={"color": _AMBER, "size": 10},
+                             error_y={"type": "data", "symmetric": False, "array": [high - mid], "arrayminus": [mid - low]}))  # fmt: skip
+    fig = _layout(
+        fig,
+        _label_tgt("burnup", lang, region=region, metric=_label_tgt(f"metric_{metric}", lang)),
+        height=300,
+    )
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.3})
+    return fig
+
+
+def target_funnel(t: TargetProgress, lang: str = "en") -> go.Figure:
+    stages = list(t.funnel)
+    fig = go.Figure(go.Funnel(y=[_label_tgt(f"stage_{s}", lang) for s in stages], x=[t.funnel[s] for s in stages],
+                              marker={"color": [_BLUE, "#4299e1", "#63b3ed", _AMBER]}))  # fmt: skip
+    return _layout(fig, _label_tgt("funnel", lang), height=300)
+
+
+def target_ranking(t: TargetProgress, lang: str = "en") -> go.Figure:
+    rows = sorted(t.regions, key=lambda p: p.p_meet)
+    names = [f"{p.region} · {_label_tgt('metric_' + p.metric, lang)}" for p in rows]
+    fig = go.Figure(go.Bar(x=[p.p_meet for p in rows], y=names, orientation="h",
+                           marker_color=[_RED if p.p_meet < 0.5 else _BLUE for p in rows],
+                           text=[f"{p.p_meet:.0%}" for p in rows], textposition="outside", cliponaxis=False))  # fmt: skip
+    fig.update_xaxes(range=[0, 1.05], tickformat=".0%")
+    return _layout(fig, _label_tgt("ranking", lang), height=max(260, 28 * len(rows) + 80))
+
+
+def monthly_transactions(t: TargetProgress, lang: str = "en") -> go.Figure:
+    fig = go.Figure(
+        go.Bar(x=[m for m, _, _ in t.monthly], y=[n for _, n, _ in t.monthly], marker_color=_BLUE)
+    )
+    fig.update_xaxes(type="category")
+    return _layout(fig, _label_tgt("monthly", lang), height=280)

@@ -295,6 +295,39 @@ def render_valuation(
     )
 
 
+TARGETS_NOTEBOOK = "06_regional_targets"
+
+
+def render_targets(
+    registry: str | Path,
+    targets: str | Path,
+    *,
+    out_dir: str | Path = "reports",
+    lang: str = DEFAULT_LANG,
+    as_of: str | None = None,
+    name: str | None = None,
+    pdf: bool = False,
+    progress: bool = False,
+) -> Rendered:
+    """Render the planner's report: a region's data products against its targets."""
+    from medvalue.targets import load_registry, load_targets
+
+    check_lang(lang)
+    load_registry(registry)  # a bad file is a one-line error before a kernel starts
+    load_targets(targets)
+    report_name = name or f"{_default_name(registry)}_targets"
+    params = {
+        "registry_path": _relative(registry),
+        "targets_path": _relative(targets),
+        "as_of": as_of or "",
+        "lang": lang,
+    }
+    return render_notebook(
+        TARGETS_NOTEBOOK, params, out_dir=out_dir, name=report_name, title=report_name,
+        lang=lang, pdf=pdf, progress=progress,
+    )  # fmt: skip
+
+
 def render_portfolio(
     paths: Sequence[str | Path],
     *,

@@ -699,6 +699,115 @@ def comparables_synthetic(rows: int = 80, seed: int = 11) -> pl.DataFrame:
     })  # fmt: skip
 
 
+#: Cities and counties of the synthetic regional registry (Zhejiang, modelled on Wenzhou's plan).
+REGIONS = {
+    "温州市": ("鹿城区", "瓯海区", "瑞安市", "乐清市"),
+    "杭州市": ("上城区", "西湖区"),
+    "宁波市": ("海曙区", "鄞州区"),
+}
+
+
+def regional_registry(seed: int = 5) -> pl.DataFrame:
+    """Synthetic data-product events in Zhejiang for 2025 and 2026 to the end of October, with
+    planted problems: an unknown status, a product registered after it was listed, a product
+    id used for two hospitals, and a trade before listing."""
+    rng = np.random.default_rng(seed)
+    tiers = ("tertiary", "secondary", "county")
+    specialties = (
+        "cardiology",
+        "oncology",
+        "neurology",
+        "hepatology",
+        "ophthalmology",
+        "geriatrics",
+    )
+    rows: list[dict[str, object]] = []
+    pid = 0
+    end = dt.date(2026, 10, 31)
+    for city, counties in REGIONS.items():
+        per_year = 40 if city == "温州市" else 14
+        for year in (2025, 2026):
+            days = (dt.date(year, 12, 31) - dt.date(year, 1, 1)).days
+            for _ in range(int(rng.poisson(per_year * 1.2))):
+                pid += 1
+                planned = dt.date(year, 1, 1) + dt.timedelta(days=int(rng.integers(0, days)))
+                base = {
+                    "product_id": f"ZJ{pid:04d}", "name": f"{rng.choice(specialties)} dataset {pid}",
+                    "hospital": f"{city}{rng.choice(['第一', '第二', '中心', '人民'])}医院",
+                    "hospital_tier": str(rng.choice(tiers)), "province": "浙江省", "city": city,
+                    "county": str(rng.choice(counties)), "specialty": str(rng.choice(specialties)),
+                    "modality": str(rng.choice(["structured_ehr", "imaging", "multimodal"], p=[0.7, 0.2, 0.1])),
+                    "exchange": str(rng.choice(["Zhejiang Data Exchange", "Shanghai Data Exchange", "Beijing International Big Data Exchange"], p=[0.6, 0.25, 0.15])),
+                }  # fmt: skip
+                when = planned
+                for stage in ("planned", "registered", "listed"):
+                    if when > end:
+                        break
+                    rows.append(
+                        {
+                            **base,
+                            "event": stage,
+                            "date": when.isoformat(),
+                            "buyer_type": "",
+                            "price": "",
+                        }
+                    )
+                    if rng.random() < 0.12:
+                        break  # stalls at this stage
+                    when = when + dt.timedelta(days=int(rng.integers(10, 60)))
+                else:
+                    listed = when - dt.timedelta(days=0)
+                    for _ in range(int(rng.poisson(0.35))):
+                        trade = listed + dt.timedelta(days=int(rng.integers(5, 200)))
+                        if trade <= end:
+                            rows.append({**base, "event": "traded", "date": trade.isoformat(),
+                                         "buyer_type": str(rng.choice(["pharma", "medical_ai", "device_maker", "research_institute"])),
+                                         "price": str(int(round(float(np.exp(rng.normal(11.5, 0.8))), -3)))})  # fmt: skip
+    frame = pl.DataFrame(rows)
+    # Planted problems (tests/test_targets.py names each).
+    first = frame.row(0, named=True)
+    planted = [
+        {**first, "event": "上架", "date": "2026-03-02"},
+        {**first, "product_id": "ZJ9001", "event": "listed", "date": "2026-02-01"},
+        {**first, "product_id": "ZJ9001", "event": "registered", "date": "2026-03-15"},
+        {
+            **first,
+            "product_id": "ZJ9002",
+            "hospital": "温州某医院",
+            "event": "planned",
+            "date": "2026-01-10",
+        },
+        {
+            **first,
+            "product_id": "ZJ9002",
+            "hospital": "宁波某医院",
+            "event": "registered",
+            "date": "2026-02-10",
+        },
+        {
+            **first,
+            "product_id": "ZJ9003",
+            "event": "traded",
+            "date": "2026-04-01",
+            "buyer_type": "pharma",
+            "price": "80000",
+        },
+        {**first, "product_id": "ZJ9003", "event": "listed", "date": "2026-05-01"},
+    ]
+    return pl.concat([frame, pl.DataFrame(planted)]).sort("product_id", "date")
+
+
+REGIONAL_TARGETS = """# Regional targets for the synthetic registry, modelled on Wenzhou's plan (45+ medical data
+# products and 10+ transactions in one year). Synthetic; see data/sample/README.md.
+targets:
+  - {region: 温州市, year: 2026, products: 45, transactions: 10, value: 1000000}
+  - {region: 杭州市, year: 2026, products: 20, transactions: 6}
+  - {region: 宁波市, year: 2026, products: 15, transactions: 5}
+  - {region: 浙江省, year: 2026, products: 80, transactions: 21}
+  - {region: 台州市, year: 2026, products: 10, transactions: 2}
+"""
+
+
 def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path]:
     """Write every sample (and its spec) to ``out``; returns the files written."""
     out = Path(out)
@@ -725,6 +834,9 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
         path.write_text(text, encoding="utf-8")
         written.append(path)
     written.append(_write_csv(comparables_synthetic(), out / "comparables_synthetic.csv"))
+    written.append(_write_csv(regional_registry(), out / "regional_registry.csv"))
+    (out / "targets.yaml").write_text(REGIONAL_TARGETS, encoding="utf-8")
+    written.append(out / "targets.yaml")
     readme = out / "README.md"
     readme.write_text(readme_text(), encoding="utf-8")
     written.append(readme)
@@ -756,6 +868,7 @@ beside it with its column roles and listing metadata.
 | `liver_transplant.xlsx` | the same data as an Excel workbook (sheet `liver_transplant`) | 1,202 |
 | `carotid_stenting.csv` | carotid artery stenting procedures, modelled on the 2,550-case Beijing set: demographics, symptomatic status, stenosis %, primary and comorbidity ICD-10 codes (I10, E11.9, I25.1), blood pressure, heart rate, stent type, embolic protection, 30-day stroke or death | 2,550 |
 | `county_hospital/` | a county hospital's neurology, cardiology and geriatrics data in four tables linked by `patient_id` and `encounter_id`: patients, encounters, diagnoses (primary and secondary), labs | 3,001 / 6,348 / 12,355 / 6,348 |
+| `regional_registry.csv` + `targets.yaml` | SYNTHETIC data-product events (planned, registered, listed, traded) of hospitals in three Zhejiang cities, 2025 to October 2026, and 2026 targets modelled on Wenzhou's plan; planted: an unknown status (上架), a product registered after it was listed (ZJ9001), a product id used by two hospitals (ZJ9002), a trade before listing (ZJ9003), a target for a city with no products (台州市) | events |
 | `comparables_synthetic.csv` | a SYNTHETIC comparables registry drawn from a known price model (`medvalue.samples.SYNTHETIC_PRICE_MODEL`), for tests and the hedonic-regression tutorial; every row says `synthetic: true`; never used for a real valuation | 80 |
 
 Not generated (written by hand, with sources): `comparables.csv`, the publicly reported

@@ -12,6 +12,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import WEIGHTS, Readiness
+from medvalue.targets import TargetProgress
 
 _LABELS = {
     "en": {
@@ -258,3 +259,22 @@ def pricing_summary(v: Valuation, lang: str = "en") -> Group:
         if c.used:
             comps.add_row(c.id, f"{c.similarity:.2f}", f"{c.price:,.0f}", f"{c.value:,.0f}")
     return Group(head, v.paragraph(lang), methods, comps, lab("inputs_note"))
+
+
+def targets_summary(t: TargetProgress, lang: str = "en") -> Group:
+    """Progress per region and metric, the funnel, laggards and registry problems."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("targets_labels", key, lang, **params)
+
+    value, sentence = t.headline(lang)
+    table = Table(title=lab("progress"), title_justify="left")
+    for h in ("region", "metric", "target", "actual", "expected", "forecast", "p_meet"):
+        table.add_column(lab(h), justify="left" if h in ("region", "metric") else "right")
+    for p in t.regions:
+        low, mid, high = p.forecast
+        table.add_row(p.region, lab(f"metric_{p.metric}"), f"{p.target:,.0f}", f"{p.actual:,.0f}",
+                      f"{p.expected_to_date:,.0f}", f"{mid:,.0f} ({low:,.0f}-{high:,.0f})", f"{p.p_meet:.0%}")  # fmt: skip
+    funnel = " → ".join(f"{lab('stage_' + k)} {v}" for k, v in t.funnel.items())
+    problems = [f"[yellow]{f.text(lang)}[/yellow]" for f in t.findings]
+    return Group(f"[bold]{value}[/bold] {sentence}", table, funnel, *problems)

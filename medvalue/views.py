@@ -22,6 +22,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import WEIGHTS, Readiness
+from medvalue.targets import TargetProgress
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
 
@@ -670,4 +671,74 @@ def pricing_section(v: Valuation, lang: str) -> Html:
     parts.append(f"<h3>{_e(_pl('warnings', lang))}</h3>")
     items = [*v.warning_texts(lang), _pl("inputs_note", lang)]
     parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>")
+    return _wrap("".join(parts))
+
+
+def _tg(key: str, lang: str, **params: Any) -> str:
+    return text("targets_labels", key, lang, **params)
+
+
+def targets_page_start(title: str, lang: str, as_of: Any) -> Html:
+    """Styles, plotly.js and the title block of the planner's report (no dataset)."""
+    check_lang(lang)
+    sub = _l("generated", lang, version=__version__, as_of=str(as_of))
+    return Html(
+        _CSS
+        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
+        + f'<div class="mv"><h1>{_e(_tg("title", lang))} · {_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
+    )
+
+
+def targets_section(t: TargetProgress, lang: str) -> Html:
+    """Progress per region and metric, the burn-up charts, ranking, funnel, monthly
+    transactions, breakdowns, laggards and registry problems."""
+    value, sentence = t.headline(lang)
+    parts = [
+        f"<h2>{_e(_tg('progress', lang))}</h2>",
+        f'<p style="font-size:18px"><b>{_e(value)}</b> · {_e(sentence)}</p>',
+    ]
+    rows = []
+    for p in t.regions:
+        low, mid, high = p.forecast
+        fmt = lambda x: f"{x:,.0f}"  # noqa: E731
+        rows.append((p.region, _tg(f"metric_{p.metric}", lang), fmt(p.target), fmt(p.actual), fmt(p.expected_to_date),
+                     f"{p.gap:+,.0f}", "–" if p.pace_needed is None else f"{p.pace_needed:,.1f}",
+                     f"{fmt(mid)} ({fmt(low)}–{fmt(high)})", f"{p.p_meet:.0%}"))  # fmt: skip
+    head = [
+        _tg(k, lang)
+        for k in (
+            "region",
+            "metric",
+            "target",
+            "actual",
+            "expected",
+            "gap",
+            "pace",
+            "forecast",
+            "p_meet",
+        )
+    ]
+    parts.append(_table(head, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
+    parts.append(plots.to_html(plots.target_ranking(t, lang), "mv-targets-ranking"))
+    for i, key in enumerate(t.burnup):
+        parts.append(plots.to_html(plots.burnup(t, key, lang), f"mv-targets-burnup-{i}"))
+    parts.append(plots.to_html(plots.target_funnel(t, lang), "mv-targets-funnel"))
+    if t.monthly:
+        parts.append(plots.to_html(plots.monthly_transactions(t, lang), "mv-targets-monthly"))
+    parts.append(f"<h3>{_e(_tg('laggards', lang))}</h3>")
+    lag = t.laggards
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(p.region)} · {_e(_tg('metric_' + p.metric, lang))}: {p.p_meet:.0%}</li>" for p in lag) + "</ul>"
+        if lag else f"<p>{_e(_tg('no_laggards', lang))}</p>"
+    )  # fmt: skip
+    for by, rows_by in t.breakdowns.items():
+        parts.append(f"<h3>{_e(_tg('breakdown', lang, by=_tg('by_' + by, lang)))}</h3>")
+        parts.append(_table(["", _tg("listed", lang), _tg("traded", lang), _tg("value", lang)],
+                            [(k, a, b, f"{v:,.0f}") for k, a, b, v in rows_by[:15]], numeric=(1, 2, 3)))  # fmt: skip
+    parts.append(f"<h3>{_e(_tg('findings', lang))}</h3>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(f.text(lang))}</li>" for f in t.findings) + "</ul>"
+        if t.findings else f"<p>{_e(_tg('no_findings', lang))}</p>"
+    )  # fmt: skip
+    parts.append(f'<p class="sub">{_e(_tg("method", lang))}</p>')
     return _wrap("".join(parts))

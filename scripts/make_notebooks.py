@@ -222,3 +222,27 @@ pricing = nb(
     ]
 )
 nbf.write(pricing, "notebooks/05_pricing.ipynb")
+
+TARGET_PARAMS = '''registry_path = "data/sample/regional_registry.csv"  # product registry (CSV or Excel): one row per status event
+targets_path = "data/sample/targets.yaml"  # targets (YAML or CSV): region, year, products, transactions, value
+as_of = ""  # progress date YYYY-MM-DD, or "" for today
+lang = "zh"  # report language: "zh" or "en"'''
+
+regional = nb(
+    [
+        new_markdown_cell(
+            "# Regional data-product targets\n\nFor planners: a region's data products against its yearly "
+            "targets (products released, transactions, value), with year-end forecasts, the funnel, "
+            "breakdowns and registry problems. `medvalue report REGISTRY --targets T`."
+        ),
+        params_cell(TARGET_PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "progress = mv.targets(registry_path, targets_path, as_of=as_of or None)\n"
+            "views.targets_page_start(registry_path.rsplit('/', 1)[-1], lang, progress.as_of)"
+        ),
+        new_code_cell("views.targets_section(progress, lang)"),
+        new_code_cell("views.results(lang=lang, targets=progress)"),
+    ]
+)
+nbf.write(regional, "notebooks/06_regional_targets.ipynb")

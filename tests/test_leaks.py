@@ -17,9 +17,9 @@ import polars as pl
 import pytest
 
 from medvalue.cli import cli
-from medvalue.config import NOTEBOOK_DIR
+from medvalue.config import NOTEBOOK_DIR, SAMPLE_DIR
 from medvalue.patterns import resident_id_check_char
-from medvalue.report import render_portfolio, render_valuation
+from medvalue.report import TARGETS_NOTEBOOK, render_portfolio, render_targets, render_valuation
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 NAMES = ("王大锤", "李逍遥", "张无忌", "赵灵儿", "林月如", "周芷若")
@@ -113,6 +113,8 @@ COMMANDS: dict[str, list[list[str]]] = {
     ],
     "readiness": [["{data}", "--spec", "{spec}"], ["{data}", "--spec", "{spec}", "--json", "--lang", "zh"]],
     "price": [["{data}", "--spec", "{spec}", "--json"], ["{data}", "--spec", "{spec}", "--lang", "zh"]],
+    # The planner's command reads a product registry (no people in it); run on the sample.
+    "targets": [[str(SAMPLE_DIR / "regional_registry.csv"), "--targets", str(SAMPLE_DIR / "targets.yaml"), "--json"]],
     "samplesize": [["--outcome", "binary", "--parameters", "10", "--prevalence", "0.2", "--cstatistic", "0.8"]],
     # Reports are rendered below (one portfolio of all three, every notebook on one).
     "report": [],
@@ -167,15 +169,22 @@ def test_nothing_planted_reaches_any_output(planted, run, tmp_path):
     assert len(portfolio.reports) == 3
     liver, liver_spec, _ = planted["liver_transplant"]
     notebooks = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb"))
+    render_targets(
+        SAMPLE_DIR / "regional_registry.csv",
+        SAMPLE_DIR / "targets.yaml",
+        out_dir=reports,
+        lang="en",
+    )
     for nb in notebooks:
-        if nb == "valuation_report":
+        if nb in ("valuation_report", TARGETS_NOTEBOOK):
             continue
         render_valuation(
             liver, spec=liver_spec, out_dir=reports, notebook=nb, name=f"liver-{nb}", lang="en"
         )
     report_files = [p for p in reports.rglob("*") if p.is_file()]
     rendered = {p.stem.removeprefix("liver-") for p in report_files if p.suffix == ".html"}
-    assert set(notebooks) - {"valuation_report"} <= rendered
+    assert set(notebooks) - {"valuation_report", TARGETS_NOTEBOOK} <= rendered
+    assert "regional_registry_targets" in {p.stem for p in report_files}
     outputs = [p for p in tmp_path.rglob("*") if p.is_file() and p not in data_outputs]
     outputs = [p for p in outputs if not str(p).startswith(str(tmp_path / "planted"))]
     assert len(outputs) > 20
