@@ -70,6 +70,16 @@ def _emit_json(obj: dict[str, Any]) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
+def _show(result: Any, as_json: bool, lang: str, summary: str) -> None:
+    """One JSON object, or the console summary named ``summary`` in medvalue.text."""
+    if as_json:
+        _emit_json(result.to_dict(lang))
+        return
+    from medvalue import text
+
+    _console().print(getattr(text, summary)(result, lang=lang))
+
+
 def _console():
     from rich.console import Console
 
@@ -363,12 +373,7 @@ def readiness(
         ds, label, time=time_col, outcome_date=outcome_date, seed=seed, shrinkage=shrinkage,
         small_cell=small_cell,
     )  # fmt: skip
-    if as_json:
-        _emit_json(result.to_dict(lang))
-        return
-    from medvalue.text import readiness_summary
-
-    _console().print(readiness_summary(result, lang=lang))
+    _show(result, as_json, lang, "readiness_summary")
 
 
 @cli.command()
@@ -513,12 +518,7 @@ def price(
         exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label),
         as_of=str(prof.as_of), seed=seed,
     )  # fmt: skip
-    if as_json:
-        _emit_json(result.to_dict(lang))
-        return
-    from medvalue.text import pricing_summary
-
-    _console().print(pricing_summary(result, lang=lang))
+    _show(result, as_json, lang, "pricing_summary")
 
 
 @cli.command()
@@ -538,12 +538,7 @@ def targets(registry: str, targets_path: str, as_of: str | None, as_json: bool, 
     from medvalue.targets import targets as run_targets
 
     result = run_targets(registry, targets_path, as_of=as_of)
-    if as_json:
-        _emit_json(result.to_dict(lang))
-        return
-    from medvalue.text import targets_summary
-
-    _console().print(targets_summary(result, lang=lang))
+    _show(result, as_json, lang, "targets_summary")
 
 
 @cli.command()
