@@ -506,17 +506,19 @@ def price(
     """A price band: comparables (market, hedonic), cost and income approaches, Monte Carlo."""
     from medvalue.coverage import coverage as run_coverage
     from medvalue.pricing import price as run_price
+    from medvalue.privacy import privacy as run_privacy
     from medvalue.profile import profile as run_profile
     from medvalue.readiness import readiness as run_readiness
 
     ds = _load(path, spec_path or spec_beside(path), encoding)
     # The same inputs as the valuation report: quality from the profile, value density from
-    # coverage, the readiness score when there is a label (named, or in the spec).
+    # coverage, the readiness score when there is a label (named, or in the spec), and the
+    # privacy verdict.
     prof = run_profile(ds, as_of=as_of)
     result = run_price(
         ds, comparables=comparables_path, costs=costs_path, rates=rates_path, currency=currency,
         exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label),
-        as_of=str(prof.as_of), seed=seed,
+        privacy=run_privacy(ds), as_of=str(prof.as_of), seed=seed,
     )  # fmt: skip
     _show(result, as_json, lang, "pricing_summary")
 

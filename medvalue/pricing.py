@@ -190,7 +190,12 @@ class Valuation:
         return out
 
     def warning_texts(self, lang: str) -> list[str]:
-        return [text("pricing_labels", key, lang, **params) for key, params in self.warnings]
+        out = []
+        for key, params in self.warnings:
+            if key == "warn_privacy":  # the verdict itself in the reader's language
+                params = {**params, "verdict": text("verdicts", str(params["verdict"]), lang)}
+            out.append(text("pricing_labels", key, lang, **params))
+        return out
 
     def to_dict(self, lang: str = "en") -> dict[str, object]:
         low, mid, high = self.band
@@ -497,13 +502,16 @@ def price(
     profile: Any = None,
     readiness: Any = None,
     coverage: Any = None,
+    privacy: Any = None,
     exclusive: bool = False,
     as_of: str | None = None,
     seed: int | None = None,
 ) -> Valuation:
     """A price band for the dataset from the comparables registry (the public one by
     default), the cost and the income approaches. ``profile``, ``readiness`` and
-    ``coverage`` results refine quality and value density when given."""
+    ``coverage`` results refine quality and value density when given; a ``privacy``
+    assessment that is not "anonymised" adds a warning that the band assumes the data is
+    made releasable first (its cost is in the cost approach's de-identification review)."""
     import datetime as dt
 
     from medvalue.profile import profile as run_profile
@@ -558,6 +566,8 @@ def price(
         warnings.append(("warn_few", {"n": priced_sized, "widen": f"{widen:.0%}"}))
     if not methods["market"].available:
         warnings.append(("warn_no_market", {}))
+    if privacy is not None and getattr(privacy, "verdict", "anonymised") != "anonymised":
+        warnings.append(("warn_privacy", {"verdict": privacy.verdict}))
     tornado = _tornado(subj, comps, inputs, day, rows)
     return Valuation(
         dataset=ds.name, currency=cur, subject=subj, methods=methods, weights=weights,

@@ -742,3 +742,28 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
     )  # fmt: skip
     parts.append(f'<p class="sub">{_e(_tg("method", lang))}</p>')
     return _wrap("".join(parts))
+
+
+def hedonic_tutorial(v: Valuation, lang: str) -> Html:
+    """The hedonic regression fitted on the synthetic registry, next to the model that drew it."""
+    from medvalue.samples import SYNTHETIC_PRICE_MODEL as model
+
+    est = v.methods["hedonic"]
+    parts = [
+        f"<h3>{_e(_pl('tutorial', lang))}</h3>",
+        f'<p class="notbuilt">{_e(_pl("tutorial_note", lang))}</p>',
+    ]
+    if not est.available:
+        parts.append(f"<p>{_e(_pl('not_available', lang, reason=est.reason_text(lang)))}</p>")
+        return _wrap("".join(parts))
+    true = {"intercept": model["intercept"], "log_cases": model["log_cases"], "country_cn": model["country_cn"],
+            "report": model["deal_analysis_report"], "equity_or_acquisition": model["deal_equity_or_acquisition"],
+            "exclusive": model["exclusive"]}  # fmt: skip
+    coefs = est.detail["coefficients"]
+    parts.append(_table([_pl("coefficient", lang), _pl("estimated", lang), _pl("true_value", lang)],
+                        [(k, f"{c:.3f}", f"{true.get(k, float('nan')):.3f}") for k, c in coefs.items()],
+                        numeric=(1, 2)))  # fmt: skip
+    parts.append(
+        f"<p>{_e(_pl('fit', lang, n=est.detail['rows'], r2=est.detail['r2'], sd=est.detail['residual_sd'], true_sd=model['sigma'], influential=', '.join(est.detail['influential']) or '-', low=f'{est.low:,.0f}', high=f'{est.high:,.0f}', currency=v.currency))}</p>"
+    )
+    return _wrap("".join(parts))

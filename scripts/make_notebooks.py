@@ -17,7 +17,8 @@ READY = """readiness = mv.readiness(dataset, label or None, time=time or None, s
 
 PRICE = """valuation = mv.price(dataset, comparables=comparables_path or None, costs=costs_path or None,
                      rates=rates_path or None, currency=currency, exclusive=exclusive,
-                     profile=profile, readiness=readiness, coverage=coverage, as_of=str(profile.as_of))"""
+                     profile=profile, readiness=readiness, coverage=coverage, privacy=privacy,
+                     as_of=str(profile.as_of))"""
 
 PARAMS = """data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
 spec_path = "data/sample/liver_transplant.spec.yaml"  # spec YAML, or "" to infer column roles
@@ -214,10 +215,21 @@ pricing = nb(
         new_code_cell(
             "profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)\n"
             "coverage = mv.coverage(dataset, small_cell=small_cell)\n"
-            "readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)"
+            "readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)\n"
+            "privacy = mv.privacy(dataset, small_cell=small_cell)"
         ),
         new_code_cell(PRICE),
         new_code_cell("views.pricing_section(valuation, lang)"),
+        new_markdown_cell(
+            "## Tutorial: the hedonic regression on the synthetic registry\n\n"
+            "The public registry has too few priced, sized trades for a regression. The synthetic registry, "
+            "drawn from a known model, shows what the regression does when there are enough."
+        ),
+        new_code_cell(
+            'tutorial = mv.price(dataset, comparables="data/sample/comparables_synthetic.csv", profile=profile,\n'
+            "                    coverage=coverage, readiness=readiness, as_of=str(profile.as_of))\n"
+            "views.hedonic_tutorial(tutorial, lang)"
+        ),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, valuation=valuation)"),
     ]
 )

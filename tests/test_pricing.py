@@ -293,3 +293,10 @@ def test_currency_conversion_of_the_band(run):
     )
     assert usd["band"]["mid"] == pytest.approx(cny["band"]["mid"] / 7.10, rel=0.05)
     assert math.isfinite(usd["band"]["mid"]) and np.isfinite(cny["band"]["mid"])
+
+
+def test_a_dataset_that_is_not_anonymised_carries_a_warning():
+    ds = mv.load_dataset(CAROTID)
+    v = mv.price(ds, privacy=mv.privacy(ds), as_of=AS_OF)
+    assert ("warn_privacy", {"verdict": "de_identified"}) in v.warnings
+    assert "De-identified only" in v.paragraph("en") and "仅去标识化" in v.paragraph("zh")
