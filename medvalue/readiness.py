@@ -51,14 +51,15 @@ _POSITIVE = {
     "positive",
     "event",
 }
-_EXCLUDED_ROLES = (
-    "patient_id",
-    "encounter_id",
-    "direct_identifier",
-    "free_text",
-    "diagnosis_text",
-    "label",
-)
+#: Roles that are never predictors, and why (the reason the report shows).
+_EXCLUDED_ROLES = {
+    "patient_id": "identifier",
+    "encounter_id": "identifier",
+    "direct_identifier": "identifier",
+    "free_text": "text",
+    "diagnosis_text": "text",
+    "label": "label",
+}
 
 
 @dataclass(frozen=True)
@@ -494,20 +495,7 @@ def _predictors(
         s = rows[c]
         completeness = 1 - s.null_count() / len(s) if len(s) else 0.0
         if role in _EXCLUDED_ROLES:
-            out.append(
-                Predictor(
-                    c,
-                    "-",
-                    0,
-                    completeness,
-                    False,
-                    "identifier"
-                    if role.endswith("_id") or role == "direct_identifier"
-                    else "text"
-                    if role in ("free_text", "diagnosis_text")
-                    else "label",
-                )
-            )
+            out.append(Predictor(c, "-", 0, completeness, False, _EXCLUDED_ROLES[role]))
             continue
         if plans[c].kind == "datetime" or s.dtype.is_temporal():
             out.append(Predictor(c, "date", 0, completeness, False, "date"))
@@ -526,7 +514,8 @@ def _predictors(
                 text_values.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "").str.slice(0, 3)
             )
         counts = text_values.drop_nulls().value_counts(sort=True)
-        if counts.height <= 1:
+        # Missing is a level of its own (a comorbidity column is empty when absent).
+        if counts.height + (1 if text_values.null_count() else 0) <= 1:
             out.append(Predictor(c, "categorical", 0, completeness, False, "constant"))
             continue
         if counts.height > 50 and role != "diagnosis_code":

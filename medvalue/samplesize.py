@@ -10,6 +10,7 @@ Riley, Van Calster & Collins, Stat Med 2021;40:859-864 (C-statistic to R²).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -297,7 +298,7 @@ def _parameters(parameters: int) -> int:
     return int(parameters)
 
 
-def supported_parameters(available_n: int, required: callable) -> int:  # type: ignore[valid-type]
+def supported_parameters(available_n: int, required: Callable[[int], SampleSize]) -> int:
     """The most candidate parameters ``available_n`` supports: the largest p with
     ``required(p).required_n <= available_n`` (0 when even one needs more)."""
     if required(1).required_n > available_n:
