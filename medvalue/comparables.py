@@ -15,6 +15,7 @@ import polars as pl
 
 from medvalue.config import SAMPLE_DIR
 from medvalue.errors import InputError
+from medvalue.io import read_user_table
 
 PUBLIC_REGISTRY = SAMPLE_DIR / "comparables.csv"
 SYNTHETIC_REGISTRY = SAMPLE_DIR / "comparables_synthetic.csv"
@@ -32,28 +33,12 @@ RELIABILITY = ("reported", "secondary", "unverified_date", "synthetic")
 
 def load_registry(path: str | Path = PUBLIC_REGISTRY) -> pl.DataFrame:
     """Read and check a registry; types: cases Int64, price Float64, date Date, synthetic Boolean."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError.at(
-            path, "no such comparables file", "check the path, or omit --comparables"
-        )
-    try:
-        if p.suffix.lower() in (".xlsx", ".xlsm"):
-            raw = pl.read_excel(p, infer_schema_length=0)
-        else:
-            raw = pl.read_csv(p, infer_schema=False, encoding="utf8-lossy")
-    except Exception as exc:  # any reader failure is the file's problem, said in one line
-        raise InputError.at(
-            path, f"not a readable CSV or Excel file ({type(exc).__name__})", "save it as UTF-8 CSV"
-        ) from None
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise InputError.at(
-            path,
-            f"missing column(s) {', '.join(missing)}",
-            f"use the columns of {PUBLIC_REGISTRY.name}: {', '.join(COLUMNS)}",
-        )
-    frame = raw.select(COLUMNS).with_columns(pl.col(c).str.strip_chars() for c in COLUMNS)
+    frame = read_user_table(
+        path,
+        "comparables",
+        COLUMNS,
+        f"use the columns of {PUBLIC_REGISTRY.name}: {', '.join(COLUMNS)}",
+    )
     _check_values(path, frame)
     month = pl.col("date").str.replace(r"^(\d{4}-\d{2})$", "$1-01")
     return frame.with_columns(

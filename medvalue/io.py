@@ -142,6 +142,27 @@ def read_path(path: str | Path, *, encoding: str | None = None) -> RawData:
     return RawData(path=shown, format=tables[0].format, tables=tuple(tables))
 
 
+def read_user_table(path: str | Path, what: str, columns: Sequence[str], fix: str) -> pl.DataFrame:
+    """A small table the user supplies (a registry, targets, rates), CSV or Excel, read as
+    text with ``columns`` required and trimmed; any failure is one line naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError.at(path, f"no such {what} file", "check the path")
+    try:
+        if p.suffix.lower() in (".xlsx", ".xlsm"):
+            raw = pl.read_excel(p, infer_schema_length=0)
+        else:
+            raw = pl.read_csv(p, infer_schema=False, encoding="utf8-lossy")
+    except Exception as exc:  # any reader failure is the file's problem, said in one line
+        raise InputError.at(
+            path, f"not a readable CSV or Excel file ({type(exc).__name__})", "save it as UTF-8 CSV"
+        ) from None
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise InputError.at(path, f"missing column(s) {', '.join(missing)}", fix)
+    return raw.select(columns).with_columns(pl.col(c).str.strip_chars() for c in columns)
+
+
 def _check_unique_names(shown: str, tables: Sequence[Table]) -> None:
     seen: dict[str, str] = {}
     for t in tables:

@@ -27,6 +27,7 @@ from scipy import stats
 
 from medvalue.errors import InputError, ParameterError
 from medvalue.i18n import text
+from medvalue.io import read_user_table
 
 EVENTS = ("planned", "registered", "listed", "traded", "withdrawn")
 FUNNEL = ("planned", "registered", "listed", "traded")
@@ -142,28 +143,9 @@ class TargetProgress:
 
 
 def load_registry(path: str | Path) -> pl.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise InputError.at(path, "no such registry file", "check the path")
-    try:
-        raw = (
-            pl.read_excel(p, infer_schema_length=0)
-            if p.suffix.lower() in (".xlsx", ".xlsm")
-            else pl.read_csv(p, infer_schema=False)
-        )
-    except Exception as exc:
-        raise InputError.at(
-            path, f"not a readable CSV or Excel file ({type(exc).__name__})", "save it as UTF-8 CSV"
-        ) from None
-    missing = [c for c in REGISTRY_COLUMNS if c not in raw.columns]
-    if missing:
-        raise InputError.at(
-            path,
-            f"missing column(s) {', '.join(missing)}",
-            f"use the columns {', '.join(REGISTRY_COLUMNS)}",
-        )
-    frame = raw.select(REGISTRY_COLUMNS).with_columns(
-        pl.col(c).str.strip_chars() for c in REGISTRY_COLUMNS
+    """The product-event registry (CSV or Excel), checked: events lower-cased, dates parsed."""
+    frame = read_user_table(
+        path, "registry", REGISTRY_COLUMNS, f"use the columns {', '.join(REGISTRY_COLUMNS)}"
     )
     out = frame.with_columns(
         pl.col("event").str.to_lowercase(),
