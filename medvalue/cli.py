@@ -62,6 +62,49 @@ _small_cell_option = click.option(
 )
 
 
+_quasi_option = click.option(
+    "--quasi",
+    default=None,
+    help="Quasi-identifier columns, comma-separated (column or table.column); default: the spec's.",
+)
+_sensitive_option = click.option(
+    "--sensitive", default=None, help="Sensitive column for l-diversity and t-closeness."
+)
+_population_option = click.option(
+    "--population",
+    "population_path",
+    type=click.Path(path_type=str),
+    help="Population counts (CSV: the quasi-identifier columns plus count) for journalist risk.",
+)
+_time_option = click.option(
+    "--time",
+    "time_col",
+    default=None,
+    help="Follow-up time column: makes the label a time-to-event outcome (event 0/1).",
+)
+_comparables_option = click.option(
+    "--comparables",
+    "comparables_path",
+    type=click.Path(path_type=str),
+    help="Comparables registry (CSV or Excel); default: the public registry shipped in data/sample.",
+)
+_costs_option = click.option(
+    "--costs",
+    "costs_path",
+    type=click.Path(path_type=str),
+    help="Pricing inputs (YAML) overriding the illustrative defaults.",
+)
+_rates_option = click.option(
+    "--rates",
+    "rates_path",
+    type=click.Path(path_type=str),
+    help="Dated exchange rates (CSV: date, currency, per_unit_in, rate).",
+)
+_exclusive_option = click.option(
+    "--exclusive", is_flag=True, help="Price an exclusive licence instead of a non-exclusive one."
+)
+
+
 def _load(path: str, spec_path: str | None, encoding: str | None) -> Dataset:
     return load_dataset(path, spec=spec_path, encoding=encoding)
 
@@ -223,12 +266,8 @@ def coverage(
 
 @cli.command()
 @_dataset_options
-@click.option(
-    "--quasi",
-    default=None,
-    help="Quasi-identifier columns, comma-separated (column or table.column); default: the spec's.",
-)
-@click.option("--sensitive", default=None, help="Sensitive column for l-diversity and t-closeness.")
+@_quasi_option
+@_sensitive_option
 @click.option(
     "--k",
     "k",
@@ -237,12 +276,7 @@ def coverage(
     show_default=True,
     help="Target k: every group of people at least this large.",
 )
-@click.option(
-    "--population",
-    "population_path",
-    type=click.Path(path_type=str),
-    help="Population counts (CSV: the quasi-identifier columns plus count) for journalist risk.",
-)
+@_population_option
 @click.option(
     "--max-suppression",
     type=float,
@@ -324,12 +358,7 @@ def privacy(
     default=None,
     help="Outcome column (column or table.column); default: the spec's label.",
 )
-@click.option(
-    "--time",
-    "time_col",
-    default=None,
-    help="Follow-up time column: makes the label a time-to-event outcome (event 0/1).",
-)
+@_time_option
 @click.option(
     "--outcome-date",
     default=None,
@@ -455,28 +484,11 @@ def samplesize(
 
 @cli.command()
 @_dataset_options
-@click.option(
-    "--comparables",
-    "comparables_path",
-    type=click.Path(path_type=str),
-    help="Comparables registry (CSV or Excel); default: the public registry shipped in data/sample.",
-)
-@click.option(
-    "--costs",
-    "costs_path",
-    type=click.Path(path_type=str),
-    help="Pricing inputs (YAML) overriding the illustrative defaults.",
-)
-@click.option(
-    "--rates",
-    "rates_path",
-    type=click.Path(path_type=str),
-    help="Dated exchange rates (CSV: date, currency, per_unit_in, rate).",
-)
+@_comparables_option
+@_costs_option
+@_rates_option
 @click.option("--currency", default=None, help="Currency of the band (default CNY).")
-@click.option(
-    "--exclusive", is_flag=True, help="Price an exclusive licence instead of a non-exclusive one."
-)
+@_exclusive_option
 @click.option(
     "--label",
     default=None,
@@ -566,40 +578,20 @@ def targets(registry: str, targets_path: str, as_of: str | None, as_json: bool, 
 )
 @_codes_option
 @_reference_option
-@click.option(
-    "--quasi",
-    default=None,
-    help="Quasi-identifier columns for the privacy section (comma-separated).",
-)
-@click.option("--sensitive", default=None, help="Sensitive column for l-diversity and t-closeness.")
+@_quasi_option
+@_sensitive_option
 @click.option("--k", "k_target", type=int, default=5, show_default=True, help="Privacy target k.")
-@click.option(
-    "--population",
-    "population_path",
-    type=click.Path(path_type=str),
-    help="Population counts (CSV) for journalist risk.",
-)
+@_population_option
 @click.option("--label", default=None, help="Outcome column for the AI-readiness section.")
-@click.option(
-    "--time", "time_col", default=None, help="Follow-up time column (time-to-event label)."
-)
+@_time_option
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed for the readiness models."
 )
-@click.option(
-    "--comparables",
-    "comparables_path",
-    type=click.Path(path_type=str),
-    help="Comparables registry for the price band.",
-)
-@click.option(
-    "--costs", "costs_path", type=click.Path(path_type=str), help="Pricing inputs (YAML)."
-)
-@click.option(
-    "--rates", "rates_path", type=click.Path(path_type=str), help="Dated exchange rates (CSV)."
-)
+@_comparables_option
+@_costs_option
+@_rates_option
 @click.option("--currency", default="CNY", show_default=True, help="Currency of the price band.")
-@click.option("--exclusive", is_flag=True, help="Price an exclusive licence.")
+@_exclusive_option
 @click.option(
     "--targets",
     "targets_path",

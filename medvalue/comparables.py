@@ -102,19 +102,10 @@ def _check_values(path: str | Path, frame: pl.DataFrame) -> None:
 
 def load_rates(path: str | Path = FX_RATES) -> pl.DataFrame:
     """Dated exchange rates: date, currency, per_unit_in, rate (1 currency = rate per_unit_in)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError.at(
-            path,
-            "no such exchange-rate file",
-            "give --rates a CSV of date, currency, per_unit_in, rate",
-        )
-    frame = pl.read_csv(p, infer_schema=False)
-    for c in ("date", "currency", "per_unit_in", "rate"):
-        if c not in frame.columns:
-            raise InputError.at(
-                path, f"missing column '{c}'", "use the columns date, currency, per_unit_in, rate"
-            )
+    frame = read_user_table(
+        path, "exchange-rate", ("date", "currency", "per_unit_in", "rate"),
+        "give --rates a CSV of date, currency, per_unit_in, rate",
+    )  # fmt: skip
     out = frame.select(
         pl.col("date").str.strptime(pl.Date, "%Y-%m-%d", strict=False),
         pl.col("currency").str.to_uppercase(),

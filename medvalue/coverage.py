@@ -23,6 +23,7 @@ from medvalue import codes, patterns
 from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError
+from medvalue.io import read_user_table
 from medvalue.spec import TableSpec
 from medvalue.suppression import suppress
 
@@ -199,17 +200,12 @@ def load_code_lists(path: str | Path) -> dict[str, Any]:
 
 def load_reference(path: str | Path) -> pl.DataFrame:
     """Read a reference age-sex distribution: CSV with columns band, sex (M/F), share."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError.at(path, "no such reference file", "check the path")
-    df = pl.read_csv(p, infer_schema=False)
-    missing = {"band", "sex", "share"} - set(df.columns)
-    if missing:
-        raise InputError.at(
-            path,
-            f"missing column(s) {sorted(missing)}",
-            "give columns band (e.g. 45-49), sex (M/F), share",
-        )
+    df = read_user_table(
+        path,
+        "reference",
+        ("band", "sex", "share"),
+        "give columns band (e.g. 45-49), sex (M/F), share",
+    )
     out = df.select(
         pl.col("band").str.strip_chars(),
         patterns.canonical_sex(pl.col("sex")).alias("sex"),

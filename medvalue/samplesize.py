@@ -83,6 +83,13 @@ def _shrinkage_n(parameters: int, r2: float, s: float) -> int:
     return math.ceil(parameters / ((s - 1) * math.log(1 - r2 / s)))
 
 
+def _overfitting_criteria(p: int, r2: float, s: float, max_r2: float) -> tuple[int, int, float]:
+    """Criteria (i) and (ii), shared by binary and time-to-event outcomes: n for expected
+    shrinkage ``s``, and n for optimism in Nagelkerke R² of at most 0.05 (shrinkage S_VH)."""
+    s_vh = r2 / (r2 + 0.05 * max_r2)
+    return _shrinkage_n(p, r2, s), _shrinkage_n(p, r2, s_vh), s_vh
+
+
 def max_r2_binary(prevalence: float) -> float:
     """The largest Cox-Snell R² a binary outcome with this prevalence allows."""
     ln_null = prevalence * math.log(prevalence) + (1 - prevalence) * math.log(1 - prevalence)
@@ -151,9 +158,7 @@ def binary(
     if r2 > max_r2:
         msg = f"Cox-Snell R2 {r2} exceeds the largest possible at prevalence {phi} ({max_r2:.3f})"
         raise ParameterError(msg)
-    n1 = _shrinkage_n(p, r2, s)
-    s_vh = r2 / (r2 + 0.05 * max_r2)
-    n2 = _shrinkage_n(p, r2, s_vh)
+    n1, n2, s_vh = _overfitting_criteria(p, r2, s, max_r2)
     n3 = math.ceil((1.96 / 0.05) ** 2 * phi * (1 - phi))
     n = max(n1, n2, n3)
     return SampleSize(
@@ -203,9 +208,7 @@ def survival(
     if r2 > max_r2:
         msg = f"Cox-Snell R2 {r2} exceeds the largest possible for this rate and follow-up ({max_r2:.3f})"
         raise ParameterError(msg)
-    n1 = _shrinkage_n(p, r2, s)
-    s_vh = r2 / (r2 + 0.05 * max_r2)
-    n2 = _shrinkage_n(p, r2, s_vh)
+    n1, n2, s_vh = _overfitting_criteria(p, r2, s, max_r2)
     n3 = max(n1, n2)
     person_time = round(fup * n3, 1)
     half = 1.96 * math.sqrt(lam / person_time)
