@@ -17,6 +17,7 @@ from medvalue.pricing import Valuation, price
 from medvalue.privacy import PrivacyAssessment, privacy
 from medvalue.profile import Profile, profile
 from medvalue.readiness import Readiness, readiness
+from medvalue.refine import Refined, refine
 from medvalue.spec import DatasetSpec, infer_spec
 from medvalue.targets import TargetProgress, targets
 
@@ -28,6 +29,7 @@ __all__ = [
     "PrivacyAssessment",
     "Profile",
     "Readiness",
+    "Refined",
     "TargetProgress",
     "Valuation",
     "__version__",
@@ -40,5 +42,6 @@ __all__ = [
     "profile",
     "read_path",
     "readiness",
+    "refine",
     "targets",
 ]

@@ -145,7 +145,8 @@ def _rules() -> dict[str, Any]:
     return yaml.safe_load((PACKAGE_DATA / "plausibility.yaml").read_text(encoding="utf-8"))
 
 
-def _unit_rule(cspec: ColumnSpec, column: str) -> tuple[str, float, float] | None:
+def plausible_range(cspec: ColumnSpec, column: str) -> tuple[str, float, float] | None:
+    """(unit, low, high) of the plausibility rule for an age or a measurement, if any."""
     rules = _rules()
     if cspec.role == "age":
         entry = rules["age"]
@@ -216,7 +217,7 @@ def table_checks(
         if cspec.role == "sex" and plan.kind == "string":
             bad = present[c] & ~t.str.to_uppercase().is_in(SEX_CODES)
             out.append(Check("invalid_sex", c, bad.sum(), n_present))
-        rule = _unit_rule(cspec, c) if plan.kind == "number" else None
+        rule = plausible_range(cspec, c) if plan.kind == "number" else None
         n_values = t.is_not_null().sum()
         if rule:
             unit, low, high = rule

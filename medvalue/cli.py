@@ -140,7 +140,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: bool) -> None:
     """Tables, rows, columns, detected encoding and inferred roles."""
-    result = inspect_dataset(_load(path, spec_path, encoding))
+    result = inspect_dataset(_load(path, spec_path or spec_beside(path), encoding))
     if as_json:
         _emit_json(result.to_dict())
         return
@@ -199,7 +199,9 @@ def profile(
     """Size, completeness, quality score and findings."""
     from medvalue.profile import profile as run_profile
 
-    result = run_profile(_load(path, spec_path, encoding), as_of=as_of, small_cell=small_cell)
+    result = run_profile(
+        _load(path, spec_path or spec_beside(path), encoding), as_of=as_of, small_cell=small_cell
+    )
     if as_json:
         _emit_json(result.to_dict(lang=lang))
         return
@@ -406,6 +408,71 @@ def readiness(
 
 
 @cli.command()
+@_dataset_options
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(path_type=str),
+    help="A new folder for the refined product (an earlier refined product there is replaced).",
+)
+@click.option(
+    "--k", "k", type=int, default=5, show_default=True, help="Target k for the quasi-identifiers."
+)
+@click.option(
+    "--secret-env",
+    default="MEDVALUE_SECRET",
+    show_default=True,
+    help="Environment variable holding the pseudonym key (at least 16 characters).",
+)
+@_quasi_option
+@click.option(
+    "--max-suppression",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Share of records whose quasi-identifiers may be blanked to reach k.",
+)
+@click.option("--label", default=None, help="Outcome column for the datacard's AI-readiness score.")
+@_as_of_option
+@_comparables_option
+@click.option("--no-price", is_flag=True, help="Leave the price band out of the datacard.")
+@_small_cell_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def refine(
+    path: str,
+    spec_path: str | None,
+    encoding: str | None,
+    out_path: str,
+    k: int,
+    secret_env: str,
+    quasi: str | None,
+    max_suppression: float,
+    label: str | None,
+    as_of: str | None,
+    comparables_path: str | None,
+    no_price: bool,
+    small_cell: int,
+    as_json: bool,
+    lang: str,
+) -> None:
+    """Refine a raw export into a listing-ready product in a new folder, with its datacard."""
+    from medvalue.refine import read_secret
+    from medvalue.refine import refine as run_refine
+
+    secret = read_secret(secret_env)  # before reading the data: fail fast
+    ds = _load(path, spec_path or spec_beside(path), encoding)
+    result = run_refine(
+        ds, out_path, k=k, secret=secret, secret_env=secret_env,
+        quasi_identifiers=quasi.split(",") if quasi else None, max_suppression=max_suppression,
+        label=label, as_of=as_of, price=not no_price, comparables=comparables_path,
+        small_cell=small_cell,
+    )  # fmt: skip
+    _show(result, as_json, lang, "refine_summary")
+
+
+@cli.command()
 @click.option("--outcome", type=click.Choice(["binary", "survival", "continuous"]), required=True)
 @click.option("--parameters", type=int, required=True, help="Candidate predictor parameters.")
 @click.option(
@@ -498,6 +565,12 @@ def samplesize(
 @click.option(
     "--seed", type=int, default=None, help="Monte Carlo seed (default: the inputs file's)."
 )
+@click.option(
+    "--refined",
+    "refined_path",
+    type=click.Path(path_type=str),
+    help="A `medvalue refine` output folder: its measured fixes and time set the cleaning cost.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 def price(
@@ -512,6 +585,7 @@ def price(
     label: str | None,
     as_of: str | None,
     seed: int | None,
+    refined_path: str | None,
     as_json: bool,
     lang: str,
 ) -> None:
@@ -521,6 +595,7 @@ def price(
     from medvalue.privacy import privacy as run_privacy
     from medvalue.profile import profile as run_profile
     from medvalue.readiness import readiness as run_readiness
+    from medvalue.refine import load_refinement
 
     ds = _load(path, spec_path or spec_beside(path), encoding)
     # The same inputs as the valuation report: quality from the profile, value density from
@@ -531,6 +606,7 @@ def price(
         ds, comparables=comparables_path, costs=costs_path, rates=rates_path, currency=currency,
         exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label),
         privacy=run_privacy(ds), as_of=str(prof.as_of), seed=seed,
+        refinement=load_refinement(refined_path) if refined_path else None,
     )  # fmt: skip
     _show(result, as_json, lang, "pricing_summary")
 

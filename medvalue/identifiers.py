@@ -50,7 +50,7 @@ _BROAD: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 }
 _BROAD_SHARE = 0.5
 #: Identifiers written inside free text: (kind, pattern found anywhere in the text).
-_IN_TEXT: dict[str, str] = {
+IN_TEXT_PATTERNS: dict[str, str] = {
     "resident_id": r"(?:^|[^0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?:[^0-9]|$)",
     "phone": r"(?:^|[^0-9])1[3-9]\d{9}(?:[^0-9]|$)",
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
@@ -160,7 +160,7 @@ def _candidates(
             for kind, check in _BROAD.items():
                 exprs.append(check(s).sum().alias(f"{c}\x1f{kind}\x1f0"))
         if role in ("free_text", "diagnosis_text", "other", "quasi_identifier"):
-            for kind, pattern in _IN_TEXT.items():
+            for kind, pattern in IN_TEXT_PATTERNS.items():
                 exprs.append(
                     s.str.contains(pattern).fill_null(False).sum().alias(f"{c}\x1f{kind}\x1f1")
                 )
@@ -188,6 +188,6 @@ def _count_expr(
         # Every recorded value of an identifier column counts, whatever its shape.
         return (~ds.plans[table][column].missing()).fill_null(False).sum()
     if in_text:
-        return s.str.contains(_IN_TEXT[kind]).fill_null(False).sum()
+        return s.str.contains(IN_TEXT_PATTERNS[kind]).fill_null(False).sum()
     check = _PRECISE.get(kind) or _BROAD[kind]
     return check(s).sum()

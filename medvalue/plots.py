@@ -22,6 +22,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import Readiness
+from medvalue.refine import FIX_STEPS, Refined
 from medvalue.targets import TargetProgress
 
 FONT_FAMILY = (
@@ -515,3 +516,17 @@ def monthly_transactions(t: TargetProgress, lang: str = "en") -> go.Figure:
     )
     fig.update_xaxes(type="category")
     return _layout(fig, _label_tgt("monthly", lang), height=280)
+
+
+def refine_changes(r: Refined, lang: str = "en") -> go.Figure:
+    """Horizontal bars: values touched by each refinement step, fixes blue, protection amber."""
+    totals: dict[str, int] = {}
+    for c in r.changes:
+        totals[c.step] = totals.get(c.step, 0) + c.values
+    steps = sorted(totals, key=lambda s: totals[s])
+    fig = go.Figure(go.Bar(x=[totals[s] for s in steps], y=[text("refine_steps", s, lang) for s in steps],
+                           orientation="h", marker_color=[_BLUE if s in FIX_STEPS else _AMBER for s in steps],
+                           text=[f"{totals[s]:,}" for s in steps], textposition="outside", cliponaxis=False))  # fmt: skip
+    fig.update_xaxes(type="log", title=text("refine_labels", "col_values", lang))
+    title = text("refine_labels", "chart", lang)
+    return _layout(fig, title, height=max(260, 30 * len(steps) + 90))

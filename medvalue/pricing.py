@@ -441,9 +441,20 @@ def cost_approach(
     subject: Subject, rows: int, cost: Mapping[str, Any], scale: float = 1.0
 ) -> Estimate:
     day = float(cost["staff_day_rate"])
+    refinement = cost.get("refinement")
+    if refinement:
+        # Measured: the refinement's fixes to review and its machine time (medvalue refine),
+        # billed by the started hour, so the same refinement is priced the same each run.
+        hours = math.ceil(float(refinement["seconds"]) / 3600)
+        cleaning = (
+            float(cost["refine_setup_days"])
+            + float(refinement["fixes"]) / 10_000 * float(cost["review_days_per_10k_fixes"])
+        ) * day + hours * float(cost["compute_cost_per_hour"])
+    else:
+        cleaning = float(cost["cleaning_days_per_10k_rows"]) * rows / 10_000 * day
     parts = {
         "extraction": float(cost["extraction_days"]) * day,
-        "cleaning": float(cost["cleaning_days_per_10k_rows"]) * rows / 10_000 * day,
+        "cleaning": cleaning,
         "annotation": float(cost["annotation_per_record"]) * subject.cases,
         "deidentification_review": float(cost["deidentification_review"]),
         "storage_platform": float(cost["storage_platform_per_year"])
@@ -458,6 +469,7 @@ def cost_approach(
         / (1 - float(cost["exchange_seller_fee"]))
     )
     detail = {"components": {k: round(v, 2) for k, v in parts.items()}, "reproduction_cost": round(reproduction, 2),
+              "cleaning_basis": "refinement" if refinement else "rows",
               "obsolescence": cost["obsolescence"], "margin": cost["margin"], "exchange_seller_fee": cost["exchange_seller_fee"]}  # fmt: skip
     return Estimate("cost", value * 0.8, value, value * 1.25, detail)
 
@@ -506,12 +518,16 @@ def price(
     exclusive: bool = False,
     as_of: str | None = None,
     seed: int | None = None,
+    refinement: Mapping[str, Any] | None = None,
 ) -> Valuation:
     """A price band for the dataset from the comparables registry (the public one by
     default), the cost and the income approaches. ``profile``, ``readiness`` and
     ``coverage`` results refine quality and value density when given; a ``privacy``
     assessment that is not "anonymised" adds a warning that the band assumes the data is
-    made releasable first (its cost is in the cost approach's de-identification review)."""
+    made releasable first (its cost is in the cost approach's de-identification review).
+    ``refinement`` (``fixes`` and ``seconds`` of a ``medvalue refine`` run, see
+    :func:`medvalue.refine.load_refinement`) replaces the rows-based cleaning cost by the
+    measured work."""
     import datetime as dt
 
     from medvalue.profile import profile as run_profile
@@ -533,6 +549,8 @@ def price(
     )
     comps = registry_io.convert(reg, fx, cur) if "price_converted" not in reg.columns else reg
     inputs = _in_currency(inputs, cur, fx, day)
+    if refinement:
+        inputs = {**inputs, "cost": {**inputs["cost"], "refinement": dict(refinement)}}
     subj = subject_of(
         ds,
         profile=profile,
@@ -577,7 +595,8 @@ def price(
     )  # fmt: skip
 
 
-_MONEY = {"cost": ("staff_day_rate", "annotation_per_record", "deidentification_review", "storage_platform_per_year"),
+_MONEY = {"cost": ("staff_day_rate", "annotation_per_record", "deidentification_review", "storage_platform_per_year",
+                  "compute_cost_per_hour"),
           "income": ("fee_per_buyer",)}  # fmt: skip
 
 

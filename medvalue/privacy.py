@@ -14,7 +14,7 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -470,14 +470,16 @@ def apply_generalisation(
     k: int = DEFAULT_K,
     quasi_identifiers: Sequence[str] | None = None,
     max_suppression: float = DEFAULT_MAX_SUPPRESSION,
+    keep: Collection[tuple[str, str]] = (),
 ) -> Applied:
     """Write a generalised copy of the dataset to ``out`` (a folder; or a .csv/.parquet
     file for a one-table dataset). The input is never touched.
 
     Quasi-identifiers are generalised to the plan's levels; records still in classes
     smaller than ``k`` get their quasi-identifiers blanked (all of a person's records, in
-    every table); direct-identifier and free-text columns are dropped. Patient ids stay so
-    tables still link: replace them with keyed pseudonyms before release.
+    every table); direct-identifier and free-text columns are dropped, except the
+    ``(table, column)`` pairs in ``keep``. Patient ids stay so tables still link: replace
+    them with keyed pseudonyms before release (``medvalue refine`` does).
     """
     out = Path(out)
     _refuse_overwriting_input(ds, out)
@@ -488,7 +490,7 @@ def apply_generalisation(
         msg = "no quasi-identifiers to generalise; name them with --quasi or in the spec"
         raise ParameterError(msg)
     ladders = _ladders(ds, a.quasi_identifiers, a.target_k)
-    drop = {(f.table, f.column) for f in a.direct_identifiers}
+    drop = {(f.table, f.column) for f in a.direct_identifiers} - set(keep)
     frames: dict[str, pl.DataFrame] = {}
     for t in ds.table_names:
         keep = [c for c in ds.table_spec(t).columns if (t, c) not in drop]

@@ -708,8 +708,9 @@ def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
     )
     patients = ds.distinct_count("patient_id")
     encounters = ds.distinct_count("encounter_id")
-    firsts = [t.date_range[0] for t in tables if t.date_range[0] is not None]
-    lasts = [t.date_range[1] for t in tables if t.date_range[1] is not None]
+    # Tables may mix date and datetime columns (a Parquet export, a refined product).
+    firsts = [_to_date(t.date_range[0]) for t in tables if t.date_range[0] is not None]
+    lasts = [_to_date(t.date_range[1]) for t in tables if t.date_range[1] is not None]
     # Records per patient from the table with the most rows that carries patient ids.
     with_pid = [t for t in tables if t.records_per_patient]
     rpp = max(with_pid, key=lambda t: t.rows).records_per_patient if with_pid else None

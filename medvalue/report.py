@@ -279,6 +279,8 @@ def render_valuation(
         "small_cell": small_cell,
         "codes_path": _relative(codes) if codes else "",
         "reference_path": _relative(reference) if reference else "",
+        # Where the refine notebook writes its product: beside the report, not in the input.
+        "refined_path": _relative(Path(out_dir) / f"{report_name}-refined"),
     }
     for key, value in (options or {}).items():
         if value is not None:

@@ -120,6 +120,8 @@ class DatasetSpec:
     tables: Mapping[str, TableSpec]
     links: tuple[Link, ...] = ()
     metadata: Mapping[str, str | None] = field(default_factory=dict)
+    #: The spec's ``refine:`` section (see :data:`REFINE_KEYS`), checked by :func:`load_spec`.
+    refine: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str | None:
@@ -141,7 +143,7 @@ class DatasetSpec:
                     d.pop("reason")
                 cols[cname] = d
             tables[tname] = {"kind": ts.kind, "columns": cols}
-        return {
+        out: dict[str, Any] = {
             "metadata": {k: self.metadata.get(k) for k in META_FIELDS},
             "tables": tables,
             "links": [
@@ -149,6 +151,9 @@ class DatasetSpec:
                 for lk in self.links
             ],
         }
+        if self.refine:
+            out["refine"] = dict(self.refine)
+        return out
 
     def to_yaml(self) -> str:
         header = (
@@ -436,13 +441,14 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         raise SpecError.at(
             path, "the spec must be a mapping with 'tables'", "start from `medvalue spec DATA`"
         )
-    unknown = set(doc) - {"metadata", "tables", "links", "infer"}
+    unknown = set(doc) - {"metadata", "tables", "links", "infer", "refine"}
     if unknown:
         raise SpecError.at(
             path,
             f"unknown top-level key(s) {sorted(unknown)}",
-            "use metadata, tables, links or infer",
+            "use metadata, tables, links, infer or refine",
         )
+    _check_refine(path, doc.get("refine"))
     for tname, tdoc in (doc.get("tables") or {}).items():
         cols = (tdoc or {}).get("columns") or {}
         for cname, cdoc in cols.items():
@@ -461,6 +467,40 @@ def load_spec(path: str | Path) -> dict[str, Any]:
                     f"use {', '.join(ColumnSpec.__dataclass_fields__)}",
                 )
     return doc
+
+
+#: What a spec's ``refine:`` section may say, with the type of each value.
+REFINE_KEYS: dict[str, str] = {
+    "dates": "keep | shift | month",
+    "max_shift_days": "a whole number of days, 1-3650",
+    "keep_raw_codes": "true or false",
+    "keep_free_text": "a list of columns (column or table.column)",
+    "product_name": "text",
+    "intended_uses": "a list of texts",
+    "restrictions": "a list of texts",
+}
+
+
+def _check_refine(path: str | Path, section: Any) -> None:
+    if section is None:
+        return
+    if not isinstance(section, dict):
+        raise SpecError.at(path, "'refine' must be a mapping", f"use keys {', '.join(REFINE_KEYS)}")
+    for key, value in section.items():
+        if key not in REFINE_KEYS:
+            raise SpecError.at(
+                path, f"refine: unknown key '{key}'", f"use {', '.join(REFINE_KEYS)}"
+            )
+        ok = {
+            "dates": value in ("keep", "shift", "month"),
+            "max_shift_days": isinstance(value, int)
+            and not isinstance(value, bool)
+            and 1 <= value <= 3650,
+            "keep_raw_codes": isinstance(value, bool),
+            "product_name": isinstance(value, str),
+        }.get(key, isinstance(value, list) and all(isinstance(v, str) for v in value))
+        if not ok:
+            raise SpecError.at(path, f"refine: '{key}' is {value!r}", f"give {REFINE_KEYS[key]}")
 
 
 def apply_spec(
@@ -512,7 +552,9 @@ def apply_spec(
     if doc.get("links") is not None:
         links = tuple(_parse_link(source, d, tables) for d in doc["links"])
     meta = {k: (doc.get("metadata") or {}).get(k) for k in META_FIELDS}
-    return replace(inferred, tables=tables, links=links, metadata=meta)
+    return replace(
+        inferred, tables=tables, links=links, metadata=meta, refine=dict(doc.get("refine") or {})
+    )
 
 
 def _parse_link(source: str | Path, d: Any, tables: Mapping[str, TableSpec]) -> Link:

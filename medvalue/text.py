@@ -12,6 +12,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import WEIGHTS, Readiness
+from medvalue.refine import Refined
 from medvalue.targets import TargetProgress
 
 _LABELS = {
@@ -278,3 +279,33 @@ def targets_summary(t: TargetProgress, lang: str = "en") -> Group:
     funnel = " → ".join(f"{lab('stage_' + k)} {v}" for k, v in t.funnel.items())
     problems = [f"[yellow]{f.text(lang)}[/yellow]" for f in t.findings]
     return Group(f"[bold]{value}[/bold] {sentence}", table, funnel, *problems)
+
+
+def refine_summary(r: Refined, lang: str = "en") -> Group:
+    """What changed (rows and values per step), the resulting k and verdict, the files."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("refine_labels", key, lang, **params)
+
+    table = Table(title=lab("log"), title_justify="left")
+    for h in ("step", "table", "column", "rows", "values"):
+        table.add_column(lab(f"col_{h}"), justify="right" if h in ("rows", "values") else "left")
+    for c in r.changes:
+        table.add_row(
+            text("refine_steps", c.step, lang),
+            c.table,
+            c.column or "-",
+            f"{c.rows:,}",
+            f"{c.values:,}",
+        )
+    card = r.datacard[lang]
+    d = card["deidentification"]
+    band = card["price_band"]
+    lines = [
+        f"[bold]{lab('result', k=_n(d['k_anonymity']), target=d['target_k'], verdict=d['verdict'])}[/bold]",
+        lab("counts", fixes=f"{r.fixes:,}", protected=f"{r.protected_values:,}", seconds=f"{r.seconds.get('total', 0):.1f}"),
+    ]  # fmt: skip
+    if band:
+        lines.append(f"{lab('price')}: {band['low']:,.0f} – {band['high']:,.0f} {band['currency']}")
+    lines.append(lab("wrote", out=str(r.out), n=len(r.files)))
+    return Group(table, *lines)

@@ -7,6 +7,7 @@ has already passed the small-cell rule in the analysis that produced it.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
 import json
@@ -22,6 +23,7 @@ from medvalue.privacy import PrivacyAssessment
 from medvalue.profile import Profile
 from medvalue.quality import display_score
 from medvalue.readiness import WEIGHTS, Readiness
+from medvalue.refine import Refined, datacard_markdown
 from medvalue.targets import TargetProgress
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
@@ -766,4 +768,50 @@ def hedonic_tutorial(v: Valuation, lang: str) -> Html:
     parts.append(
         f"<p>{_e(_pl('fit', lang, n=est.detail['rows'], r2=est.detail['r2'], sd=est.detail['residual_sd'], true_sd=model['sigma'], influential=', '.join(est.detail['influential']) or '-', low=f'{est.low:,.0f}', high=f'{est.high:,.0f}', currency=v.currency))}</p>"
     )
+    return _wrap("".join(parts))
+
+
+def _rf(key: str, lang: str, **params: Any) -> str:
+    return text("refine_labels", key, lang, **params)
+
+
+def refine_section(r: Refined, lang: str) -> Html:
+    """Before and after, the refinement log with its chart, the data dictionary and the
+    datacard as the exchange will read it."""
+    card = r.datacard[lang]
+    d = card["deidentification"]
+    k_before = "–" if r.before.k_anonymity is None else r.before.k_anonymity
+    counts = _rf("counts", lang, fixes=f"{r.fixes:,}", protected=f"{r.protected_values:,}",
+                 seconds=f"{r.seconds.get('total', 0):.1f}")  # fmt: skip
+    parts = [
+        f"<h2>{_e(_rf('section', lang))}</h2>",
+        f"<p><b>{_e(_rf('before_after', lang))}</b>: k {k_before} → {_e(d['k_anonymity'])}; "
+        f"{_e(d['verdict_before'])} → <b>{_e(d['verdict'])}</b>; "
+        f"{_e(counts)}</p>",
+        plots.to_html(plots.refine_changes(r, lang), "mv-refine-changes"),
+        f"<h3>{_e(_rf('log', lang))}</h3>",
+        _table(
+            [_rf(f"col_{h}", lang) for h in ("step", "table", "column", "rows", "values")],
+            [
+                (
+                    text("refine_steps", c.step, lang),
+                    c.table,
+                    c.column or "–",
+                    f"{c.rows:,}",
+                    f"{c.values:,}",
+                )
+                for c in r.changes
+            ],
+            numeric=(3, 4),
+        ),
+    ]
+    dictionary = (r.out / "data_dictionary.csv").read_text(encoding="utf-8").splitlines()
+    rows = list(csv.reader(dictionary))
+    parts += [f"<h3>{_e(_rf('dictionary', lang))}</h3>", _table(rows[0], rows[1:], numeric=(6,))]
+    block = datacard_markdown(r.datacard).split("\n---\n")[0 if lang == "zh" else 1]
+    parts += [
+        f"<h3>{_e(_rf('datacard_heading', lang))}</h3>",
+        f'<pre style="white-space:pre-wrap;background:#f7fafc;padding:12px">{_e(block.strip())}</pre>',
+        f"<p>{_e(_rf('files', lang))}: {_e(', '.join(r.files))}</p>",
+    ]
     return _wrap("".join(parts))

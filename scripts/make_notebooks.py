@@ -39,7 +39,9 @@ comparables_path = ""  # comparables registry (CSV or Excel), or "" for the publ
 costs_path = ""  # pricing inputs (YAML) overriding the illustrative defaults, or ""
 rates_path = ""  # dated exchange rates (CSV), or "" for the illustrative ones shipped
 currency = "CNY"  # currency of the price band
-exclusive = False  # price an exclusive licence instead of a non-exclusive one"""
+exclusive = False  # price an exclusive licence instead of a non-exclusive one
+refined_path = ""  # 07_refine: a new folder for the refined product, or "" for reports/<dataset>-refined
+secret_env = "MEDVALUE_SECRET"  # 07_refine: environment variable holding the pseudonym key"""
 
 
 def nb(cells):
@@ -258,3 +260,31 @@ regional = nb(
     ]
 )
 nbf.write(regional, "notebooks/06_regional_targets.ipynb")
+
+refine = nb(
+    [
+        new_markdown_cell(
+            "# Refine: from a raw export to a listing-ready data product\n\n"
+            "Codes normalised, dates parsed, impossible values and duplicates removed, identifiers dropped, "
+            "ids replaced by keyed pseudonyms (the key is read from the environment variable named by "
+            "`secret_env`, never written), quasi-identifiers generalised to reach `k_target`; then the "
+            "data dictionary and the datacard. The input is never touched. "
+            "`medvalue refine PATH --out DIR` does the same from the command line."
+        ),
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+        new_code_cell(
+            'refined = mv.refine(dataset, refined_path or f"reports/{dataset.name}-refined", k=k_target,\n'
+            '                    secret_env=secret_env, quasi_identifiers=quasi.split(",") if quasi else None,\n'
+            "                    label=label or None, as_of=as_of or None, comparables=comparables_path or None,\n"
+            "                    small_cell=small_cell)"
+        ),
+        new_code_cell("views.refine_section(refined, lang)"),
+        new_code_cell("views.results(lang=lang, dataset=dataset.name, refined=refined)"),
+    ]
+)
+nbf.write(refine, "notebooks/07_refine.ipynb")

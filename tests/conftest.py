@@ -21,6 +21,16 @@ COUNTY = SAMPLE_DIR / "county_hospital"
 COUNTY_SPEC = SAMPLE_DIR / "county_hospital.spec.yaml"
 
 
+#: The pseudonym key for tests: ``medvalue refine`` (and the 07_refine notebook, whose kernel
+#: inherits the environment) read it from MEDVALUE_SECRET. Tests of a missing secret unset it.
+TEST_SECRET = "medvalue-test-secret-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _refine_secret(monkeypatch):
+    monkeypatch.setenv("MEDVALUE_SECRET", TEST_SECRET)
+
+
 @dataclass
 class CliResult:
     code: int

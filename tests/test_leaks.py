@@ -112,6 +112,7 @@ COMMANDS: dict[str, list[list[str]]] = {
         ["{data}", "--spec", "{spec}", "--apply", "--out", "{out}/released"],
     ],
     "readiness": [["{data}", "--spec", "{spec}"], ["{data}", "--spec", "{spec}", "--json", "--lang", "zh"]],
+    "refine": [["{data}", "--spec", "{spec}", "--out", "{out}/refined", "--as-of", "2026-06-01", "--json"]],
     "price": [["{data}", "--spec", "{spec}", "--json"], ["{data}", "--spec", "{spec}", "--lang", "zh"]],
     # The planner's command reads a product registry (no people in it); run on the sample.
     "targets": [[str(SAMPLE_DIR / "regional_registry.csv"), "--targets", str(SAMPLE_DIR / "targets.yaml"), "--json"]],
@@ -127,7 +128,7 @@ def _scan(files: list[Path], logs: list[str], needles: list[str]) -> list[tuple[
     numbers = {n for n in needles if n[:1].isdigit()}
     words = [n for n in needles if n not in numbers]
     lengths = sorted({len(n) for n in numbers})
-    texts = [(str(f), f.read_bytes().decode("utf-8", errors="ignore")) for f in files]
+    texts = [(str(f), _text_of(f)) for f in files]
     texts += [(f"log {i}", log) for i, log in enumerate(logs)]
     hits = []
     for where, body in texts:
@@ -142,6 +143,13 @@ def _scan(files: list[Path], logs: list[str], needles: list[str]) -> list[tuple[
             if word in body or escaped in body:
                 hits.append((where, word))
     return hits
+
+
+def _text_of(f: Path) -> str:
+    """A file's text; Parquet is compressed, so its rows are scanned as CSV."""
+    if f.suffix == ".parquet":
+        return pl.read_parquet(f).write_csv()
+    return f.read_bytes().decode("utf-8", errors="ignore")
 
 
 def test_every_command_is_exercised():
