@@ -47,6 +47,10 @@ SEX_CODES = (
     "UNKNOWN",
     "未知",
     "未说明",
+    "OTHER",  # FHIR administrative gender
+    "8507",  # OMOP gender concepts: male, female, unknown
+    "8532",
+    "8551",
 )
 _COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofstay|住院天数", re.I)
 #: How bad a failed check is: error (impossible), warning (implausible), info (worth knowing).
@@ -76,6 +80,9 @@ SEVERITY = {
     "duplicate_header": "warning",
     "blank_header": "info",
     "undecodable_bytes": "warning",
+    "header_row": "warning",
+    "unknown_table": "warning",
+    "tables_not_analysed": "info",
 }
 #: The quality dimension each check counts against.
 DIMENSION_OF = {
@@ -211,7 +218,7 @@ def table_checks(
                     {"kind": text("kinds", plan.kind, "en")},
                 )
             )
-        if cspec.role == "diagnosis_code":
+        if cspec.is_icd:
             bad = present[c] & ~patterns.is_icd10_shape(pl.col(c))
             out.append(Check("malformed_code", c, bad.sum(), n_present))
         if cspec.role == "sex" and plan.kind == "string":
@@ -337,6 +344,7 @@ def read_findings(ds: Dataset) -> list[Finding]:
                 SEVERITY.get(note.check, "warning"),
                 note.count,
                 note.count,
+                {"detail": note.detail},
             )
         )
     return out
@@ -346,9 +354,15 @@ def orphan_findings(ds: Dataset) -> list[Finding]:
     """Relational conformance: foreign keys that point at no row of the parent table."""
     out = []
     for link in ds.spec.links:
-        child = ds.frame(link.table).select(pl.col(link.column).alias("k")).drop_nulls()
+        # Keys compare as text: one table's ids may be numbers and another's text.
+        child = (
+            ds.frame(link.table).select(pl.col(link.column).cast(pl.String).alias("k")).drop_nulls()
+        )
         parent = (
-            ds.frame(link.to_table).select(pl.col(link.to_column).alias("k")).drop_nulls().unique()
+            ds.frame(link.to_table)
+            .select(pl.col(link.to_column).cast(pl.String).alias("k"))
+            .drop_nulls()
+            .unique()
         )
         row = (
             pl.concat(

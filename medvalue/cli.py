@@ -34,11 +34,27 @@ def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Spec YAML overriding inferred roles.",
     )
     @click.option("--encoding", default=None, help="Force the text encoding (utf-8, gb18030, gbk).")
+    @_format_option
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _remember_format(kwargs.pop("data_format"))
         return func(*args, **kwargs)
 
     return wrapper
+
+
+_format_option = click.option(
+    "--format",
+    "data_format",
+    type=click.Choice(["omop", "fhir"]),
+    default=None,
+    help="Read as OMOP CDM or FHIR (default: recognised from the files).",
+)
+
+
+def _remember_format(fmt: str | None) -> None:
+    # Every dataset command reads through _load; the format rides on the click context.
+    click.get_current_context().meta["medvalue.format"] = fmt
 
 
 _as_of_option = click.option(
@@ -106,7 +122,9 @@ _exclusive_option = click.option(
 
 
 def _load(path: str, spec_path: str | None, encoding: str | None) -> Dataset:
-    return load_dataset(path, spec=spec_path, encoding=encoding)
+    ctx = click.get_current_context(silent=True)
+    fmt = ctx.meta.get("medvalue.format") if ctx is not None else None
+    return load_dataset(path, spec=spec_path, encoding=encoding, format=fmt)
 
 
 def _emit_json(obj: dict[str, Any]) -> None:
@@ -147,8 +165,9 @@ def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: boo
     from rich.table import Table as RichTable
 
     console = _console()
+    standard = f" ({result.standard_name})" if result.standard else ""
     console.print(
-        f"[bold]{path}[/bold]  format: {result.format}  encoding: {result.encoding or '-'}"
+        f"[bold]{path}[/bold]  format: {result.format}{standard}  encoding: {result.encoding or '-'}"
     )
     for t in result.tables:
         table = RichTable(
@@ -216,6 +235,7 @@ def profile(
     "--spec", "spec_path", type=click.Path(path_type=str), help="Spec YAML (one dataset)."
 )
 @click.option("--encoding", default=None, help="Force the text encoding.")
+@_format_option
 @_codes_option
 @_reference_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -225,6 +245,7 @@ def coverage(
     paths: tuple[str, ...],
     spec_path: str | None,
     encoding: str | None,
+    data_format: str | None,
     codes_path: str | None,
     reference_path: str | None,
     as_json: bool,
@@ -238,6 +259,7 @@ def coverage(
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; give one PATH, or put a <name>.spec.yaml beside each"
         raise MedvalueError(msg)
+    _remember_format(data_format)
     lists = load_code_lists(codes_path) if codes_path else None
     reference = load_reference(reference_path) if reference_path else None
     results = []

@@ -55,6 +55,22 @@ class Count:
 
 
 @dataclass(frozen=True)
+class ConceptCount:
+    """Patients and records for one concept of a standard's vocabulary (OMOP concept, FHIR
+    coding), for diagnoses not coded in ICD-10."""
+
+    code: str
+    name: str | None
+    vocabulary: str | None
+    patients: int | None  # None: withheld by the small-cell rule
+    records: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "vocabulary": self.vocabulary,
+                "patients": self.patients, "records": self.records}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Demographics:
     sex: tuple[Count, ...]
     age_bands: tuple[Count, ...]
@@ -117,6 +133,8 @@ class Coverage:
     comorbidity_pairs: tuple[tuple[str, str, int | None], ...]
     demographics: Demographics
     reference: ReferenceComparison | None = None
+    #: Diagnoses in a standard's own vocabulary (OMOP concepts, FHIR codings), most common first.
+    concepts: tuple[ConceptCount, ...] = ()
 
     @property
     def share_with_valid_code(self) -> float | None:
@@ -134,6 +152,18 @@ class Coverage:
         """The summary card: chapters covered and the largest cohort, in one sentence."""
         covered = sum(1 for c in self.chapters if c.patients)
         top = self.top_conditions[0] if self.top_conditions else None
+        shown = [c for c in self.concepts if c.patients]
+        if not covered and shown:  # no ICD-10 codes: say it in the standard's concepts
+            name = shown[0].name or shown[0].code
+            if lang == "zh":
+                return (
+                    f"{len(self.concepts)} 个概念",
+                    f"{len(self.concepts)} 个诊断概念；最常见：{name}",
+                )
+            return (
+                f"{len(self.concepts)} concepts",
+                f"{len(self.concepts)} diagnosis concepts; most common: {name}",
+            )
         if lang == "zh":
             name = top.title_zh or top.title if top else "-"
             sentence = (
@@ -169,6 +199,7 @@ class Coverage:
             ],
             "demographics": self.demographics.to_dict(),
             "reference": None if self.reference is None else self.reference.to_dict(),
+            "concepts": [c.to_dict() for c in self.concepts],
         }
 
 
@@ -261,7 +292,10 @@ def coverage(
     if isinstance(reference, str | Path):
         reference = load_reference(reference)
     lists = dict(code_lists if code_lists is not None else default_code_lists())
-    long = _diagnoses(ds)
+    from medvalue import standards
+
+    concept_frame = standards.concepts(ds.raw, ds.spec)
+    long = _diagnoses(ds, required=concept_frame is None)
     normal = codes.normalise(long, "code").join(
         codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter"),
         on="code_icd10",
@@ -315,11 +349,41 @@ def coverage(
         comorbidity_pairs=_pairs(valid, small_cell),
         demographics=demographics,
         reference=compare_with_reference(pyramid, reference) if reference is not None else None,
+        concepts=_concepts(concept_frame, small_cell) if concept_frame is not None else (),
     )
 
 
-def _diagnoses(ds: Dataset) -> pl.LazyFrame:
-    """(patient, code, position) for every diagnosis code in every table, stacked."""
+#: Concepts listed at most (the most common first).
+TOP_CONCEPTS = 50
+
+
+def _concepts(frame: pl.LazyFrame, small_cell: int) -> tuple[ConceptCount, ...]:
+    counted = (
+        frame.group_by("code")
+        .agg(
+            pl.col("patient").n_unique().alias("patients"),
+            pl.len().alias("records"),
+            pl.col("name").drop_nulls().first(),
+            pl.col("vocabulary").drop_nulls().first(),
+        )
+        .sort(["patients", "code"], descending=[True, False])
+        .head(TOP_CONCEPTS)
+        .collect()
+    )
+    out = []
+    for code, patients, records, name, vocabulary in counted.iter_rows():
+        shown = suppress(int(patients), small_cell)
+        out.append(
+            ConceptCount(
+                str(code), name, vocabulary, shown, int(records) if shown is not None else None
+            )
+        )
+    return tuple(out)
+
+
+def _diagnoses(ds: Dataset, *, required: bool = True) -> pl.LazyFrame:
+    """(patient, code, position) for every ICD diagnosis code in every table, stacked.
+    Without any, an error when ``required``, else an empty frame."""
     parts = []
     for t in ds.table_names:
         tspec = ds.table_spec(t)
@@ -330,7 +394,7 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
             patient = pl.concat_str(pl.lit(f"{t}#"), pl.col("__row").cast(pl.String))
         else:
             patient = pl.col(pid).cast(pl.String)
-        for c in tspec.with_role("diagnosis_code"):
+        for c in tspec.icd_code_columns:
             position = tspec.columns[c].position or _position_from_table(tspec)
             parts.append(
                 frame.select(
@@ -339,12 +403,15 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
                     _position_expr(tspec, position).alias("position"),
                 ).filter(pl.col("code").is_not_null() & pl.col("patient").is_not_null())
             )
-    if not parts:
+    if not parts and required:
         raise InputError.at(
             ds.path,
             "no column holds diagnosis codes",
             "mark the ICD-10 column in a spec: role: diagnosis_code",
         )
+    if not parts:
+        schema = {"patient": pl.String, "code": pl.String, "position": pl.String}
+        return pl.LazyFrame(schema=schema)
     return pl.concat(parts)
 
 
@@ -375,7 +442,7 @@ def _positions(ds: Dataset) -> set[str]:
     out: set[str] = set()
     for t in ds.table_names:
         tspec = ds.table_spec(t)
-        for c in tspec.with_role("diagnosis_code"):
+        for c in tspec.icd_code_columns:
             pos = tspec.columns[c].position or _position_from_table(tspec)
             out |= {"primary", "secondary"} if pos == "column" else ({pos} if pos else set())
     return out
@@ -534,6 +601,8 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
         pl.col("sex").first(), pl.col("age").min(), *([pl.col("region").first()] if region else [])
     )
     elsewhere = _ages_elsewhere(ds, t) if pid else None
+    if elsewhere is None and pid:
+        elsewhere = _age_at_last_record(ds, t)
     if elsewhere is not None:  # e.g. age at admission in the encounters table
         people = people.join(elsewhere, on="patient", how="left").select(
             pl.exclude("age", "age_elsewhere"), pl.coalesce("age", "age_elsewhere").alias("age")
@@ -575,6 +644,36 @@ def _ages_elsewhere(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
                 .agg(pl.col("age_elsewhere").min())
             )
     return None
+
+
+def _age_at_last_record(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
+    """Age at the last recorded visit, procedure or event in any table, when the person
+    table has birth dates but no event date of its own (an OMOP person, a FHIR Patient).
+    The last, not the first: an OMOP observation period starts at birth."""
+    tspec = ds.table_spec(person_table)
+    pid, birth = tspec.first("patient_id"), tspec.first("birth_date")
+    if pid is None or birth is None:
+        return None
+    dated = []
+    for t in ds.table_names:
+        ts = ds.table_spec(t)
+        other_pid = ts.first("patient_id")
+        if t == person_table or other_pid is None:
+            continue
+        for role in ("admission_date", "procedure_date", "event_date"):
+            for when in ts.with_role(role):
+                dated.append(ds.frame(t).select(pl.col(other_pid).cast(pl.String).alias("patient"),
+                                                pl.col(when).cast(pl.Datetime("us")).alias("first")))  # fmt: skip
+    if not dated:
+        return None
+    last = pl.concat(dated).group_by("patient").agg(pl.col("first").max().alias("last"))
+    births = ds.frame(person_table).select(
+        pl.col(pid).cast(pl.String).alias("patient"), pl.col(birth).cast(pl.Datetime("us")).alias("birth")
+    ).unique("patient", keep="first")  # fmt: skip
+    age = (pl.col("last") - pl.col("birth")).dt.total_days() / 365.25
+    return births.join(last, on="patient", how="inner").select(
+        "patient", age.alias("age_elsewhere")
+    )
 
 
 def _age_expr(ds: Dataset, t: str) -> pl.Expr:

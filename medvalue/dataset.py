@@ -60,6 +60,7 @@ _STRING_ROLES = (
     "direct_identifier",
     "free_text",
     "quasi_identifier",
+    "code",
 )
 _NUMBER_ROLES = ("age", "measurement")
 
@@ -173,9 +174,16 @@ class Dataset:
 
 
 def load_dataset(
-    path: str | Path, *, spec: str | Path | None = None, encoding: str | None = None
+    path: str | Path,
+    *,
+    spec: str | Path | None = None,
+    encoding: str | None = None,
+    format: str | None = None,
 ) -> Dataset:
     """Read a file or folder and attach its spec (inferred, overlaid with ``spec`` YAML).
+
+    OMOP CDM and FHIR inputs are recognised (``format`` forces ``omop`` or ``fhir``) and
+    their spec comes from the standard.
 
     Examples
     --------
@@ -184,7 +192,7 @@ def load_dataset(
     >>> ds.table_names
     ['carotid_stenting']
     """
-    raw = read_path(path, encoding=encoding)
+    raw = read_path(path, encoding=encoding, format=format)
     inferred = infer_spec(raw)
     final = apply_spec(inferred, load_spec(spec), raw, spec) if spec else inferred
     plans = {t.name: _plan_table(t.name, t.frame, final.tables[t.name]) for t in raw.tables}

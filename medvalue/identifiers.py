@@ -100,7 +100,14 @@ def _scan_table(ds: Dataset, table: str, sample_rows: int) -> list[IdentifierFin
     tspec = ds.table_spec(table)
     raw = ds.raw_frame(table)
     schema = raw.collect_schema()
-    scannable = [c for c, dtype in schema.items() if dtype == pl.String or dtype.is_integer()]
+    # Codes of a vocabulary (drug, procedure, lab codes) are not scanned: an 11-digit drug
+    # code reads like a mobile number.
+    scannable = [
+        c
+        for c, dtype in schema.items()
+        if (dtype == pl.String or dtype.is_integer())
+        and tspec.columns.get(c, ColumnSpec()).role != "code"
+    ]
     candidates = _candidates(raw, scannable, tspec.columns, sample_rows)
     # By role: the spec says the column is an identifier (or free text) whatever the sample.
     for c, cspec in tspec.columns.items():

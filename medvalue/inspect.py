@@ -39,11 +39,22 @@ class Inspection:
     encoding: str | None
     tables: tuple[TableInfo, ...]
     notes: tuple[str, ...]
+    standard: str | None = None  # omop | fhir
+    version: str | None = None
+
+    @property
+    def standard_name(self) -> str:
+        names = {"omop": "OMOP CDM", "fhir": "FHIR"}
+        if not self.standard:
+            return ""
+        return f"{names.get(self.standard, self.standard)} {self.version or ''}".strip()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "format": self.format,
+            "standard": self.standard,
+            "standard_version": self.version,
             "encoding": self.encoding,
             "tables": [
                 {
@@ -85,4 +96,6 @@ def inspect_dataset(ds: Dataset) -> Inspection:
         encoding=", ".join(encodings) if encodings else None,
         tables=tuple(tables),
         notes=notes,
+        standard=ds.raw.standard,
+        version=ds.raw.version,
     )

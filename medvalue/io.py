@@ -15,7 +15,7 @@ import hashlib
 import io as _io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +83,11 @@ class RawData:
     path: str
     format: str
     tables: tuple[Table, ...]
+    #: A clinical data standard the tables follow (``omop``, ``fhir``), and its version.
+    standard: str | None = None
+    version: str | None = None
+    #: Vocabulary tables (e.g. OMOP ``concept``) kept for look-ups, not analysed as data.
+    lookups: Mapping[str, pl.LazyFrame] = field(default_factory=dict, repr=False)
 
     def table(self, name: str) -> Table:
         for table in self.tables:
@@ -101,15 +106,21 @@ class RawData:
         return [note for t in self.tables for note in t.notes]
 
 
-def read_path(path: str | Path, *, encoding: str | None = None) -> RawData:
+def read_path(
+    path: str | Path, *, encoding: str | None = None, format: str | None = None
+) -> RawData:
     """Read a file or folder of tables.
 
     Parameters
     ----------
     path
-        A CSV/TSV/TXT, Excel, Parquet or NDJSON file, or a folder of them.
+        A CSV/TSV/TXT, Excel, Parquet or NDJSON file, or a folder of them; or an OMOP CDM
+        folder or DuckDB file, or FHIR NDJSON or Bundles (see :mod:`medvalue.standards`).
     encoding
         Force the text encoding (``utf-8``, ``gb18030``, ``gbk`` ...) instead of detecting it.
+    format
+        ``omop`` or ``fhir`` to force a standard, ``tables`` to read plain tables;
+        by default a standard is recognised from what is at ``path``.
 
     Raises
     ------
@@ -121,6 +132,14 @@ def read_path(path: str | Path, *, encoding: str | None = None) -> RawData:
     p = Path(path)
     if not p.exists():
         raise InputError.at(shown, "no such file or folder", "check the path and spelling")
+    if format != "tables":
+        from medvalue import standards
+
+        if format is not None and format not in standards.FORMATS:
+            raise InputError.at(shown, f"unknown format '{format}'", "use omop or fhir")
+        found = format or standards.detect(p)
+        if found:
+            return standards.read(p, found, encoding=encoding)
     if p.is_dir():
         files = sorted(
             f

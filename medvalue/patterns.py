@@ -113,11 +113,15 @@ _SEX_CANONICAL = {
     "女": "F",
     "1": "M",
     "2": "F",
+    # OMOP CDM gender concepts (OMOP Gender vocabulary: 8507 MALE, 8532 FEMALE).
+    "8507": "M",
+    "8532": "F",
 }
 
 
 def canonical_sex(expr: pl.Expr) -> pl.Expr:
-    """M, F, or null: 男/女, male/female and the GB/T 2261.1 codes 1/2, any case."""
+    """M, F, or null: 男/女, male/female, the GB/T 2261.1 codes 1/2 and the OMOP gender
+    concepts 8507/8532, any case."""
     return (
         expr.cast(pl.String)
         .str.strip_chars()

@@ -355,7 +355,7 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
                 )
             )
     findings += _column_findings(columns, rows)
-    code_cols = tspec.with_role("diagnosis_code")
+    code_cols = tspec.icd_code_columns
     if code_cols:
         extra, evaluated, failed = code_findings(name, raw, code_cols)
         findings += extra

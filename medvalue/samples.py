@@ -11,6 +11,7 @@ must find; tests name each one.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -953,3 +954,208 @@ if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
     for p in write_samples(target):
         print(p)
+
+
+# --- clinical data standards (OMOP CDM, FHIR) --------------------------------------------------------
+
+#: OMOP gender concepts (OMOP Gender vocabulary) and SNOMED concepts for the sample's codes.
+_OMOP_GENDER = {"男": 8507, "女": 8532}
+_SNOMED = {"I10": ("38341003", "Hypertensive disorder"), "E11": ("44054006", "Diabetes mellitus type 2"),
+           "I63": ("230690007", "Cerebrovascular accident"), "I25": ("53741008", "Coronary arteriosclerosis")}  # fmt: skip
+
+
+def omop_tables(scale: float = 0.1, seed: int = 20240603) -> dict[str, pl.DataFrame]:
+    """The county sample as OMOP CDM v5.4 tables (person, visit_occurrence,
+    condition_occurrence, measurement, death, concept): ids become integers, sex becomes
+    gender concepts, ICD-10 codes (as the hospital wrote them) go to condition_source_value
+    and the matching SNOMED concept to condition_concept_id."""
+    county = county_hospital(scale, seed)
+    people = county["patients"].with_row_index("person_id", offset=1)
+    pid = dict(zip(people["patient_id"], people["person_id"], strict=True))
+    enc = county["encounters"].with_row_index("visit_occurrence_id", offset=1)
+    vid = dict(zip(enc["encounter_id"], enc["visit_occurrence_id"], strict=True))
+    person = people.select(
+        pl.col("person_id").cast(pl.Int64),
+        pl.col("sex").replace_strict(_OMOP_GENDER, default=0).alias("gender_concept_id"),
+        pl.col("birth_date").dt.year().alias("year_of_birth"),
+        pl.col("birth_date").dt.month().alias("month_of_birth"),
+        pl.col("birth_date").dt.day().alias("day_of_birth"),
+        pl.col("birth_date").cast(pl.Datetime("us")).alias("birth_datetime"),
+        pl.lit(0).alias("race_concept_id"),
+        pl.lit(0).alias("ethnicity_concept_id"),
+        pl.col("patient_id").alias("person_source_value"),
+        pl.col("sex").alias("gender_source_value"),
+    )
+    visit = enc.select(
+        pl.col("visit_occurrence_id").cast(pl.Int64),
+        pl.col("patient_id").replace_strict(pid).cast(pl.Int64).alias("person_id"),
+        pl.lit(9201).alias("visit_concept_id"),  # inpatient visit
+        pl.col("admission_date").alias("visit_start_date"),
+        pl.col("discharge_date").alias("visit_end_date"),
+        pl.lit(32817).alias("visit_type_concept_id"),
+        pl.lit(None, dtype=pl.Int64).alias("admitted_from_concept_id"),  # the v5.4 name
+    )
+    dx = (
+        county["diagnoses"]
+        .with_row_index("condition_occurrence_id", offset=1)
+        .join(enc.select("encounter_id", "admission_date"), on="encounter_id", how="left")
+    )
+    category = pl.col("icd_code").str.to_uppercase().str.slice(0, 3)
+    snomed = {k: int(v[0]) for k, v in _SNOMED.items()}
+    condition = dx.select(
+        pl.col("condition_occurrence_id").cast(pl.Int64),
+        pl.col("patient_id").replace_strict(pid).cast(pl.Int64).alias("person_id"),
+        category.replace_strict(snomed, default=0).cast(pl.Int64).alias("condition_concept_id"),
+        pl.col("admission_date").alias("condition_start_date"),
+        pl.lit(32817).alias("condition_type_concept_id"),
+        pl.col("encounter_id").replace_strict(vid).cast(pl.Int64).alias("visit_occurrence_id"),
+        pl.col("icd_code").alias("condition_source_value"),
+    )
+    labs = county["labs"].with_row_index("measurement_id", offset=1)
+    measurement = labs.select(
+        pl.col("measurement_id").cast(pl.Int64),
+        pl.col("patient_id").replace_strict(pid).cast(pl.Int64).alias("person_id"),
+        pl.lit(3004501).alias("measurement_concept_id"),  # glucose [mass/volume]
+        pl.col("encounter_id").replace_strict(vid).cast(pl.Int64).alias("visit_occurrence_id"),
+        pl.col("glucose_mmol_l").alias("value_as_number"),
+    ).join(visit.select("visit_occurrence_id", pl.col("visit_start_date").alias("measurement_date")),
+           on="visit_occurrence_id", how="left")  # fmt: skip
+    death = people.filter(pl.col("death_date").is_not_null()).select(
+        pl.col("person_id").cast(pl.Int64), pl.col("death_date")
+    )
+    concept = pl.DataFrame(
+        {
+            "concept_id": [int(v[0]) for v in _SNOMED.values()] + [8507, 8532],
+            "concept_name": [v[1] for v in _SNOMED.values()] + ["MALE", "FEMALE"],
+            "domain_id": ["Condition"] * len(_SNOMED) + ["Gender", "Gender"],
+            "vocabulary_id": ["SNOMED"] * len(_SNOMED) + ["Gender", "Gender"],
+            "concept_code": [v[0] for v in _SNOMED.values()] + ["M", "F"],
+        }
+    )
+    return {"person": person, "visit_occurrence": visit, "condition_occurrence": condition,
+            "measurement": measurement, "death": death, "concept": concept}  # fmt: skip
+
+
+_GIVEN = ("伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋")
+_FAMILY = ("王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴")
+
+
+def fhir_resources(scale: float = 0.05, seed: int = 20240603) -> dict[str, list[dict]]:
+    """The county sample as FHIR R4 resources (Patient with name, telecom, address and
+    identifier; Encounter; Condition coded in ICD-10 and SNOMED; Observation; Procedure;
+    and MedicationRequest, which medvalue does not analyse)."""
+    county = county_hospital(scale, seed)
+    out: dict[str, list[dict]] = {k: [] for k in ("Patient", "Encounter", "Condition", "Observation",
+                                                  "Procedure", "MedicationRequest")}  # fmt: skip
+    for i, p in enumerate(county["patients"].iter_rows(named=True)):  # a sample of a few hundred
+        resource = {
+            "resourceType": "Patient", "id": p["patient_id"],
+            "gender": "male" if p["sex"] == "男" else "female",
+            "birthDate": p["birth_date"].isoformat(),
+            "name": [{"family": _FAMILY[i % 10], "given": [_GIVEN[(i * 7) % 10]]}],
+            "telecom": [{"system": "phone", "value": f"13{(i * 7919) % 10**9:09d}"}],
+            "identifier": [{"system": "urn:oid:hospital-mrn", "value": f"MRN{100000 + i}"}],
+            "address": [{"line": [f"人民路{i % 200 + 1}号"], "city": "温州市", "district": p["township"],
+                         "state": "浙江省", "postalCode": "325000"}],
+        }  # fmt: skip
+        if p["death_date"] is not None:
+            resource["deceasedDateTime"] = f"{p['death_date'].isoformat()}T00:00:00+08:00"
+        out["Patient"].append(resource)
+    for e in county["encounters"].iter_rows(named=True):
+        out["Encounter"].append({
+            "resourceType": "Encounter", "id": e["encounter_id"], "status": "finished",
+            "class": {"code": "IMP"}, "subject": {"reference": f"Patient/{e['patient_id']}"},
+            "type": [{"text": e["department"]}],
+            "period": {"start": f"{e['admission_date'].isoformat()}T09:00:00+08:00",
+                       "end": f"{e['discharge_date'].isoformat()}T10:00:00+08:00"},
+        })  # fmt: skip
+        if e["procedure_date"] is not None:
+            out["Procedure"].append({
+                "resourceType": "Procedure", "id": f"P{e['encounter_id']}", "status": "completed",
+                "subject": {"reference": f"Patient/{e['patient_id']}"},
+                "encounter": {"reference": f"Encounter/{e['encounter_id']}"},
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "36969009",
+                                     "display": "Placement of stent in coronary artery"}]},
+                "performedDateTime": e["procedure_date"].isoformat(),
+            })  # fmt: skip
+        out["MedicationRequest"].append({"resourceType": "MedicationRequest", "id": f"M{e['encounter_id']}",
+                                         "subject": {"reference": f"Patient/{e['patient_id']}"}})  # fmt: skip
+    starts = dict(
+        zip(
+            county["encounters"]["encounter_id"],
+            county["encounters"]["admission_date"],
+            strict=True,
+        )
+    )
+    for j, d in enumerate(county["diagnoses"].iter_rows(named=True)):
+        code = d["icd_code"].upper()
+        coding = [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]
+        snomed = _SNOMED.get(code[:3])
+        if snomed:  # SNOMED first, as many systems send it, ICD-10 second
+            coding.insert(
+                0, {"system": "http://snomed.info/sct", "code": snomed[0], "display": snomed[1]}
+            )
+        out["Condition"].append({
+            "resourceType": "Condition", "id": f"C{j + 1}",
+            "subject": {"reference": f"urn:uuid:{d['patient_id']}"},
+            "encounter": {"reference": f"Encounter/{d['encounter_id']}"},
+            "code": {"coding": coding}, "onsetDateTime": starts[d["encounter_id"]].isoformat(),
+        })  # fmt: skip
+    for k, lab in enumerate(county["labs"].iter_rows(named=True)):
+        out["Observation"].append({
+            "resourceType": "Observation", "id": f"O{k + 1}", "status": "final",
+            "subject": {"reference": f"Patient/{lab['patient_id']}"},
+            "encounter": {"reference": f"Encounter/{lab['encounter_id']}"},
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+            "valueQuantity": {"value": lab["glucose_mmol_l"], "unit": "mmol/L"},
+            "effectiveDateTime": f"{starts[lab['encounter_id']].isoformat()}T08:00:00Z",
+        })  # fmt: skip
+    return out
+
+
+def write_fhir_ndjson(folder: str | Path, resources: dict[str, list[dict]]) -> list[Path]:
+    """A Bulk Data export: one ``<Type>.ndjson`` per resource type."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, items in resources.items():
+        lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in items) + "\n"
+        (folder / f"{kind}.ndjson").write_text(lines, encoding="utf-8")
+        paths.append(folder / f"{kind}.ndjson")
+    return paths
+
+
+def write_fhir_bundles(
+    folder: str | Path, resources: dict[str, list[dict]], per_bundle: int = 500
+) -> list[Path]:
+    """The same resources as collection Bundles of ``per_bundle`` entries each."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    everything = [r for items in resources.values() for r in items]
+    paths = []
+    for b, start in enumerate(range(0, len(everything), per_bundle)):
+        chunk = everything[start : start + per_bundle]
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in chunk]}  # fmt: skip
+        path = folder / f"bundle_{b:03d}.json"
+        path.write_text(json.dumps(bundle, ensure_ascii=False, indent=1), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def fhir_observation_lines(n: int, seed: int = 11) -> pl.DataFrame:
+    """``n`` Observation resources as NDJSON lines (one column ``line``), built with polars
+    string expressions, for the streaming benchmark."""
+    rng = np.random.default_rng(seed)
+    frame = pl.DataFrame({
+        "i": np.arange(n), "p": rng.integers(0, max(1, n // 20), n),
+        "v": np.round(rng.normal(5.5, 1.2, n), 1), "d": rng.integers(0, 2000, n),
+    })  # fmt: skip
+    day = (pl.lit(dt.date(2019, 1, 1)) + pl.duration(days=pl.col("d"))).dt.strftime("%Y-%m-%d")
+    line = pl.format(
+        '{"resourceType":"Observation","id":"O{}","status":"final","subject":{"reference":"Patient/P{}"},'
+        '"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},'
+        '"valueQuantity":{"value":{},"unit":"mmol/L"},"effectiveDateTime":"{}T08:00:00+08:00"}',
+        pl.col("i"), pl.col("p"), pl.col("v"), day,
+    )  # fmt: skip
+    return frame.select(line.alias("line"))

@@ -41,6 +41,7 @@ ROLES = (
     "quasi_identifier",
     "direct_identifier",
     "free_text",
+    "code",
     "other",
 )
 DATE_ROLES = (
@@ -51,6 +52,8 @@ DATE_ROLES = (
     "death_date",
     "event_date",
 )
+#: Code systems read as ICD codes (None: the spec did not say, ICD-10 is assumed).
+ICD_CODE_SYSTEMS = (None, "icd10", "icd10cm", "icd9")
 #: Roles whose values never appear in any output (no top values, no min/max).
 HIDDEN_ROLES = ("patient_id", "encounter_id", "direct_identifier", "free_text")
 #: Roles that are quasi-identifiers unless the spec says otherwise.
@@ -83,6 +86,11 @@ class ColumnSpec:
     unit: str | None = None
     description: str | None = None
 
+    @property
+    def is_icd(self) -> bool:
+        """A diagnosis code column in ICD (10, 10-CM or 9), not SNOMED or a source code."""
+        return self.role == "diagnosis_code" and self.code_system in ICD_CODE_SYSTEMS
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -93,6 +101,10 @@ class TableSpec:
 
     def with_role(self, role: str) -> list[str]:
         return [name for name, c in self.columns.items() if c.role == role]
+
+    @property
+    def icd_code_columns(self) -> list[str]:
+        return [name for name, c in self.columns.items() if c.is_icd]
 
     def first(self, role: str) -> str | None:
         names = self.with_role(role)
@@ -407,7 +419,12 @@ def infer_spec(raw: RawData) -> DatasetSpec:
     Every role carries its reason (``name`` or ``pattern``) and a confidence in [0, 1].
     """
     tables = {t.name: _infer_table(t.name, t.frame) for t in raw.tables}
-    return DatasetSpec(tables=tables, links=_infer_links(tables), metadata={})
+    inferred = DatasetSpec(tables=tables, links=_infer_links(tables), metadata={})
+    if raw.standard:  # OMOP, FHIR: the standard says what each column is
+        from medvalue import standards
+
+        return standards.spec(raw, inferred)
+    return inferred
 
 
 # --- YAML ------------------------------------------------------------------------------------

@@ -114,7 +114,18 @@ def coverage_summary(c: Coverage, lang: str = "en") -> Group:
     cohorts.add_column("patients", justify="right")
     for cl in c.code_lists:
         cohorts.add_row((cl.title_zh if zh else cl.title) or cl.key, _n(cl.patients))
-    return Group(head, chapters, cohorts)
+    if not c.concepts:
+        return Group(head, chapters, cohorts)
+    concepts = Table(title=text("coverage_labels", "concepts", lang), title_justify="left")
+    for h in ("code", "name", "vocabulary", "patients", "records"):
+        concepts.add_column(h, justify="right" if h in ("patients", "records") else "left")
+    for cc in c.concepts[:20]:
+        concepts.add_row(
+            cc.code, cc.name or "", cc.vocabulary or "", _n(cc.patients), _n(cc.records)
+        )
+    if not any(ch.patients for ch in c.chapters):  # no ICD-10: the concepts are the coverage
+        return Group(head, concepts)
+    return Group(head, chapters, cohorts, concepts)
 
 
 def _n(value: int | None) -> str:

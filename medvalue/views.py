@@ -423,6 +423,14 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
         f"<h3>{_e(_c('pairs', lang))}</h3>", pairs,
         f"<h3>{_e(_c('demographics', lang))}</h3>", people,
     ]  # fmt: skip
+    if cov.concepts:
+        parts += [
+            f"<h3>{_e(_c('concepts', lang))}</h3>",
+            _table([_c("code", lang), _c("name", lang), _c("vocabulary", lang), _l("patients", lang),
+                    _c("records", lang)],
+                   [(c.code, c.name or "", c.vocabulary or "", n(c.patients), n(c.records)) for c in cov.concepts],
+                   numeric=(3, 4)),
+        ]  # fmt: skip
     if d.pyramid:
         parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
     if cov.reference is not None:

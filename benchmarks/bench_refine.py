@@ -1,0 +1,99 @@
+"""Refine speed: a whole ``medvalue refine`` against reading the same export.
+
+Run by hand::
+
+    MEDVALUE_SECRET=... python benchmarks/bench_refine.py --rows 1000000 10000000
+
+The goal (refine issue): a 10M-row export refines in about the time of two reads of it.
+"A read" is measured two ways, each in a fresh process: polars reading every column the
+way medvalue reads an export (text as text), and DuckDB loading it into a table. The data
+is the profile benchmark's (``medvalue.samples.benchmark_table``, about 25 columns, UTF-8
+CSV and Parquet in benchmarks/_data). The refinement includes everything it writes: the
+cleaned Parquet, generalisation to k = 5, the data dictionary and the datacard (profile,
+coverage, readiness and a price band of the refined product). Results go to
+``benchmarks/results/refine.json``; a markdown table is printed for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+import bench_profile  # run as a script: benchmarks/ is on sys.path
+from bench_profile import RESULTS, make_data, measure
+
+bench_profile.RUNNERS.update(
+    {
+        "polars_read": """
+from medvalue.io import read_path
+import polars as pl
+t0 = time.perf_counter()
+frames = pl.collect_all([t.frame for t in read_path(path).tables])
+assert frames[0].height > 0
+""",
+        "duckdb_read": """
+import duckdb
+t0 = time.perf_counter()
+con = duckdb.connect()
+source = f"read_csv('{path}', all_varchar=true)" if path.endswith(".csv") else f"'{path}'"
+con.sql(f"CREATE TABLE t AS SELECT * FROM {source}")
+assert con.sql("SELECT count(*) FROM t").fetchone()[0] > 0
+""",
+        "medvalue_refine": """
+import shutil, tempfile
+from medvalue import load_dataset, refine
+out = tempfile.mkdtemp(prefix="bench-refine-")
+t0 = time.perf_counter()
+r = refine(load_dataset(path), out + "/product", as_of="2025-01-01")
+assert r.after.k_anonymity is None or r.after.k_anonymity >= 5
+shutil.rmtree(out)
+""",
+    }
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--formats", nargs="+", default=["csv", "parquet"], choices=["parquet", "csv"])
+    args = ap.parse_args()
+    if not os.environ.get("MEDVALUE_SECRET"):
+        sys.exit("set MEDVALUE_SECRET (any 16+ characters) before running this benchmark")
+    results: list[dict[str, object]] = []
+    for rows in args.rows:
+        files = make_data(rows)
+        for fmt in args.formats:
+            for tool in ("polars_read", "duckdb_read", "medvalue_refine"):
+                r = measure(tool, files[fmt], sys.executable, args.repeat)
+                results.append({"rows": rows, "format": fmt, "tool": tool, **r})
+                print(results[-1], flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    (RESULTS / "refine.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print(
+        "\n| rows | format | polars read s | DuckDB read s | refine s | refine / polars read | refine peak MB |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for rows in args.rows:
+        for fmt in args.formats:
+            got = {r["tool"]: r for r in results if r["rows"] == rows and r["format"] == fmt}
+            if any("error" in got[t] for t in got):
+                print(f"| {rows:,} | {fmt} | error: {[got[t].get('error') for t in got]} |")
+                continue
+            read, duck, ref = (
+                got[t]["seconds"] for t in ("polars_read", "duckdb_read", "medvalue_refine")
+            )
+            print(f"| {rows:,} | {fmt} | {read:.1f} | {duck:.1f} | {ref:.1f} | {ref / read:.1f}x | "
+                  f"{got['medvalue_refine']['peak_mb']:,.0f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
