@@ -771,7 +771,7 @@ def report(
         out = render_valuation(
             paths[0],
             out_dir=out_dir,
-            spec=spec_path,
+            spec=spec_path or spec_beside(paths[0]),
             encoding=encoding,
             lang=lang,
             as_of=as_of,

@@ -13,7 +13,7 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 
 from __future__ import annotations
 
-import io
+import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +25,6 @@ from medvalue.anonymity import SUBJECT, ClassSummary, Diversity, all_missing, di
 from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import ColumnError, InputError, ParameterError
-from medvalue.files import write_atomic
 from medvalue.i18n import text
 from medvalue.identifiers import IdentifierFinding, scan_identifiers
 
@@ -491,21 +490,36 @@ def apply_generalisation(
         raise ParameterError(msg)
     ladders = _ladders(ds, a.quasi_identifiers, a.target_k)
     drop = {(f.table, f.column) for f in a.direct_identifiers} - set(keep)
-    frames: dict[str, pl.DataFrame] = {}
+    by_table: dict[str, list[QuasiIdentifier]] = {}
+    for q in a.quasi_identifiers:
+        by_table.setdefault(q.table, []).append(q)
+    # Only the quasi-identifiers (generalised from their typed values) and the person id are
+    # held in memory, for the suppression; every other column streams from the input to
+    # the output exactly as exported.
+    held: dict[str, pl.DataFrame] = {}
+    for t, own in by_table.items():
+        pid = ds.table_spec(t).first("patient_id")
+        exprs = [
+            ladders[q.name]
+            .levels[a.plan.levels[q.name]]
+            .apply(ds.plans[t][q.column].typed())
+            .alias(q.column)
+            for q in own
+        ]
+        if pid:
+            exprs.append(pl.col(pid).alias(_HELD_PID))
+        held[t] = ds.raw_frame(t).select(exprs).collect()
+    suppressed = _suppress_small(ds, held, a.quasi_identifiers, a.target_k)
+    frames: dict[str, pl.LazyFrame] = {}
     for t in ds.table_names:
-        keep = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
-        # Quasi-identifiers are generalised from their typed values; every other column
-        # keeps its values exactly as exported.
-        exprs = []
-        for c in keep:
-            q = next((q for q in a.quasi_identifiers if q.table == t and q.column == c), None)
-            if q is None:
-                exprs.append(pl.col(c))
-            else:
-                level = ladders[q.name].levels[a.plan.levels[q.name]]
-                exprs.append(level.apply(ds.plans[t][c].typed()).alias(c))
-        frames[t] = ds.raw_frame(t).select(exprs).collect()
-    suppressed = _suppress_small(ds, frames, a.quasi_identifiers, a.target_k)
+        columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
+        generalised = {q.column for q in by_table.get(t, [])}
+        rest = ds.raw_frame(t).select([c for c in columns if c not in generalised])
+        if generalised:
+            parts = [rest, held[t].select([c for c in columns if c in generalised]).lazy()]
+            frames[t] = pl.concat(parts, how="horizontal").select(columns)
+        else:
+            frames[t] = rest
     files = _write(ds, frames, out)
     dropped = tuple(sorted(f"{t}.{c}" if len(ds.table_names) > 1 else c for t, c in drop))
     return Applied(files, dropped, suppressed, a.plan)
@@ -523,10 +537,16 @@ def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
             raise ParameterError(msg)
 
 
+_HELD_PID = "\x1fperson"
+
+
 def _suppress_small(
     ds: Dataset, frames: dict[str, pl.DataFrame], qis: Sequence[QuasiIdentifier], k: int
 ) -> int:
-    """Blank quasi-identifiers of everyone still in a class smaller than k, until none is."""
+    """Blank quasi-identifiers of everyone still in a class smaller than k, until none is.
+
+    ``frames`` hold each table's quasi-identifiers (by column name) and its person id (as
+    ``_HELD_PID``), and are changed in place."""
     hub = _hub(ds, qis)
     by_table: dict[str, list[QuasiIdentifier]] = {}
     for q in qis:
@@ -540,15 +560,14 @@ def _suppress_small(
             pid = ds.table_spec(t).first("patient_id")
             rec = frame.select(
                 *[pl.col(q.column).cast(pl.String).alias(q.name) for q in own],
-                *([pl.col(pid).cast(pl.String).alias(SUBJECT)] if pid else []),
+                *([pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT)] if pid else []),
             )
             names = [q.name for q in own]
             if hub and t != hub and pid:
-                hub_pid = ds.table_spec(hub).first("patient_id")
                 people = (
                     frames[hub]
                     .select(
-                        pl.col(hub_pid).cast(pl.String).alias(SUBJECT),
+                        pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT),
                         *[pl.col(q.column).cast(pl.String).alias(q.name) for q in by_table[hub]],
                     )
                     .unique(subset=[SUBJECT], keep="first")
@@ -579,14 +598,14 @@ def _suppress_small(
             pid = ds.table_spec(t).first("patient_id")
             if not pid:
                 continue
-            hit = pl.col(pid).cast(pl.String).is_in(list(risky))
+            hit = pl.col(_HELD_PID).cast(pl.String).is_in(list(risky))
             frames[t] = frames[t].with_columns(
                 [pl.when(hit).then(None).otherwise(pl.col(q.column)).alias(q.column) for q in own]
             )
     return len(risky) + rows_blanked
 
 
-def _write(ds: Dataset, frames: Mapping[str, pl.DataFrame], out: Path) -> tuple[Path, ...]:
+def _write(ds: Dataset, frames: Mapping[str, pl.LazyFrame], out: Path) -> tuple[Path, ...]:
     parquet_in = ds.raw.format == "parquet" or all(t.format == "parquet" for t in ds.raw.tables)
     if out.suffix.lower() in (".csv", ".parquet"):
         if len(frames) != 1:
@@ -598,10 +617,17 @@ def _write(ds: Dataset, frames: Mapping[str, pl.DataFrame], out: Path) -> tuple[
         targets = {t: out / f"{t}{ext}" for t in frames}
     written = []
     for t, path in targets.items():
-        buf = io.BytesIO()
-        if path.suffix.lower() == ".parquet":
-            frames[t].write_parquet(buf)
-        else:
-            frames[t].write_csv(buf)
-        written.append(write_atomic(path, buf.getvalue()))
+        # Streamed to a temporary file beside the target, then renamed into place.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            if path.suffix.lower() == ".parquet":
+                frames[t].sink_parquet(tmp)
+            else:
+                frames[t].sink_csv(tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        written.append(path)
     return tuple(written)

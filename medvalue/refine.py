@@ -646,7 +646,12 @@ def _clean_table(
         outputs.append(value.alias(c))
         columns[c] = cspec
 
-    row = lf.select([e.alias(n) for n, e in counts.items()]).collect().row(0, named=True)
+    # Aggregates stream; so does the per-row hash the duplicate search starts from.
+    row = (
+        lf.select([e.alias(n) for n, e in counts.items()])
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
     tchanges = [
         Change(step, t, c, int(row[name]), int(row[name]), detail)
         for step, c, name, detail in pending
@@ -661,10 +666,32 @@ def _clean_table(
         elif name in whole and row[whole[name]]:
             e = e.cast(pl.Int64).alias(name)
         final_outputs.append(e)
-    frame = lf.select(final_outputs).unique(maintain_order=True)
+    drop = _duplicate_rows(lf, final_outputs)
+    frame = (
+        lf.with_row_index("__row")
+        .filter(~pl.col("__row").is_in(drop.implode()))
+        .select(final_outputs)
+    )
     return _Cleaned(
         frame, TableSpec(kind=tspec.kind, columns=columns), tchanges, renames, int(row["__rows"])
     )
+
+
+def _duplicate_rows(lf: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:
+    """Row numbers of exact repeats of an earlier row, found without holding the table:
+    a streamed 64-bit hash of every row picks candidates, which are compared exactly."""
+    hashed = lf.select(pl.struct(outputs).hash(seed=0).alias("h")).collect(engine="streaming")["h"]
+    candidates = hashed.is_duplicated().arg_true()
+    if candidates.is_empty():
+        return pl.Series("__row", [], dtype=pl.UInt32)
+    rows = (
+        lf.with_row_index("__row")
+        .filter(pl.col("__row").is_in(candidates.implode()))
+        .select("__row", *outputs)
+        .collect()
+    )
+    repeat = ~pl.struct(pl.exclude("__row")).is_first_distinct()
+    return rows.filter(repeat)["__row"]
 
 
 def _typed(column: str) -> str:
@@ -831,8 +858,15 @@ def _allowed(cspec: ColumnSpec, cp: Any) -> str:
     if cp.top_values and not cp.top_values_suppressed and len(cp.top_values) == cp.n_unique:
         return " | ".join(str(v) for v, _ in cp.top_values)
     if cp.min is not None and cp.max is not None:
-        return f"{_plain(cp.min)} – {_plain(cp.max)}"
+        return f"{_range_end(cp.min)} – {_range_end(cp.max)}"
     return ""
+
+
+def _range_end(v: Any) -> str:
+    # A date range is given to the month: the earliest date can be one person's.
+    if isinstance(v, dt.date):
+        return v.strftime("%Y-%m")
+    return _plain(v)
 
 
 def _plain(v: Any) -> str:
@@ -889,7 +923,9 @@ def datacard(
         covered = [c for c in cov.chapters if c.patients]
         top = cov.top_conditions[:5]
         card = {
-            "product_name": settings.product_name or meta.get("title") or ds.name,
+            "product_name": settings.product_name
+            or meta.get("title")
+            or Path(str(parameters["input"])).stem,
             "source": {
                 "hospital": meta.get("hospital"),
                 "hospital_tier": meta.get("hospital_tier"),
@@ -966,11 +1002,12 @@ def datacard(
 
 def time_span(ds: Dataset, small_cell: int = SMALL_CELL_THRESHOLD) -> tuple[str | None, str | None]:
     """First and last month of the data: the ``small_cell``-th earliest and latest date over
-    every date column, so no single person's date is shown."""
+    every date column but birth dates, so no single person's date is shown."""
     values = []
     for t in ds.table_names:
         for c, plan in ds.plans[t].items():
-            if plan.kind == "datetime":
+            # Birth dates say when people were born, not when the data was recorded.
+            if plan.kind == "datetime" and ds.spec.role_of(t, c).role != "birth_date":
                 values.append(ds.frame(t).select(pl.col(c).cast(pl.Datetime("us")).alias("d")))
     if not values:
         return None, None

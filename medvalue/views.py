@@ -819,7 +819,32 @@ def refine_section(r: Refined, lang: str) -> Html:
     block = datacard_markdown(r.datacard).split("\n---\n")[0 if lang == "zh" else 1]
     parts += [
         f"<h3>{_e(_rf('datacard_heading', lang))}</h3>",
-        f'<pre style="white-space:pre-wrap;background:#f7fafc;padding:12px">{_e(block.strip())}</pre>',
+        f'<div style="background:#f7fafc;padding:4px 16px;border:1px solid #e2e8f0">{_card_html(block)}</div>',
         f"<p>{_e(_rf('files', lang))}: {_e(', '.join(r.files))}</p>",
     ]
     return _wrap("".join(parts))
+
+
+def _card_html(markdown: str) -> str:
+    """The datacard's Markdown (headings and two levels of bullets, as written by
+    :func:`medvalue.refine.datacard_markdown`) as HTML."""
+    out: list[str] = []
+    depth = 0
+    for line in markdown.strip().splitlines():
+        level = 2 if line.startswith("  - ") else 1 if line.startswith("- ") else 0
+        while depth > level:
+            out.append("</ul>")
+            depth -= 1
+        while depth < level:
+            out.append("<ul>")
+            depth += 1
+        if level:
+            out.append(f"<li>{_e(line.strip()[2:])}</li>")
+        elif line.startswith("## "):
+            out.append(f"<h4>{_e(line[3:])}</h4>")
+        elif line.startswith("# "):
+            out.append(f"<h3>{_e(line[2:])}</h3>")
+        elif line.strip():
+            out.append(f"<p>{_e(line)}</p>")
+    out += ["</ul>"] * depth
+    return "".join(out)

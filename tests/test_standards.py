@@ -323,3 +323,15 @@ def test_report_on_fhir_shows_no_identifier(fhir, tmp_path):
                     p["name"][0]["family"] + p["name"][0]["given"][0]}  # fmt: skip
     files = [f for f in (tmp_path / "reports").rglob("*") if f.is_file()]
     assert _scan(files, [], sorted(planted)) == []
+
+
+def test_omop_parquet_folder_reads_like_csv(omop_csv, tmp_path):
+    folder = tmp_path / "cdm_parquet"
+    folder.mkdir()
+    for name, frame in samples.omop_tables().items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    a, b = mv.load_dataset(folder), mv.load_dataset(omop_csv)
+    assert a.raw.standard == "omop" and set(b.table_names) - set(a.table_names) == {"observation"}
+    ca, cb = mv.coverage(a), mv.coverage(b)
+    assert [(c.key, c.patients) for c in ca.chapters] == [(c.key, c.patients) for c in cb.chapters]
+    assert ca.concepts == cb.concepts
