@@ -40,7 +40,7 @@ t0 = time.perf_counter()
 con = duckdb.connect()
 source = f"read_csv('{path}', all_varchar=true)" if path.endswith(".csv") else f"'{path}'"
 con.sql(f"CREATE TABLE t AS SELECT * FROM {source}")
-assert con.sql("SELECT count(*) FROM t").fetchone()[0] > 0
+assert con.sql("SELECT count(*) FROM t").fetchall()[0][0] > 0
 """,
         "medvalue_refine": """
 import shutil, tempfile

@@ -166,9 +166,11 @@ def privacy(
     population: pl.DataFrame | str | Path | None = None,
     max_suppression: float = DEFAULT_MAX_SUPPRESSION,
     small_cell: int = SMALL_CELL_THRESHOLD,
+    recommend: bool = True,
 ) -> PrivacyAssessment:
     """Scan for direct identifiers, measure k-anonymity and ARX risks, recommend
-    generalisations reaching ``k`` and give a release verdict.
+    generalisations reaching ``k`` (unless ``recommend`` is false: then ``plan`` is None
+    and the search, the slow part, is skipped) and give a release verdict.
 
     ``quasi_identifiers`` names columns (``column`` or ``table.column``) instead of the
     spec's; ``sensitive`` adds l-diversity and t-closeness for that column; ``population``
@@ -207,7 +209,7 @@ def privacy(
             f"its columns {sorted(set(pop.columns) - {'count'})} do not match the quasi-identifiers of any table",
             "give the quasi-identifier columns with the same names plus a 'count' column",
         )
-    plan = _plan(ds, releases, qis, k, max_suppression) if releases else None
+    plan = _plan(ds, releases, qis, k, max_suppression) if releases and recommend else None
     ids = scan_identifiers(ds)
     reasons = _reasons(ds, ids, tables, plan, k)
     verdict = _verdict(reasons, ids)

@@ -1152,10 +1152,10 @@ def fhir_observation_lines(n: int, seed: int = 11) -> pl.DataFrame:
         "v": np.round(rng.normal(5.5, 1.2, n), 1), "d": rng.integers(0, 2000, n),
     })  # fmt: skip
     day = (pl.lit(dt.date(2019, 1, 1)) + pl.duration(days=pl.col("d"))).dt.strftime("%Y-%m-%d")
-    line = pl.format(
-        '{"resourceType":"Observation","id":"O{}","status":"final","subject":{"reference":"Patient/P{}"},'
-        '"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},'
-        '"valueQuantity":{"value":{},"unit":"mmol/L"},"effectiveDateTime":"{}T08:00:00+08:00"}',
-        pl.col("i"), pl.col("p"), pl.col("v"), day,
-    )  # fmt: skip
+    parts = [
+        '{"resourceType":"Observation","id":"O', pl.col("i"), '","status":"final","subject":{"reference":"Patient/P',
+        pl.col("p"), '"},"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose"}]},'
+        '"valueQuantity":{"value":', pl.col("v"), ',"unit":"mmol/L"},"effectiveDateTime":"', day, 'T08:00:00+08:00"}',
+    ]  # fmt: skip
+    line = pl.concat_str([pl.lit(x) if isinstance(x, str) else x.cast(pl.String) for x in parts])
     return frame.select(line.alias("line"))

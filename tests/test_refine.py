@@ -19,6 +19,8 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import medvalue as mv
 from medvalue.refine import (
@@ -447,3 +449,12 @@ def test_rerun_replaces_an_earlier_product(liver, tmp_path):
     assert not (target / "stale.txt").exists()
     assert (target / LOG_FILE).exists()
     assert dt.date.fromisoformat(json.loads((target / LOG_FILE).read_text())["parameters"]["as_of"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=1, max_size=150), values=st.lists(st.text(max_size=30), max_size=5))
+def test_fast_hmac_equals_the_standard_library(key, values):
+    from medvalue.refine import _hmac_hex
+
+    expected = [hmac.new(key, b"patient:" + v.encode(), "sha256").hexdigest() for v in values]
+    assert _hmac_hex(key, b"patient:", values) == expected

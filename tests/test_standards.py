@@ -335,3 +335,8 @@ def test_omop_parquet_folder_reads_like_csv(omop_csv, tmp_path):
     ca, cb = mv.coverage(a), mv.coverage(b)
     assert [(c.key, c.patients) for c in ca.chapters] == [(c.key, c.patients) for c in cb.chapters]
     assert ca.concepts == cb.concepts
+
+
+def test_one_ndjson_file_is_read_as_fhir(fhir):
+    ds = mv.load_dataset(fhir[0] / "Condition.ndjson")
+    assert ds.raw.standard == "fhir" and ds.table_names == ["condition"]

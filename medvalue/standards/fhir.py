@@ -1,7 +1,8 @@
 """FHIR R4 resources read as a medvalue dataset.
 
 Input: a FHIR Bulk Data export (a folder of NDJSON files, one resource per line, such as
-Patient.ndjson and Condition.ndjson) or a folder of Bundle JSON files (or one Bundle file).
+Patient.ndjson and Condition.ndjson, or one such file) or a folder of Bundle JSON files (or
+one Bundle file).
 Patient, Condition, Observation, Encounter and Procedure resources become the tables
 ``patient``, ``condition``, ``observation``, ``encounter`` and ``procedure``; other resource
 types are noted and left out.
@@ -195,6 +196,8 @@ def _is_bundle(f: Path) -> bool:
 def looks_like(path: str | Path) -> bool:
     """NDJSON files of FHIR resources, or Bundle JSON files (a folder or one file)."""
     p = Path(path)
+    if p.is_file() and p.suffix.lower() == ".ndjson":
+        return _resource_type(_first_line(p)) is not None
     if p.is_file():
         return p.suffix.lower() == ".json" and _is_bundle(p)
     if not p.is_dir():
@@ -216,7 +219,14 @@ def read(path: str | Path) -> RawData:
     if not p.exists():
         raise InputError.at(shown, "no such file or folder", "check the path and spelling")
     notes: list[ReadNote] = []
-    if p.is_file() or not _ndjson_files(p):
+    if p.is_file() and p.suffix.lower() == ".ndjson":
+        kind = _resource_type(_first_line(p))
+        if kind is None:
+            raise InputError.at(
+                shown, "the first line is not a FHIR resource", "give a Bulk Data NDJSON file"
+            )
+        files = {kind: [p]}
+    elif p.is_file() or not _ndjson_files(p):
         bundles = [p] if p.is_file() else [f for f in _json_files(p) if _is_bundle(f)]
         if not bundles:
             raise InputError.at(shown, "no FHIR NDJSON or Bundle files here",
