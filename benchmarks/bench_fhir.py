@@ -17,15 +17,12 @@ Results go to ``benchmarks/results/fhir.json``; a table is printed for docs/benc
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import bench_profile  # run as a script: benchmarks/ is on sys.path
-from bench_profile import DATA, RESULTS, measure
+from bench_profile import DATA, measure, save
 
 bench_profile.RUNNERS.update(
     {
@@ -88,13 +85,7 @@ def main() -> None:
             r = measure(tool, folder, sys.executable, args.repeat)
             results.append({"resources": n, "file_mb": round(size_mb, 1), "tool": tool, **r})
             print(results[-1], flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
-    (RESULTS / "fhir.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    save("fhir", results)
     print("\n| resources | file MB | what | seconds | peak MB |\n|---:|---:|---|---:|---:|")
     for r in results:
         if "error" in r:

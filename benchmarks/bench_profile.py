@@ -130,9 +130,7 @@ def main() -> None:
             results.append({"rows": args.ydata_rows, "format": "parquet", "tool": tool, **r})
             print(results[-1], flush=True)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus": _cpus()}
-    (RESULTS / "profile.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    save("profile", results)
     print("\n| rows | format | tool | seconds | peak MB |\n|---:|---|---|---:|---:|")
     for r in results:
         if "error" in r:
@@ -141,6 +139,13 @@ def main() -> None:
             print(
                 f"| {r['rows']:,} | {r['format']} | {r['tool']} | {r['seconds']:.2f} | {r['peak_mb']:,.0f} |"
             )
+
+
+def save(name: str, results: list[dict[str, object]]) -> None:
+    """Write ``results/<name>.json`` with the machine it was measured on."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus": _cpus()}
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
 
 
 def _cpus() -> int:

@@ -17,13 +17,11 @@ coverage, readiness and a price band of the refined product). Results go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 
 import bench_profile  # run as a script: benchmarks/ is on sys.path
-from bench_profile import RESULTS, make_data, measure
+from bench_profile import make_data, measure, save
 
 bench_profile.RUNNERS.update(
     {
@@ -71,13 +69,7 @@ def main() -> None:
                 r = measure(tool, files[fmt], sys.executable, args.repeat)
                 results.append({"rows": rows, "format": fmt, "tool": tool, **r})
                 print(results[-1], flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-    }
-    (RESULTS / "refine.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    save("refine", results)
     print(
         "\n| rows | format | polars read s | DuckDB read s | refine s | refine / polars read | refine peak MB |"
     )

@@ -245,7 +245,7 @@ def profile(
     >>> p.size.rows
     2550
     """
-    as_of_date = _as_date(as_of)
+    as_of_date = as_date(as_of)
     if small_cell < 1:
         msg = f"small_cell must be at least 1, got {small_cell}"
         raise ParameterError(msg)
@@ -275,7 +275,8 @@ def profile(
     )
 
 
-def _as_date(value: dt.date | str | None) -> dt.date:
+def as_date(value: dt.date | str | None) -> dt.date:
+    """A valuation date from a date, a datetime, 'YYYY-MM-DD' or None (today)."""
     if value is None:
         return dt.date.today()
     if isinstance(value, dt.datetime):

@@ -267,7 +267,9 @@ def refine(
     out = Path(out)
     _check_out(ds, out)
     settings = RefineSettings.from_spec(ds.spec)
-    day = _as_date(as_of)
+    from medvalue.profile import as_date
+
+    day = as_date(as_of)
     seconds: dict[str, float] = {}
     work = out.parent / f".{out.name}.refining-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -352,18 +354,6 @@ def _columnar(ds: Dataset, scratch: Path) -> Dataset:
         t.frame.sink_parquet(target, compression="lz4", statistics=False)
         tables.append(replace(t, frame=pl.scan_parquet(target)))
     return replace(ds, raw=replace(ds.raw, tables=tuple(tables)))
-
-
-def _as_date(value: dt.date | str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        msg = f"as_of must be a date YYYY-MM-DD, got {value!r}"
-        raise ParameterError(msg) from None
 
 
 def _check_out(ds: Dataset, out: Path) -> None:

@@ -51,6 +51,18 @@ def nb(cells):
     return new_notebook(cells=cells, metadata=KERNEL)
 
 
+def opening():
+    """The cells every dataset notebook starts with: parameters, imports, the dataset."""
+    return [
+        params_cell(PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell(
+            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "views.page_start(dataset, lang, as_of or None)"
+        ),
+    ]
+
+
 def params_cell(src):
     c = new_code_cell(src)
     c.metadata["tags"] = ["parameters"]
@@ -63,12 +75,7 @@ valuation = nb(
             "# Dataset valuation report\n\nA papermill template: `medvalue report PATH` runs it. "
             "Each section is one call into `medvalue` and one display; the analyses live in the package."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_markdown_cell("## Profile"),
         new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
         new_markdown_cell("## Coverage"),
@@ -117,12 +124,7 @@ cov = nb(
             "code-list cohorts, comorbidity pairs and demographics, every count of people passed "
             "through the small-cell rule. `medvalue report PATH --notebook 02_coverage`."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell(
             "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
             "                       small_cell=small_cell)"
@@ -139,12 +141,7 @@ prof = nb(
             "# Profile: size, completeness and quality\n\nParameters: the data, its spec, the valuation date "
             "and the language. Run it in JupyterLab, or `medvalue report PATH --notebook 01_profile`."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
         new_code_cell("views.profile_section(profile, lang)"),
         new_code_cell("profile.findings_frame(lang)"),
@@ -164,12 +161,7 @@ priv = nb(
             "the release verdict. `medvalue report PATH --notebook 04_privacy`; "
             "`medvalue privacy PATH --apply --k 5 --out NEW` writes the generalised copy."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell(PRIV),
         new_code_cell("views.privacy_section(privacy, lang)"),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, privacy=privacy)"),
@@ -185,12 +177,7 @@ ready = nb(
             "baseline model, the learning curve and what more data would add, leakage, and the 0-100 "
             "readiness score. `medvalue report PATH --notebook 03_readiness --label COL`."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell(READY),
         new_code_cell("views.readiness_section(readiness, lang)"),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, readiness=readiness)"),
@@ -208,12 +195,7 @@ pricing = nb(
             "`data/sample/comparables_synthetic.csv` to see the hedonic regression on the synthetic "
             "tutorial registry (never for a real price). `medvalue report PATH --notebook 05_pricing`."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell(
             "profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)\n"
             "coverage = mv.coverage(dataset, small_cell=small_cell)\n"
@@ -271,12 +253,7 @@ refine = nb(
             "data dictionary and the datacard. The input is never touched. "
             "`medvalue refine PATH --out DIR` does the same from the command line."
         ),
-        params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
-        new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
-            "views.page_start(dataset, lang, as_of or None)"
-        ),
+        *opening(),
         new_code_cell(
             'refined = mv.refine(dataset, refined_path or f"reports/{dataset.name}-refined", k=k_target,\n'
             '                    secret_env=secret_env, quasi_identifiers=quasi.split(",") if quasi else None,\n'
