@@ -83,6 +83,7 @@ SEVERITY = {
     "header_row": "warning",
     "unknown_table": "warning",
     "tables_not_analysed": "info",
+    "nonconformant_resources": "warning",
 }
 #: The quality dimension each check counts against.
 DIMENSION_OF = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -253,7 +254,10 @@ def read(path: str | Path) -> RawData:
         lines = pl.concat([_lines(f) for f in paths])
         # Bulk Data files hold one type each; a stray resource of another type is skipped.
         lines = lines.filter(pl.col("line").str.json_path_match("$.resourceType") == kind)
-        frame = lines.select([_column(f) for f in FIELDS[name]])
+        frame, exact = _decoded(lines, FIELDS[name])
+        if not exact:
+            notes.append(ReadNote("nonconformant_resources", name, None, 1,
+                                  "resources whose fields have unexpected JSON types; read field by field"))  # fmt: skip
         size = sum(f.stat().st_size for f in paths)
         source = shown if len(paths) > 1 or p.is_file() else f"{shown.rstrip('/')}/{paths[0].name}"
         tables.append(Table(name, source, "fhir", frame, encoding="utf-8", bytes_on_disk=size))
@@ -271,13 +275,74 @@ def _lines(f: Path) -> pl.LazyFrame:
                        schema={"line": pl.String}, encoding="utf8-lossy")  # fmt: skip
 
 
-def _column(f: Field) -> pl.Expr:
-    line = pl.col("line")
-    value = (
-        pl.coalesce([line.str.json_path_match(p) for p in f.paths])
-        if len(f.paths) > 1
-        else line.str.json_path_match(f.paths[0])
-    )
+# --- decoding -------------------------------------------------------------------------------
+#
+# Each line is parsed once into a struct holding only the fields medvalue reads (every leaf
+# as text, so a number where text is expected still decodes); the fields are then picked out
+# of the struct. Resources that do not fit that shape (an object where FHIR has a list) make
+# the decoder fail; such files are read the slow, tolerant way, one JSON path per field.
+
+_TOKEN = re.compile(r'^([A-Za-z_]\w*)(?:\[(\d+)\]|\[\?\(@\.(\w+)=="([^"]*)"\)\])?$')
+
+
+def _steps(path: str) -> list[tuple[str, int | None, tuple[str, str] | None]]:
+    """``$.code.coding[?(@.system=="x")].code`` -> [(code, None, None), (coding, None,
+    (system, x)), (code, None, None)]; ``$.name[0].given[0]`` -> indexes."""
+    parts = re.findall(r"[A-Za-z_]\w*(?:\[[^\]]*\])?", path.removeprefix("$."))
+    out = []
+    for part in parts:
+        m = _TOKEN.match(part)
+        if m is None:
+            msg = f"unsupported JSON path step {part!r} in {path}"
+            raise ValueError(msg)
+        name, index, key, value = m.groups()
+        out.append((name, int(index) if index is not None else None, (key, value) if key else None))
+    return out
+
+
+def _schema(fields: tuple[Field, ...]) -> pl.DataType:
+    """The struct type holding every path of ``fields`` (leaves as text)."""
+    tree: dict = {}
+    for f in fields:
+        for path in f.paths:
+            node = tree
+            steps = _steps(path)
+            for i, (name, index, where) in enumerate(steps):
+                last = i == len(steps) - 1
+                entry = node.setdefault(name, {"list": False, "children": {}})
+                entry["list"] = entry["list"] or index is not None or where is not None
+                if where is not None:
+                    entry["children"].setdefault(where[0], {"list": False, "children": {}})
+                if last and index is not None:
+                    entry["leaf_list"] = True
+                node = entry["children"]
+    return _to_dtype({"children": tree, "list": False})
+
+
+def _to_dtype(entry: dict) -> pl.DataType:
+    children = entry["children"]
+    if not children:
+        inner: pl.DataType = pl.String
+    else:
+        inner = pl.Struct({k: _to_dtype(v) for k, v in children.items()})
+    return pl.List(inner) if entry["list"] else inner
+
+
+def _struct_value(root: pl.Expr, path: str) -> pl.Expr:
+    value = root
+    for name, index, where in _steps(path):
+        value = value.struct.field(name)
+        if index is not None:
+            value = value.list.get(index, null_on_oob=True)
+        elif where is not None:
+            key, wanted = where
+            value = value.list.eval(
+                pl.element().filter(pl.element().struct.field(key) == wanted)
+            ).list.first()
+    return value
+
+
+def _finish(f: Field, value: pl.Expr) -> pl.Expr:
     if f.reference:
         value = value.str.replace(r"^(?:urn:uuid:|.*/)", "")
     if f.date:
@@ -286,6 +351,31 @@ def _column(f: Field) -> pl.Expr:
     if f.number:
         value = value.cast(pl.Float64, strict=False)
     return value.alias(f.name)
+
+
+def _decoded(lines: pl.LazyFrame, fields: tuple[Field, ...]) -> tuple[pl.LazyFrame, bool]:
+    """The table from one parse per line when every resource fits; else field by field."""
+    dtype = _schema(fields)
+    root = pl.col("__r")
+    exprs = []
+    for f in fields:
+        values = [_struct_value(root, p) for p in f.paths]
+        exprs.append(_finish(f, pl.coalesce(values) if len(values) > 1 else values[0]))
+    fast = lines.select(pl.col("line").str.json_decode(dtype).alias("__r")).select(exprs)
+    try:  # one streamed pass that decodes every line, to know the fast way works
+        lines.select(pl.col("line").str.json_decode(dtype).is_null().sum()).collect(
+            engine="streaming"
+        )
+    except pl.exceptions.PolarsError:
+        return lines.select([_column(f) for f in fields]), False
+    return fast, True
+
+
+def _column(f: Field) -> pl.Expr:
+    """One field by JSON path straight from the text (the tolerant, slower way)."""
+    line = pl.col("line")
+    matches = [line.str.json_path_match(p) for p in f.paths]
+    return _finish(f, pl.coalesce(matches) if len(matches) > 1 else matches[0])
 
 
 def _split_bundles(bundles: list[Path], shown: str) -> dict[str, list[Path]]:
