@@ -92,6 +92,21 @@ _population_option = click.option(
     type=click.Path(path_type=str),
     help="Population counts (CSV: the quasi-identifier columns plus count) for journalist risk.",
 )
+_k_option = click.option(
+    "--k",
+    "k",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Target k: every group of people at least this large.",
+)
+_max_suppression_option = click.option(
+    "--max-suppression",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Share of records whose quasi-identifiers may be blanked to reach k.",
+)
 _time_option = click.option(
     "--time",
     "time_col",
@@ -292,22 +307,9 @@ def coverage(
 @_dataset_options
 @_quasi_option
 @_sensitive_option
-@click.option(
-    "--k",
-    "k",
-    type=int,
-    default=5,
-    show_default=True,
-    help="Target k: every group of people at least this large.",
-)
+@_k_option
 @_population_option
-@click.option(
-    "--max-suppression",
-    type=float,
-    default=0.01,
-    show_default=True,
-    help="Share of records whose quasi-identifiers may be blanked to reach k.",
-)
+@_max_suppression_option
 @click.option(
     "--apply",
     "do_apply",
@@ -438,9 +440,7 @@ def readiness(
     type=click.Path(path_type=str),
     help="A new folder for the refined product (an earlier refined product there is replaced).",
 )
-@click.option(
-    "--k", "k", type=int, default=5, show_default=True, help="Target k for the quasi-identifiers."
-)
+@_k_option
 @click.option(
     "--secret-env",
     default="MEDVALUE_SECRET",
@@ -448,13 +448,7 @@ def readiness(
     help="Environment variable holding the pseudonym key (at least 16 characters).",
 )
 @_quasi_option
-@click.option(
-    "--max-suppression",
-    type=float,
-    default=0.01,
-    show_default=True,
-    help="Share of records whose quasi-identifiers may be blanked to reach k.",
-)
+@_max_suppression_option
 @click.option("--label", default=None, help="Outcome column for the datacard's AI-readiness score.")
 @_as_of_option
 @_comparables_option

@@ -294,7 +294,7 @@ def coverage(
     lists = dict(code_lists if code_lists is not None else default_code_lists())
     from medvalue import standards
 
-    concept_frame = standards.concepts(ds.raw, ds.spec)
+    concept_frame = standards.concepts(ds.raw)
     long = _diagnoses(ds, required=concept_frame is None)
     normal = codes.normalise(long, "code").join(
         codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter"),

@@ -44,6 +44,7 @@ from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError, ParameterError
 from medvalue.files import write_atomic
+from medvalue.i18n import text
 from medvalue.identifiers import IN_TEXT_PATTERNS
 from medvalue.privacy import (
     DEFAULT_K,
@@ -126,7 +127,7 @@ class RefineSettings:
             restrictions=tuple(r.get("restrictions") or ()),
         )
 
-    def keeps_text(self, ds: Dataset, table: str, column: str) -> bool:
+    def keeps_text(self, table: str, column: str) -> bool:
         return column in self.keep_free_text or f"{table}.{column}" in self.keep_free_text
 
 
@@ -196,6 +197,11 @@ PROTECT_STEPS = (
 )
 
 
+def values_of(changes: Sequence[Change], steps: Sequence[str]) -> int:
+    """Values touched by the changes of the given steps."""
+    return sum(c.values for c in changes if c.step in steps)
+
+
 @dataclass(frozen=True)
 class Refined:
     """What :func:`refine` wrote and found."""
@@ -213,11 +219,11 @@ class Refined:
 
     @property
     def fixes(self) -> int:
-        return sum(c.values for c in self.changes if c.step in FIX_STEPS)
+        return values_of(self.changes, FIX_STEPS)
 
     @property
     def protected_values(self) -> int:
-        return sum(c.values for c in self.changes if c.step in PROTECT_STEPS)
+        return values_of(self.changes, PROTECT_STEPS)
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {
@@ -290,7 +296,7 @@ def refine(
         staged = load_dataset(
             work / "stage", spec=_write_spec(stage_spec, work / "stage.spec.yaml")
         )
-        names = _renamed_quasi(quasi_identifiers, ds, stage_spec)
+        names = _renamed_quasi(quasi_identifiers, stage_spec)
         plan_assessment = privacy(
             staged, quasi_identifiers=names, k=k, max_suppression=max_suppression
         )
@@ -320,8 +326,8 @@ def refine(
         write_atomic(work / DICTIONARY_FILE, data_dictionary(final, prof))
         seconds["check"] = time.perf_counter() - t0
         seconds["total_before_datacard"] = time.perf_counter() - started
-        refinement = {"fixes": sum(c.values for c in changes if c.step in FIX_STEPS),
-                      "protected_values": sum(c.values for c in changes if c.step in PROTECT_STEPS),
+        refinement = {"fixes": values_of(changes, FIX_STEPS),
+                      "protected_values": values_of(changes, PROTECT_STEPS),
                       "seconds": seconds["total_before_datacard"]}  # fmt: skip
         card = datacard(final, prof, before, after, changes, settings, parameters, label=label,
                         price=price, comparables=comparables, refinement=refinement,
@@ -551,7 +557,7 @@ def _clean_table(
         finding = identifiers.get((t, c))
         present_raw = ~plan.missing() if plan.is_text_source else pl.col(c).is_not_null()
         if (finding is not None and finding.kind == "free_text") or cspec.role == "free_text":
-            if not settings.keeps_text(ds, t, c):
+            if not settings.keeps_text(t, c):
                 count("drop_free_text", c, present_raw, "free-text column dropped")
                 continue
         elif (
@@ -577,7 +583,7 @@ def _clean_table(
             )
             outputs.append(pl.col(f"__{cspec.role}").alias(new))
             columns[new] = replace(
-                cspec, reason="spec", confidence=1.0, description=_describe(cspec, "pseudonym")
+                cspec, reason="spec", confidence=1.0, description=_with_note(cspec, _PSEUDONYM_NOTE)
             )
             if new != c:
                 renames[c] = new
@@ -710,16 +716,18 @@ def _typed(column: str) -> str:
     return f"__typed\x1f{column}"
 
 
-def _describe(cspec: ColumnSpec, what: str) -> str:
-    base = cspec.description or ""
-    note = "keyed pseudonym (HMAC-SHA256), stable across tables" if what == "pseudonym" else what
-    return f"{base} ({note})" if base else note
+_PSEUDONYM_NOTE = "keyed pseudonym (HMAC-SHA256), stable across tables"
+
+
+def _with_note(c: ColumnSpec, note: str) -> str:
+    """The column's description with what the refinement did to it appended."""
+    return f"{c.description} ({note})" if c.description else note
 
 
 # --- stage 2: generalise and suppress ---------------------------------------------------------
 
 
-def _renamed_quasi(names: Sequence[str] | None, ds: Dataset, spec: DatasetSpec) -> list[str] | None:
+def _renamed_quasi(names: Sequence[str] | None, spec: DatasetSpec) -> list[str] | None:
     """The user's quasi-identifier names, minus columns the cleaning dropped."""
     if names is None:
         return None
@@ -748,15 +756,19 @@ def _protect(
     kept = {(t, c) for t in staged.table_names for c, cs in staged.spec.tables[t].columns.items()
             if cs.role == "free_text"}  # fmt: skip
     applied = apply_generalisation(staged, data, assessment=assessment, keep=kept)
-    present = {
-        q.name: staged.frame(q.table).select(pl.col(q.column).is_not_null().sum()).collect().item()
-        for q in assessment.quasi_identifiers
-    }
+    generalised = [
+        q for q in assessment.quasi_identifiers if assessment.plan.keys[q.name] != "exact"
+    ]
+    present: dict[str, int] = {}
+    for t in {q.table for q in generalised}:  # one count query per table
+        own = [q for q in generalised if q.table == t]
+        row = staged.frame(t).select(
+            pl.col(q.column).is_not_null().sum().alias(q.name) for q in own
+        )
+        present.update(row.collect().row(0, named=True))
     tables = {t: dict(ts.columns) for t, ts in staged.spec.tables.items()}
-    for q in assessment.quasi_identifiers:
+    for q in generalised:
         key = assessment.plan.keys[q.name]
-        if key == "exact":
-            continue
         n = int(present[q.name])
         changes.append(Change("generalise", q.table, q.column, n, n, key))
         c = tables[q.table][q.column]
@@ -764,8 +776,9 @@ def _protect(
         role = c.role
         if c.role in DATE_ROLES or key == "suppressed":
             role = "quasi_identifier"
+        level = text("generalisation_levels", key, "en")
         tables[q.table][q.column] = replace(
-            c, role=role, quasi=True, description=_level_note(c, key)
+            c, role=role, quasi=True, description=_with_note(c, level)
         )
     if applied.suppressed_people:
         n_qi = len(assessment.quasi_identifiers)
@@ -778,13 +791,6 @@ def _protect(
             tables[table].pop(c, None)
     new = {t: TableSpec(staged.spec.tables[t].kind, cols) for t, cols in tables.items()}
     return replace(staged.spec, tables=new)
-
-
-def _level_note(c: ColumnSpec, key: str) -> str:
-    from medvalue.i18n import text
-
-    note = text("generalisation_levels", key, "en")
-    return f"{c.description} ({note})" if c.description else note
 
 
 def _parameters(
@@ -929,9 +935,9 @@ def datacard(
     steps = sorted({c.step for c in changes if c.step in PROTECT_STEPS}, key=PROTECT_STEPS.index)
     fixes = {s: sum(c.values for c in changes if c.step == s) for s in FIX_STEPS}
     out: dict[str, Any] = {}
+    first_month, last_month = span or time_span(ds, small_cell)
     for lang in ("zh", "en"):
-        from medvalue.i18n import text
-
+        quality = prof.quality.to_dict(lang)
         covered = [c for c in cov.chapters if c.patients]
         top = cov.top_conditions[:5]
         card = {
@@ -945,8 +951,8 @@ def datacard(
                 or None,
             },
             "time_span": {
-                "first_month": (span or time_span(ds, small_cell))[0],
-                "last_month": (span or time_span(ds, small_cell))[1],
+                "first_month": first_month,
+                "last_month": last_month,
                 "note": _shift_note(settings, lang),
             },
             "size": {
@@ -971,11 +977,11 @@ def datacard(
                 "share_with_valid_code": cov.share_with_valid_code,
             },
             "quality": {
-                "score": prof.quality.to_dict(lang)["score"],
+                "score": quality["score"],
                 "grade": text("grades", prof.quality.grade, lang),
                 "dimensions": {
                     k: {"name": d["name"], "score": d["score"]}
-                    for k, d in prof.quality.to_dict(lang)["dimensions"].items()
+                    for k, d in quality["dimensions"].items()
                 },
             },
             "ai_readiness": {
@@ -1040,8 +1046,6 @@ def time_span(ds: Dataset, small_cell: int = SMALL_CELL_THRESHOLD) -> tuple[str 
 
 
 def _shift_note(settings: RefineSettings, lang: str) -> str | None:
-    from medvalue.i18n import text
-
     if settings.dates == "shift":
         return text("refine_labels", "shifted", lang, days=settings.max_shift_days)
     if settings.dates == "month":
@@ -1050,15 +1054,11 @@ def _shift_note(settings: RefineSettings, lang: str) -> str | None:
 
 
 def _card_label(lang: str, key: str, **params: Any) -> str:
-    from medvalue.i18n import text
-
     return text("refine_labels", key, lang, **params)
 
 
 def datacard_markdown(card: Mapping[str, Any]) -> str:
     """The datacard as Markdown: Chinese first, then English."""
-    from medvalue.i18n import text
-
     parts = []
     for lang in ("zh", "en"):
         c = card[lang]

@@ -54,13 +54,13 @@ def spec(raw: RawData, inferred: DatasetSpec) -> DatasetSpec:
     return inferred
 
 
-def concepts(raw: RawData, spec_: DatasetSpec) -> pl.LazyFrame | None:
+def concepts(raw: RawData) -> pl.LazyFrame | None:
     """(patient, code, name, vocabulary) per diagnosis record in the standard's own terms
     (OMOP concepts, FHIR codings), for coverage when the codes are not ICD-10."""
     from medvalue.standards import fhir, omop
 
     if raw.standard == "omop":
-        return omop.concepts(raw, spec_)
+        return omop.concepts(raw)
     if raw.standard == "fhir":
         return fhir.concepts(raw)
     return None

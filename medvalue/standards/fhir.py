@@ -307,14 +307,11 @@ def _schema(fields: tuple[Field, ...]) -> pl.DataType:
         for path in f.paths:
             node = tree
             steps = _steps(path)
-            for i, (name, index, where) in enumerate(steps):
-                last = i == len(steps) - 1
+            for name, index, where in steps:
                 entry = node.setdefault(name, {"list": False, "children": {}})
                 entry["list"] = entry["list"] or index is not None or where is not None
                 if where is not None:
                     entry["children"].setdefault(where[0], {"list": False, "children": {}})
-                if last and index is not None:
-                    entry["leaf_list"] = True
                 node = entry["children"]
     return _to_dtype({"children": tree, "list": False})
 

@@ -382,7 +382,7 @@ def _code_system(frame: pl.LazyFrame, column: str) -> str:
     return "source"
 
 
-def concepts(raw: RawData, spec_: DatasetSpec) -> pl.LazyFrame | None:
+def concepts(raw: RawData) -> pl.LazyFrame | None:
     """(patient, code, name, vocabulary) per condition record: the condition concept, named
     from the concept table when present, else the source value."""
     table = next((t for t in raw.tables if t.name == "condition_occurrence"), None)
