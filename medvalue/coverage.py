@@ -23,6 +23,7 @@ from medvalue import codes, patterns
 from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError
+from medvalue.files import load_yaml
 from medvalue.io import read_user_table
 from medvalue.spec import TableSpec
 from medvalue.suppression import suppress
@@ -205,7 +206,7 @@ class Coverage:
 
 @cache
 def default_code_lists() -> dict[str, Any]:
-    return yaml.safe_load((PACKAGE_DATA / "code_lists.yaml").read_text(encoding="utf-8"))
+    return load_yaml((PACKAGE_DATA / "code_lists.yaml").read_text(encoding="utf-8"))
 
 
 def load_code_lists(path: str | Path) -> dict[str, Any]:
@@ -214,7 +215,7 @@ def load_code_lists(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise InputError.at(path, "no such code-list file", "check the path")
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+        doc = load_yaml(p.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError:
         raise InputError.at(path, "not valid YAML", "fix the indentation or quoting") from None
     if not isinstance(doc, dict) or not all(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -165,7 +165,23 @@ class Dataset:
         if not cols:
             return None
         ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
-        return int(pl.concat(ids).drop_nulls().select(pl.col("id").n_unique()).collect().item())
+        distinct = pl.concat(ids).drop_nulls().unique().select(pl.len())
+        return int(distinct.collect(engine="streaming").item())
+
+    def columnar(self, scratch: Path) -> Dataset:
+        """This dataset with every table not already in Parquet copied, as read, to Parquet
+        files in ``scratch``: text is parsed once, and later passes scan only the columns
+        they read. The caller owns ``scratch`` and removes it."""
+        tables = []
+        for t in self.raw.tables:
+            if t.format == "parquet":
+                tables.append(t)
+                continue
+            scratch.mkdir(parents=True, exist_ok=True)
+            target = scratch / f"{len(tables)}.parquet"
+            t.frame.sink_parquet(target, compression="lz4", statistics=False)
+            tables.append(replace(t, frame=pl.scan_parquet(target)))
+        return replace(self, raw=replace(self.raw, tables=tuple(tables)))
 
     def frame(self, name: str) -> pl.LazyFrame:
         """The typed view: placeholders are null, numbers and dates are parsed."""
@@ -218,25 +234,31 @@ def _parse_shares(
 ) -> dict[str, dict[str, float]]:
     if not text_cols:
         return {}
-    exprs = []
-    for c in text_cols:
-        probe = ColumnPlan("", c, "String", "string")
-        s = pl.when(probe.missing()).then(None).otherwise(pl.col(c).str.strip_chars())
-        present = s.is_not_null().sum()
-        numeric = s.str.replace_all(",", "").cast(pl.Float64, strict=False)
-        exprs += [
-            present.alias(f"{c}\x1fn"),
-            s.cast(pl.Float64, strict=False).is_not_null().sum().alias(f"{c}\x1fplain"),
-            numeric.is_not_null().sum().alias(f"{c}\x1fnum"),
-            (numeric.is_not_null() & (numeric.round(0) == numeric)).sum().alias(f"{c}\x1fint"),
-            parse_datetime(s).is_not_null().sum().alias(f"{c}\x1fdate"),
-            s.str.contains(r"[-/年.:]").sum().alias(f"{c}\x1fsep"),
-        ]
-    row = frame.head(_TYPE_SAMPLE).select(exprs).collect().row(0, named=True)
-    out: dict[str, dict[str, float]] = {c: {} for c in text_cols}
-    for key, value in row.items():
-        c, what = key.split("\x1f")
-        out[c][what] = float(value or 0)
+    # The text columns are stacked into one, so each regex is compiled once, not per column.
+    probe = ColumnPlan("", "value", "String", "string")
+    s = pl.when(probe.missing()).then(None).otherwise(pl.col("value").str.strip_chars())
+    numeric = s.str.replace_all(",", "").cast(pl.Float64, strict=False)
+    flags = {
+        "n": s.is_not_null(),
+        "plain": s.cast(pl.Float64, strict=False).is_not_null(),
+        "num": numeric.is_not_null(),
+        "int": numeric.is_not_null() & (numeric.round(0) == numeric),
+        "date": parse_datetime(s).is_not_null(),
+        "sep": s.str.contains(r"[-/年.:]").fill_null(False),
+    }
+    counted = (
+        frame.head(_TYPE_SAMPLE)
+        .select(text_cols)
+        .unpivot(on=text_cols, variable_name="column", value_name="value")
+        .select(pl.col("column"), *[f.alias(k) for k, f in flags.items()])
+        .group_by("column")
+        .agg(pl.col(list(flags)).sum())
+        .collect()
+    )
+    out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}
+    for row in counted.iter_rows(named=True):
+        c = row.pop("column")
+        out[c] = {k: float(v or 0) for k, v in row.items()}
     for c, d in out.items():
         n = d["n"] or 1.0
         out[c] = {

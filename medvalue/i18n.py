@@ -5,15 +5,14 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import yaml
-
 from medvalue.config import LANGUAGES, PACKAGE_DATA
 from medvalue.errors import ParameterError
+from medvalue.files import load_yaml
 
 
 @cache
 def catalogue() -> dict[str, Any]:
-    return yaml.safe_load((PACKAGE_DATA / "messages.yaml").read_text(encoding="utf-8"))
+    return load_yaml((PACKAGE_DATA / "messages.yaml").read_text(encoding="utf-8"))
 
 
 def check_lang(lang: str) -> str:

@@ -28,6 +28,7 @@ from medvalue import comparables as registry_io
 from medvalue.config import PACKAGE_DATA
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError, ParameterError
+from medvalue.files import load_yaml
 from medvalue.i18n import text
 
 APPROACHES = ("market", "hedonic", "cost", "income")
@@ -39,7 +40,7 @@ _HOSPITAL_TIERS = ("tertiary", "secondary", "county")
 
 @cache
 def default_inputs() -> dict[str, Any]:
-    return yaml.safe_load((PACKAGE_DATA / "pricing_defaults.yaml").read_text(encoding="utf-8"))
+    return load_yaml((PACKAGE_DATA / "pricing_defaults.yaml").read_text(encoding="utf-8"))
 
 
 def load_inputs(path: str | Path | None) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def load_inputs(path: str | Path | None) -> dict[str, Any]:
     if not p.exists():
         raise InputError.at(path, "no such inputs file", "check the path, or omit --costs")
     try:
-        user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        user = load_yaml(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         raise InputError.at(path, "not valid YAML", "fix the indentation or quoting") from None
     if not isinstance(user, dict):

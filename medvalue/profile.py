@@ -1,17 +1,23 @@
-"""Profile: size, completeness and quality of a dataset in one fast pass per table.
+"""Profile: size, completeness and quality of a dataset in two streamed passes per table.
 
-Every per-column statistic and every row-level check of a table is one polars expression,
-and all of a table's expressions run in a single lazy query. Checks follow OHDSI DQD's
-shape (violating rows over evaluated rows); the quality dimensions follow GB/T 36344-2018
-mapped to Kahn et al. 2016, each scored X = 1 - failed / evaluated (docs/methods.md).
+The column pass counts each column's distinct values (one streamed group-by per column,
+all collected together); every per-column statistic and single-column check is a
+count-weighted polars expression over those values, so a date is parsed once per distinct
+string and memory follows the distinct values, not the rows. The row pass computes what
+needs whole rows: checks across columns, record completeness and the per-patient
+group-by. Checks follow OHDSI DQD's shape (violating rows over evaluated rows); the quality
+dimensions follow GB/T 36344-2018 mapped to Kahn et al. 2016, each scored
+X = 1 - failed / evaluated (docs/methods.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,17 +27,25 @@ from medvalue.checks import (
     HIGH_MISSING_SHARE,
     SEVERITY,
     Check,
+    Counter,
     Finding,
     code_findings,
+    column_checks,
+    count_rows,
+    count_weighted,
+    cross_checks,
+    cross_columns,
+    duplicate_rows,
     orphan_findings,
     patient_aggregations,
     patient_checks,
+    patient_columns,
+    patients_with,
     read_findings,
-    row_hash,
+    sex_code,
     stale_findings,
-    table_checks,
 )
-from medvalue.config import SMALL_CELL_THRESHOLD
+from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
 from medvalue.dataset import ColumnPlan, Dataset
 from medvalue.errors import ParameterError
 from medvalue.quality import Quality, score_quality
@@ -249,14 +263,17 @@ def profile(
     if small_cell < 1:
         msg = f"small_cell must be at least 1, got {small_cell}"
         raise ParameterError(msg)
-    tables: list[_TableResult] = []
-    for name in ds.table_names:
-        tables.append(_profile_table(ds, name, as_of_date, small_cell))
+    with tempfile.TemporaryDirectory(prefix="profile-", dir=cache_dir()) as scratch:
+        # Text is parsed once into columnar scratch files: each pass then reads only its columns.
+        columnar = ds.columnar(Path(scratch))
+        tables = [_profile_table(columnar, name, as_of_date, small_cell) for name in ds.table_names]
+        patients = _distinct_ids(columnar, "patient_id", tables)
+        encounters = _distinct_ids(columnar, "encounter_id", tables)
+        orphans = orphan_findings(columnar)
     findings = [f for t in tables for f in t.findings]
     findings += read_findings(ds)
-    orphans = orphan_findings(ds)
     findings += [f for f in orphans if f.count]
-    size = _size(ds, tables)
+    size = _size(ds, tables, patients, encounters)
     findings += stale_findings(size.last_date, as_of_date)
     patient_completeness = _patient_completeness(tables, size.patients)
     quality = score_quality(_totals(tables, orphans), size.last_date, as_of_date)
@@ -273,6 +290,17 @@ def profile(
         findings=tuple(findings),
         histograms=tuple(h for t in tables for h in t.histograms),
     )
+
+
+def _distinct_ids(ds: Dataset, role: str, tables: Sequence[_TableResult]) -> int | None:
+    """Distinct ids of ``role`` across tables; from the profile itself when one column has
+    the role (its distinct count), otherwise one more pass over the id columns."""
+    held = ds.spec.columns_with_role(role)
+    if len(held) != 1:
+        return ds.distinct_count(role)
+    table, column = held[0]
+    result = next(t for t in tables if t.name == table)
+    return next(c.n_unique for c in result.columns if c.name == column)
 
 
 def as_date(value: dt.date | str | None) -> dt.date:
@@ -298,7 +326,7 @@ class _TableResult:
     findings: list[Finding]
     counters: dict[str, tuple[int, int]]  # dimension-part -> (evaluated, failed)
     patient_fields: list[tuple[str, str, int]]  # (column, role, patients with a value)
-    date_range: tuple[dt.datetime | None, dt.datetime | None]
+    date_range: tuple[dt.date | None, dt.date | None]
     records_per_patient: dict[str, float] | None
     sites: list[tuple[str, str, int]]
     histograms: list[Histogram]
@@ -308,57 +336,47 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     tspec = ds.table_spec(name)
     plans = ds.plans[name]
     raw = ds.raw_frame(name)
-    # Each column is typed (dates parsed, numbers read) and flagged missing once, as a
-    # column of its own; every statistic and check below then reads those columns.
-    frame = _with_typed(raw, plans, plans).with_columns(row_hash(list(plans)))
-    typed = {c: pl.col(_TYPED + c) for c in plans}
-    present = {c: ~pl.col(_MISSING + c) for c in plans}
-    checks = table_checks(tspec, plans, typed, present, as_of)
+    checks, row, distinct, on_rows = _column_pass(raw, tspec, plans, as_of, small_cell)
     pid = tspec.first("patient_id")
-    exprs: list[pl.Expr] = [pl.len().alias("__rows")]
-    for c, plan in plans.items():
-        exprs += _column_exprs(c, plan, typed[c], ~present[c], tspec.columns[c], small_cell)
-    for i, chk in enumerate(checks):
-        exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
-    exprs += _size_exprs(tspec, plans, typed, present)
-    queries = [frame.select(exprs)]
+    cross = dict(
+        enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
+    )
+    checks += cross.values()
+    per_patient = patient_checks(tspec) if pid else []
+    queries = _row_queries(raw, tspec, plans, distinct, on_rows, cross, per_patient, len(checks))
+    for query in queries:  # one after the other: the patient group-by wants the memory
+        row.update(query.collect(engine=ENGINE).row(0, named=True))
+    checks += per_patient
     if pid:
-        per_patient = patient_checks(tspec)
-        queries.append(_patient_query(frame, tspec, typed, present, pid, per_patient, len(checks)))
-        checks = checks + per_patient
-    # Every statistic and check of the table, in one query (two with patient ids: the
-    # per-patient group-by), sharing one scan of the data.
-    row: dict[str, Any] = {}
-    for result in pl.collect_all(queries):
-        row.update(result.row(0, named=True))
+        row[f"{pid}\x1fn_unique"] = row["__patients"]
+    repeats = _duplicate_rows(raw, plans, row)
     rows = int(row["__rows"])
 
+    _count_values(tspec, plans, distinct, row)
     top, sites = _value_lists(tspec, plans, row, small_cell)
-    histograms = _histograms(name, raw, tspec, plans, row, small_cell)
+    histograms = _histograms(name, tspec, plans, distinct, row, small_cell)
     columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, top) for c in plans]
     findings: list[Finding] = []
     counters: dict[str, list[int]] = {}
-    for i, chk in enumerate(checks):
-        failed, evaluated = int(row[f"__fail\x1f{i}"] or 0), int(row[f"__eval\x1f{i}"] or 0)
-        part = counters.setdefault(DIMENSION_OF[chk.check], [0, 0])
+    outcomes = [
+        (chk.check, chk.column, chk.params, row[f"__fail\x1f{i}"], row[f"__eval\x1f{i}"])
+        for i, chk in enumerate(checks)
+    ]
+    outcomes.append(("duplicate_rows", None, {}, repeats, rows))
+    for check, column, params, failed_n, evaluated_n in outcomes:
+        failed, evaluated = int(failed_n or 0), int(evaluated_n or 0)
+        part = counters.setdefault(DIMENSION_OF[check], [0, 0])
         part[0] += evaluated
         part[1] += failed
         if failed:
             findings.append(
-                Finding(
-                    chk.check,
-                    name,
-                    chk.column,
-                    SEVERITY[chk.check],
-                    failed,
-                    evaluated,
-                    dict(chk.params),
-                )
+                Finding(check, name, column, SEVERITY[check], failed, evaluated, dict(params))
             )
     findings += _column_findings(columns, rows)
     code_cols = tspec.icd_code_columns
     if code_cols:
-        extra, evaluated, failed = code_findings(name, raw, code_cols)
+        counted = {c: distinct.get(c, raw.group_by(c).agg(pl.len().alias(_N))) for c in code_cols}
+        extra, evaluated, failed = code_findings(name, counted, _N)
         findings += extra
         part = counters.setdefault("conformance", [0, 0])
         part[0] += evaluated
@@ -384,11 +402,23 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
         findings=findings,
         counters={k: (v[0], v[1]) for k, v in counters.items()},
         patient_fields=fields,
-        date_range=(row.get("__first_date"), row.get("__last_date")),
+        date_range=_date_range(plans, row),
         records_per_patient=rpp,
         sites=sites,
         histograms=histograms,
     )
+
+
+def _duplicate_rows(
+    raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], row: Mapping[str, Any]
+) -> int:
+    """Repeated rows. Two equal rows share their patient id: where every patient has one
+    row (at most one row lacks the id), there can be none, and no row is hashed."""
+    if "__patients" in row:
+        without_id = int(row["__rows"]) - int(row["__with_pid"] or 0)
+        if int(row["__rpp\x1fmax"] or 0) <= 1 and without_id <= 1:
+            return 0
+    return duplicate_rows(raw, list(plans))
 
 
 def _expected(cspec: ColumnSpec) -> bool:
@@ -398,113 +428,252 @@ def _expected(cspec: ColumnSpec) -> bool:
 
 
 _TYPED, _MISSING = "\x1ftyped:", "\x1fmissing:"
+#: In a table of a column's distinct values: how many rows hold the value.
+_N = "\x1fn"
+#: Every pass over the data streams: memory follows the distinct values, not the rows.
+ENGINE = "streaming"
 
 
 def _with_typed(
-    raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], columns: Iterable[str], missing: bool = True
+    raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], columns: Iterable[str]
 ) -> pl.LazyFrame:
-    """``raw`` plus, for each of ``columns``, its typed value and (optionally) missing flag."""
+    """``raw`` plus, for each of ``columns``, its typed value and missing flag."""
     cols = list(columns)
     exprs = [plans[c].typed().alias(_TYPED + c) for c in cols]
-    if missing:
-        exprs += [plans[c].missing().alias(_MISSING + c) for c in cols]
+    exprs += [plans[c].missing().alias(_MISSING + c) for c in cols]
     return raw.with_columns(exprs)
+
+
+def _column_pass(
+    raw: pl.LazyFrame,
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    as_of: dt.date,
+    small_cell: int,
+) -> tuple[list[Check], dict[str, Any], dict[str, pl.DataFrame], list[pl.Expr]]:
+    """Every per-column statistic and single-column check, from each column's distinct values.
+
+    One streamed group-by per column (all in one collect) counts the rows of each distinct
+    raw value; the value is typed, flagged and checked once, and each statistic is the
+    count-weighted one over those values. Returns the checks (numbered in the order of the
+    ``__fail``/``__eval`` keys), the statistics, and the distinct-value tables of the
+    columns whose values may be shown (identifier and free-text tables never leave here),
+    and the patient id's statistics as expressions over rows, for the row pass.
+    """
+    checks: list[Check] = []
+    queries: list[pl.LazyFrame] = []
+    reduced: dict[str, list[pl.Expr]] = {}
+    on_rows: list[pl.Expr] = []
+    pid = tspec.first("patient_id")
+    for c, plan in plans.items():
+        cspec = tspec.columns[c]
+        t, missing = pl.col(_TYPED + c), pl.col(_MISSING + c)
+        # The patient id is not grouped here: the per-patient group-by of the row pass
+        # counts its distinct values, and its other statistics are sums over the rows.
+        by_rows = c == pid
+        count = count_rows if by_rows else count_weighted(_N)
+        exprs = _column_exprs(c, plan, cspec, small_cell, count, distinct=not by_rows)
+        for chk in column_checks(c, cspec, plan, t, ~missing, as_of, count):
+            i = len(checks)
+            exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
+            checks.append(chk)
+        if by_rows:
+            on_rows += exprs
+            continue
+        reduced[c] = exprs
+        counted = _with_typed(raw.group_by(c).agg(pl.len().alias(_N)), plans, [c])
+        # Identifier and free-text values are reduced to their statistics inside the query.
+        queries.append(counted.select(exprs) if cspec.role in HIDDEN_ROLES else counted)
+    row: dict[str, Any] = {}
+    distinct: dict[str, pl.DataFrame] = {}
+    for c, result in zip(reduced, pl.collect_all(queries, engine=ENGINE), strict=True):
+        if tspec.columns[c].role in HIDDEN_ROLES:
+            row.update(result.row(0, named=True))
+        else:
+            distinct[c] = result
+    stats = pl.collect_all([distinct[c].lazy().select(reduced[c]) for c in distinct])
+    for result in stats:
+        row.update(result.row(0, named=True))
+    return checks, row, distinct, on_rows
+
+
+def _row_queries(
+    raw: pl.LazyFrame,
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    distinct: Mapping[str, pl.DataFrame],
+    on_rows: Sequence[pl.Expr],
+    cross: Mapping[int, Check],
+    per_patient: Sequence[Check],
+    patient_offset: int,
+) -> list[pl.LazyFrame]:
+    """The queries that need whole rows: rows, complete key fields, ``on_rows`` (the patient
+    id's statistics), the checks across columns (``cross``, by check number) and the
+    per-patient group-by with its checks (numbered from ``patient_offset``)."""
+    pid = tspec.first("patient_id")
+    key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
+    compared = cross_columns(tspec)
+    ids = [pid] if pid else []
+    typed_cols = list(dict.fromkeys([*compared, *ids]))
+    flagged = list(dict.fromkeys([*key_cols, *_patient_fields(tspec, pid), *compared, *ids]))
+    frame = raw.with_columns(
+        [_typed_from(plans[c], distinct.get(c)).alias(_TYPED + c) for c in typed_cols]
+        + [plans[c].missing().alias(_MISSING + c) for c in flagged]
+    )
+    typed = {c: pl.col(_TYPED + c) for c in typed_cols}
+    present = {c: ~pl.col(_MISSING + c) for c in flagged}
+    exprs = [pl.len().alias("__rows"), *on_rows]
+    if key_cols:
+        exprs.append(pl.all_horizontal([present[c] for c in key_cols]).sum().alias("__keys"))
+    for i, chk in cross.items():
+        exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
+    queries = [frame.select(exprs)]
+    if pid:
+        sex = _sex_code(tspec, plans, distinct)
+        queries.append(
+            _patient_query(frame, tspec, typed, present, sex, pid, per_patient, patient_offset)
+        )
+    return queries
+
+
+def _sex_code(
+    tspec: TableSpec, plans: Mapping[str, ColumnPlan], distinct: Mapping[str, pl.DataFrame]
+) -> pl.Expr | None:
+    """The table's :func:`sex_code`, looked up among the sex column's distinct values."""
+    sex = tspec.first("sex")
+    if sex is None:
+        return None
+    if sex not in distinct:
+        return sex_code(plans[sex].typed())
+    coded = distinct[sex].select(pl.col(sex), sex_code(pl.col(_TYPED + sex)).alias("code"))
+    known = coded.filter(pl.col(sex).is_not_null())
+    return pl.col(sex).replace_strict(
+        known.get_column(sex), known.get_column("code"), default=None, return_dtype=pl.UInt8
+    )
+
+
+def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
+    """The typed value, looked up among the column's distinct values where parsing is dear
+    (dates, numbers read out of text): a hash lookup costs a fraction of a date parse."""
+    dear = plan.is_text_source and plan.kind in ("datetime", "number", "integer")
+    if distinct is None or not dear:
+        return plan.typed()
+    known = distinct.filter(pl.col(plan.name).is_not_null())
+    return pl.col(plan.name).replace_strict(
+        known.get_column(plan.name),
+        known.get_column(_TYPED + plan.name),
+        default=None,
+        return_dtype=known.schema[_TYPED + plan.name],
+    )
 
 
 def _column_exprs(
     c: str,
     plan: ColumnPlan,
-    typed: pl.Expr,
-    missing: pl.Expr,
     cspec: ColumnSpec,
-    small_cell: int = 1,
+    small_cell: int,
+    count: Counter,
+    *,
+    distinct: bool = True,
 ) -> list[pl.Expr]:
+    """A column's statistics: count-weighted over a table of its distinct values, or (for
+    an identifier, ``count`` over rows and ``distinct`` False) summed over the rows."""
     k = f"{c}\x1f"
+    t, missing = pl.col(_TYPED + c), pl.col(_MISSING + c)
     out = [
-        missing.sum().alias(k + "null"),
-        plan.placeholder().sum().alias(k + "placeholder"),
-        typed.drop_nulls().n_unique().alias(k + "n_unique"),
-        (~missing & typed.is_null()).sum().alias(k + "unparseable"),
+        count(missing).alias(k + "null"),
+        count(plan.placeholder()).alias(k + "placeholder"),
+        count(~missing & t.is_null()).alias(k + "unparseable"),
     ]
-    if cspec.role not in HIDDEN_ROLES and plan.kind in ("string", "boolean"):
-        # Value counts ride along for top-value lists and sites (ties are ordered later).
-        vc = typed.alias("v").drop_nulls().cast(pl.String).value_counts(sort=True)
-        out.append(vc.head(_COUNTED_VALUES).implode().alias(k + "counts"))
+    if distinct:
+        out.append(t.drop_nulls().n_unique().alias(k + "n_unique"))
     if cspec.role in HIDDEN_ROLES:
         # No value of an identifier or free-text column ever leaves this function.
         if plan.kind == "string":
             out += [
-                typed.str.len_chars().min().alias(k + "minlen"),
-                typed.str.len_chars().max().alias(k + "maxlen"),
+                t.str.len_chars().min().alias(k + "minlen"),
+                t.str.len_chars().max().alias(k + "maxlen"),
             ]
         return out
+    ranked = _Ranked(t)
     if plan.kind in ("number", "integer"):
         if cspec.role in _HIST_ROLES:
             out += [
-                typed.quantile(0.01, "nearest").alias(k + "p01"),
-                typed.quantile(0.99, "nearest").alias(k + "p99"),
+                ranked.quantile(0.01).cast(pl.Float64).alias(k + "p01"),
+                ranked.quantile(0.99).cast(pl.Float64).alias(k + "p99"),
             ]
+        values = t.cast(pl.Float64)
+        mean = (values * pl.col(_N)).sum() / ranked.total
+        spread = ((values - mean).pow(2) * pl.col(_N)).sum() / (ranked.total - 1)
         out += [
-            *_extremes(typed, k, cspec, small_cell),
-            typed.mean().alias(k + "mean"),
-            typed.std().alias(k + "std"),
-            typed.quantile(0.25, "nearest").alias(k + "q25"),
-            typed.quantile(0.5, "nearest").alias(k + "median"),
-            typed.quantile(0.75, "nearest").alias(k + "q75"),
+            *_extremes(ranked, k, cspec, small_cell),
+            pl.when(ranked.total > 0).then(mean).alias(k + "mean"),
+            pl.when(ranked.total > 1).then(spread.sqrt()).alias(k + "std"),
         ]
-    elif plan.kind == "datetime":
-        # Quantiles on the integer microseconds: polars 2.1 panics on quantile() of an
-        # all-null Date column.
-        micros = typed.cast(pl.Datetime("us")).to_physical()
-        out += _extremes(typed, k, cspec, small_cell)
         out += [
-            micros.quantile(q, "nearest").cast(pl.Int64).cast(pl.Datetime("us")).alias(k + name)
+            ranked.quantile(q).cast(pl.Float64).alias(k + name)
             for q, name in ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))
         ]
+    elif plan.kind == "datetime":
+        out += _extremes(ranked, k, cspec, small_cell)
+        out += [
+            ranked.quantile(q).cast(pl.Datetime("us")).alias(k + name)
+            for q, name in ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))
+        ]
+        if cspec.role not in ("birth_date", "direct_identifier"):
+            # First and last event among plausible dates (1900 .. today), so that one typo
+            # in 2031 does not stretch the time span a buyer reads.
+            lo, hi = dt.datetime(1900, 1, 1), dt.datetime.combine(dt.date.today(), dt.time.max)
+            plausible = t.filter(t.is_between(lo, hi))
+            out += [plausible.min().alias(k + "first"), plausible.max().alias(k + "last")]
     elif plan.kind == "string":
-        length = typed.str.len_chars()
+        length = t.str.len_chars()
         out += [length.min().alias(k + "minlen"), length.max().alias(k + "maxlen")]
     return out
 
 
-def _extremes(typed: pl.Expr, k: str, cspec: ColumnSpec, small_cell: int) -> list[pl.Expr]:
+class _Ranked:
+    """A column's non-null distinct values in order, each weighted by its row count."""
+
+    def __init__(self, t: pl.Expr) -> None:
+        held = t.is_not_null()
+        self.values = t.filter(held).sort()
+        weights = pl.col(_N).filter(held).sort_by(t.filter(held))
+        self.below = weights.cum_sum()  # rows at or below each value
+        self.above = weights.cum_sum(reverse=True)  # rows at or above each value
+        self.total = weights.sum()
+
+    def quantile(self, q: float) -> pl.Expr:
+        """The value polars' ``quantile(q, "nearest")`` picks from the rows: the one at
+        0-based position round((rows - 1) * q), halves rounded up."""
+        position = ((self.total - 1) * q + 0.5).floor()
+        return self.values.filter(self.below > position).first()
+
+    def kth_smallest(self, k: int) -> pl.Expr:
+        return pl.coalesce(self.values.filter(self.below >= k).first(), self.values.last())
+
+    def kth_largest(self, k: int) -> pl.Expr:
+        return pl.coalesce(self.values.filter(self.above >= k).last(), self.values.first())
+
+
+def _extremes(ranked: _Ranked, k: str, cspec: ColumnSpec, small_cell: int) -> list[pl.Expr]:
     """Min and max; for a quasi-identifier, the ``small_cell``-th smallest and largest
     values instead, so the range never shows the age or birth date of one person."""
     if cspec.quasi and small_cell > 1:
-        values = typed.drop_nulls()
         return [
-            values.bottom_k(small_cell).max().alias(k + "min"),
-            values.top_k(small_cell).min().alias(k + "max"),
+            ranked.kth_smallest(small_cell).alias(k + "min"),
+            ranked.kth_largest(small_cell).alias(k + "max"),
         ]
-    return [typed.min().alias(k + "min"), typed.max().alias(k + "max")]
+    return [ranked.values.first().alias(k + "min"), ranked.values.last().alias(k + "max")]
 
 
-def _size_exprs(
-    tspec: TableSpec,
-    plans: Mapping[str, ColumnPlan],
-    typed: Mapping[str, pl.Expr],
-    present: Mapping[str, pl.Expr],
-) -> list[pl.Expr]:
-    out: list[pl.Expr] = []
-    key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
-    if key_cols:
-        out.append(pl.all_horizontal([present[c] for c in key_cols]).sum().alias("__keys"))
-    event_dates = [
-        c
-        for c in plans
-        if plans[c].kind == "datetime"
-        and tspec.columns[c].role not in ("birth_date", "direct_identifier")
-    ]
-    if event_dates:
-        # First and last event among plausible dates (1900 .. today), so that one typo in
-        # 2031 does not stretch the time span a buyer reads.
-        lo, hi = dt.datetime(1900, 1, 1), dt.datetime.combine(dt.date.today(), dt.time.max)
-        stacked = [typed[c].filter(typed[c].is_between(lo, hi)) for c in event_dates]
-        out += [
-            pl.min_horizontal([s.min() for s in stacked]).alias("__first_date"),
-            pl.max_horizontal([s.max() for s in stacked]).alias("__last_date"),
-        ]
-    return out
+def _date_range(
+    plans: Mapping[str, ColumnPlan], row: Mapping[str, Any]
+) -> tuple[dt.date | None, dt.date | None]:
+    """First and last plausible event date over the table's date columns."""
+    firsts = [_to_date(row[f"{c}\x1ffirst"]) for c in plans if row.get(f"{c}\x1ffirst")]
+    lasts = [_to_date(row[f"{c}\x1flast"]) for c in plans if row.get(f"{c}\x1flast")]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
 def _patient_query(
@@ -512,6 +681,7 @@ def _patient_query(
     tspec: TableSpec,
     typed: Mapping[str, pl.Expr],
     present: Mapping[str, pl.Expr],
+    sex: pl.Expr | None,
     pid: str,
     checks: Sequence[Check],
     offset: int,
@@ -520,18 +690,20 @@ def _patient_query(
     fields = _patient_fields(tspec, pid)
     per = (
         frame.filter(typed[pid].is_not_null())
-        .group_by(typed[pid].alias("__pid"))
-        .agg(patient_aggregations(tspec, typed, present, fields))
+        .select(typed[pid].alias("__pid"), *patient_columns(sex, present, fields))
+        .group_by("__pid")
+        .agg(patient_aggregations(tspec, fields))
     )
     n = pl.col("__n")
     exprs = [
         pl.len().alias("__patients"),
+        n.sum().alias("__with_pid"),
         n.min().alias("__rpp\x1fmin"),
         n.median().alias("__rpp\x1fmedian"),
         n.mean().alias("__rpp\x1fmean"),
         n.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
         n.max().alias("__rpp\x1fmax"),
-        *[pl.col(f"__pw\x1f{c}").sum() for c in fields],
+        *patients_with(fields),
     ]
     for i, chk in enumerate(checks, start=offset):
         exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
@@ -593,40 +765,63 @@ def _value_lists(
     return top, sites
 
 
-def _histograms(
-    name: str,
-    raw: pl.LazyFrame,
+def _count_values(
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
+    distinct: Mapping[str, pl.DataFrame],
+    row: dict[str, Any],
+) -> None:
+    """Add to ``row`` each shown text column's most frequent typed values with their counts
+    (ties are ordered later), for top-value lists and sites."""
+    counted = [c for c in distinct if plans[c].kind in ("string", "boolean")]
+    t, n = pl.col("v"), pl.col("count")
+    queries = [
+        distinct[c]
+        .lazy()
+        .select(pl.col(_TYPED + c).cast(pl.String).alias("v"), pl.col(_N).alias("count"))
+        .filter(t.is_not_null())
+        .group_by("v")
+        .agg(n.sum())
+        .sort(["count", "v"], descending=[True, False])
+        .head(_COUNTED_VALUES)
+        for c in counted
+    ]
+    for c, result in zip(counted, pl.collect_all(queries), strict=True):
+        row[f"{c}\x1fcounts"] = result.to_dicts()
+
+
+def _histograms(
+    name: str,
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    distinct: Mapping[str, pl.DataFrame],
     row: Mapping[str, Any],
     small_cell: int,
 ) -> list[Histogram]:
-    """Binned counts of the key numeric columns: a second, narrow query.
+    """Binned counts of the key numeric columns, from their distinct values.
 
-    The bins span each column's 1st to 99th percentile, known only after the first query.
+    The bins span each column's 1st to 99th percentile, known from the column pass.
     """
     ranges: dict[str, tuple[float, float]] = {}
     for c in plans:
         lo, hi = row.get(f"{c}\x1fp01"), row.get(f"{c}\x1fp99")
-        if lo is not None and hi is not None and hi > lo:
+        if c in distinct and lo is not None and hi is not None and hi > lo:
             ranges[c] = (float(lo), float(hi))
-    if not ranges:
-        return []
-    exprs = []
+    queries = []
     for c, (lo, hi) in ranges.items():
         width = (hi - lo) / HISTOGRAM_BINS
         idx = ((pl.col(_TYPED + c) - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
-        exprs.append(idx.alias("bin").drop_nulls().value_counts().implode().alias(c))
-    needed = list(ranges)
-    counted = (
-        _with_typed(raw.select(needed), plans, needed, missing=False)
-        .select(exprs)
-        .collect()
-        .row(0, named=True)
-    )
+        queries.append(
+            distinct[c]
+            .lazy()
+            .select(idx.alias("bin"), pl.col(_N))
+            .drop_nulls("bin")
+            .group_by("bin")
+            .agg(pl.col(_N).sum())
+        )
     out = []
-    for c, (lo, hi) in ranges.items():
-        by_bin = {int(d["bin"]): int(d["count"]) for d in counted[c]}
+    for (c, (lo, hi)), counted in zip(ranges.items(), pl.collect_all(queries), strict=True):
+        by_bin = dict(counted.iter_rows())
         width = (hi - lo) / HISTOGRAM_BINS
         edges = tuple(round(lo + i * width, 6) for i in range(HISTOGRAM_BINS + 1))
         # The bins add up to the column's shown non-missing count: suppress as a partition.
@@ -696,7 +891,9 @@ def _column_findings(columns: Sequence[ColumnProfile], rows: int) -> list[Findin
     return out
 
 
-def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
+def _size(
+    ds: Dataset, tables: Sequence[_TableResult], patients: int | None, encounters: int | None
+) -> Size:
     sizes = tuple(
         TableSize(
             t.name,
@@ -707,11 +904,9 @@ def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
         )
         for t in tables
     )
-    patients = ds.distinct_count("patient_id")
-    encounters = ds.distinct_count("encounter_id")
     # Tables may mix date and datetime columns (a Parquet export, a refined product).
-    firsts = [_to_date(t.date_range[0]) for t in tables if t.date_range[0] is not None]
-    lasts = [_to_date(t.date_range[1]) for t in tables if t.date_range[1] is not None]
+    firsts = [t.date_range[0] for t in tables if t.date_range[0] is not None]
+    lasts = [t.date_range[1] for t in tables if t.date_range[1] is not None]
     # Records per patient from the table with the most rows that carries patient ids.
     with_pid = [t for t in tables if t.records_per_patient]
     rpp = max(with_pid, key=lambda t: t.rows).records_per_patient if with_pid else None
@@ -725,8 +920,8 @@ def _size(ds: Dataset, tables: Sequence[_TableResult]) -> Size:
         columns=sum(s.columns for s in sizes),
         patients=patients,
         encounters=encounters,
-        first_date=_to_date(min(firsts)) if firsts else None,
-        last_date=_to_date(max(lasts)) if lasts else None,
+        first_date=min(firsts) if firsts else None,
+        last_date=max(lasts) if lasts else None,
         bytes_on_disk=sum(files.values()),
         records_per_patient=rpp,
         sites=tuple(s for t in tables for s in t.sites),

@@ -281,7 +281,7 @@ def refine(
     shutil.rmtree(work, ignore_errors=True)
     try:
         t0 = time.perf_counter()
-        ds = _columnar(ds, work / "raw")
+        ds = ds.columnar(work / "raw")
         seconds["read"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         before = privacy(
@@ -345,21 +345,6 @@ def refine(
     files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()))
     return Refined(ds.name, out, files, tuple(changes), settings, parameters, before, after, card,
                    {stage: round(v, 3) for stage, v in seconds.items()})  # fmt: skip
-
-
-def _columnar(ds: Dataset, scratch: Path) -> Dataset:
-    """The dataset with its text tables copied, as read, to Parquet: the CSV is parsed once,
-    and the refinement's several passes scan columns instead of re-parsing text."""
-    tables = []
-    for t in ds.raw.tables:
-        if t.format == "parquet":
-            tables.append(t)
-            continue
-        scratch.mkdir(parents=True, exist_ok=True)
-        target = scratch / f"{t.name}.parquet"
-        t.frame.sink_parquet(target, compression="lz4", statistics=False)
-        tables.append(replace(t, frame=pl.scan_parquet(target)))
-    return replace(ds, raw=replace(ds.raw, tables=tuple(tables)))
 
 
 def _check_out(ds: Dataset, out: Path) -> None:

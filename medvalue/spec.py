@@ -19,6 +19,7 @@ import yaml
 from medvalue import patterns
 from medvalue.dates import parse_datetime
 from medvalue.errors import SpecError
+from medvalue.files import load_yaml
 from medvalue.io import RawData
 
 ROLES = (
@@ -315,27 +316,41 @@ _PATTERN_SHARE = 0.8
 _SAMPLE_ROWS = 5000
 
 
-def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[int, float]]:
-    """Share of non-null sample values matching each pattern, for every string column."""
-    exprs = []
+def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
+    """Share of non-null sample values matching each pattern, for every string column.
+
+    The string columns are stacked into one, so each pattern's regex is compiled once
+    rather than once per column (the fixed cost of inferring a wide table).
+    """
     string_cols = [c for c, t in sample.schema.items() if t == pl.String]
-    for c in string_cols:
-        col = pl.col(c).str.strip_chars()
-        present = col.is_not_null() & (col != "")
-        n = present.sum()
-        for i, (_, _, check) in enumerate(_PATTERN_CHECKS):
-            exprs.append((check(col) & present).sum().truediv(n).alias(f"{c}\x1f{i}"))
-        date_ok = parse_datetime(col).is_not_null() & present
-        exprs.append(date_ok.sum().truediv(n).alias(f"{c}\x1fdate"))
-        exprs.append(col.str.len_chars().mean().alias(f"{c}\x1flen"))
-        exprs.append(col.n_unique().truediv(pl.len()).alias(f"{c}\x1fdistinct"))
-    if not exprs:
+    if not string_cols:
         return {}
-    row = sample.select(exprs).row(0, named=True)
+    col = pl.col("value").str.strip_chars()
+    present = col.is_not_null() & (col != "")
+    flags = [
+        (check(col) & present).alias(str(i)) for i, (_, _, check) in enumerate(_PATTERN_CHECKS)
+    ]
+    flags.append((parse_datetime(col).is_not_null() & present).alias("date"))
+    stacked = (
+        sample.lazy()
+        .select(string_cols)
+        .unpivot(on=string_cols, variable_name="column", value_name="value")
+        .with_columns(*flags, col.str.len_chars().alias("len"), present.alias("present"))
+    )
+    n = pl.col("present").sum()
+    shares = stacked.group_by("column").agg(
+        *[pl.col(str(i)).sum().truediv(n) for i in range(len(_PATTERN_CHECKS))],
+        pl.col("date").sum().truediv(n),
+        pl.col("len").mean(),
+        # Distinct values over rows: nulls and blanks count as a value, as they always have.
+        col.n_unique().truediv(pl.len()).alias("distinct"),
+    )
     out: dict[str, dict[Any, float]] = {c: {} for c in string_cols}
-    for key, value in row.items():
-        c, what = key.split("\x1f")
-        out[c][int(what) if what.isdigit() else what] = float(value) if value is not None else 0.0
+    for row in shares.collect().iter_rows(named=True):
+        c = row.pop("column")
+        for what, value in row.items():
+            key = int(what) if what.isdigit() else what
+            out[c][key] = float(value) if value is not None else 0.0
     return out
 
 
@@ -445,7 +460,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
             path, "no such spec file", "check the path, or write one with `medvalue spec DATA`"
         )
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8-sig"))
+        doc = load_yaml(p.read_text(encoding="utf-8-sig"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

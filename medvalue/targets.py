@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import yaml
 from scipy import stats
 
 from medvalue.errors import InputError, ParameterError
+from medvalue.files import load_yaml
 from medvalue.i18n import text
 from medvalue.io import read_user_table
 
@@ -168,7 +168,7 @@ def load_targets(path: str | Path) -> pl.DataFrame:
     if not p.exists():
         raise InputError.at(path, "no such targets file", "check the path")
     if p.suffix.lower() in (".yaml", ".yml"):
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(p.read_text(encoding="utf-8")) or {}
         rows = doc.get("targets") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise InputError.at(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import math
 
@@ -255,6 +256,66 @@ def test_random_frames_agree_with_duckdb(tmp_path_factory, data):
         f"SELECT count(*) FILTER (WHERE {missing}), count(DISTINCT CASE WHEN {missing} THEN NULL ELSE trim(s) END) FROM '{path}'"
     ).fetchone()
     assert (cols["s"].null_count, cols["s"].n_unique) == (nulls, distinct)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(frames)
+def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, data):
+    # The profile computes quartiles, std and the open ends of histograms from each column's
+    # distinct values and their counts; polars computes them here from the rows themselves.
+    path = tmp_path_factory.mktemp("w") / "t.parquet"
+    frame = pl.DataFrame(
+        data, schema={"i": pl.Int64, "f": pl.Float64, "s": pl.String, "d": pl.Date}
+    )
+    frame.write_parquet(path)
+    cols = {c.name: c for c in profile(load_dataset(path), as_of="2024-01-01").columns}
+    for name in ("i", "f"):
+        values = frame.get_column(name).cast(pl.Float64).drop_nulls()
+        c = cols[name]
+        for q, got in ((0.25, c.q25), (0.5, c.median), (0.75, c.q75)):
+            assert got == (values.quantile(q, "nearest") if len(values) else None)
+        expected_std = values.std() if len(values) > 1 else None
+        assert (c.std is None) == (expected_std is None)
+        if expected_std is not None:
+            assert math.isclose(c.std, expected_std, rel_tol=1e-9, abs_tol=1e-6)
+    days = frame.get_column("d").drop_nulls().cast(pl.Datetime("us"))
+    for q, got in ((0.25, cols["d"].q25), (0.5, cols["d"].median), (0.75, cols["d"].q75)):
+        expected = days.to_physical().quantile(q, "nearest") if len(days) else None
+        assert (None if got is None else int(pl.Series([got]).to_physical()[0])) == expected
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["p1", "p2", "p3", None]), st.sampled_from(["a", "b", None])),
+        min_size=1,
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_duplicate_rows_equal_duckdb_even_when_every_hash_collides(
+    tmp_path_factory, monkeypatch, rows, collide
+):
+    checks = importlib.import_module("medvalue.checks")
+    path = tmp_path_factory.mktemp("d") / "t.parquet"
+    pl.DataFrame(
+        rows, schema={"patient_id": pl.String, "x": pl.String}, orient="row"
+    ).write_parquet(path)
+    with monkeypatch.context() as patch:
+        if collide:  # every row hashes alike: only the exact comparison tells rows apart
+            patch.setattr(
+                checks, "row_hash", lambda cols: (pl.col(cols[0]).hash() * 0).alias(checks.ROW_HASH)
+            )
+        p = profile(load_dataset(path), as_of="2024-01-01")
+    found = sum(f.count for f in p.findings if f.check == "duplicate_rows")
+    expected = duckdb.sql(
+        f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM '{path}')) FROM '{path}'"
+    ).fetchall()[0][0]
+    assert found == expected
 
 
 def test_same_input_same_output():
