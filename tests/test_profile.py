@@ -290,6 +290,37 @@ def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, 
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
+    st.lists(st.one_of(st.none(), st.integers(0, 110)), min_size=1, max_size=40),
+    st.integers(1, 12),
+)
+def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory, ages, k):
+    # An age range never shows one person's age: the k-th smallest and k-th largest ages
+    # (k = the small-cell threshold), with k capped at the people who have an age.
+    path = tmp_path_factory.mktemp("k") / "t.parquet"
+    ids = [str(i) for i in range(len(ages))]
+    pl.DataFrame(
+        {"patient_id": ids, "age": ages}, schema_overrides={"age": pl.Int64}
+    ).write_parquet(path)
+    col = next(
+        c
+        for c in profile(load_dataset(path), as_of="2024-01-01", small_cell=k).columns
+        if c.name == "age"
+    )
+    present = sorted(a for a in ages if a is not None)
+    if not present:
+        assert (col.min, col.max) == (None, None)
+        return
+    if k == 1:
+        assert (col.min, col.max) == (present[0], present[-1])
+        return
+    j = min(k, len(present))
+    assert (col.min, col.max) == (present[j - 1], present[-j])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
     st.lists(
         st.tuples(st.sampled_from(["p1", "p2", "p3", None]), st.sampled_from(["a", "b", None])),
         min_size=1,
