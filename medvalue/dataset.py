@@ -246,13 +246,16 @@ def _parse_shares(
         "date": parse_datetime(s).is_not_null(),
         "sep": s.str.contains(r"[-/年.:]").fill_null(False),
     }
+    # Each distinct value is parsed once, weighted by how often it occurs.
     counted = (
         frame.head(_TYPE_SAMPLE)
         .select(text_cols)
         .unpivot(on=text_cols, variable_name="column", value_name="value")
-        .select(pl.col("column"), *[f.alias(k) for k, f in flags.items()])
+        .group_by("column", "value")
+        .agg(pl.len().alias("rows"))
+        .select(pl.col("column"), pl.col("rows"), *[f.alias(k) for k, f in flags.items()])
         .group_by("column")
-        .agg(pl.col(list(flags)).sum())
+        .agg([(pl.col(k) * pl.col("rows")).sum() for k in flags])
         .collect()
     )
     out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}

@@ -320,7 +320,8 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     """Share of non-null sample values matching each pattern, for every string column.
 
     The string columns are stacked into one, so each pattern's regex is compiled once
-    rather than once per column (the fixed cost of inferring a wide table).
+    rather than once per column (the fixed cost of inferring a wide table), and each
+    distinct value is tested once, weighted by how often it occurs.
     """
     string_cols = [c for c, t in sample.schema.items() if t == pl.String]
     if not string_cols:
@@ -335,15 +336,18 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
         sample.lazy()
         .select(string_cols)
         .unpivot(on=string_cols, variable_name="column", value_name="value")
+        .group_by("column", "value")
+        .agg(pl.len().alias("rows"))
         .with_columns(*flags, col.str.len_chars().alias("len"), present.alias("present"))
     )
-    n = pl.col("present").sum()
+    rows = pl.col("rows")
+    n = (pl.col("present") * rows).sum()
     shares = stacked.group_by("column").agg(
-        *[pl.col(str(i)).sum().truediv(n) for i in range(len(_PATTERN_CHECKS))],
-        pl.col("date").sum().truediv(n),
-        pl.col("len").mean(),
+        *[(pl.col(str(i)) * rows).sum().truediv(n) for i in range(len(_PATTERN_CHECKS))],
+        (pl.col("date") * rows).sum().truediv(n),
+        (pl.col("len") * rows).sum().truediv(rows.filter(pl.col("len").is_not_null()).sum()),
         # Distinct values over rows: nulls and blanks count as a value, as they always have.
-        col.n_unique().truediv(pl.len()).alias("distinct"),
+        col.n_unique().truediv(rows.sum()).alias("distinct"),
     )
     out: dict[str, dict[Any, float]] = {c: {} for c in string_cols}
     for row in shares.collect().iter_rows(named=True):
