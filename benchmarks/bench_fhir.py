@@ -34,12 +34,7 @@ ds = load_dataset(path)
 frame = ds.raw_frame("observation").collect()
 assert frame.height > 0 and frame["value"].null_count() == 0
 """,
-        "medvalue_profile": """
-from medvalue import load_dataset, profile
-t0 = time.perf_counter()
-p = profile(load_dataset(path), as_of="2025-01-01")
-assert p.size.rows > 0
-""",
+        "medvalue_profile": bench_profile.RUNNERS["medvalue"],
         "duckdb_read_json": """
 import duckdb, glob
 t0 = time.perf_counter()

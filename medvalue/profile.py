@@ -342,7 +342,7 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
         enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
     )
     checks += cross.values()
-    per_patient = patient_checks(tspec) if pid else []
+    per_patient = patient_checks(tspec)
     queries = _row_queries(raw, tspec, plans, distinct, on_rows, cross, per_patient, len(checks))
     for query in queries:  # one after the other: the patient group-by wants the memory
         row.update(query.collect(engine=ENGINE).row(0, named=True))
@@ -545,11 +545,7 @@ def _sex_code(
         return None
     if sex not in distinct:
         return sex_code(plans[sex].typed())
-    coded = distinct[sex].select(pl.col(sex), sex_code(pl.col(_TYPED + sex)).alias("code"))
-    known = coded.filter(pl.col(sex).is_not_null())
-    return pl.col(sex).replace_strict(
-        known.get_column(sex), known.get_column("code"), default=None, return_dtype=pl.UInt8
-    )
+    return _looked_up(distinct[sex], sex, sex_code(pl.col(_TYPED + sex)))
 
 
 def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
@@ -558,12 +554,17 @@ def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
     dear = plan.is_text_source and plan.kind in ("datetime", "number", "integer")
     if distinct is None or not dear:
         return plan.typed()
-    known = distinct.filter(pl.col(plan.name).is_not_null())
-    return pl.col(plan.name).replace_strict(
-        known.get_column(plan.name),
-        known.get_column(_TYPED + plan.name),
+    return _looked_up(distinct, plan.name, pl.col(_TYPED + plan.name))
+
+
+def _looked_up(distinct: pl.DataFrame, c: str, value: pl.Expr) -> pl.Expr:
+    """Column ``c`` mapped, row by row, to ``value`` computed once per distinct raw value."""
+    known = distinct.filter(pl.col(c).is_not_null()).select(pl.col(c), value.alias("value"))
+    return pl.col(c).replace_strict(
+        known.get_column(c),
+        known.get_column("value"),
         default=None,
-        return_dtype=known.schema[_TYPED + plan.name],
+        return_dtype=known.schema["value"],
     )
 
 
