@@ -11,19 +11,17 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import polars as pl
 
-from medvalue import patterns
+from medvalue import patterns, units
 from medvalue.codes import normalise
-from medvalue.config import PACKAGE_DATA
+from medvalue.dates import YEAR_LAST
 from medvalue.dataset import ColumnPlan, Dataset
-from medvalue.files import load_yaml
 from medvalue.i18n import text
 from medvalue.quality import FRESH_DAYS
-from medvalue.spec import ColumnSpec, TableSpec
+from medvalue.spec import UNKNOWN_UNIT, ColumnSpec, TableSpec
 
 #: Name of the row-hash column that :func:`row_hash` adds for the duplicate-row check.
 ROW_HASH = "\x1frow_hash"
@@ -53,6 +51,8 @@ SEX_CODES = (
     "8551",
 )
 _COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofstay|住院天数", re.I)
+#: How a date order reads, in either language.
+DATE_ORDER_FORMS = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "ymd": "yyyy-mm-dd"}
 #: How bad a failed check is: error (impossible), warning (implausible), info (worth knowing).
 SEVERITY = {
     "malformed_code": "error",
@@ -84,6 +84,10 @@ SEVERITY = {
     "unknown_table": "warning",
     "tables_not_analysed": "info",
     "nonconformant_resources": "warning",
+    "unit_assumed": "info",
+    "unit_unknown": "warning",
+    "role_conflict": "info",
+    "ambiguous_date_order": "info",
 }
 #: The quality dimension each check counts against.
 DIMENSION_OF = {
@@ -129,6 +133,12 @@ class Finding:
             "column": self.column or "",
             **self.params,
         }
+        # Roles and value kinds are stored as codes and read in the message's language.
+        for key in ("role", "named"):
+            if key in params:
+                params[key] = text("roles", params[key], lang)
+        if "value_kind" in params:
+            params["value_kind"] = text("kinds", params["value_kind"], lang)
         return text("checks", self.check, lang, **params)
 
     def fix(self, lang: str = "en") -> str:
@@ -148,43 +158,14 @@ class Finding:
         }
 
 
-@cache
-def _rules() -> dict[str, Any]:
-    return load_yaml((PACKAGE_DATA / "plausibility.yaml").read_text(encoding="utf-8"))
-
-
 def plausible_range(cspec: ColumnSpec, column: str) -> tuple[str, float, float] | None:
-    """(unit, low, high) of the plausibility rule for an age or a measurement, if any."""
-    rules = _rules()
-    if cspec.role == "age":
-        entry = rules["age"]
-    elif cspec.role == "measurement" and cspec.measure in rules["measures"]:
-        entry = rules["measures"][cspec.measure]
-    else:
+    """(unit, low, high) of the plausibility rule for an age or a measurement, if any: in
+    the unit the spec records (chosen from the header or the values at inference), none for
+    a column whose values fit no known unit."""
+    if cspec.unit == UNKNOWN_UNIT:
         return None
-    units: dict[str, dict[str, float]] = entry["units"]
-    unit = cspec.unit or _unit_from_name(column, list(units))
-    chosen = unit if unit in units else next(iter(units))
-    return chosen, float(units[chosen]["low"]), float(units[chosen]["high"])
-
-
-def _unit_from_name(column: str, units: Sequence[str]) -> str | None:
-    n = column.lower().replace("μ", "u").replace("µ", "u")
-    hints = (
-        ("umol", "umol/L"),
-        ("mg/dl", "mg/dL"),
-        ("mgdl", "mg/dL"),
-        ("mg_dl", "mg/dL"),
-        ("mmol", "mmol/L"),
-        ("g/dl", "g/dL"),
-        ("g_dl", "g/dL"),
-        ("g/l", "g/L"),
-        ("g_l", "g/L"),
-    )
-    for hint, unit in hints:
-        if hint in n and unit in units:
-            return unit
-    return None
+    unit = cspec.unit or units.unit_from_name(column, list(units.units_of(cspec.role, cspec.measure) or {}))
+    return units.plausible_range(cspec.role, cspec.measure, unit)
 
 
 @dataclass(frozen=True)
@@ -251,8 +232,18 @@ def column_checks(
         unit, low, high = rule
         params = {"low": _fmt(low), "high": _fmt(high), "unit": unit}
         out.append(Check("implausible_value", c, count((t < low) | (t > high)), n_values, params))
+        default = next(iter(units.units_of(cspec.role, cspec.measure) or {unit: None}))
+        if unit != default:  # say so when a column is checked in other than the SI unit
+            out.append(Check("unit_assumed", c, n_values, n_values, {"unit": unit}))
+    elif plan.kind == "number" and cspec.unit == UNKNOWN_UNIT:
+        known = ", ".join(units.units_of(cspec.role, cspec.measure) or {})
+        out.append(Check("unit_unknown", c, n_values, n_values, {"units": known}))
     elif plan.kind == "number" and cspec.role == "other" and _COUNT_NAME.search(c):
         out.append(Check("negative_count", c, count(t < 0), n_values))
+    if plan.kind == "datetime" and plan.date_ambiguous:
+        shaped = present & pl.col(c).cast(pl.String).str.contains(YEAR_LAST)
+        out.append(Check("ambiguous_date_order", c, count(shaped), n_present,
+                         {"order": DATE_ORDER_FORMS[plan.date_order]}))  # fmt: skip
     if plan.kind == "datetime":
         limit = dt.datetime.combine(as_of, dt.time.max)
         out.append(

@@ -188,11 +188,14 @@ def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: boo
         table = RichTable(
             title=f"{t.name}: {t.rows:,} rows x {len(t.columns)} columns", title_justify="left"
         )
-        for head in ("column", "type", "role", "reason", "confidence"):
+        for head in ("column", "type", "role", "evidence", "confidence", "why"):
             table.add_column(head)
         for c in t.columns:
             extra = f" ({c.detail})" if c.detail else ""
-            table.add_row(c.name, c.dtype, c.role + extra, c.reason, f"{c.confidence:.2f}")
+            evidence = f"[yellow]{c.evidence}[/yellow]" if c.evidence == "conflict" else c.evidence
+            table.add_row(
+                c.name, c.dtype, c.role + extra, evidence, f"{c.confidence:.2f}", c.note or ""
+            )
         console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note[/yellow] {note}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,16 @@ class Coverage:
     reference: ReferenceComparison | None = None
     #: Diagnoses in a standard's own vocabulary (OMOP concepts, FHIR codings), most common first.
     concepts: tuple[ConceptCount, ...] = ()
+    #: Columns holding diagnosis codes (ICD or a standard's concepts); none for a trial or a
+    #: registry table, whose coverage is then its people and outcomes.
+    code_columns: tuple[str, ...] = ()
+    #: People per value of each outcome label (``table.column`` -> counts), small cells withheld.
+    outcomes: Mapping[str, tuple[Count, ...]] = field(default_factory=dict)
+    specialty: str | None = None
+
+    @property
+    def has_codes(self) -> bool:
+        return bool(self.code_columns) or bool(self.concepts)
 
     @property
     def share_with_valid_code(self) -> float | None:
@@ -154,6 +164,11 @@ class Coverage:
         covered = sum(1 for c in self.chapters if c.patients)
         top = self.top_conditions[0] if self.top_conditions else None
         shown = [c for c in self.concepts if c.patients]
+        if not self.has_codes:
+            people = f"{self.patients:,}" if self.patients is not None else "-"
+            if lang == "zh":
+                return "无诊断编码", f"数据集没有诊断编码；覆盖 {people} 人"
+            return "no diagnosis codes", f"The dataset holds no diagnosis codes; it covers {people} people"
         if not covered and shown:  # no ICD-10 codes: say it in the standard's concepts
             name = shown[0].name or shown[0].code
             if lang == "zh":
@@ -201,6 +216,10 @@ class Coverage:
             "demographics": self.demographics.to_dict(),
             "reference": None if self.reference is None else self.reference.to_dict(),
             "concepts": [c.to_dict() for c in self.concepts],
+            "has_codes": self.has_codes,
+            "code_columns": list(self.code_columns),
+            "outcomes": {k: [c.to_dict("value") for c in v] for k, v in self.outcomes.items()},
+            "specialty": self.specialty,
         }
 
 
@@ -296,7 +315,7 @@ def coverage(
     from medvalue import standards
 
     concept_frame = standards.concepts(ds.raw)
-    long = _diagnoses(ds, required=concept_frame is None)
+    long = _diagnoses(ds)
     normal = codes.normalise(long, "code").join(
         codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter"),
         on="code_icd10",
@@ -351,7 +370,44 @@ def coverage(
         demographics=demographics,
         reference=compare_with_reference(pyramid, reference) if reference is not None else None,
         concepts=_concepts(concept_frame, small_cell) if concept_frame is not None else (),
+        code_columns=tuple(
+            f"{t}.{c}" for t in ds.table_names for c in ds.table_spec(t).icd_code_columns
+        ),
+        outcomes=_outcomes(ds, small_cell),
+        specialty=ds.spec.metadata.get("specialty"),
     )
+
+
+#: A label with more levels than this is a measurement, not an outcome to count people by.
+MAX_OUTCOME_LEVELS = 12
+
+
+def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
+    """People (rows where the table names no patient id) per value of each label column;
+    the values of one label partition its people, so they are suppressed together."""
+    out: dict[str, tuple[Count, ...]] = {}
+    for t, c in ds.spec.columns_with_role("label"):
+        pid = ds.table_spec(t).first("patient_id")
+        who = pl.col(pid).n_unique() if pid else pl.len()
+        frame = ds.frame(t)
+        value = pl.col(c)
+        if frame.collect_schema()[c].is_float():  # 0.0 / 1.0 read from text: shown as 0 / 1
+            value = pl.when(value == value.round(0)).then(value.cast(pl.Int64).cast(pl.String)).otherwise(value.cast(pl.String))
+        counted = (
+            frame
+            .group_by(value.cast(pl.String).alias("value"))
+            .agg(who.alias("people"), pl.len().alias("records"))
+            .sort("value", nulls_last=True)
+            .collect()
+        )
+        if counted.height > MAX_OUTCOME_LEVELS:
+            continue
+        shown = suppress([int(n) for n in counted["people"]], small_cell)
+        out[f"{t}.{c}"] = tuple(
+            Count(str(v) if v is not None else "(missing)", None, None, n, int(r) if n is not None else None)
+            for v, n, r in zip(counted["value"], shown, counted["records"], strict=True)
+        )
+    return out
 
 
 #: Concepts listed at most (the most common first).
@@ -382,9 +438,9 @@ def _concepts(frame: pl.LazyFrame, small_cell: int) -> tuple[ConceptCount, ...]:
     return tuple(out)
 
 
-def _diagnoses(ds: Dataset, *, required: bool = True) -> pl.LazyFrame:
-    """(patient, code, position) for every ICD diagnosis code in every table, stacked.
-    Without any, an error when ``required``, else an empty frame."""
+def _diagnoses(ds: Dataset) -> pl.LazyFrame:
+    """(patient, code, position) for every ICD diagnosis code in every table, stacked
+    (empty when no column holds diagnosis codes)."""
     parts = []
     for t in ds.table_names:
         tspec = ds.table_spec(t)
@@ -404,12 +460,6 @@ def _diagnoses(ds: Dataset, *, required: bool = True) -> pl.LazyFrame:
                     _position_expr(tspec, position).alias("position"),
                 ).filter(pl.col("code").is_not_null() & pl.col("patient").is_not_null())
             )
-    if not parts and required:
-        raise InputError.at(
-            ds.path,
-            "no column holds diagnosis codes",
-            "mark the ICD-10 column in a spec: role: diagnosis_code",
-        )
     if not parts:
         schema = {"patient": pl.String, "code": pl.String, "position": pl.String}
         return pl.LazyFrame(schema=schema)

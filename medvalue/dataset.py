@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from medvalue.dates import parse_datetime
+from medvalue.dates import ORDERS, date_order, decide_order, parse_datetime
 from medvalue.io import RawData, read_path
 from medvalue.spec import DATE_ROLES, DatasetSpec, TableSpec, apply_spec, infer_spec, load_spec
 
@@ -62,7 +62,7 @@ _STRING_ROLES = (
     "quasi_identifier",
     "code",
 )
-_NUMBER_ROLES = ("age", "measurement")
+_NUMBER_ROLES = ("age", "measurement", "duration")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,12 @@ class ColumnPlan:
     #: Read numbers leniently ("45岁" -> 45): needed only when the sample holds such values;
     #: a column of plain numbers is cast directly, several times faster.
     lenient: bool = True
+    #: Dates written year last (05/01/2024): ``dmy`` or ``mdy``, decided from the values or
+    #: set by the spec's ``date_format``; ambiguous when no value settled it.
+    date_order: str = "dmy"
+    date_ambiguous: bool = False
+    #: A strftime format from the spec's ``date_format``, used instead of the parser.
+    date_format: str | None = None
 
     @property
     def is_text_source(self) -> bool:
@@ -111,8 +117,10 @@ class ColumnPlan:
             return col
         # Convert the raw text once and mask the missing values afterwards: masking first
         # would make every branch of the conversion recompute the mask.
-        if self.kind == "datetime":
-            value = parse_datetime(col)
+        if self.kind == "datetime" and self.date_format:
+            value = col.str.strip_chars().str.strptime(pl.Datetime("us"), self.date_format, strict=False)
+        elif self.kind == "datetime":
+            value = parse_datetime(col, self.date_order)
         elif self.kind in ("number", "integer") and not self.lenient:
             value = col.str.strip_chars().cast(pl.Float64, strict=False)
         elif self.kind in ("number", "integer"):
@@ -221,11 +229,24 @@ def _plan_table(name: str, frame: pl.LazyFrame, tspec: TableSpec) -> dict[str, C
     shares = _parse_shares(frame, text_cols, schema)
     plans: dict[str, ColumnPlan] = {}
     for c, dtype in schema.items():
-        role = tspec.columns[c].role if c in tspec.columns else "other"
+        cspec = tspec.columns.get(c)
+        role = cspec.role if cspec else "other"
         share = shares.get(c)
         plain = share is not None and share["n"] > 0 and share["plain"] == 1.0
         kind = _decide_kind(role, dtype, share)
-        plans[c] = ColumnPlan(name, c, str(dtype.base_type()), kind, lenient=not plain)
+        fmt = cspec.date_format if cspec else None
+        if fmt in ORDERS:
+            order, ambiguous, fmt = fmt, False, None
+        elif share is not None:
+            order, ambiguous = decide_order(
+                int(share["shaped"]), int(share["day_first"]), int(share["month_first"])
+            )
+        else:
+            order, ambiguous = "dmy", False
+        plans[c] = ColumnPlan(
+            name, c, str(dtype.base_type()), kind, lenient=not plain,
+            date_order=order, date_ambiguous=ambiguous and kind == "datetime", date_format=fmt,
+        )  # fmt: skip
     return plans
 
 
@@ -246,6 +267,7 @@ def _parse_shares(
         "date": parse_datetime(s).is_not_null(),
         "sep": s.str.contains(r"[-/年.:]").fill_null(False),
     }
+    orders = date_order(pl.col("value"))
     # Each distinct value is parsed once, weighted by how often it occurs.
     counted = (
         frame.head(_TYPE_SAMPLE)
@@ -258,13 +280,29 @@ def _parse_shares(
         .agg([(pl.col(k) * pl.col("rows")).sum() for k in flags])
         .collect()
     )
+    # Year-last dates: does any value prove day first or month first? (distinct values)
+    proven = (
+        frame.head(_TYPE_SAMPLE)
+        .select(text_cols)
+        .unpivot(on=text_cols, variable_name="column", value_name="value")
+        .unique()
+        .group_by("column")
+        .agg(orders.alias("o"))
+        .unnest("o")
+        .collect()
+    )
+    order_of = {r.pop("column"): r for r in proven.iter_rows(named=True)}
     out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}
     for row in counted.iter_rows(named=True):
         c = row.pop("column")
         out[c] = {k: float(v or 0) for k, v in row.items()}
     for c, d in out.items():
         n = d["n"] or 1.0
+        o = order_of.get(c, {})
         out[c] = {
+            "shaped": float(o.get("shaped") or 0),
+            "day_first": float(o.get("day_first") or 0),
+            "month_first": float(o.get("month_first") or 0),
             "n": d["n"],
             "plain": d["plain"] / n,
             "num": d["num"] / n,

@@ -19,6 +19,9 @@ class ColumnInfo:
     reason: str
     confidence: float
     detail: str | None  # identifier kind, measure or code system
+    #: name | values | both | conflict | spec | none: what the role rests on
+    evidence: str = "none"
+    note: str | None = None  # the evidence in one sentence (a conflict and who won)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Inspection:
         }
 
 
+#: What each inference reason means as evidence.
+_EVIDENCE = {"pattern": "values", "default": "none"}
+
+
 def inspect_dataset(ds: Dataset) -> Inspection:
     """Count rows and list columns with their planned type and inferred role."""
     tables = []
@@ -77,11 +84,18 @@ def inspect_dataset(ds: Dataset) -> Inspection:
         for name, plan in ds.plans[t.name].items():
             c = tspec.columns[name]
             detail = c.kind or c.measure or c.code_system
+            if plan.kind == "datetime" and plan.date_ambiguous:
+                note = "year-last dates with no day above 12: read day first (set date_format)"
+            elif plan.kind == "datetime" and plan.date_order == "mdy":
+                note = "year-last dates read month first (a value's second number exceeds 12)"
+            else:
+                note = c.note
             cols.append(
                 ColumnInfo(
-                    name, plan.kind, plan.source_dtype, c.role, c.reason, c.confidence, detail
+                    name, plan.kind, plan.source_dtype, c.role, c.reason, c.confidence, detail,
+                    _EVIDENCE.get(c.reason, c.reason), note,
                 )
-            )
+            )  # fmt: skip
         tables.append(
             TableInfo(t.name, t.source, tspec.kind, rows, t.encoding, t.delimiter, tuple(cols))
         )

@@ -138,3 +138,9 @@ def canonical_sex(expr: pl.Expr) -> pl.Expr:
         .str.to_uppercase()
         .replace_strict(_SEX_CANONICAL, default=None, return_dtype=pl.String)
     )
+
+
+#: A person's name written in Latin letters (English names, Pinyin): one or two words of
+#: letters, apostrophes and hyphens, no digits.
+LATIN_NAME = r"^[A-Za-z][A-Za-z'\-]{1,24}(?: [A-Za-z][A-Za-z'\-]{1,24})?$"
+is_latin_name = _matches(LATIN_NAME)

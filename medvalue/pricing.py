@@ -93,9 +93,13 @@ class Subject:
     exclusive: bool = False
     deal_type: str = "dataset_sale"
     as_of: str = ""
+    #: What the density was measured on: coded (share of people with a recognised code),
+    #: completeness (no diagnosis codes: the profile's completeness) or assumed (neither).
+    density_basis: str = "coded"
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "density_basis": self.density_basis,
             "name": self.name, "cases": self.cases, "quality": round(self.quality, 4),
             "readiness": None if self.readiness is None else round(self.readiness, 1),
             "density": round(self.density, 4), "country": self.country, "specialty": self.specialty,
@@ -243,6 +247,9 @@ def short_money(x: float, lang: str) -> str:
 
 # --- the subject ----------------------------------------------------------------------------
 
+#: The least value density a dataset is priced at: some records are always usable.
+MIN_DENSITY = 0.01
+
 
 def subject_of(
     ds: Dataset,
@@ -263,12 +270,16 @@ def subject_of(
         if profile is not None
         else default_inputs()["market"]["comparable_quality"]
     )
-    density = 1.0
-    if coverage is not None and coverage.share_with_valid_code is not None:
-        density = float(coverage.share_with_valid_code)
+    density, basis = 1.0, "assumed"
+    coded = coverage is not None and getattr(coverage, "has_codes", True)
+    if coded and coverage.share_with_valid_code is not None:
+        density, basis = float(coverage.share_with_valid_code), "coded"
     elif profile is not None and profile.quality.dimensions.get("completeness") is not None:
         score = profile.quality.dimensions["completeness"].score
-        density = score / 100 if score is not None else 1.0
+        if score is not None:
+            density, basis = score / 100, "completeness"
+    # A density of 0 would make every comparable worth nothing (and its logarithm -inf).
+    density = max(density, MIN_DENSITY)
     meta = ds.spec.metadata
     modality = (meta.get("modality") or "structured EHR").lower().replace(" ", "_")
     return Subject(
@@ -281,6 +292,7 @@ def subject_of(
         modality=modality,
         exclusive=exclusive,
         as_of=as_of or "",
+        density_basis=basis,
     )
 
 
@@ -585,6 +597,8 @@ def price(
         warnings.append(("warn_few", {"n": priced_sized, "widen": f"{widen:.0%}"}))
     if not methods["market"].available:
         warnings.append(("warn_no_market", {}))
+    if subj.density_basis != "coded":
+        warnings.append(("warn_density_" + subj.density_basis, {"density": f"{subj.density:.0%}"}))
     if privacy is not None and getattr(privacy, "verdict", "anonymised") != "anonymised":
         warnings.append(("warn_privacy", {"verdict": privacy.verdict}))
     tornado = _tornado(subj, comps, inputs, day, rows)

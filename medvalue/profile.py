@@ -365,14 +365,16 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     outcomes.append(("duplicate_rows", None, {}, repeats, rows))
     for check, column, params, failed_n, evaluated_n in outcomes:
         failed, evaluated = int(failed_n or 0), int(evaluated_n or 0)
-        part = counters.setdefault(DIMENSION_OF[check], [0, 0])
-        part[0] += evaluated
-        part[1] += failed
+        if check in DIMENSION_OF:  # notes such as an assumed unit count against nothing
+            part = counters.setdefault(DIMENSION_OF[check], [0, 0])
+            part[0] += evaluated
+            part[1] += failed
         if failed:
             findings.append(
                 Finding(check, name, column, SEVERITY[check], failed, evaluated, dict(params))
             )
     findings += _column_findings(columns, rows)
+    findings += _role_conflicts(name, tspec, columns)
     code_cols = tspec.icd_code_columns
     if code_cols:
         counted = {c: distinct.get(c, raw.group_by(c).agg(pl.len().alias(_N))) for c in code_cols}
@@ -890,6 +892,20 @@ def _column_profile(
         top_values_suppressed=hidden,
         expected=_expected(cspec),
     )
+
+
+def _role_conflicts(
+    table: str, tspec: TableSpec, columns: Sequence[ColumnProfile]
+) -> list[Finding]:
+    """One note per column whose name and values disagreed: the values won, and we say so."""
+    out = []
+    for c in columns:
+        cspec = tspec.columns[c.name]
+        if cspec.reason == "conflict" and cspec.named_as:
+            params = {"named": cspec.named_as, "value_kind": c.dtype, "role": cspec.role}
+            n = c.rows - c.null_count
+            out.append(Finding("role_conflict", table, c.name, "info", n, c.rows, params))
+    return out
 
 
 def _column_findings(columns: Sequence[ColumnProfile], rows: int) -> list[Finding]:

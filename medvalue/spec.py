@@ -8,7 +8,7 @@ inference column by column. ``medvalue spec PATH`` writes a starter spec to edit
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from medvalue import patterns
+from medvalue import dates, patterns, units
 from medvalue.dates import parse_datetime
 from medvalue.errors import SpecError
 from medvalue.files import load_yaml
@@ -39,6 +39,8 @@ ROLES = (
     "region",
     "site",
     "measurement",
+    "duration",
+    "row_index",
     "quasi_identifier",
     "direct_identifier",
     "free_text",
@@ -77,7 +79,9 @@ class ColumnSpec:
     """The role of one column, and why we think so."""
 
     role: str = "other"
-    reason: str = "default"  # name | pattern | spec | default
+    #: name | pattern (the values) | both (name and values agree) | conflict (they disagree
+    #: and the values won) | spec | default
+    reason: str = "default"
     confidence: float = 0.0
     quasi: bool = False
     kind: str | None = None  # direct identifier kind, e.g. resident_id, name, phone
@@ -86,6 +90,15 @@ class ColumnSpec:
     measure: str | None = None  # measurements: key into the plausibility rules
     unit: str | None = None
     description: str | None = None
+    #: The evidence behind the role in one sentence (what the name and the values say).
+    note: str | None = None
+    #: The role the name suggested where the values overruled it (reason ``conflict``).
+    named_as: str | None = None
+    #: Dates: ``dmy`` / ``mdy`` / ``ymd`` for year-last forms, or a strftime format.
+    date_format: str | None = None
+    #: Labels: the value that counts as the event (others are non-events, or competing
+    #: events when a time column makes the label time-to-event).
+    event: str | None = None
 
     @property
     def is_icd(self) -> bool:
@@ -180,6 +193,9 @@ class DatasetSpec:
 
 # --- name rules -----------------------------------------------------------------------------
 
+#: A name rule's role for "time" headers, which the values settle (a date or a duration).
+_DATE_OR_DURATION = "date_or_duration"
+
 # (role, extra attributes, pattern on the normalised name). Order matters: first match wins.
 # Names are lower-cased with spaces, underscores, dashes and brackets removed before matching.
 _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
@@ -198,7 +214,11 @@ _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
     (
         "direct_identifier",
         {"kind": "name"},
-        r"^(患者)?(姓名|名字)$|^(patient)?(full)?name$|^(first|last|given|family)name$|联系人",
+        # Person names by header words: 姓名, 患者姓名, surname, fake_first_name,
+        # patient_last_name ... but not clinic_name, drug_name or test_name.
+        r"^(患者|病人|家属|联系人|医生|护士)?(姓名|名字|姓氏|姓|名)$|联系人|^name$|^(sur|fore)name"
+        r"|(first|last|given|family|sur|middle|full|maiden|nick|fore|patient|person|mother|father"
+        r"|doctor|physician|nurse)name",
     ),
     (
         "direct_identifier",
@@ -216,7 +236,16 @@ _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
         {},
         r"就诊(id|号|编号|流水号)|住院(流水号|次数id)|^(encounter|visit|admission|episode)(id|no)$|^hadmid$",
     ),
-    ("birth_date", {}, r"出生日期|出生年月|生日|^(birth(date|day)?|dob|dateofbirth)$"),
+    (
+        "row_index",
+        {},
+        r"^(rownames?|unnamed:?\d*|index|idx|rowid|rownum(ber)?|row|序号|行号)$",
+    ),
+    (
+        "birth_date",
+        {},
+        r"出生(日期|年月|时间)|生日|^dob|dateofbirth|birth(date|day|dt|d)?$|^birth(date|dt)",
+    ),
     ("death_date", {}, r"死亡日期|死亡时间|^(death|deceased)(date|datetime)?$|^dateofdeath$"),
     (
         "admission_date",
@@ -259,14 +288,26 @@ _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
         {},
         r"民族|职业|婚姻|^(ethnicity|race|occupation|marital(status)?|nationality)$",
     ),
-    ("event_date", {}, r"日期$|时间$|date$|datetime$|time$"),
+    (
+        "duration",
+        {},
+        r"days?$|duration|lengthofstay|^los$|^futime$|followup|随访|生存期|时长|天数|住院日$",
+    ),
+    ("event_date", {}, r"日期$|date$|datetime$|dt$"),
+    # "time" names either a moment (检查时间, event time) or a span (futime, wait.time,
+    # 生存时间): the values decide, see _decide().
+    (_DATE_OR_DURATION, {}, r"时间$|time$"),
 )
 
 # Laboratory and vital-sign names -> measure key of the plausibility rules table.
 _MEASURE_RULES: tuple[tuple[str, str], ...] = (
-    ("bilirubin", r"胆红素|tbil|bilirubin"),
+    ("prothrombin_time", r"凝血酶原时间|protime|prothrombin"),
+    ("bilirubin", r"胆红素|tbil|bilirubin|^t?bili$"),
     ("inr", r"^inr$|国际标准化比值"),
-    ("creatinine", r"肌酐|creatinine|^cr$|^crea$|^scr$"),
+    ("creatinine", r"肌酐|creatinine|^cr$|^crea$|^creat$|^scr$"),
+    ("hemoglobin", r"血红蛋白|ha?emoglobin|^hgb$|^hb$"),
+    ("cholesterol", r"胆固醇|cholesterol|^chol$|^tc$"),
+    ("platelets", r"血小板|platelet|^plt$"),
     ("sodium", r"^钠$|血钠|sodium|^na$"),
     ("albumin", r"白蛋白|albumin|^alb$"),
     ("glucose", r"血糖|葡萄糖|glucose|^glu$"),
@@ -300,7 +341,7 @@ def _rule_for_name(name: str) -> ColumnSpec | None:
     return None
 
 
-# --- pattern rules --------------------------------------------------------------------------
+# --- value rules ----------------------------------------------------------------------------
 
 _PATTERN_CHECKS: tuple[tuple[str, dict[str, Any], Any], ...] = (
     ("direct_identifier", {"kind": "resident_id"}, patterns.is_resident_id),
@@ -314,10 +355,21 @@ _PATTERN_CHECKS: tuple[tuple[str, dict[str, Any], Any], ...] = (
 )
 _PATTERN_SHARE = 0.8
 _SAMPLE_ROWS = 5000
+#: Share of sampled values that must read as dates (numbers) for the values to say so.
+_VALUE_SHARE = 0.95
+#: A column of name-like words is a column of names when it has at least this many distinct
+#: values and no value covers more than this share of rows (categories repeat, names spread).
+_NAME_MIN_DISTINCT = 50
+_NAME_MAX_TOP_SHARE = 0.05
+#: A date column whose values lie this many years before the row's other dates is a birth date.
+_BIRTH_GAP_YEARS = 12
 
 
 def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
-    """Share of non-null sample values matching each pattern, for every string column.
+    """What the values of every string column look like: the share of non-null sample values
+    matching each identifier pattern, reading as a date (with separators, or only as an Excel
+    serial number), as a plain number, as a name-like word, and the length, distinctness and
+    top-value share.
 
     The string columns are stacked into one, so each pattern's regex is compiled once
     rather than once per column (the fixed cost of inferring a wide table), and each
@@ -328,10 +380,18 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
         return {}
     col = pl.col("value").str.strip_chars()
     present = col.is_not_null() & (col != "")
+    number = col.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
+    serial = dates.is_serial(col)
     flags = [
         (check(col) & present).alias(str(i)) for i, (_, _, check) in enumerate(_PATTERN_CHECKS)
     ]
-    flags.append((parse_datetime(col).is_not_null() & present).alias("date"))
+    flags += [
+        (parse_datetime(col).is_not_null() & present & ~serial).alias("date"),
+        (serial & present).alias("serial"),
+        (number.is_not_null() & present).alias("number"),
+        (patterns.is_latin_name(col) & present).alias("latin_name"),
+    ]
+    named = ["date", "serial", "number", "latin_name"]
     stacked = (
         sample.lazy()
         .select(string_cols)
@@ -344,10 +404,13 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     n = (pl.col("present") * rows).sum()
     shares = stacked.group_by("column").agg(
         *[(pl.col(str(i)) * rows).sum().truediv(n) for i in range(len(_PATTERN_CHECKS))],
-        (pl.col("date") * rows).sum().truediv(n),
+        *[(pl.col(k) * rows).sum().truediv(n) for k in named],
         (pl.col("len") * rows).sum().truediv(rows.filter(pl.col("len").is_not_null()).sum()),
         # Distinct values over rows: nulls and blanks count as a value, as they always have.
         col.n_unique().truediv(rows.sum()).alias("distinct"),
+        pl.col("present").sum().alias("n_distinct"),
+        rows.filter(pl.col("present")).max().truediv(n).alias("top"),
+        n.alias("n"),
     )
     out: dict[str, dict[Any, float]] = {c: {} for c in string_cols}
     for row in shares.collect().iter_rows(named=True):
@@ -358,36 +421,188 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     return out
 
 
+def _typed_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
+    """The same evidence for columns a binary format typed already (Parquet, Excel)."""
+    out: dict[str, dict[Any, float]] = {}
+    for c, dtype in sample.schema.items():
+        n = float(sample[c].drop_nulls().len())
+        if dtype.is_temporal():
+            out[c] = {"date": 1.0, "number": 0.0, "n": n}
+        elif dtype.is_numeric():
+            out[c] = {"date": 0.0, "number": 1.0, "n": n}
+    return out
+
+
+def _value_kind(stats: Mapping[Any, float]) -> str:
+    """date | number | text | empty: what most sampled values of a column are."""
+    if not stats.get("n"):
+        return "empty"
+    if stats.get("date", 0.0) >= _VALUE_SHARE:
+        return "date"
+    if stats.get("number", 0.0) >= _VALUE_SHARE:
+        return "number"
+    return "text"
+
+
 def _rule_for_values(stats: Mapping[Any, float]) -> ColumnSpec | None:
     for i, (role, extra, _) in enumerate(_PATTERN_CHECKS):
         share = stats.get(i, 0.0)
         if share >= _PATTERN_SHARE:
             return ColumnSpec(role, "pattern", round(share, 3), **extra)
-    if stats.get("date", 0.0) >= 0.95:
+    if stats.get("date", 0.0) >= _VALUE_SHARE:
         return ColumnSpec("event_date", "pattern", round(stats["date"], 3))
+    if (
+        stats.get("latin_name", 0.0) >= 0.9
+        and stats.get("n_distinct", 0.0) >= _NAME_MIN_DISTINCT
+        and stats.get("top", 1.0) <= _NAME_MAX_TOP_SHARE
+    ):
+        share = round(stats["latin_name"], 3)
+        return ColumnSpec(
+            "direct_identifier", "pattern", share, kind="name",
+            note=f"{stats['n_distinct']:.0f} distinct name-like words, none common",
+        )  # fmt: skip
     if stats.get("len", 0.0) >= 30 and stats.get("distinct", 0.0) >= 0.5:
         return ColumnSpec("free_text", "pattern", 0.7)
     return None
 
 
+_TIME_WORDS = re.compile(r"time|时间|时长|days?$|天|duration|los$|followup|随访", re.I)
+
+
+def _decide(
+    column: str, by_name: ColumnSpec | None, by_value: ColumnSpec | None, stats: Mapping[Any, float]
+) -> ColumnSpec:
+    """The role of a column from what its name and its values say. A role from the name must
+    be confirmed by the values: when most sampled values contradict it, the values win and
+    the reason says ``conflict`` with a note."""
+    kind = _value_kind(stats)
+    share = {"date": stats.get("date", 0.0), "number": stats.get("number", 0.0)}
+    if by_value is not None and by_value.role == "direct_identifier":
+        # What a column holds beats what it is called: an ID number is an ID number.
+        agree = by_name is not None and by_name.role == "direct_identifier"
+        return replace(by_value, reason="both") if agree else by_value
+    if by_name is None:
+        return by_value if by_value is not None else ColumnSpec()
+    role = by_name.role
+    if role == _DATE_OR_DURATION:
+        if kind == "number":
+            return replace(by_name, role="duration", reason="both", quasi=False,
+                           note=f"a time span: {share['number']:.0%} of values are numbers")  # fmt: skip
+        return replace(by_name, role="event_date", reason="both" if kind == "date" else "name")
+    if role in DATE_ROLES:
+        if kind == "date":
+            return replace(by_name, reason="both")
+        if kind == "number" and stats.get("serial", 0.0) >= _VALUE_SHARE:
+            return replace(by_name, reason="both", note="Excel serial day numbers")
+        if kind == "number":
+            to = "duration" if _TIME_WORDS.search(column) else "other"
+            return replace(
+                by_name, role=to, reason="conflict", quasi=False, confidence=0.8, named_as=role,
+                note=f"the name suggests a date, but {share['number']:.0%} of values are plain numbers",
+            )  # fmt: skip
+        if kind == "text" and share["date"] < 0.2:
+            return replace(
+                by_name, role="other", reason="conflict", quasi=False, confidence=0.6, named_as=role,
+                note=f"the name suggests a date, but only {share['date']:.0%} of values read as dates",
+            )  # fmt: skip
+        return by_name
+    if role in ("age", "measurement", "duration") and kind == "date":
+        return replace(
+            by_name, role="event_date", reason="conflict", quasi=False, measure=None, named_as=role,
+            confidence=0.8, note=f"the name suggests a number, but {share['date']:.0%} of values are dates",
+        )  # fmt: skip
+    if role in ("age", "measurement", "duration") and kind == "number":
+        return replace(by_name, reason="both")
+    if role == "row_index":
+        if kind == "number":
+            return replace(by_name, reason="both")
+        return replace(by_name, role="other", reason="conflict", named_as=role,
+                       note="the name suggests a row number, but the values are not numbers")  # fmt: skip
+    if by_value is not None and by_value.role == role:
+        return replace(by_name, reason="both")
+    return by_name
+
+
+def _row_index_columns(sample: pl.DataFrame, candidates: Sequence[str]) -> set[str]:
+    """Integer columns equal to the row's position (from 0 or 1) in every sampled row."""
+    if not candidates or sample.height < 3:
+        return set()
+    position = pl.int_range(0, pl.len(), dtype=pl.Int64)
+    exprs = []
+    for c in candidates:
+        v = pl.col(c).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+        exprs.append(((v == position) | (v == position + 1)).all().alias(c))
+    row = sample.select(exprs).row(0, named=True)
+    return {c for c, ok in row.items() if ok}
+
+
+def _birth_date_columns(sample: pl.DataFrame, columns: Mapping[str, ColumnSpec]) -> set[str]:
+    """Date columns whose values lie decades before every other date of the same row: birth
+    dates whatever they are called (a patient is born before being admitted or followed)."""
+    dated = [c for c, cs in columns.items() if cs.role in DATE_ROLES and cs.role != "birth_date"]
+    if len(dated) < 2 or any(cs.role == "birth_date" for cs in columns.values()):
+        return set()
+    typed = sample.select(
+        [
+            (pl.col(c) if sample.schema[c].is_temporal() else parse_datetime(pl.col(c)))
+            .cast(pl.Datetime("us"))
+            .alias(c)
+            for c in dated
+        ]
+    )
+    gap = pl.duration(days=round(365.25 * _BIRTH_GAP_YEARS))
+    out = set()
+    for c in dated:
+        others = pl.min_horizontal([pl.col(o) for o in dated if o != c])
+        both = pl.col(c).is_not_null() & others.is_not_null()
+        share = typed.select(
+            ((pl.col(c) < others - gap) & both).sum() / both.sum().clip(1), both.sum()
+        ).row(0)
+        if share[1] >= 10 and share[0] >= 0.95:
+            out.add(c)
+    return out if len(out) == 1 else set()
+
+
+#: ColumnSpec.unit of a measurement whose values fit none of its known units.
+UNKNOWN_UNIT = "unknown"
+
+
+def _with_unit(column: str, cspec: ColumnSpec, values: pl.Series) -> ColumnSpec:
+    """The measurement with the unit its values are checked in (see :mod:`medvalue.units`)."""
+    known = units.units_of(cspec.role, cspec.measure) or {}
+    text = values.cast(pl.String).str.replace_all(",", "", literal=True)
+    numbers = text.str.extract(r"^\s*([-+]?\d+(?:\.\d+)?)", 1).cast(pl.Float64, strict=False)
+    choice = units.choose_unit(column, known, numbers.drop_nulls().to_numpy(), given=cspec.unit)
+    if choice.basis == "values" and choice.unit != next(iter(known)):
+        note = f"values look like {choice.unit} ({choice.fit:.0%} within its range)"
+        return replace(cspec, unit=choice.unit, note=cspec.note or note)
+    if choice.unit is None:
+        note = f"values fit none of {', '.join(known)}; not checked for plausibility"
+        return replace(cspec, unit=UNKNOWN_UNIT, note=cspec.note or note)
+    return replace(cspec, unit=choice.unit)
+
+
 def _infer_table(name: str, frame: pl.LazyFrame) -> TableSpec:
     sample = frame.head(_SAMPLE_ROWS).collect()
-    shares = _pattern_shares(sample)
+    shares = {**_typed_shares(sample), **_pattern_shares(sample)}
     columns: dict[str, ColumnSpec] = {}
     for c in sample.columns:
-        by_name = _rule_for_name(c)
-        by_value = _rule_for_values(shares[c]) if c in shares else None
-        if by_value is not None and by_value.role == "direct_identifier":
-            # What a column holds beats what it is called: an ID number is an ID number.
-            columns[c] = by_value
-        elif by_name is not None and by_name.role != "event_date":
-            columns[c] = by_name
-        elif by_value is not None:
-            columns[c] = by_value
-        elif by_name is not None:
-            columns[c] = by_name
-        else:
-            columns[c] = ColumnSpec()
+        stats = shares.get(c, {})
+        by_value = _rule_for_values(stats) if sample.schema[c] == pl.String else None
+        columns[c] = _decide(c, _rule_for_name(c), by_value, stats)
+    unnamed = [
+        c for c, cs in columns.items()
+        if cs.role == "other" and cs.reason == "default" and _value_kind(shares.get(c, {})) == "number"
+    ]  # fmt: skip
+    for c in _row_index_columns(sample, unnamed):
+        columns[c] = ColumnSpec("row_index", "pattern", 1.0, note="equal to the row number")
+    for c in [c for c, cs in columns.items() if units.units_of(cs.role, cs.measure)]:
+        columns[c] = _with_unit(c, columns[c], sample[c])
+    for c in _birth_date_columns(sample, columns):
+        columns[c] = replace(
+            columns[c], role="birth_date", quasi=True, reason="pattern",
+            note=f"dates more than {_BIRTH_GAP_YEARS} years before the row's other dates",
+        )  # fmt: skip
     return TableSpec(kind=_table_kind(name, columns), columns=columns)
 
 

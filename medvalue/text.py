@@ -95,6 +95,8 @@ def profile_summary(p: Profile, lang: str = "en") -> Group:
 def coverage_summary(c: Coverage, lang: str = "en") -> Group:
     """Patients, code status, chapters and code-list cohorts, as the console shows them."""
     zh = lang == "zh"
+    if not c.has_codes:
+        return _people_summary(c, lang)
     status = ", ".join(f"{k} {v:,}" for k, v in c.code_status.items() if v)
     head = (
         f"[bold]{c.dataset}[/bold]  {'患者' if zh else 'patients'}: {c.patients if c.patients is not None else '-'}; "
@@ -126,6 +128,29 @@ def coverage_summary(c: Coverage, lang: str = "en") -> Group:
     if not any(ch.patients for ch in c.chapters):  # no ICD-10: the concepts are the coverage
         return Group(head, concepts)
     return Group(head, chapters, cohorts, concepts)
+
+
+def _people_summary(c: Coverage, lang: str) -> Group:
+    """Coverage of a dataset without diagnosis codes: who is in it, and its outcomes."""
+    parts: list[object] = [f"[bold]{c.dataset}[/bold]  {c.headline(lang)[1]}"]
+    if c.specialty:
+        parts.append(f"{text('coverage_labels', 'specialty', lang)}: {c.specialty}")
+    people = Table(title=text("coverage_labels", "people", lang), title_justify="left")
+    for h in ("", "", "patients"):
+        people.add_column(h, justify="right" if h == "patients" else "left")
+    for row in c.demographics.sex:
+        people.add_row(text("coverage_labels", "sex", lang), row.key, _n(row.patients))
+    for row in c.demographics.age_bands_broad:
+        people.add_row(text("coverage_labels", "age", lang), row.key, _n(row.patients))
+    parts.append(people)
+    for label, counts in c.outcomes.items():
+        table = Table(title=f"{text('coverage_labels', 'outcome', lang)}: {label}", title_justify="left")
+        for h in ("value", "patients", "records"):
+            table.add_column(h, justify="left" if h == "value" else "right")
+        for row in counts:
+            table.add_row(row.key, _n(row.patients), _n(row.records))
+        parts.append(table)
+    return Group(*parts)
 
 
 def _n(value: int | None) -> str:
