@@ -206,19 +206,87 @@ def _fit_predict(kind: str, x_train, y_train, x_test, time_train=None):
         return proba
     if kind == "continuous":
         return Ridge(alpha=1.0).fit(x_train, y_train).predict(x_test)
-    # survival: Cox model (statsmodels PHReg); the linear predictor is the risk score
-    import statsmodels.api as sm
+    # survival: Cox model; the linear predictor is the risk score
+    params = cox_fit(time_train, y_train, x_train)
+    if params is None:  # separation: a ridge penalty keeps the coefficients finite
+        params = cox_fit(time_train, y_train, x_train, ridge=COX_FALLBACK_RIDGE)
+    return x_test @ (params if params is not None else np.zeros(x_train.shape[1]))
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = sm.PHReg(time_train, x_train, status=y_train, ties="breslow")
+
+#: Ridge penalty (on standardised predictors) for a Cox fit that diverges unpenalised.
+COX_FALLBACK_RIDGE = 1.0
+
+
+def cox_fit(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    *,
+    ridge: float = 0.0,
+    max_iter: int = 50,
+    tol: float = 1e-9,
+) -> np.ndarray | None:
+    """Coefficients of a Cox proportional-hazards model with Breslow's ties, by Newton's
+    method on the (ridge-penalised) partial likelihood; None when it does not converge to
+    finite values.
+
+    Vectorised: the risk-set sums are reverse cumulative sums over rows sorted by time, and
+    the information matrix is X' diag(w c) X minus the outer products of the event means,
+    where c_j sums 1 / S0 over the events whose risk set holds row j. It agrees with
+    statsmodels' PHReg (tests/test_readiness.py) and costs milliseconds where PHReg's
+    penalised fit took seconds.
+    """
+    order = np.argsort(time, kind="stable")
+    t, e, xs = time[order], event[order].astype(bool), x[order]
+    n, p = xs.shape
+    if p == 0 or not e.any():
+        return np.zeros(p)
+    # Tied times share one risk set: from the first row of the tie group to the end, and
+    # a row is at risk for every event up to the last row of its tie group.
+    first = np.searchsorted(t, t, side="left")
+    last = np.searchsorted(t, t, side="right") - 1
+    beta = np.zeros(p)
+
+    def state(b: np.ndarray):
+        eta = xs @ b
+        w = np.exp(eta - eta.max())
+        s0 = np.cumsum(w[::-1])[::-1][first]
+        s1 = np.cumsum((w[:, None] * xs)[::-1], axis=0)[::-1][first]
+        # A trial step so large that a risk set's weights underflow is rejected (-inf).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ll = float((eta[e] - eta.max() - np.log(s0[e])).sum()) - 0.5 * ridge * float(b @ b)
+        return w, s0, s1, ll if np.isfinite(ll) else -np.inf
+
+    w, s0, s1, loglik = state(beta)
+    for _ in range(max_iter):
+        with np.errstate(all="ignore"):  # an overflow shows as a non-finite step below
+            mean = s1[e] / s0[e][:, None]
+            grad = (xs[e] - mean).sum(0) - ridge * beta
+            c = np.cumsum(np.divide(1.0, s0, out=np.zeros(n), where=e))[last]
+            info = (xs * (w * c)[:, None]).T @ xs - mean.T @ mean + ridge * np.eye(p)
+        if not (np.isfinite(grad).all() and np.isfinite(info).all()):
+            return None
         try:
-            params = model.fit(disp=0).params
-        except (np.linalg.LinAlgError, ValueError):
-            params = np.zeros(x_train.shape[1])
-        if not np.isfinite(params).all():  # separation: fall back to a ridge-penalised fit
-            params = model.fit_regularized(alpha=0.01, L1_wt=0.0).params
-    return x_test @ params
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(info, grad, rcond=None)[0]
+        # Step halving keeps each iteration an ascent of the partial likelihood.
+        for _ in range(30):
+            trial = beta + step
+            w_t, s0_t, s1_t, ll_t = state(trial)
+            if np.isfinite(ll_t) and ll_t >= loglik - 1e-12:
+                break
+            step = step / 2
+        else:
+            return None
+        beta, w, s0, s1 = trial, w_t, s0_t, s1_t
+        converged = abs(ll_t - loglik) < tol * (1 + abs(loglik))
+        loglik = ll_t
+        if converged:
+            break
+    if not np.isfinite(beta).all() or np.abs(beta).max() > 50:
+        return None
+    return beta
 
 
 def _score(kind: str, y: np.ndarray, pred: np.ndarray, time: np.ndarray | None = None) -> float:

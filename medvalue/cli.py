@@ -113,6 +113,12 @@ _time_option = click.option(
     default=None,
     help="Follow-up time column: makes the label a time-to-event outcome (event 0/1).",
 )
+_event_option = click.option(
+    "--event",
+    default=None,
+    help="Label value that counts as the event (default: the spec's event, or inferred for a "
+    "two-level label); other levels of a time-to-event label are competing events.",
+)
 _comparables_option = click.option(
     "--comparables",
     "comparables_path",
@@ -388,6 +394,7 @@ def privacy(
     help="Outcome column (column or table.column); default: the spec's label.",
 )
 @_time_option
+@_event_option
 @click.option(
     "--outcome-date",
     default=None,
@@ -416,6 +423,7 @@ def readiness(
     encoding: str | None,
     label: str | None,
     time_col: str | None,
+    event: str | None,
     outcome_date: str | None,
     seed: int,
     shrinkage: float,
@@ -428,8 +436,8 @@ def readiness(
 
     ds = _load(path, spec_path or spec_beside(path), encoding)
     result = run_readiness(
-        ds, label, time=time_col, outcome_date=outcome_date, seed=seed, shrinkage=shrinkage,
-        small_cell=small_cell,
+        ds, label, time=time_col, event=event, outcome_date=outcome_date, seed=seed,
+        shrinkage=shrinkage, small_cell=small_cell,
     )  # fmt: skip
     _show(result, as_json, lang, "readiness_summary")
 
@@ -623,7 +631,7 @@ def price(
     prof = run_profile(ds, as_of=as_of)
     result = run_price(
         ds, comparables=comparables_path, costs=costs_path, rates=rates_path, currency=currency,
-        exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label),
+        exclusive=exclusive, profile=prof, coverage=run_coverage(ds), readiness=run_readiness(ds, label, strict=False),
         privacy=run_privacy(ds), as_of=str(prof.as_of), seed=seed,
         refinement=load_refinement(refined_path) if refined_path else None,
     )  # fmt: skip
@@ -679,6 +687,7 @@ def targets(registry: str, targets_path: str, as_of: str | None, as_json: bool, 
 @_population_option
 @click.option("--label", default=None, help="Outcome column for the AI-readiness section.")
 @_time_option
+@_event_option
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed for the readiness models."
 )
@@ -712,6 +721,7 @@ def report(
     population_path: str | None,
     label: str | None,
     time_col: str | None,
+    event: str | None,
     seed: int,
     comparables_path: str | None,
     costs_path: str | None,
@@ -754,7 +764,7 @@ def report(
         load_rates(rates_path)
     options = {"quasi": quasi or "", "sensitive": sensitive or "", "k_target": k_target,
                "population_path": population_path or "", "label": label or "",
-               "time": time_col or "", "seed": seed, "comparables_path": comparables_path or "",
+               "time": time_col or "", "event": event or "", "seed": seed, "comparables_path": comparables_path or "",
                "costs_path": costs_path or "", "rates_path": rates_path or "",
                "currency": currency.upper(), "exclusive": exclusive}  # fmt: skip
 

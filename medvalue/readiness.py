@@ -11,6 +11,7 @@ subsampled for the models (stratified, seeded; ``max_rows``) and the report says
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -48,6 +49,7 @@ _POSITIVE = {
     "死亡",
     "dead",
     "died",
+    "death",
     "positive",
     "event",
 }
@@ -59,6 +61,7 @@ _EXCLUDED_ROLES = {
     "free_text": "text",
     "diagnosis_text": "text",
     "label": "label",
+    "row_index": "row_index",
 }
 
 
@@ -74,6 +77,11 @@ class LabelSummary:
     events: int | None = None
     imbalance: float | None = None  # majority / minority
     time: str | None = None
+    #: Time-to-event labels with more than two levels: the levels that are neither the event
+    #: nor censoring, counted as competing events (censored at their time).
+    competing: tuple[str, ...] = ()
+    #: How the event value was chosen: given (argument or spec) | inferred
+    event_basis: str | None = None
 
     @property
     def missing_share(self) -> float:
@@ -90,6 +98,8 @@ class LabelSummary:
             "missing_share": round(self.missing_share, 6),
             "classes": [{"value": v, "count": n, "suppressed": n is None} for v, n in self.classes],
             "positive": self.positive,
+            "event_basis": self.event_basis,
+            "competing": list(self.competing),
             "events": suppress(self.events, small_cell),
             "imbalance_ratio": None if self.imbalance is None else round(self.imbalance, 3),
         }
@@ -150,6 +160,10 @@ class Readiness:
     subsampled: bool = False
     seed: int = 0
     notes: tuple[str, ...] = ()
+    #: given (argument) | duration (the table's follow-up column, by its role) | None
+    time_basis: str | None = None
+    #: Why the label could not be assessed (``strict=False``): the one-line error and its fix.
+    problem: str | None = None
 
     @property
     def parameters(self) -> int:
@@ -214,6 +228,11 @@ class Readiness:
                             total=f"{self.available_n:,}", seed=self.seed))  # fmt: skip
         if self.label is not None and self.label.positive is not None:
             out.append(text("readiness_labels", "event_note", lang, value=self.label.positive))
+        if self.label is not None and self.label.competing:
+            out.append(text("readiness_labels", "competing_note", lang,
+                            values=", ".join(self.label.competing)))  # fmt: skip
+        if self.label is not None and self.label.time and self.time_basis == "duration":
+            out.append(text("readiness_labels", "time_note", lang, column=self.label.time))
         return out
 
     def leak_sentences(self, lang: str) -> list[str]:
@@ -253,6 +272,7 @@ class Readiness:
             "components": {k: round(v, 1) for k, v in self.components.items()},
             "weights": dict(WEIGHTS),
             "notes": list(self.notes),
+            "problem": self.problem,
         }  # fmt: skip
 
 
@@ -264,18 +284,28 @@ def readiness(
     label: str | None = None,
     *,
     time: str | None = None,
+    event: str | None = None,
     outcome_date: str | None = None,
     seed: int = 0,
     folds: int = 5,
     max_rows: int = MAX_MODEL_ROWS,
     shrinkage: float = 0.9,
     small_cell: int = SMALL_CELL_THRESHOLD,
+    strict: bool = True,
 ) -> Readiness:
     """Label, predictors, minimum sample size, baseline model, learning curve, leakage and
     a 0-100 readiness score. ``label`` is a column (or ``table.column``); without it, the
-    spec's label is used. ``time`` makes it a time-to-event outcome (label = event 0/1,
-    time = a positive duration). ``outcome_date`` (default: the table's death date, if
-    any) is the date the outcome happened: columns dated after it are flagged as leakage.
+    spec's label is used. ``time`` makes it a time-to-event outcome (time = a positive
+    duration); without it, the label's table's follow-up column (role ``duration``, named
+    like futime or 随访时间) is used when there is exactly one, and ``time="none"`` turns
+    that off. ``event`` is the label value that counts as the event (the spec's ``event:``
+    otherwise); a two-level label infers it, a time-to-event label with more levels needs
+    it and counts the other non-censoring levels as competing events (censored at their
+    time, a cause-specific model); a class label with ``event`` becomes binary, that value
+    against the rest. ``outcome_date`` (default: the table's death date, if any) is the
+    date the outcome happened: columns dated after it are flagged as leakage. With
+    ``strict=False`` (reports, pricing) a label that cannot be used gives a result without
+    a label whose ``problem`` says why, instead of an error.
 
     Examples
     --------
@@ -285,15 +315,43 @@ def readiness(
     >>> r.label.outcome, r.label.events
     ('binary', 69)
     """
+    try:
+        return _assess(ds, label, time, event, outcome_date, seed, folds, max_rows, shrinkage,
+                       small_cell)  # fmt: skip
+    except (ParameterError, ColumnError) as exc:
+        if strict:
+            raise
+        return Readiness(ds.name, small_cell, None, notes=(str(exc),), problem=str(exc))
+
+
+def _assess(
+    ds: Dataset,
+    label: str | None,
+    time: str | None,
+    event: str | None,
+    outcome_date: str | None,
+    seed: int,
+    folds: int,
+    max_rows: int,
+    shrinkage: float,
+    small_cell: int,
+) -> Readiness:
     found = _find_label(ds, label)
     if found is None:
         return Readiness(ds.name, small_cell, None, notes=("no label column",))
     table, column = found
     frame = ds.frame(table).collect()
+    time_basis = "given" if time not in (None, "none") else None
+    if time is None:
+        time = _follow_up_column(ds, table)
+        time_basis = "duration" if time else None
+    elif time == "none":
+        time = None
     if time is not None and time not in frame.columns:
         raise ColumnError.missing(ds.path, time, frame.columns, what="time column")
+    event = event or ds.table_spec(table).columns[column].event
     y_raw = frame[column]
-    summary, y, positive = _label(table, column, y_raw, time, small_cell)
+    summary, y, positive = _label(ds.path, table, column, y_raw, time, small_cell, event)
     labelled = y is not None
     keep = (
         ~pl.Series(np.isnan(y)) if summary.outcome in ("continuous",) else pl.Series(y >= 0)
@@ -358,7 +416,19 @@ def readiness(
         subsampled=subsampled,
         seed=seed,
         notes=tuple(notes),
+        time_basis=time_basis,
     )
+
+
+#: A duration column named like this is the follow-up time of a time-to-event label.
+_FOLLOW_UP = re.compile(r"^(fu|follow|surv|time$|t$|os|pfs|dfs|stime)|futime|随访|生存", re.I)
+
+
+def _follow_up_column(ds: Dataset, table: str) -> str | None:
+    """The table's one follow-up column (role duration, a follow-up name), if exactly one."""
+    tspec = ds.table_spec(table)
+    found = [c for c in tspec.with_role("duration") if _FOLLOW_UP.search(re.sub(r"[\s_.\-]", "", c))]
+    return found[0] if len(found) == 1 else None
 
 
 def _safe_bins(
@@ -403,7 +473,13 @@ def _numeric(s: pl.Series) -> np.ndarray:
 
 
 def _label(
-    table: str, column: str, s: pl.Series, time: str | None, small_cell: int
+    path: str,
+    table: str,
+    column: str,
+    s: pl.Series,
+    time: str | None,
+    small_cell: int,
+    event: str | None = None,
 ) -> tuple[LabelSummary, np.ndarray, str | None]:
     """The outcome type, class counts and the label as numbers (-1 where missing)."""
     if s.dtype.is_float() and bool((s.drop_nulls() == s.drop_nulls().round(0)).all()):
@@ -414,27 +490,54 @@ def _label(
     numeric = _numeric(s)
     is_number = s.dtype.is_numeric() or bool(np.isfinite(numeric[present.to_numpy()]).all())
     rows, labelled = len(s), int(present.sum())
-    if time is not None or len(distinct) == 2:
+    if event is not None and str(event) not in distinct:
+        shown = ", ".join(distinct[:12])
+        msg = (f"{path}: label '{column}' has no value '{event}' (values: {shown}). "
+               f"Fix: give --event one of those values")  # fmt: skip
+        raise ParameterError(msg)
+    two_level = len(distinct) == 2
+    if time is not None or event is not None or two_level:
         outcome = "survival" if time is not None else "binary"
-        positive = _positive(distinct, values)
+        competing: tuple[str, ...] = ()
+        if event is not None:
+            positive, basis = str(event), "given"
+        elif two_level:
+            positive, basis = _positive(distinct, values), "inferred"
+        else:
+            guess = next((v for v in distinct if v.lower() in _POSITIVE), distinct[-1] if distinct else "")
+            msg = (f"{path}: time-to-event label '{column}' has {len(distinct)} levels "
+                   f"({', '.join(distinct[:12])}), so the event is not clear. "
+                   f"Fix: name the event value with --event (spec: event:), e.g. --event {guess}")  # fmt: skip
+            raise ParameterError(msg)
+        if outcome == "survival" and len(distinct) > 2:
+            competing = tuple(
+                v for v in distinct if v != positive and v.lower() not in _CENSORED
+            )
         y = np.where(
             present.to_numpy(), (values == positive).fill_null(False).to_numpy().astype(float), -1.0
         )
         counts = [(v, int((values == v).sum())) for v in distinct]
         shown = suppress([n for _, n in counts], small_cell)
         events = int((y == 1).sum())
-        minority = min(n for _, n in counts) if counts else 0
+        # Balance of the outcome as modelled: events against everything else.
+        others = labelled - events
+        ratio = (max(events, others) / min(events, others)) if min(events, others) else None
         summary = LabelSummary(
             table, column, outcome, rows, labelled,
             tuple((v, n) for (v, _), n in zip(counts, shown, strict=True)), positive, events,
-            (max(n for _, n in counts) / minority) if minority else None, time,
+            ratio, time, competing, basis,
         )  # fmt: skip
         return summary, y, positive
     if is_number and len(distinct) > 10:
         y = np.where(present.to_numpy(), numeric, np.nan)
         return LabelSummary(table, column, "continuous", rows, labelled), y, None
     codes = {v: i for i, v in enumerate(distinct)}
-    y = np.array([codes.get(v, -1) if v is not None else -1 for v in values.to_list()], dtype=float)
+    y = (
+        values.replace_strict(codes, default=-1, return_dtype=pl.Int64)
+        .fill_null(-1)
+        .to_numpy()
+        .astype(float)
+    )
     counts = [(v, int((values == v).sum())) for v in distinct]
     shown = suppress([n for _, n in counts], small_cell)
     minority = min((n for _, n in counts), default=0)
@@ -444,6 +547,10 @@ def _label(
         (max(n for _, n in counts) / minority) if minority else None,
     )  # fmt: skip
     return summary, y, None
+
+
+#: Label values that mean "no event yet" (censored) in a time-to-event label.
+_CENSORED = {"0", "0.0", "censored", "censor", "alive", "no", "n", "false", "f", "否", "无", "存活", "删失"}
 
 
 def _positive(distinct: Sequence[str], values: pl.Series) -> str:
@@ -600,6 +707,24 @@ def _leakage(
                 auc = baseline.univariate_auc(y, order)
                 if auc >= ID_LEAKAGE_AUC:
                     out.append(Leak(col, "identifier_order", auc))
+    elif outcome == "multiclass":
+        # A predictor that separates any one class from the rest is leakage too.
+        classes = [k for k in np.unique(y) if 0 < (y == k).sum() < len(y)]
+        columns = [(c, v) for c, v in design.numeric.items()] + [
+            (c, codes) for c, codes in design.categorical.items()
+        ]
+        for c, v in columns:
+            best = 0.0
+            for k in classes:
+                target = (y == k).astype(float)
+                if c in design.categorical:
+                    means = np.bincount(v, weights=target) / np.maximum(np.bincount(v), 1)
+                    score = means[v]
+                else:
+                    score = v
+                best = max(best, baseline.univariate_auc(target, score))
+            if best >= LEAKAGE_AUC:
+                out.append(Leak(c, "separates_label", best))
     elif outcome == "continuous":
         for c, v in design.numeric.items():
             keep = ~np.isnan(v) & ~np.isnan(y)
@@ -647,15 +772,27 @@ def _sample_size(
     R² comes from the cross-validated baseline (the dataset's own signal), floored at a
     C-statistic of 0.6 (or R² 0.05) so a weak baseline gives a large, finite n."""
     try:
-        if summary.outcome in ("binary", "multiclass"):
-            if summary.outcome == "binary":
-                prevalence = float(np.mean(y == 1))
-            else:  # the rarest class against the rest: the hardest part to estimate
-                prevalence = float(np.bincount(y.astype(int)).min() / len(y))
+        if summary.outcome == "binary":
+            prevalence = float(np.mean(y == 1))
             c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
 
             def req(p: int) -> samplesize.SampleSize:
                 return samplesize.binary(p, prevalence, cstatistic=round(c, 3), shrinkage=shrinkage)
+        elif summary.outcome == "multiclass":
+            # Each class against the rest is a binary model with the same parameters; the
+            # class that needs the most people sets the minimum (in the spirit of Pate et
+            # al. 2023 for multinomial models, who apply the criteria to each submodel).
+            counts = np.bincount(y.astype(int))
+            prevalences = sorted({float(n / len(y)) for n in counts if 0 < n < len(y)})
+            c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
+
+            def req(p: int) -> samplesize.SampleSize:
+                each = [samplesize.binary(p, pr, cstatistic=round(c, 3), shrinkage=shrinkage)
+                        for pr in prevalences]  # fmt: skip
+                worst = max(each, key=lambda r: r.required_n)
+                note = (f"multiclass: each of {len(counts)} classes against the rest; "
+                        f"the largest minimum (class share {worst.events / worst.required_n:.3f})")  # fmt: skip
+                return replace(worst, outcome="multiclass", notes=(*worst.notes, note))
         elif summary.outcome == "continuous":
             r2 = min(max(metrics.value if math.isfinite(metrics.value) else 0.05, 0.05), 0.8)
             mean, sd = float(np.nanmean(y)), float(np.nanstd(y))

@@ -215,7 +215,8 @@ def readiness_summary(r: Readiness, lang: str = "en") -> Group:
         return text("readiness_labels", key, lang, **params)
 
     if r.label is None:
-        return Group(f"[bold]{r.dataset}[/bold]  {lab('no_label')}")
+        why = lab("not_assessed", problem=r.problem) if r.problem else lab("no_label")
+        return Group(f"[bold]{r.dataset}[/bold]  {why}")
     head = f"[bold]{r.dataset}[/bold]  {lab('score')}: [bold]{r.score:.0f} / 100[/bold]"
     comps = Table(title=lab("score"), title_justify="left")
     for h in ("component", "value", "weight", "meaning"):

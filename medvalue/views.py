@@ -549,7 +549,8 @@ def readiness_section(r: Readiness, lang: str) -> Html:
     leakage and the predictors."""
     parts = [f"<h2>{_e(_l('readiness_section', lang))}</h2>"]
     if r.label is None:
-        parts.append(f'<p class="notbuilt">{_e(_rd("no_label", lang))}</p>')
+        why = _rd("not_assessed", lang, problem=r.problem) if r.problem else _rd("no_label", lang)
+        parts.append(f'<p class="notbuilt">{_e(why)}</p>')
         return _wrap("".join(parts))
     parts.append(f"<h3>{_e(_rd('score', lang))}: {r.score:.0f} / 100</h3>")
     parts.append(

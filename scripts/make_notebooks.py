@@ -13,7 +13,7 @@ PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=quasi.split(",") if qu
                      sensitive=sensitive or None, k=k_target, population=population_path or None,
                      small_cell=small_cell)"""
 
-READY = """readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)"""
+READY = """readiness = mv.readiness(dataset, label or None, time=time or None, event=event or None, seed=seed, small_cell=small_cell, strict=False)"""
 
 PRICE = """valuation = mv.price(dataset, comparables=comparables_path or None, costs=costs_path or None,
                      rates=rates_path or None, currency=currency, exclusive=exclusive,
@@ -33,7 +33,8 @@ sensitive = ""  # sensitive column for l-diversity and t-closeness, or "" for no
 k_target = 5  # privacy target: every group of people sharing quasi-identifiers at least this large
 population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""
 label = ""  # outcome column for AI readiness, or "" for the spec's label
-time = ""  # follow-up time column (makes the label a time-to-event outcome), or ""
+time = ""  # follow-up time column (makes the label a time-to-event outcome), "none", or "" for the table's follow-up column
+event = ""  # label value counted as the event, or "" for the spec's (or inferred from a two-level label)
 seed = 0  # seed for cross-validation folds, subsamples and the learning curve
 comparables_path = ""  # comparables registry (CSV or Excel), or "" for the public one
 costs_path = ""  # pricing inputs (YAML) overriding the illustrative defaults, or ""
@@ -106,7 +107,7 @@ valuation = nb(
             '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": small_cell,\n'
             '                   "quasi": quasi, "sensitive": sensitive, "k_target": k_target,\n'
             '                   "population_path": population_path, "label": label, "time": time,\n'
-            '                   "seed": seed, "comparables_path": comparables_path, "costs_path": costs_path,\n'
+            '                   "event": event, "seed": seed, "comparables_path": comparables_path, "costs_path": costs_path,\n'
             '                   "rates_path": rates_path, "currency": currency, "exclusive": exclusive}, lang)'
         ),
         new_code_cell(
@@ -199,7 +200,7 @@ pricing = nb(
         new_code_cell(
             "profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)\n"
             "coverage = mv.coverage(dataset, small_cell=small_cell)\n"
-            "readiness = mv.readiness(dataset, label or None, time=time or None, seed=seed, small_cell=small_cell)\n"
+            "readiness = mv.readiness(dataset, label or None, time=time or None, event=event or None, seed=seed, small_cell=small_cell, strict=False)\n"
             "privacy = mv.privacy(dataset, small_cell=small_cell)"
         ),
         new_code_cell(PRICE),
