@@ -342,7 +342,8 @@ def _assess(
     table, column = found
     frame = ds.frame(table).collect()
     time_basis = "given" if time not in (None, "none") else None
-    if time is None:
+    if time is None and _looks_like_status(frame[column]):
+        # An event status beside a follow-up time is a time-to-event outcome.
         time = _follow_up_column(ds, table)
         time_basis = "duration" if time else None
     elif time == "none":
@@ -420,8 +421,18 @@ def _assess(
     )
 
 
+#: A label with at most this many levels, beside a follow-up time, is time-to-event.
+_MAX_EVENT_LEVELS = 10
 #: A duration column named like this is the follow-up time of a time-to-event label.
 _FOLLOW_UP = re.compile(r"^(fu|follow|surv|time$|t$|os|pfs|dfs|stime)|futime|随访|生存", re.I)
+
+
+def _looks_like_status(s: pl.Series) -> bool:
+    """Two levels, or a few levels one of which means censored (0, censored, alive)."""
+    if s.dtype.is_float():
+        s = s.drop_nans()
+    levels = {str(v).strip().lower().removesuffix(".0") for v in s.drop_nulls().unique()}
+    return len(levels) == 2 or (len(levels) <= _MAX_EVENT_LEVELS and bool(levels & _CENSORED))
 
 
 def _follow_up_column(ds: Dataset, table: str) -> str | None:

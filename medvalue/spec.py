@@ -556,7 +556,8 @@ def _birth_date_columns(sample: pl.DataFrame, columns: Mapping[str, ColumnSpec])
         others = pl.min_horizontal([pl.col(o) for o in dated if o != c])
         both = pl.col(c).is_not_null() & others.is_not_null()
         share = typed.select(
-            ((pl.col(c) < others - gap) & both).sum() / both.sum().clip(1), both.sum()
+            (((pl.col(c) < others - gap) & both).sum() / both.sum().clip(1)).alias("share"),
+            both.sum().alias("rows"),
         ).row(0)
         if share[1] >= 10 and share[0] >= 0.95:
             out.add(c)

@@ -82,7 +82,7 @@ def choose_unit(
     if named:
         return UnitChoice(named, "name")
     finite = values[np.isfinite(values)] if len(values) else values
-    if len(finite) == 0:
+    if len(finite) == 0 or len(units) == 1:  # one unit: every value is checked in it
         return UnitChoice(next(iter(units)), "default")
     fits = {
         u: float(((finite >= r["low"]) & (finite <= r["high"])).mean()) for u, r in units.items()

@@ -52,10 +52,12 @@ NAMES = {
 @pytest.mark.parametrize(("column", "role"), sorted(NAMES.items()))
 def test_role_from_column_name(tmp_path, column, role):
     path = tmp_path / "t.csv"
-    pl.DataFrame({column: ["x1", "x2"], "other": ["a", "b"]}).write_csv(path)
+    # Dates by name are confirmed by date values; other roles take any text.
+    values = ["2024-01-05", "2024-02-06"] if role.endswith("_date") else ["x1", "x2"]
+    pl.DataFrame({column: values, "other": ["a", "b"]}).write_csv(path)
     cs = load_dataset(path).spec.tables["t"].columns[column]
     assert cs.role == role
-    assert cs.reason == "name" and 0 < cs.confidence <= 1
+    assert cs.reason == ("both" if role.endswith("_date") else "name") and 0 < cs.confidence <= 1
 
 
 def test_roles_from_value_patterns(tmp_path):
