@@ -17,8 +17,8 @@ import polars as pl
 
 from medvalue import patterns, units
 from medvalue.codes import normalise
-from medvalue.dates import YEAR_LAST
 from medvalue.dataset import ColumnPlan, Dataset
+from medvalue.dates import YEAR_LAST
 from medvalue.i18n import text
 from medvalue.quality import FRESH_DAYS
 from medvalue.spec import UNKNOWN_UNIT, ColumnSpec, TableSpec
@@ -164,7 +164,9 @@ def plausible_range(cspec: ColumnSpec, column: str) -> tuple[str, float, float] 
     a column whose values fit no known unit."""
     if cspec.unit == UNKNOWN_UNIT:
         return None
-    unit = cspec.unit or units.unit_from_name(column, list(units.units_of(cspec.role, cspec.measure) or {}))
+    unit = cspec.unit or units.unit_from_name(
+        column, list(units.units_of(cspec.role, cspec.measure) or {})
+    )
     return units.plausible_range(cspec.role, cspec.measure, unit)
 
 

@@ -168,7 +168,10 @@ class Coverage:
             people = f"{self.patients:,}" if self.patients is not None else "-"
             if lang == "zh":
                 return "无诊断编码", f"数据集没有诊断编码；覆盖 {people} 人"
-            return "no diagnosis codes", f"The dataset holds no diagnosis codes; it covers {people} people"
+            return (
+                "no diagnosis codes",
+                f"The dataset holds no diagnosis codes; it covers {people} people",
+            )
         if not covered and shown:  # no ICD-10 codes: say it in the standard's concepts
             name = shown[0].name or shown[0].code
             if lang == "zh":
@@ -392,10 +395,13 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
         frame = ds.frame(t)
         value = pl.col(c)
         if frame.collect_schema()[c].is_float():  # 0.0 / 1.0 read from text: shown as 0 / 1
-            value = pl.when(value == value.round(0)).then(value.cast(pl.Int64).cast(pl.String)).otherwise(value.cast(pl.String))
+            value = (
+                pl.when(value == value.round(0))
+                .then(value.cast(pl.Int64).cast(pl.String))
+                .otherwise(value.cast(pl.String))
+            )
         counted = (
-            frame
-            .group_by(value.cast(pl.String).alias("value"))
+            frame.group_by(value.cast(pl.String).alias("value"))
             .agg(who.alias("people"), pl.len().alias("records"))
             .sort("value", nulls_last=True)
             .collect()
@@ -404,7 +410,13 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
             continue
         shown = suppress([int(n) for n in counted["people"]], small_cell)
         out[f"{t}.{c}"] = tuple(
-            Count(str(v) if v is not None else "(missing)", None, None, n, int(r) if n is not None else None)
+            Count(
+                str(v) if v is not None else "(missing)",
+                None,
+                None,
+                n,
+                int(r) if n is not None else None,
+            )
             for v, n, r in zip(counted["value"], shown, counted["records"], strict=True)
         )
     return out

@@ -118,7 +118,9 @@ class ColumnPlan:
         # Convert the raw text once and mask the missing values afterwards: masking first
         # would make every branch of the conversion recompute the mask.
         if self.kind == "datetime" and self.date_format:
-            value = col.str.strip_chars().str.strptime(pl.Datetime("us"), self.date_format, strict=False)
+            value = col.str.strip_chars().str.strptime(
+                pl.Datetime("us"), self.date_format, strict=False
+            )
         elif self.kind == "datetime":
             value = parse_datetime(col, self.date_order)
         elif self.kind in ("number", "integer") and not self.lenient:

@@ -28,9 +28,7 @@ _SERIAL = r"^\s*\d{5}(\.\d+)?\s*$"
 _DAY_US = 86_400_000_000
 # Year last: 05/01/2024, 5-1-2024, 05.01.2024 14:30. Which of the two leading numbers is the
 # day is the column's order; the expression rewrites the value year first.
-YEAR_LAST = (
-    r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})((?:[ T]+\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d+)?)?)?Z?)\s*$"
-)
+YEAR_LAST = r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})((?:[ T]+\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d+)?)?)?Z?)\s*$"
 #: Orders a column of year-last dates can have: ``dmy`` (day first) or ``mdy`` (month first).
 #: ``ymd`` reads year-first forms only.
 ORDERS = ("ymd", "dmy", "mdy")

@@ -438,7 +438,9 @@ def _looks_like_status(s: pl.Series) -> bool:
 def _follow_up_column(ds: Dataset, table: str) -> str | None:
     """The table's one follow-up column (role duration, a follow-up name), if exactly one."""
     tspec = ds.table_spec(table)
-    found = [c for c in tspec.with_role("duration") if _FOLLOW_UP.search(re.sub(r"[\s_.\-]", "", c))]
+    found = [
+        c for c in tspec.with_role("duration") if _FOLLOW_UP.search(re.sub(r"[\s_.\-]", "", c))
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -515,15 +517,15 @@ def _label(
         elif two_level:
             positive, basis = _positive(distinct, values), "inferred"
         else:
-            guess = next((v for v in distinct if v.lower() in _POSITIVE), distinct[-1] if distinct else "")
+            guess = next(
+                (v for v in distinct if v.lower() in _POSITIVE), distinct[-1] if distinct else ""
+            )
             msg = (f"{path}: time-to-event label '{column}' has {len(distinct)} levels "
                    f"({', '.join(distinct[:12])}), so the event is not clear. "
                    f"Fix: name the event value with --event (spec: event:), e.g. --event {guess}")  # fmt: skip
             raise ParameterError(msg)
         if outcome == "survival" and len(distinct) > 2:
-            competing = tuple(
-                v for v in distinct if v != positive and v.lower() not in _CENSORED
-            )
+            competing = tuple(v for v in distinct if v != positive and v.lower() not in _CENSORED)
         y = np.where(
             present.to_numpy(), (values == positive).fill_null(False).to_numpy().astype(float), -1.0
         )
@@ -561,7 +563,21 @@ def _label(
 
 
 #: Label values that mean "no event yet" (censored) in a time-to-event label.
-_CENSORED = {"0", "0.0", "censored", "censor", "alive", "no", "n", "false", "f", "否", "无", "存活", "删失"}
+_CENSORED = {
+    "0",
+    "0.0",
+    "censored",
+    "censor",
+    "alive",
+    "no",
+    "n",
+    "false",
+    "f",
+    "否",
+    "无",
+    "存活",
+    "删失",
+}
 
 
 def _positive(distinct: Sequence[str], values: pl.Series) -> str:

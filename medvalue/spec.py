@@ -328,6 +328,8 @@ def _normalise_name(name: str) -> str:
 
 def _rule_for_name(name: str) -> ColumnSpec | None:
     n = _normalise_name(name)
+    if re.search(r"(units?|单位)$", n) and len(n) > 5:
+        return ColumnSpec("other", "name", 0.6, note="the unit of another column")
     for key, pattern in _MEASURE_RULES:
         if re.search(pattern, n):
             return ColumnSpec("measurement", "name", 0.85, measure=key)
@@ -390,8 +392,9 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
         (serial & present).alias("serial"),
         (number.is_not_null() & present).alias("number"),
         (patterns.is_latin_name(col) & present).alias("latin_name"),
+        (col.str.contains(r"^[-+]?\d") & present).alias("leading_number"),
     ]
-    named = ["date", "serial", "number", "latin_name"]
+    named = ["date", "serial", "number", "latin_name", "leading_number"]
     stacked = (
         sample.lazy()
         .select(string_cols)
@@ -513,6 +516,15 @@ def _decide(
         )  # fmt: skip
     if role in ("age", "measurement", "duration") and kind == "number":
         return replace(by_name, reason="both")
+    if (
+        role in ("age", "measurement", "duration")
+        and kind == "text"
+        and stats.get("leading_number", 0.0) < 0.5
+    ):
+        return replace(
+            by_name, role="other", reason="conflict", quasi=False, measure=None, named_as=role,
+            confidence=0.6, note=f"the name suggests a number, but {1 - stats.get('leading_number', 0.0):.0%} of values are text",
+        )  # fmt: skip
     if role == "row_index":
         if kind == "number":
             return replace(by_name, reason="both")
@@ -568,9 +580,30 @@ def _birth_date_columns(sample: pl.DataFrame, columns: Mapping[str, ColumnSpec])
 UNKNOWN_UNIT = "unknown"
 
 
-def _with_unit(column: str, cspec: ColumnSpec, values: pl.Series) -> ColumnSpec:
-    """The measurement with the unit its values are checked in (see :mod:`medvalue.units`)."""
+def _unit_column(sample: pl.DataFrame, column: str) -> str | None:
+    """The unit written in a column beside a measurement (``albumin_unit``, ``白蛋白单位``):
+    its commonest value, if it names a unit."""
+    n = _normalise_name(column)
+    for other in sample.columns:
+        if (
+            _normalise_name(other) in (n + "unit", n + "units", n + "单位")
+            and sample[other].dtype == pl.String
+        ):
+            counted = sample[other].drop_nulls().str.strip_chars().value_counts(sort=True)
+            if counted.height:
+                return str(counted[other][0])
+    return None
+
+
+def _with_unit(
+    column: str, cspec: ColumnSpec, values: pl.Series, written: str | None = None
+) -> ColumnSpec:
+    """The measurement with the unit its values are checked in (see :mod:`medvalue.units`):
+    the spec's, else one named by the header or a unit column beside it, else the values'."""
     known = units.units_of(cspec.role, cspec.measure) or {}
+    named = units.unit_from_name(written, list(known)) if written else None
+    if named and not cspec.unit:
+        return replace(cspec, unit=named, note=cspec.note or f"unit {named} from the unit column")
     text = values.cast(pl.String).str.replace_all(",", "", literal=True)
     numbers = text.str.extract(r"^\s*([-+]?\d+(?:\.\d+)?)", 1).cast(pl.Float64, strict=False)
     choice = units.choose_unit(column, known, numbers.drop_nulls().to_numpy(), given=cspec.unit)
@@ -598,7 +631,7 @@ def _infer_table(name: str, frame: pl.LazyFrame) -> TableSpec:
     for c in _row_index_columns(sample, unnamed):
         columns[c] = ColumnSpec("row_index", "pattern", 1.0, note="equal to the row number")
     for c in [c for c, cs in columns.items() if units.units_of(cs.role, cs.measure)]:
-        columns[c] = _with_unit(c, columns[c], sample[c])
+        columns[c] = _with_unit(c, columns[c], sample[c], _unit_column(sample, c))
     for c in _birth_date_columns(sample, columns):
         columns[c] = replace(
             columns[c], role="birth_date", quasi=True, reason="pattern",

@@ -144,7 +144,9 @@ def _people_summary(c: Coverage, lang: str) -> Group:
         people.add_row(text("coverage_labels", "age", lang), row.key, _n(row.patients))
     parts.append(people)
     for label, counts in c.outcomes.items():
-        table = Table(title=f"{text('coverage_labels', 'outcome', lang)}: {label}", title_justify="left")
+        table = Table(
+            title=f"{text('coverage_labels', 'outcome', lang)}: {label}", title_justify="left"
+        )
         for h in ("value", "patients", "records"):
             table.add_column(h, justify="left" if h == "value" else "right")
         for row in counts:

@@ -93,7 +93,9 @@ def choose_unit(
     return UnitChoice(best, "values" if len(units) > 1 else "default", fits[best])
 
 
-def plausible_range(role: str, measure: str | None, unit: str | None) -> tuple[str, float, float] | None:
+def plausible_range(
+    role: str, measure: str | None, unit: str | None
+) -> tuple[str, float, float] | None:
     """(unit, low, high) for a column checked in ``unit`` (the default unit when None was
     recorded for a spec written before units were chosen per column)."""
     units = units_of(role, measure)

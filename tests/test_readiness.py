@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -435,3 +436,78 @@ def test_a_constant_label_is_a_clear_error(tmp_path, run):
     ).write_csv(tmp_path / "c.csv")
     r = run("readiness", tmp_path / "c.csv", "--label", "y")
     assert r.code == 2 and "single value" in r.err and r.err.count("\n") == 1
+
+
+# --- time-to-event labels of real exports ------------------------------------------------------
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_cox_fit_equals_statsmodels_phreg(ties):
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(5)
+    n = 300
+    x = rng.normal(size=(n, 3))
+    t = rng.exponential(np.exp(-x @ np.array([0.7, -0.4, 0.0])))
+    t = np.round(t * 10) if ties else t  # rounding makes many tied times
+    e = (rng.random(n) < 0.7).astype(float)
+    ours = baseline.cox_fit(t, e, x)
+    ref = sm.PHReg(t, x, status=e, ties="breslow").fit(disp=0).params
+    assert np.allclose(ours, ref, atol=1e-6)
+
+
+def test_cox_fit_stays_finite_under_separation():
+    x = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
+    t = np.array([6.0, 5, 4, 3, 2, 1])  # the higher x, the earlier the event: separable
+    e = np.ones(6)
+    plain = baseline.cox_fit(t, e, x)  # the likelihood has no maximum: a large coefficient
+    assert plain is None or (np.isfinite(plain).all() and plain[0] > 5)
+    ridge = baseline.cox_fit(t, e, x, ridge=baseline.COX_FALLBACK_RIDGE)
+    assert ridge is not None and 0 < ridge[0] < 5
+
+
+def _status_table(tmp_path) -> Path:
+    rng = np.random.default_rng(2)
+    n = 400
+    x = rng.normal(size=n)
+    status = rng.choice(["0", "1", "2"], size=n, p=[0.5, 0.2, 0.3])
+    frame = pl.DataFrame({
+        "id": [str(i) for i in range(n)], "x": x, "futime": rng.integers(10, 3000, n),
+        "status": status, "stage": rng.choice(["I", "II", "III"], n),
+    })  # fmt: skip
+    path = tmp_path / "status.csv"
+    frame.write_csv(path)
+    return path
+
+
+def test_a_multi_level_status_needs_its_event_and_counts_competing_events(tmp_path):
+    from medvalue.errors import ParameterError
+
+    ds = mv.load_dataset(_status_table(tmp_path))
+    with pytest.raises(ParameterError, match=r"3 levels \(0, 1, 2\).*--event"):
+        readiness(ds, "status")  # the follow-up column makes it time-to-event
+    r = readiness(ds, "status", event="2")
+    raw = pl.read_csv(tmp_path / "status.csv", infer_schema_length=0)
+    assert r.label.outcome == "survival" and r.label.time == "futime" and r.time_basis == "duration"
+    assert r.label.events == raw.filter(pl.col("status") == "2").height
+    assert r.label.competing == ("1",) and r.label.event_basis == "given"
+    assert any("competing" in s for s in r.note_sentences("en"))
+    # A class label without a censoring level is not a status: it stays multiclass.
+    assert readiness(ds, "stage").label.outcome == "multiclass"
+    # Reports and pricing get the reason instead of an error.
+    lenient = readiness(ds, "status", strict=False)
+    assert lenient.label is None and "--event" in lenient.problem
+    with pytest.raises(ParameterError, match="no value '9'"):
+        readiness(ds, "status", event="9")
+    # "none" turns the follow-up time off: a three-level class label.
+    assert readiness(ds, "status", time="none").label.outcome == "multiclass"
+
+
+def test_multiclass_sample_size_is_per_class_and_labelled_multiclass(tmp_path):
+    ds = mv.load_dataset(_status_table(tmp_path))
+    r = readiness(ds, "stage")
+    assert r.sample_size.outcome == "multiclass"
+    c = round(min(max(r.baseline.value, 0.6), 0.95), 3)
+    shares = [n / r.label.labelled for _, n in r.label.classes]
+    each = [samplesize.binary(r.sample_size.parameters, s, cstatistic=c).required_n for s in shares]
+    assert r.sample_size.required_n == max(each)

@@ -52,12 +52,14 @@ NAMES = {
 @pytest.mark.parametrize(("column", "role"), sorted(NAMES.items()))
 def test_role_from_column_name(tmp_path, column, role):
     path = tmp_path / "t.csv"
-    # Dates by name are confirmed by date values; other roles take any text.
-    values = ["2024-01-05", "2024-02-06"] if role.endswith("_date") else ["x1", "x2"]
+    # Dates and numbers by name are confirmed by such values; other roles take any text.
+    confirmed = {"date": ["2024-01-05", "2024-02-06"], "age": ["45", "60"]}
+    kind = "date" if role.endswith("_date") else role
+    values = confirmed.get(kind, ["x1", "x2"])
     pl.DataFrame({column: values, "other": ["a", "b"]}).write_csv(path)
     cs = load_dataset(path).spec.tables["t"].columns[column]
     assert cs.role == role
-    assert cs.reason == ("both" if role.endswith("_date") else "name") and 0 < cs.confidence <= 1
+    assert cs.reason == ("both" if kind in confirmed else "name") and 0 < cs.confidence <= 1
 
 
 def test_roles_from_value_patterns(tmp_path):
@@ -137,3 +139,158 @@ def test_spec_command_writes_a_usable_starter(tmp_path, run):
     text = out.read_text(encoding="utf-8")
     assert "患者ID" in text and "role: patient_id" in text
     assert run("inspect", LIVER_GB, "--spec", out).code == 0
+
+
+# --- names confirmed by values (real exports) --------------------------------------------------
+
+
+def _roles(tmp_path, frame: pl.DataFrame, name: str = "t") -> dict:
+    path = tmp_path / f"{name}.csv"
+    frame.write_csv(path)
+    return dict(load_dataset(path).spec.tables[name].columns)
+
+
+def test_a_time_named_column_of_numbers_is_a_duration_not_a_date(tmp_path):
+    cols = _roles(tmp_path, pl.DataFrame({
+        "time": ["400", "4500", "1012"], "wait.time": ["5", "12", "0"],
+        "凝血酶原时间": ["12.2", "10.6", "12.0"], "检查时间": ["2024-01-05 08:00"] * 3,
+    }))  # fmt: skip
+    assert (cols["time"].role, cols["time"].reason) == ("duration", "both")
+    assert cols["wait.time"].role == "duration"
+    assert cols["凝血酶原时间"].role == "measurement"  # prothrombin time is a lab value
+    assert cols["检查时间"].role == "event_date"
+
+
+def test_values_overrule_a_date_name_and_the_profile_says_so(tmp_path):
+    frame = pl.DataFrame(
+        {"admission_date": ["12", "3", "40", "7"], "charges": ["12000", "45000", "99000", "23456"]}
+    )
+    cols = _roles(tmp_path, frame)
+    adm = cols["admission_date"]
+    assert (adm.role, adm.reason, adm.named_as) == ("other", "conflict", "admission_date")
+    assert "plain numbers" in adm.note
+    # Five-digit amounts are not Excel serial dates unless the name says date.
+    assert cols["charges"].role == "other"
+    ds = load_dataset(tmp_path / "t.csv")
+    assert ds.plans["t"]["charges"].kind == "number"
+    from medvalue import profile
+
+    found = {f.check: f for f in profile(ds, as_of="2026-01-01").findings}
+    assert found["role_conflict"].column == "admission_date"
+    assert "the values win" in found["role_conflict"].message("en")
+    assert "以数值为准" in found["role_conflict"].message("zh")
+    assert "unparseable_values" not in found
+
+
+def test_excel_serial_numbers_under_a_date_name_stay_dates(tmp_path):
+    cols = _roles(tmp_path, pl.DataFrame({"admission_date": ["45296", "45300", "45310"]}))
+    assert (cols["admission_date"].role, cols["admission_date"].note) == (
+        "admission_date", "Excel serial day numbers",
+    )  # fmt: skip
+
+
+def test_person_names_by_header_words_and_by_values(tmp_path):
+    rng = __import__("random").Random(3)
+    given = [
+        f"{a}{b}"
+        for a in ("jo", "ma", "li", "an", "ke", "su", "ra", "de")
+        for b in ("hn", "ry", "sa", "ne", "vin", "lia", "mon", "ra")
+    ]
+    n = 600
+    frame = pl.DataFrame({
+        "patient_first_name": [rng.choice(given) for _ in range(n)],
+        "surname": [rng.choice(["wang", "li", "zhang", "smith"]) for _ in range(n)],
+        "姓名": [rng.choice(["张伟", "王芳", "李娜"]) for _ in range(n)],
+        "given": [rng.choice(given) for _ in range(n)],  # no name word: values decide
+        "clinic_name": [rng.choice(["clinical lab", "emergency dept", "icu"]) for _ in range(n)],
+        "result": [rng.choice(["negative", "positive", "invalid"]) for _ in range(n)],
+    })  # fmt: skip
+    cols = _roles(tmp_path, frame)
+    for c in ("patient_first_name", "surname", "姓名", "given"):
+        assert (cols[c].role, cols[c].kind) == ("direct_identifier", "name"), c
+    assert cols["given"].reason == "pattern"
+    assert cols["clinic_name"].role == "other" and cols["result"].role == "other"
+
+
+def test_row_numbers_are_an_index_by_name_or_by_value(tmp_path):
+    n = 50
+    frame = pl.DataFrame({
+        "Unnamed: 0": list(range(n)), "n": list(range(1, n + 1)), "序号": list(range(7, 7 + n)),
+        "dose": [i % 7 for i in range(n)],
+    })  # fmt: skip
+    cols = _roles(tmp_path, frame)
+    assert cols["Unnamed: 0"].role == "row_index" and cols["序号"].role == "row_index"
+    assert (cols["n"].role, cols["n"].reason) == ("row_index", "pattern")
+    assert cols["dose"].role == "other"
+
+
+def test_birth_dates_by_name_and_by_evidence(tmp_path):
+    days = [f"2020-0{m}-1{d}" for m in range(1, 6) for d in range(0, 3)]
+    born = [f"19{40 + i}-03-0{1 + i % 9}" for i in range(len(days))]
+    frame = pl.DataFrame({"d1": born, "seen": days, "left": days})
+    cols = _roles(tmp_path, frame)
+    assert (cols["d1"].role, cols["d1"].quasi, cols["d1"].reason) == ("birth_date", True, "pattern")
+    named = _roles(tmp_path, pl.DataFrame({"birth.dt": born, "dob": born, "出生日期": born}), "n")
+    assert {c.role for c in named.values()} == {"birth_date"}
+
+
+def test_units_from_header_unit_column_or_values(tmp_path):
+    frame = pl.DataFrame({
+        "albumin": ["3.1", "4.2", "2.9", "3.8"], "creatinine": ["88", "120", "65", "300"],
+        "bilirubin_mg_dl": ["1.1", "0.6", "14.5", "2.0"], "glucose": ["5.5", "6.1", "7.0", "4.9"],
+        "glucose_unit": ["mg/dL"] * 4,
+    })  # fmt: skip
+    cols = _roles(tmp_path, frame)
+    assert cols["albumin"].unit == "g/dL" and "g/dL" in cols["albumin"].note
+    assert cols["creatinine"].unit == "umol/L"
+    assert cols["bilirubin_mg_dl"].unit == "mg/dL"
+    assert cols["glucose"].unit == "mg/dL"  # the unit column beats the values
+    assert cols["glucose_unit"].role == "other"
+
+
+def test_day_first_month_first_and_ambiguous_dates(tmp_path):
+    frame = pl.DataFrame({
+        "visit_date": ["25/12/2023", "05/01/2024", "13-02-2024"],
+        "us_date": ["12/25/2023", "01/05/2024", "02/13/2024"],
+        "unclear_date": ["05/01/2024", "06/02/2024", "07/03/2024"],
+    })  # fmt: skip
+    path = tmp_path / "d.csv"
+    frame.write_csv(path)
+    ds = load_dataset(path)
+    plans = ds.plans["d"]
+    assert (plans["visit_date"].date_order, plans["visit_date"].date_ambiguous) == ("dmy", False)
+    assert (plans["us_date"].date_order, plans["us_date"].date_ambiguous) == ("mdy", False)
+    assert plans["unclear_date"].date_ambiguous
+    typed = ds.frame("d").collect()
+    assert typed["visit_date"].dt.strftime("%Y-%m-%d").to_list() == [
+        "2023-12-25",
+        "2024-01-05",
+        "2024-02-13",
+    ]
+    assert typed["us_date"].dt.strftime("%Y-%m-%d").to_list() == [
+        "2023-12-25",
+        "2024-01-05",
+        "2024-02-13",
+    ]
+    from medvalue import profile
+
+    found = [
+        f for f in profile(ds, as_of="2026-01-01").findings if f.check == "ambiguous_date_order"
+    ]
+    assert [f.column for f in found] == ["unclear_date"] and "dd/mm/yyyy" in found[0].message("en")
+    # The spec settles it: month first.
+    spec = tmp_path / "d.spec.yaml"
+    spec.write_text(
+        "tables:\n  d:\n    columns:\n      unclear_date: {role: event_date, date_format: mdy}\n"
+    )
+    month_first = load_dataset(path, spec=spec).frame("d").collect()["unclear_date"]
+    assert month_first.dt.strftime("%Y-%m-%d").to_list() == [
+        "2024-05-01",
+        "2024-06-02",
+        "2024-07-03",
+    ]
+    spec.write_text(
+        "tables:\n  d:\n    columns:\n      unclear_date: {role: event_date, date_format: '%d/%m/%Y'}\n"
+    )
+    strftime = load_dataset(path, spec=spec).frame("d").collect()["unclear_date"]
+    assert strftime.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-05", "2024-02-06", "2024-03-07"]
