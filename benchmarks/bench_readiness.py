@@ -20,7 +20,6 @@ from medvalue import load_dataset
 from medvalue.readiness import readiness
 from medvalue.samples import benchmark_table
 
-
 CORPUS_RUNS = (
     ("pbc", ["--label", "status", "--event", "2"]),
     ("transplant", ["--label", "event", "--event", "death"]),

@@ -222,7 +222,11 @@ def column_checks(
                 {"kind": text("kinds", plan.kind, "en")},
             )
         )
-    if cspec.is_icd:
+    if cspec.is_icd and cspec.code_system == "mixed":
+        # Several vocabularies by design: malformed only what fits none of them.
+        bad = present & (patterns.vocabulary(pl.col(c)) == "other")
+        out.append(Check("malformed_code", c, count(bad), n_present))
+    elif cspec.is_icd:
         bad = present & ~patterns.is_icd10_shape(pl.col(c))
         out.append(Check("malformed_code", c, count(bad), n_present))
     if cspec.role == "sex" and plan.kind == "string":
@@ -463,28 +467,24 @@ def orphan_findings(ds: Dataset) -> list[Finding]:
             .drop_nulls()
             .unique()
         )
+        orphaned = child.join(parent, on="k", how="anti")
         row = (
             pl.concat(
                 [
                     child.select(pl.len().alias("evaluated")),
-                    child.join(parent, on="k", how="anti").select(pl.len().alias("orphans")),
+                    orphaned.select(pl.len().alias("orphans"), pl.col("k").n_unique().alias("ids")),
                 ],
                 how="horizontal",
             )
             .collect(engine="streaming")
             .row(0)
         )
-        evaluated, orphans = int(row[0]), int(row[1])
+        evaluated, orphans, ids = int(row[0]), int(row[1]), int(row[2])
+        # DQD's fkDomain / foreign-key check: rows whose key has no parent row, and how many
+        # distinct keys (people, visits) they are.
+        params = {"target": f"{link.to_table}.{link.to_column}", "ids": f"{ids:,}"}
         out.append(
-            Finding(
-                "orphan_keys",
-                link.table,
-                link.column,
-                "warning",
-                orphans,
-                evaluated,
-                {"target": f"{link.to_table}.{link.to_column}"},
-            )
+            Finding("orphan_keys", link.table, link.column, "warning", orphans, evaluated, params)
         )
     return out
 

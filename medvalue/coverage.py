@@ -142,6 +142,18 @@ class Coverage:
     #: People per value of each outcome label (``table.column`` -> counts), small cells withheld.
     outcomes: Mapping[str, tuple[Count, ...]] = field(default_factory=dict)
     specialty: str | None = None
+    #: Records and people per vocabulary of the diagnosis codes (ICD10, ICD9, SNOMED, LOINC,
+    #: other; a standard's concepts by their vocabulary), most records first.
+    vocabularies: tuple[Count, ...] = ()
+    #: People with at least one code recognised in any vocabulary: a valid ICD-10 code, a
+    #: SNOMED/LOINC-shaped code or a standard concept (what value density is measured on).
+    patients_with_recognised_code: int | None = None
+
+    @property
+    def share_with_recognised_code(self) -> float | None:
+        if not self.patients or self.patients_with_recognised_code is None:
+            return None
+        return round(min(1.0, self.patients_with_recognised_code / self.patients), 6)
 
     @property
     def has_codes(self) -> bool:
@@ -220,6 +232,9 @@ class Coverage:
             "reference": None if self.reference is None else self.reference.to_dict(),
             "concepts": [c.to_dict() for c in self.concepts],
             "has_codes": self.has_codes,
+            "vocabularies": [c.to_dict("vocabulary") for c in self.vocabularies],
+            "patients_with_recognised_code": self.patients_with_recognised_code,
+            "share_with_recognised_code": self.share_with_recognised_code,
             "code_columns": list(self.code_columns),
             "outcomes": {k: [c.to_dict("value") for c in v] for k, v in self.outcomes.items()},
             "specialty": self.specialty,
@@ -358,6 +373,14 @@ def coverage(
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
     with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
+    valid_patients = (
+        codes.normalise(long, "code")
+        .filter(pl.col("code_icd10").is_not_null())
+        .select(pl.col("patient").cast(pl.String))
+    )
+    mix, recognised = _vocabulary_mix(
+        _coded(ds), valid_patients, _with_concept(concept_frame), small_cell
+    )
     return Coverage(
         dataset=ds.name,
         small_cell=small_cell,
@@ -378,7 +401,64 @@ def coverage(
         ),
         outcomes=_outcomes(ds, small_cell),
         specialty=ds.spec.metadata.get("specialty"),
+        vocabularies=mix,
+        patients_with_recognised_code=suppress(recognised, small_cell),
     )
+
+
+def _coded(ds: Dataset) -> pl.LazyFrame:
+    """(patient, vocabulary) for every diagnosis code of every code column, by its shape."""
+    parts = []
+    for t in ds.table_names:
+        tspec = ds.table_spec(t)
+        pid = tspec.first("patient_id")
+        if pid is None:
+            continue
+        for c in tspec.with_role("diagnosis_code"):
+            parts.append(
+                ds.frame(t).select(
+                    pl.col(pid).cast(pl.String).alias("patient"),
+                    patterns.vocabulary(pl.col(c)).alias("vocabulary"),
+                )
+            )
+    schema = {"patient": pl.String, "vocabulary": pl.String}
+    return pl.concat(parts).drop_nulls() if parts else pl.LazyFrame(schema=schema)
+
+
+def _with_concept(concept_frame: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Patients with a concept of a standard (an OMOP concept id, a FHIR coding with a
+    system); a bare OMOP source value (concept 0) is not one."""
+    if concept_frame is None:
+        return pl.LazyFrame(schema={"patient": pl.String})
+    return concept_frame.filter(pl.col("vocabulary").fill_null("") != "source").select(
+        pl.col("patient").cast(pl.String)
+    )
+
+
+def _vocabulary_mix(
+    coded: pl.LazyFrame, valid_icd: pl.LazyFrame, concepts: pl.LazyFrame, small_cell: int
+) -> tuple[tuple[Count, ...], int]:
+    """Records and people per vocabulary of the code columns, and the people with any
+    recognised code: a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept."""
+    counted = (
+        coded.group_by("vocabulary")
+        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
+        .sort(["records", "vocabulary"], descending=[True, False])
+        .collect()
+    )
+    mix = []
+    for vocab, people, records in counted.iter_rows():
+        shown = suppress(int(people), small_cell)
+        mix.append(Count(vocab, None, None, shown, int(records) if shown is not None else None))
+    recognised = pl.concat(
+        [
+            coded.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
+            valid_icd.select("patient"),
+            concepts,
+        ]
+    )
+    people = recognised.select(pl.col("patient").n_unique()).collect().item()
+    return tuple(mix), int(people)
 
 
 #: A label with more levels than this is a measurement, not an outcome to count people by.
@@ -465,12 +545,15 @@ def _diagnoses(ds: Dataset) -> pl.LazyFrame:
             patient = pl.col(pid).cast(pl.String)
         for c in tspec.icd_code_columns:
             position = tspec.columns[c].position or _position_from_table(tspec)
+            keep = pl.col("code").is_not_null() & pl.col("patient").is_not_null()
+            if tspec.columns[c].code_system == "mixed":  # the ICD rows of a mixed column
+                keep = keep & patterns.vocabulary(pl.col("code")).is_in(["ICD10", "ICD9"])
             parts.append(
                 frame.select(
                     patient.alias("patient"),
                     pl.col(c).cast(pl.String).alias("code"),
                     _position_expr(tspec, position).alias("position"),
-                ).filter(pl.col("code").is_not_null() & pl.col("patient").is_not_null())
+                ).filter(keep)
             )
     if not parts:
         schema = {"patient": pl.String, "code": pl.String, "position": pl.String}

@@ -168,10 +168,24 @@ class Dataset:
     def raw_frame(self, name: str) -> pl.LazyFrame:
         return self.raw.table(name).frame
 
+    def hub(self, role: str) -> tuple[str, str] | None:
+        """The table that defines the population of ``role`` (``patient_id``: a table of kind
+        ``patients``, such as OMOP's person or FHIR's Patient; ``encounter_id``: one of kind
+        ``encounters``, such as visit_occurrence), with its id column; None without one."""
+        kind = {"patient_id": "patients", "encounter_id": "encounters"}.get(role)
+        for t in self.table_names:
+            ts = self.table_spec(t)
+            if ts.kind == kind and ts.first(role) and len(self.table_names) > 1:
+                return t, ts.first(role) or ""
+        return None
+
     def distinct_count(self, role: str) -> int | None:
-        """Distinct non-null values over every column with ``role``, across tables (e.g.
-        patients); None when no column has the role."""
-        cols = self.spec.columns_with_role(role)
+        """Distinct non-null values of ``role`` (e.g. patients): those of the table that
+        defines them when there is one (ids elsewhere without a row there are orphans, a
+        finding, not people: Achilles counts persons from the person table), else over
+        every column with the role, across tables; None when no column has the role."""
+        hub = self.hub(role)
+        cols = [hub] if hub else self.spec.columns_with_role(role)
         if not cols:
             return None
         ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]

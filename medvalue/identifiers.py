@@ -49,12 +49,27 @@ _BROAD: dict[str, Callable[[pl.Expr], pl.Expr]] = {
     "bank_card": patterns.is_bank_card,
 }
 _BROAD_SHARE = 0.5
-#: Identifiers written inside free text: (kind, pattern found anywhere in the text).
-IN_TEXT_PATTERNS: dict[str, str] = {
-    "resident_id": r"(?:^|[^0-9])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?:[^0-9]|$)",
-    "phone": r"(?:^|[^0-9])1[3-9]\d{9}(?:[^0-9]|$)",
+#: An identifier inside text is a whole token: not a run of digits inside a UUID, a hash or a
+#: longer number (FHIR resource ids hold 11-digit runs such as 13569764446).
+_TOKEN_START = r"(^|[^0-9A-Za-z])"
+_TOKEN_END = r"([^0-9A-Za-z]|$)"
+_IN_TEXT_CORES: dict[str, str] = {
+    "resident_id": r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]",
+    "phone": r"1[3-9]\d{9}",
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
 }
+#: Identifiers written inside free text: kind -> pattern; group 2 is the identifier, groups
+#: 1 and 3 the characters around it (kept when it is masked: see :data:`MASK_WITH`).
+IN_TEXT_PATTERNS: dict[str, str] = {
+    kind: f"{_TOKEN_START}({core}){_TOKEN_END}" for kind, core in _IN_TEXT_CORES.items()
+}
+
+
+def mask_with(replacement: str) -> str:
+    """The replacement for :data:`IN_TEXT_PATTERNS` that keeps the surrounding characters."""
+    return "${1}" + replacement + "${3}"
+
+
 #: Roles never scanned for names or addresses: their values are codes, places or wards.
 _NOT_PERSONAL = ("diagnosis_code", "diagnosis_text", "site", "region", "sex", "label")
 #: Patient-id columns named like a hospital's own record numbers are identifiers themselves.

@@ -144,3 +144,27 @@ def canonical_sex(expr: pl.Expr) -> pl.Expr:
 #: letters, apostrophes and hyphens, no digits.
 LATIN_NAME = r"^[A-Za-z][A-Za-z'\-]{1,24}(?: [A-Za-z][A-Za-z'\-]{1,24})?$"
 is_latin_name = _matches(LATIN_NAME)
+
+
+#: Code shapes of the vocabularies a diagnosis column may mix (OMOP source values often hold
+#: ICD-10 for some rows and SNOMED CT for others). ICD-9-CM: three digits with up to two
+#: decimals, or V/E codes; SNOMED CT: a 6-18 digit concept id; LOINC: digits, hyphen, check
+#: digit.
+ICD9_SHAPE = r"^(?:\d{3}(?:\.?\d{1,2})?|[Vv]\d{2}(?:\.?\d{1,2})?|[Ee]\d{3}(?:\.?\d)?)$"
+SNOMED_SHAPE = r"^\d{6,18}$"
+LOINC_SHAPE = r"^\d{1,7}-\d$"
+VOCABULARIES = ("ICD10", "ICD9", "SNOMED", "LOINC", "other")
+
+
+def vocabulary(expr: pl.Expr) -> pl.Expr:
+    """The vocabulary each code's shape belongs to: ICD10, ICD9, SNOMED, LOINC or other.
+
+    ICD-10 first (``E11``), then ICD-9 (``250.00``), then LOINC and SNOMED concept ids."""
+    s = expr.cast(pl.String).str.strip_chars()
+    return (
+        pl.when(s.str.contains(ICD10_SHAPE)).then(pl.lit("ICD10"))
+        .when(s.str.contains(ICD9_SHAPE)).then(pl.lit("ICD9"))
+        .when(s.str.contains(LOINC_SHAPE)).then(pl.lit("LOINC"))
+        .when(s.str.contains(SNOMED_SHAPE)).then(pl.lit("SNOMED"))
+        .when(s.is_not_null() & (s != "")).then(pl.lit("other"))
+    )  # fmt: skip

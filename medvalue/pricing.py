@@ -186,7 +186,9 @@ class Valuation:
         )
         out = text(
             "pricing_labels", "paragraph", lang, low=f"{low:,.0f}", mid=f"{mid:,.0f}", high=f"{high:,.0f}",
-            currency=self.currency, methods=methods, n=len(used), cases=f"{self.subject.cases:,}",
+            currency=self.currency, methods=methods, cases=f"{self.subject.cases:,}",
+            # the trades that moved the band: none when the market approach carries no weight
+            n=len(used) if self.weights.get("market", 0) > 0 else 0,
             quality=f"{self.subject.quality * 100:.0f}", p10=f"{self.distribution[0]:,.0f}",
             p90=f"{self.distribution[2]:,.0f}",
         )  # fmt: skip
@@ -272,8 +274,13 @@ def subject_of(
     )
     density, basis = 1.0, "assumed"
     coded = coverage is not None and getattr(coverage, "has_codes", True)
-    if coded and coverage.share_with_valid_code is not None:
-        density, basis = float(coverage.share_with_valid_code), "coded"
+    # Value density from any recognised vocabulary (ICD-10, SNOMED, LOINC, a standard's
+    # concepts): SNOMED-coded data is as usable as ICD-coded data.
+    share = getattr(coverage, "share_with_recognised_code", None) if coded else None
+    if coded and share is None:
+        share = coverage.share_with_valid_code
+    if coded and share is not None:
+        density, basis = float(share), "coded"
     elif profile is not None and profile.quality.dimensions.get("completeness") is not None:
         score = profile.quality.dimensions["completeness"].score
         if score is not None:
@@ -487,6 +494,28 @@ def cost_approach(
     return Estimate("cost", value * 0.8, value, value * 1.25, detail)
 
 
+def income_scale(subject: Subject, income: Mapping[str, Any]) -> float:
+    """What this dataset is worth to a licensee against the reference dataset the fee is
+    quoted for: (cases / reference) ^ elasticity x quality ratio x density ratio."""
+    cases = float(income.get("reference_cases", subject.cases))
+    volume = (subject.cases / cases) ** float(income.get("volume_elasticity", 0.5))
+    quality = subject.quality / float(income.get("reference_quality", subject.quality or 1.0))
+    density = subject.density / float(income.get("reference_density", 1.0))
+    return volume * quality * density
+
+
+def simple_model_minimum(income: Mapping[str, Any]) -> int | None:
+    """Riley's minimum sample size for the simple model the inputs describe."""
+    spec = income.get("simple_model")
+    if not spec:
+        return None
+    from medvalue import samplesize
+
+    return samplesize.binary(
+        int(spec["parameters"]), float(spec["prevalence"]), cstatistic=float(spec["cstatistic"])
+    ).required_n
+
+
 def income_approach(
     subject: Subject,
     income: Mapping[str, Any],
@@ -494,7 +523,7 @@ def income_approach(
     buyers: float | None = None,
     rate: float | None = None,
 ) -> Estimate:
-    fee = float(income["fee_per_buyer"]) * fee_scale
+    fee = float(income["fee_per_buyer"]) * fee_scale * income_scale(subject, income)
     n_buyers = float(income["buyers_per_year"] if buyers is None else buyers)
     r = float(income["discount_rate"] if rate is None else rate)
     years = int(income["horizon_years"])
@@ -502,7 +531,8 @@ def income_approach(
     non_exclusive = fee * n_buyers * annuity
     exclusive = fee * float(income["exclusive_multiplier"]) * annuity
     mid = exclusive if subject.exclusive else non_exclusive
-    detail = {"non_exclusive": round(non_exclusive, 2), "exclusive": round(exclusive, 2), "fee_per_buyer": fee,
+    detail = {"non_exclusive": round(non_exclusive, 2), "exclusive": round(exclusive, 2), "fee_per_buyer": round(fee, 2),
+              "dataset_scale": round(income_scale(subject, income), 4),
               "buyers_per_year": n_buyers, "horizon_years": years, "discount_rate": r}  # fmt: skip
     low = min(non_exclusive, exclusive) if not subject.exclusive else exclusive * 0.8
     return Estimate(
@@ -597,6 +627,11 @@ def price(
         warnings.append(("warn_few", {"n": priced_sized, "widen": f"{widen:.0%}"}))
     if not methods["market"].available:
         warnings.append(("warn_no_market", {}))
+    minimum = simple_model_minimum(inputs["income"])
+    if minimum is not None and subj.cases < minimum:
+        warnings.append(
+            ("warn_below_minimum", {"cases": f"{subj.cases:,}", "minimum": f"{minimum:,}"})
+        )
     if subj.density_basis != "coded":
         warnings.append(("warn_density_" + subj.density_basis, {"density": f"{subj.density:.0%}"}))
     if privacy is not None and getattr(privacy, "verdict", "anonymised") != "anonymised":

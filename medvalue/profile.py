@@ -91,6 +91,10 @@ class ColumnProfile:
     top_values: tuple[tuple[str, int], ...] = ()
     top_values_suppressed: int = 0
     expected: bool = True  # expected to hold a value (counts towards completeness)
+    #: Which order statistics ``min`` and ``max`` are: 1 for the extremes; k (the small-cell
+    #: threshold) for a quasi-identifier, whose k-th lowest and highest values are shown so
+    #: that no one person's age or birth date is.
+    extremes_rank: int = 1
 
     @property
     def null_fraction(self) -> float:
@@ -116,6 +120,7 @@ class ColumnProfile:
             "parse_share": None if self.parse_share is None else round(self.parse_share, 6),
             "min": _json_value(self.min),
             "max": _json_value(self.max),
+            "extremes_rank": self.extremes_rank,
             "mean": _json_value(self.mean),
             "std": _json_value(self.std),
             "q25": _json_value(self.q25),
@@ -295,7 +300,8 @@ def profile(
 def _distinct_ids(ds: Dataset, role: str, tables: Sequence[_TableResult]) -> int | None:
     """Distinct ids of ``role`` across tables; from the profile itself when one column has
     the role (its distinct count), otherwise one more pass over the id columns."""
-    held = ds.spec.columns_with_role(role)
+    hub = ds.hub(role)
+    held = [hub] if hub else ds.spec.columns_with_role(role)
     if len(held) != 1:
         return ds.distinct_count(role)
     table, column = held[0]
@@ -355,7 +361,10 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     _count_values(tspec, plans, distinct, row)
     top, sites = _value_lists(tspec, plans, row, small_cell)
     histograms = _histograms(name, tspec, plans, distinct, row, small_cell)
-    columns = [_column_profile(name, c, plans[c], tspec.columns[c], row, rows, top) for c in plans]
+    columns = [
+        _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell)
+        for c in plans
+    ]
     findings: list[Finding] = []
     counters: dict[str, list[int]] = {}
     outcomes = [
@@ -866,6 +875,7 @@ def _column_profile(
     row: Mapping[str, Any],
     rows: int,
     top: Mapping[str, tuple[tuple[tuple[str, int], ...], int]],
+    small_cell: int = 1,
 ) -> ColumnProfile:
     k = f"{c}\x1f"
     shown, hidden = top.get(c, ((), 0))
@@ -891,6 +901,7 @@ def _column_profile(
         top_values=shown,
         top_values_suppressed=hidden,
         expected=_expected(cspec),
+        extremes_rank=small_cell if cspec.quasi and small_cell > 1 else 1,
     )
 
 

@@ -45,7 +45,7 @@ from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError, ParameterError
 from medvalue.files import write_atomic
 from medvalue.i18n import text
-from medvalue.identifiers import IN_TEXT_PATTERNS
+from medvalue.identifiers import IN_TEXT_PATTERNS, mask_with
 from medvalue.privacy import (
     DEFAULT_K,
     DEFAULT_MAX_SUPPRESSION,
@@ -644,7 +644,7 @@ def _clean_table(
             hits = pl.lit(False)
             for pattern in IN_TEXT_PATTERNS.values():
                 hits = hits | value.str.contains(pattern)
-                value = value.str.replace_all(pattern, REMOVED)
+                value = value.str.replace_all(pattern, mask_with(REMOVED))
             count("mask_identifiers_in_text", c, hits, "ID numbers, phones and e-mail addresses")
         outputs.append(value.alias(c))
         columns[c] = cspec

@@ -552,9 +552,18 @@ def _to_html(nb: nbformat.NotebookNode, lang: str) -> str:
     shown = copy.deepcopy(nb)
     for cell in shown.cells:  # the results bundle goes to the .json file, not the page
         if "outputs" in cell:
-            cell.outputs = [o for o in cell.outputs if RESULTS_MIMETYPE not in o.get("data", {})]
+            cell.outputs = [o for o in cell.outputs if _shown(o)]
     body, _ = exporter.from_notebook_node(shown)
     return body
+
+
+def _shown(output: Any) -> bool:
+    """Whether a cell output belongs on the page: not the results bundle (it goes to the
+    .json file), and not text a library printed to stderr (a warning is for the operator, who
+    keeps it in the executed notebook, not for a finance committee)."""
+    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+        return False
+    return RESULTS_MIMETYPE not in output.get("data", {})
 
 
 def _extract_results(nb: nbformat.NotebookNode) -> dict[str, Any]:

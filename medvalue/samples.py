@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1009,7 +1010,15 @@ def omop_tables(scale: float = 0.1, seed: int = 20240603) -> dict[str, pl.DataFr
         pl.col("admission_date").alias("condition_start_date"),
         pl.lit(32817).alias("condition_type_concept_id"),
         pl.col("encounter_id").replace_strict(vid).cast(pl.Int64).alias("visit_occurrence_id"),
-        pl.col("icd_code").alias("condition_source_value"),
+        # Source values as a mixed export writes them: ICD-10 on most rows, the SNOMED code
+        # on every fourth row that has one (as OHDSI's GiBleed mixes them).
+        pl.when(
+            (pl.col("condition_occurrence_id") % 4 == 0)
+            & (category.replace_strict(snomed, default=0) != 0)
+        )
+        .then(category.replace_strict(snomed, default=0).cast(pl.String))
+        .otherwise(pl.col("icd_code"))
+        .alias("condition_source_value"),
     )
     labs = county["labs"].with_row_index("measurement_id", offset=1)
     measurement = labs.select(
@@ -1095,8 +1104,14 @@ def fhir_resources(scale: float = 0.05, seed: int = 20240603) -> dict[str, list[
             coding.insert(
                 0, {"system": "http://snomed.info/sct", "code": snomed[0], "display": snomed[1]}
             )
+            if j % 5 == 0:  # some systems send SNOMED alone: a mixed export
+                coding = coding[:1]
+        # Resource ids are UUIDs whose last group holds an 11-digit run that reads like a
+        # mobile number (13569764446...): a whole-token pattern must not flag it.
+        stem = uuid.uuid5(uuid.NAMESPACE_URL, f"condition/{j}").hex
         out["Condition"].append({
-            "resourceType": "Condition", "id": f"C{j + 1}",
+            "resourceType": "Condition",
+            "id": f"{stem[:8]}-{stem[8:12]}-{stem[12:16]}-{stem[16:20]}-{13569764446 + j:011d}f",
             "subject": {"reference": f"urn:uuid:{d['patient_id']}"},
             "encounter": {"reference": f"Encounter/{d['encounter_id']}"},
             "code": {"coding": coding}, "onsetDateTime": starts[d["encounter_id"]].isoformat(),

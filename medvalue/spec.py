@@ -55,8 +55,9 @@ DATE_ROLES = (
     "death_date",
     "event_date",
 )
-#: Code systems read as ICD codes (None: the spec did not say, ICD-10 is assumed).
-ICD_CODE_SYSTEMS = (None, "icd10", "icd10cm", "icd9")
+#: Code systems read as ICD codes (None: the spec did not say, ICD-10 is assumed; mixed:
+#: each value's shape says its vocabulary, and the ICD ones are read as ICD).
+ICD_CODE_SYSTEMS = (None, "icd10", "icd10cm", "icd9", "mixed")
 #: Roles whose values never appear in any output (no top values, no min/max).
 HIDDEN_ROLES = ("patient_id", "encounter_id", "direct_identifier", "free_text")
 #: Roles that are quasi-identifiers unless the spec says otherwise.

@@ -259,11 +259,20 @@ def _findings_table(p: Profile, lang: str) -> str:
     )
 
 
+def _ordinal(k: int, lang: str) -> str:
+    if lang == "zh":
+        return f"第 {k} "
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
 def _columns_table(p: Profile, lang: str) -> str:
     multi = len({c.table for c in p.columns}) > 1
     rows = []
     for c in p.columns:
         rng = "" if c.min is None else f"{_short(c.min)} – {_short(c.max)}"
+        if rng and c.extremes_rank > 1:  # say that the ends are the k-th values, not extremes
+            rng += " " + _l("kth_extremes", lang, k=_ordinal(c.extremes_rank, lang))
         top = ", ".join(f"{v} ({n:,})" for v, n in c.top_values[:6])
         rows.append(
             (

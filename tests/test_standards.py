@@ -112,7 +112,8 @@ def test_omop_csv_spec_is_filled_from_the_cdm(omop_csv):
     assert person["person_source_value"].role == "direct_identifier"
     cond = ds.table_spec("condition_occurrence").columns
     assert cond["condition_source_value"].role == "diagnosis_code"
-    assert cond["condition_source_value"].code_system == "icd10"
+    # ICD-10 on most rows, SNOMED on some: each value says its vocabulary.
+    assert cond["condition_source_value"].code_system == "mixed"
     assert ds.table_spec("visit_occurrence").columns["visit_start_date"].role == "admission_date"
     assert {(lk.table, lk.column) for lk in ds.spec.links} >= {("condition_occurrence", "person_id"),
                                                               ("condition_occurrence", "visit_occurrence_id")}  # fmt: skip
@@ -134,15 +135,24 @@ def test_omop_coverage_matches_duckdb(omop_csv):
     con = duckdb.connect()
     # Upper-case codes, categories to chapters through the same WHO table: the chapter of
     # I10 / E11 / I63 ... is the letter's chapter here, so compare per category.
+    source = f"read_csv('{omop_csv}/CONDITION_OCCURRENCE.csv', all_varchar=true)"
     rows = con.sql(f"""
         SELECT upper(substr(CONDITION_SOURCE_VALUE, 1, 3)) AS cat, count(DISTINCT PERSON_ID) AS n
-        FROM read_csv('{omop_csv}/CONDITION_OCCURRENCE.csv', all_varchar=true)
+        FROM {source}
         WHERE CONDITION_SOURCE_VALUE <> 'CONDITION_SOURCE_VALUE'
+          AND regexp_matches(CONDITION_SOURCE_VALUE, '^[A-Za-z][0-9]{{2}}')
         GROUP BY 1""").fetchall()  # fmt: skip
     expected = {cat: n for cat, n in rows if n >= 5}
     got = {c.key: c.patients for c in cov.categories if c.patients}
-    assert got == expected
+    assert got == expected  # from the ICD-10 rows only
     assert cov.concepts and cov.concepts[0].vocabulary == "SNOMED"
+    # The mix: records and people per vocabulary of the source values.
+    mix = dict(con.sql(f"""
+        SELECT CASE WHEN regexp_matches(CONDITION_SOURCE_VALUE, '^[A-Za-z][0-9]{{2}}') THEN 'ICD10'
+                    WHEN regexp_matches(CONDITION_SOURCE_VALUE, '^[0-9]{{6,18}}$') THEN 'SNOMED' END,
+               count(*)
+        FROM {source} WHERE CONDITION_SOURCE_VALUE <> 'CONDITION_SOURCE_VALUE' GROUP BY 1""").fetchall())  # fmt: skip
+    assert {c.key: c.records for c in cov.vocabularies} == mix and set(mix) == {"ICD10", "SNOMED"}
 
 
 # --- OMOP: GiBleed (Eunomia) ----------------------------------------------------------------------
@@ -159,24 +169,31 @@ def test_gibleed_profile_matches_duckdb(gibleed, run):
     for t, n in rows.items():
         assert sizes[t] == n, t
     assert sizes["death"] == 0  # its only row was the header
-    people = con.sql("""SELECT count(DISTINCT id) FROM (
-        SELECT person_id::VARCHAR id FROM person UNION ALL SELECT person_id::VARCHAR FROM observation_period
-        UNION ALL SELECT person_id::VARCHAR FROM condition_occurrence UNION ALL SELECT person_id::VARCHAR FROM drug_exposure
-        UNION ALL SELECT person_id::VARCHAR FROM measurement UNION ALL SELECT person_id::VARCHAR FROM visit_occurrence
-        UNION ALL SELECT person_id::VARCHAR FROM procedure_occurrence UNION ALL SELECT person_id::VARCHAR FROM observation)
-        WHERE id IS NOT NULL""").fetchall()[0][0]  # fmt: skip
-    assert got["size"]["patients"] == people
+    # Achilles analysis 1: persons are the person table's; visits the visit table's.
+    people = con.sql("SELECT count(DISTINCT person_id) FROM person").fetchall()[0][0]
+    visits = con.sql("SELECT count(DISTINCT visit_occurrence_id) FROM visit_occurrence").fetchall()[
+        0
+    ][0]
+    assert got["size"]["patients"] == people == 2694
+    assert got["size"]["encounters"] == visits == 1037
     col = {(c["table"], c["name"]): c for c in got["columns"]}
     nulls = con.sql(
         "SELECT count(*) - count(condition_end_date) FROM condition_occurrence"
     ).fetchall()[0][0]
     assert col[("condition_occurrence", "condition_end_date")]["null_count"] == nulls
-    orphans = con.sql("""SELECT count(*) FROM observation_period
-        WHERE person_id NOT IN (SELECT person_id FROM person)""").fetchall()[0][0]  # fmt: skip
-    found = {(f["check"], f["table"], f["column"]): f["count"] for f in got["findings"]}
-    assert found[("orphan_keys", "observation_period", "person_id")] == orphans
+    orphans, orphan_ids = con.sql("""SELECT count(*), count(DISTINCT person_id) FROM observation_period
+        WHERE person_id NOT IN (SELECT person_id FROM person)""").fetchall()[0]  # fmt: skip
+    found = {(f["check"], f["table"], f["column"]): f for f in got["findings"]}
+    orphan = found[("orphan_keys", "observation_period", "person_id")]
+    assert orphan["count"] == orphans and f"({orphan_ids:,} distinct ids)" in orphan["message"]
+    assert orphan_ids == 2649
     assert ("header_row", "death", None) in found
-    assert not any(k[0] == "malformed_code" for k in found)  # SNOMED source values are not ICD-10
+    # The source values mix ICD-10 and SNOMED: neither is malformed.
+    assert not any(k[0] == "malformed_code" for k in found)
+    # year_of_birth is a quasi-identifier: its range is the 5th values, and says so.
+    yob = col[("person", "year_of_birth")]
+    fifth = con.sql("SELECT year_of_birth FROM person ORDER BY 1 LIMIT 1 OFFSET 4").fetchall()[0][0]
+    assert yob["extremes_rank"] == 5 and yob["min"] == fifth
 
 
 def test_gibleed_coverage_counts_concepts_like_duckdb(gibleed, run):
@@ -195,12 +212,39 @@ def test_gibleed_coverage_counts_concepts_like_duckdb(gibleed, run):
     ]
     assert top == [tuple(r) for r in rows]
     assert "Gastrointestinal hemorrhage" in {c["name"] for c in got["concepts"]}
-    assert got["code_status"]["valid"] == 0  # no ICD-10 source values in GiBleed
+    # condition_source_value holds ICD-10 on some rows (K92.2) and SNOMED on the others:
+    # each value is classified, and chapters are counted from the ICD-10 rows.
+    mix = {v["vocabulary"]: (v["patients"], v["records"]) for v in got["vocabularies"]}
+    icd = con.sql("""SELECT count(DISTINCT person_id), count(*) FROM condition_occurrence
+        WHERE regexp_matches(condition_source_value, '^[A-Z][0-9]{2}')""").fetchall()[0]  # fmt: skip
+    snomed = con.sql("""SELECT count(DISTINCT person_id), count(*) FROM condition_occurrence
+        WHERE regexp_matches(condition_source_value, '^[0-9]{6,18}$')""").fetchall()[0]  # fmt: skip
+    assert mix["ICD10"] == tuple(icd) == (479, 479) and mix["SNOMED"] == tuple(snomed)
+    chapters = {c["chapter"]: c["patients"] for c in got["chapters"] if c["patients"]}
+    assert chapters == {"XI": 479}
+    gi = next(c for c in got["concepts"] if c["code"] == "192671")
+    assert gi["patients"] == 479
+    assert got["patients"] == 2694 and got["patients_with_recognised_code"] == 2694
     sex = {s["sex"]: s["patients"] for s in got["demographics"]["sex"]}
     by_gender = dict(
         con.sql("SELECT gender_concept_id, count(*) FROM person GROUP BY 1").fetchall()
     )
     assert (sex["M"], sex["F"]) == (by_gender[8507], by_gender[8532])
+
+
+def test_gibleed_price_is_finite_with_no_warning_text(gibleed, run):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a numpy warning would fail here
+        r = run("price", gibleed, "--json", "--as-of", "2026-06-01")
+    assert r.code == 0, r.err
+    got = json.loads(r.out)
+    assert got["subject"]["density"] == 1.0 and got["subject"]["density_basis"] == "coded"
+    for m in got["methods"].values():
+        assert not m["available"] or all(v > 0 for v in (m["low"], m["mid"], m["high"]))
+    assert all(c["adjusted_price"] > 0 for c in got["comparables_used"])
+    assert "Warning" not in r.out + r.err and "divide" not in r.out + r.err
 
 
 def test_gibleed_privacy_matches_duckdb(gibleed):
@@ -272,6 +316,32 @@ def test_fhir_coverage_counts_icd10_and_concepts(fhir):
     assert got == {k: len(v) for k, v in icd.items() if len(v) >= 5}
     concepts = {c.code: c.patients for c in cov.concepts if c.vocabulary == "SNOMED"}
     assert concepts == {k: len(v) for k, v in snomed.items() if len(v) >= 5}
+
+
+def test_fhir_mixed_codings_and_uuid_ids_counted_like_duckdb(fhir, run):
+    bulk, _, resources = fhir
+    # Resource ids are UUIDs holding 11-digit runs (13569764446...): never phone numbers.
+    assert any("1356976444" in c["id"] for c in resources["Condition"])
+    got = json.loads(run("privacy", bulk, "--json").out)
+    assert {d["column"] for d in got["direct_identifiers"] if d["kind"] == "phone"} == {"telecom"}
+    cov = json.loads(run("coverage", bulk, "--json").out)
+    con = duckdb.connect()
+    conditions = f"read_json_auto('{bulk}/Condition.ndjson', format='newline_delimited')"
+    people, snomed_only, icd_people = con.sql(f"""
+        WITH c AS (SELECT replace(subject.reference, 'urn:uuid:', '') AS pid,
+                          list_transform(code.coding, lambda x: x.system) AS systems FROM {conditions})
+        SELECT (SELECT count(DISTINCT pid) FROM c),
+               count(*) FILTER (WHERE NOT list_contains(systems, 'http://hl7.org/fhir/sid/icd-10')),
+               count(DISTINCT pid) FILTER (WHERE list_contains(systems, 'http://hl7.org/fhir/sid/icd-10'))
+        FROM c""").fetchall()[0]  # fmt: skip
+    assert snomed_only > 0  # the sample mixes SNOMED-only and ICD-10-coded conditions
+    assert cov["patients_with_recognised_code"] == people
+    mix = {v["vocabulary"]: v["patients"] for v in cov["vocabularies"]}
+    assert mix["ICD10"] == icd_people
+    patients = con.sql(
+        f"SELECT count(DISTINCT id) FROM read_json_auto('{bulk}/Patient.ndjson', format='newline_delimited')"
+    ).fetchall()[0][0]
+    assert cov["patients"] == patients
 
 
 def test_bundles_read_like_bulk_ndjson(fhir):

@@ -365,7 +365,10 @@ def _mostly_distinct(frame: pl.LazyFrame, column: str) -> bool:
 
 
 def _code_system(frame: pl.LazyFrame, column: str) -> str:
-    """icd10, icd9 or snomed from the shape of a sample of source values; else 'source'."""
+    """icd10 when every sampled source value is ICD-10-shaped, icd9 when 80% are; otherwise
+    ``mixed``: each value is classified by its own shape (ICD-10 on some rows, SNOMED on
+    others, as in OHDSI's GiBleed), so no ICD-10 code is ignored because its neighbours are
+    SNOMED."""
     from medvalue import patterns
 
     s = pl.col(column).cast(pl.String).str.strip_chars()
@@ -373,13 +376,11 @@ def _code_system(frame: pl.LazyFrame, column: str) -> str:
     if not len(sample):
         return "source"
     icd10 = sample.to_frame().select(patterns.is_icd10_shape(pl.col(column)).mean()).item()
-    if icd10 >= 0.8:
+    if icd10 == 1.0:
         return "icd10"
     if sample.str.contains(r"^\d{3}(\.\d{1,2})?$|^V\d{2}(\.\d{1,2})?$").mean() >= 0.8:
         return "icd9"
-    if sample.str.contains(r"^\d{6,18}$").mean() >= 0.8:
-        return "snomed"
-    return "source"
+    return "mixed"
 
 
 def concepts(raw: RawData) -> pl.LazyFrame | None:
