@@ -523,7 +523,8 @@ def income_approach(
     buyers: float | None = None,
     rate: float | None = None,
 ) -> Estimate:
-    fee = float(income["fee_per_buyer"]) * fee_scale * income_scale(subject, income)
+    quoted = float(income["fee_per_buyer"]) * fee_scale
+    fee = quoted * income_scale(subject, income)
     n_buyers = float(income["buyers_per_year"] if buyers is None else buyers)
     r = float(income["discount_rate"] if rate is None else rate)
     years = int(income["horizon_years"])
@@ -531,8 +532,8 @@ def income_approach(
     non_exclusive = fee * n_buyers * annuity
     exclusive = fee * float(income["exclusive_multiplier"]) * annuity
     mid = exclusive if subject.exclusive else non_exclusive
-    detail = {"non_exclusive": round(non_exclusive, 2), "exclusive": round(exclusive, 2), "fee_per_buyer": round(fee, 2),
-              "dataset_scale": round(income_scale(subject, income), 4),
+    detail = {"non_exclusive": round(non_exclusive, 2), "exclusive": round(exclusive, 2), "fee_per_buyer": quoted,
+              "dataset_scale": round(income_scale(subject, income), 4), "dataset_fee": round(fee, 2),
               "buyers_per_year": n_buyers, "horizon_years": years, "discount_rate": r}  # fmt: skip
     low = min(non_exclusive, exclusive) if not subject.exclusive else exclusive * 0.8
     return Estimate(

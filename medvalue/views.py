@@ -423,6 +423,25 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
     if d.years:
         people += _table([_c("year", lang), _l("patients", lang), _c("records", lang)],
                          [(c.key, n(c.patients), n(c.records)) for c in d.years], numeric=(1, 2))  # fmt: skip
+    if not cov.has_codes:  # a trial or registry: its people and outcomes are its coverage
+        parts = [
+            f"<h2>{_e(_l('coverage_section', lang))}</h2>",
+            f'<p class="notbuilt">{_e(_c("no_codes", lang))}</p>',
+            _table([_c("patients_total", lang), ""], [(_c("patients_total", lang), n(cov.patients))],
+                   numeric=(1,)),
+        ]  # fmt: skip
+        if cov.specialty:
+            parts.append(f"<p>{_e(_c('specialty', lang))}: {_e(cov.specialty)}</p>")
+        parts += [f"<h3>{_e(_c('demographics', lang))}</h3>", people]
+        for label, counts in cov.outcomes.items():
+            parts += [
+                f"<h3>{_e(_c('outcome', lang))}: {_e(label)}</h3>",
+                _table([_c("value", lang), _l("patients", lang), _c("records", lang)],
+                       [(c.key, n(c.patients), n(c.records)) for c in counts], numeric=(1, 2)),
+            ]  # fmt: skip
+        if d.pyramid:
+            parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
+        return _wrap("".join(parts))
     parts = [
         f"<h2>{_e(_l('coverage_section', lang))}</h2>", summary, status,
         f"<h3>{_e(_c('chapters', lang))}</h3>", chapters,
@@ -432,6 +451,12 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
         f"<h3>{_e(_c('pairs', lang))}</h3>", pairs,
         f"<h3>{_e(_c('demographics', lang))}</h3>", people,
     ]  # fmt: skip
+    if len(cov.vocabularies) > 1:  # a mix of vocabularies: say how many rows and people each
+        parts += [
+            f"<h3>{_e(_c('vocabularies', lang))}</h3>",
+            _table([_c("vocabulary", lang), _l("patients", lang), _c("records", lang)],
+                   [(c.key, n(c.patients), n(c.records)) for c in cov.vocabularies], numeric=(1, 2)),
+        ]  # fmt: skip
     if cov.concepts:
         parts += [
             f"<h3>{_e(_c('concepts', lang))}</h3>",
