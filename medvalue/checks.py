@@ -51,6 +51,9 @@ SEX_CODES = (
     "8551",
 )
 _COUNT_NAME = re.compile(r"count|number|次数|天数|数量|^n_|los$|lengthofstay|住院天数", re.I)
+#: Checks whose count is a number of people (the per-patient checks): a count below the
+#: small-cell threshold is withheld in every output.
+PEOPLE_CHECKS = frozenset({"sex_inconsistent"})
 #: How a date order reads, in either language.
 DATE_ORDER_FORMS = {"dmy": "dd/mm/yyyy", "mdy": "mm/dd/yyyy", "ymd": "yyyy-mm-dd"}
 #: How bad a failed check is: error (impossible), warning (implausible), info (worth knowing).
@@ -85,6 +88,9 @@ SEVERITY = {
     "tables_not_analysed": "info",
     "nonconformant_resources": "warning",
     "unit_assumed": "info",
+    "skipped_lines": "warning",
+    "missing_person": "warning",
+    "replacement_characters": "warning",
     "unit_unknown": "warning",
     "role_conflict": "info",
     "ambiguous_date_order": "info",
@@ -121,6 +127,9 @@ class Finding:
     count: int
     evaluated: int
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: For a count of people below the small-cell threshold: the threshold, and the count is
+    #: shown as "<threshold" (its true value still counts in the quality score).
+    withheld_below: int = 0
 
     @property
     def dimension(self) -> str | None:
@@ -128,7 +137,7 @@ class Finding:
 
     def message(self, lang: str = "en") -> str:
         params = {
-            "count": f"{self.count:,}",
+            "count": f"<{self.withheld_below}" if self.withheld_below else f"{self.count:,}",
             "table": self.table,
             "column": self.column or "",
             **self.params,
@@ -151,7 +160,7 @@ class Finding:
             "column": self.column,
             "severity": self.severity,
             "dimension": self.dimension,
-            "count": self.count,
+            "count": None if self.withheld_below else self.count,
             "evaluated": self.evaluated,
             "message": self.message(lang),
             "fix": self.fix(lang),
@@ -222,6 +231,9 @@ def column_checks(
                 {"kind": text("kinds", plan.kind, "en")},
             )
         )
+    if plan.is_text_source:  # a file that mixes encodings: bytes read as U+FFFD
+        bad = present & pl.col(c).str.contains("\ufffd", literal=True).fill_null(False)
+        out.append(Check("replacement_characters", c, count(bad), n_present))
     if cspec.is_icd and cspec.code_system == "mixed":
         # Several vocabularies by design: malformed only what fits none of them.
         bad = present & (patterns.vocabulary(pl.col(c)) == "other")
@@ -453,7 +465,7 @@ def read_findings(ds: Dataset) -> list[Finding]:
     return out
 
 
-def orphan_findings(ds: Dataset) -> list[Finding]:
+def orphan_findings(ds: Dataset, small_cell: int = 1) -> list[Finding]:
     """Relational conformance: foreign keys that point at no row of the parent table."""
     out = []
     for link in ds.spec.links:
@@ -483,6 +495,8 @@ def orphan_findings(ds: Dataset) -> list[Finding]:
         # DQD's fkDomain / foreign-key check: rows whose key has no parent row, and how many
         # distinct keys (people, visits) they are.
         params = {"target": f"{link.to_table}.{link.to_column}", "ids": f"{ids:,}"}
+        if 0 < ids < small_cell:  # distinct ids are people (or their visits): a small count
+            params["ids"] = f"<{small_cell}"
         out.append(
             Finding("orphan_keys", link.table, link.column, "warning", orphans, evaluated, params)
         )

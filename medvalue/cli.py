@@ -71,7 +71,7 @@ _reference_option = click.option(
 )
 _small_cell_option = click.option(
     "--small-cell",
-    type=int,
+    type=click.IntRange(min=1),
     default=SMALL_CELL_THRESHOLD,
     show_default=True,
     help="Hide counts of people below this.",
@@ -827,6 +827,21 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
+        return 2
+    except OSError as exc:  # a write that failed: read-only folder, a file where a folder is ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(
+            f"medvalue: error: {where}{exc.strerror or type(exc).__name__}. "
+            "Fix: check that the folder exists and is writable, or choose another output path.",
+            err=True,
+        )
+        return 2
+    except RecursionError:
+        click.echo(
+            "medvalue: error: the input is nested too deeply to read. "
+            "Fix: flatten it (FHIR: export Bulk NDJSON instead of nested Bundles).",
+            err=True,
+        )
         return 2
     except pl.exceptions.ComputeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,9 +20,13 @@ LANGUAGES = ("zh", "en")
 DEFAULT_LANG = "zh"
 
 
+#: The environment variable naming the folder for medvalue's private scratch files.
+CACHE_ENV = "MEDVALUE_CACHE_DIR"
+
+
 def cache_dir() -> Path:
-    """Return the folder for transcoded copies of non-UTF-8 inputs (never the input's)."""
-    root = os.environ.get("MEDVALUE_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "medvalue")
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """This process's private scratch folder (transcoded copies, split Bundles, Parquet
+    copies): mode 0700, removed when the process exits, never beside an input."""
+    from medvalue.files import scratch_dir
+
+    return scratch_dir()

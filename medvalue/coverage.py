@@ -23,7 +23,7 @@ from medvalue import codes, patterns
 from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError
-from medvalue.files import load_yaml
+from medvalue.files import load_user_yaml, load_yaml
 from medvalue.io import read_user_table
 from medvalue.spec import TableSpec
 from medvalue.suppression import suppress
@@ -149,6 +149,10 @@ class Coverage:
     #: SNOMED/LOINC-shaped code or a standard concept (what value density is measured on).
     patients_with_recognised_code: int | None = None
 
+    #: The exact share of people with a recognised code, for the valuation only (never
+    #: written out: with the total it would give away a small count of uncoded people).
+    coded_share: float | None = field(default=None, repr=False)
+
     @property
     def share_with_recognised_code(self) -> float | None:
         if not self.patients or self.patients_with_recognised_code is None:
@@ -252,7 +256,7 @@ def load_code_lists(path: str | Path) -> dict[str, Any]:
     if not p.exists():
         raise InputError.at(path, "no such code-list file", "check the path")
     try:
-        doc = load_yaml(p.read_text(encoding="utf-8-sig"))
+        doc = load_user_yaml(p.read_text(encoding="utf-8-sig"), p)
     except yaml.YAMLError:
         raise InputError.at(path, "not valid YAML", "fix the indentation or quoting") from None
     if not isinstance(doc, dict) or not all(
@@ -353,12 +357,16 @@ def coverage(
         normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
     )
     valid = normal.filter(pl.col("code_icd10").is_not_null())
+    with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
     table = codes.code_table()
     chapters = _counts(
-        valid, "chapter", small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER
+        valid, "chapter", small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER,
+        total=with_valid,
+    )  # fmt: skip
+    blocks = _counts(valid, "block", small_cell, _titles(table, "block"), total=with_valid)
+    categories = _counts(
+        valid, "category", small_cell, _titles(table, "category"), total=with_valid
     )
-    blocks = _counts(valid, "block", small_cell, _titles(table, "block"))
-    categories = _counts(valid, "category", small_cell, _titles(table, "category"))
     positions = {
         pos: _counts(
             valid.filter(pl.col("position") == pos),
@@ -372,7 +380,6 @@ def coverage(
     }
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
-    with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
     valid_patients = (
         codes.normalise(long, "code")
         .filter(pl.col("code_icd10").is_not_null())
@@ -385,7 +392,11 @@ def coverage(
         dataset=ds.name,
         small_cell=small_cell,
         patients=suppress(patients, small_cell),
-        patients_with_valid_code=suppress(with_valid, small_cell),
+        # The people without a valid code are the total minus these: a small difference
+        # is a small count of people, so the count is withheld then.
+        patients_with_valid_code=suppress(with_valid, small_cell)
+        if patients is None or not 0 < patients - with_valid < small_cell
+        else None,
         code_status={s: int(status.get(s, 0)) for s in codes.STATUSES},
         chapters=chapters,
         blocks=blocks,
@@ -402,7 +413,10 @@ def coverage(
         outcomes=_outcomes(ds, small_cell),
         specialty=ds.spec.metadata.get("specialty"),
         vocabularies=mix,
-        patients_with_recognised_code=suppress(recognised, small_cell),
+        patients_with_recognised_code=suppress(recognised, small_cell)
+        if patients is None or not 0 < patients - recognised < small_cell
+        else None,
+        coded_share=min(1.0, recognised / patients) if patients else None,
     )
 
 
@@ -610,6 +624,7 @@ def _counts(
     small_cell: int,
     titles: Mapping[str, tuple[str | None, str | None]],
     order: Sequence[str] | None = None,
+    total: int | None = None,
 ) -> tuple[Count, ...]:
     counted = (
         valid.group_by(level)
@@ -618,10 +633,14 @@ def _counts(
     )
     rows = {k: (int(p), int(r)) for k, p, r in counted.iter_rows() if k is not None}
     keys = list(order) if order else sorted(rows)
+    people = [rows.get(k, (0, 0))[0] for k in keys]
+    # Where every patient falls in exactly one key (one diagnosis each), the counts add up
+    # to the shown total: suppress them as a partition, so no hidden one is a difference.
+    partition = total is not None and sum(people) == total
+    kept = suppress(people, small_cell) if partition else [suppress(n, small_cell) for n in people]
     out = []
-    for k in keys:
-        p, r = rows.get(k, (0, 0))
-        shown = suppress(p, small_cell)
+    for k, shown in zip(keys, kept, strict=True):
+        r = rows.get(k, (0, 0))[1]
         en, zh = titles.get(k, (None, None))
         out.append(Count(k, en, zh, shown, r if shown is not None else None))
     return tuple(out)

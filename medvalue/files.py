@@ -1,14 +1,27 @@
-"""Files: outputs written atomically (a reader never sees half a file, and a failure loses
-nothing), and YAML read with libyaml where PyYAML has it."""
+"""Files: inputs are never written over, outputs are written atomically (a reader never sees
+half a file, and a failure loses nothing), scratch is private and removed, and YAML is read
+with libyaml where PyYAML has it, refusing aliases in files the user gives.
+
+Every path medvalue reads as data or configuration is registered with :func:`register_input`;
+every output goes through :func:`check_output`, which refuses a target that resolves to an
+input (or lies inside an input folder), so that no option combination can replace an export
+by a report, a spec or a generalised copy.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from medvalue.errors import InputError
 
 # libyaml parses the message catalogue ten times faster than PyYAML's Python parser.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -19,8 +32,60 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_SAFE_LOADER)
 
 
+def load_user_yaml(text: str, path: str | Path) -> Any:
+    """Parse a YAML file the user gives: plain data, and no anchors or aliases (a few lines of
+    nested aliases expand to gigabytes, the "billion laughs"); a spec never needs them."""
+    register_input(path)
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise InputError.at(
+                path, "YAML anchors and aliases (& and *) are not accepted", "write the values out"
+            )
+    return load_yaml(text)
+
+
+# --- inputs and outputs ------------------------------------------------------------------------
+
+_INPUTS: set[Path] = set()
+
+
+def _resolved(path: str | Path) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def register_input(path: str | Path) -> None:
+    """Remember that ``path`` (a file or a folder) is read: no output may land on it."""
+    _INPUTS.add(_resolved(path))
+
+
+def check_output(path: str | Path) -> Path:
+    """``path`` if an output may be written there; an error naming it if it is an input,
+    lies inside an input folder, or its folder is a file."""
+    target = _resolved(path)
+    for source in _INPUTS:
+        if target == source or (source.is_dir() and source in target.parents):
+            raise InputError.at(
+                path,
+                "this is an input (or inside an input folder); medvalue never writes over its inputs",
+                "choose another output path, e.g. --out reports/",
+            )
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError.at(
+                    path, f"{parent.name} is a file, not a folder", "choose an output folder"
+                )
+            break
+    return target
+
+
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place. The file
+    gets the permissions any new file gets here (the umask decides, as for other tools)."""
+    check_output(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
@@ -30,8 +95,99 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _default_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def staged(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that becomes ``path`` when the block succeeds (for
+    writers that take a path, such as Parquet sinks); removed when it fails."""
+    target = check_output(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+#: Characters a spreadsheet reads as the start of a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell that a spreadsheet shows as text: one starting like a formula gets a
+    leading apostrophe (OWASP's rule); numbers such as -3.5 are left alone."""
+    if text.startswith(_FORMULA_START):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
+# --- scratch -----------------------------------------------------------------------------------
+
+_RUN: Path | None = None
+
+
+def scratch_root() -> Path:
+    """The folder medvalue's private scratch folders live in: ``MEDVALUE_CACHE_DIR`` or a
+    per-user folder in the system temp folder, readable by its owner only."""
+    from medvalue.config import CACHE_ENV
+
+    given = os.environ.get(CACHE_ENV)
+    root = Path(given) if given else Path(tempfile.gettempdir()) / f"medvalue-{os.getuid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(root)
+    except OSError:
+        where = CACHE_ENV if given else "the system temp folder"
+        raise InputError.at(
+            root, "not a folder medvalue can write its scratch files in",
+            f"point {CACHE_ENV} to a writable folder (set by {where})",
+        ) from None  # fmt: skip
+    return root
+
+
+def scratch_dir() -> Path:
+    """This process's private scratch folder (mode 0700), removed when the process exits;
+    folders left by processes that were killed are removed here, on the next run."""
+    global _RUN
+    if _RUN is not None and _RUN.exists():
+        return _RUN
+    root = scratch_root()
+    for old in root.glob("run-*"):
+        pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    _RUN = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root))
+    os.chmod(_RUN, 0o700)
+    atexit.register(shutil.rmtree, _RUN, True)
+    return _RUN
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

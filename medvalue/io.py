@@ -24,6 +24,7 @@ from charset_normalizer import from_bytes
 
 from medvalue.config import cache_dir
 from medvalue.errors import InputError
+from medvalue.files import register_input
 
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -132,6 +133,7 @@ def read_path(
     p = Path(path)
     if not p.exists():
         raise InputError.at(shown, "no such file or folder", "check the path and spelling")
+    register_input(p)
     if format != "tables":
         from medvalue import standards
 
@@ -167,6 +169,7 @@ def read_user_table(path: str | Path, what: str, columns: Sequence[str], fix: st
     p = Path(path)
     if not p.exists():
         raise InputError.at(path, f"no such {what} file", "check the path")
+    register_input(p)
     try:
         if p.suffix.lower() in (".xlsx", ".xlsm"):
             raw = pl.read_excel(p, infer_schema_length=0)

@@ -28,7 +28,7 @@ from medvalue import comparables as registry_io
 from medvalue.config import PACKAGE_DATA
 from medvalue.dataset import Dataset
 from medvalue.errors import InputError, ParameterError
-from medvalue.files import load_yaml
+from medvalue.files import load_user_yaml, load_yaml
 from medvalue.i18n import text
 
 APPROACHES = ("market", "hedonic", "cost", "income")
@@ -52,7 +52,7 @@ def load_inputs(path: str | Path | None) -> dict[str, Any]:
     if not p.exists():
         raise InputError.at(path, "no such inputs file", "check the path, or omit --costs")
     try:
-        user = load_yaml(p.read_text(encoding="utf-8")) or {}
+        user = load_user_yaml(p.read_text(encoding="utf-8"), p) or {}
     except yaml.YAMLError:
         raise InputError.at(path, "not valid YAML", "fix the indentation or quoting") from None
     if not isinstance(user, dict):
@@ -102,7 +102,9 @@ class Subject:
             "density_basis": self.density_basis,
             "name": self.name, "cases": self.cases, "quality": round(self.quality, 4),
             "readiness": None if self.readiness is None else round(self.readiness, 1),
-            "density": round(self.density, 4), "country": self.country, "specialty": self.specialty,
+            # Two decimals: the exact share with the case count would give away a small
+            # number of uncoded people.
+            "density": round(self.density, 2), "country": self.country, "specialty": self.specialty,
             "modality": self.modality, "exclusive": self.exclusive, "deal_type": self.deal_type,
             "as_of": self.as_of,
         }  # fmt: skip
@@ -276,7 +278,7 @@ def subject_of(
     coded = coverage is not None and getattr(coverage, "has_codes", True)
     # Value density from any recognised vocabulary (ICD-10, SNOMED, LOINC, a standard's
     # concepts): SNOMED-coded data is as usable as ICD-coded data.
-    share = getattr(coverage, "share_with_recognised_code", None) if coded else None
+    share = getattr(coverage, "coded_share", None) if coded else None
     if coded and share is None:
         share = coverage.share_with_valid_code
     if coded and share is not None:

@@ -13,7 +13,6 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from medvalue.anonymity import SUBJECT, ClassSummary, Diversity, all_missing, di
 from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.errors import ColumnError, InputError, ParameterError
+from medvalue.files import check_output, spreadsheet_safe, staged
 from medvalue.i18n import text
 from medvalue.identifiers import IdentifierFinding, scan_identifiers
 
@@ -236,6 +236,9 @@ def resolve_quasi_identifiers(ds: Dataset, names: Sequence[str] | None) -> list[
 
     if names is None:
         return [qi(t, c) for t in ds.table_names for c in ds.table_spec(t).quasi_identifiers]
+    if not any(n.strip() for n in names):
+        msg = "--quasi names no column. Fix: give quasi-identifier columns, e.g. --quasi age,sex"
+        raise ParameterError(msg)
     out = []
     for name in names:
         name = name.strip()
@@ -398,8 +401,8 @@ def _reasons(
     free = sorted({f.column for f in ids if f.kind == "free_text"})
     if free:
         out.append(Reason("free_text", True, {"columns": ", ".join(free)}))
-    if not tables:
-        out.append(Reason("no_quasi_identifiers", False, {}))
+    if not tables:  # nothing to measure anonymity on: never call that "anonymised"
+        out.append(Reason("no_quasi_identifiers", True, {}))
     for t in tables:
         s = t.summary
         if s.records and s.k < k:
@@ -607,6 +610,24 @@ def _suppress_small(
     return len(risky) + rows_blanked
 
 
+def _spreadsheet_safe(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Text cells and column names that a spreadsheet would run as formulas are written
+    with a leading apostrophe (OWASP's rule for CSV injection); numbers are untouched."""
+    schema = frame.collect_schema()
+    formula = r"^[=+\-@\t\r]"
+    text = [c for c, t in schema.items() if t == pl.String]
+    safe = frame.with_columns(
+        pl.when(
+            pl.col(c).str.contains(formula) & pl.col(c).cast(pl.Float64, strict=False).is_null()
+        )
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+    return safe.rename({c: spreadsheet_safe(c) for c in schema if spreadsheet_safe(c) != c})
+
+
 def _write(ds: Dataset, frames: Mapping[str, pl.LazyFrame], out: Path) -> tuple[Path, ...]:
     parquet_in = ds.raw.format == "parquet" or all(t.format == "parquet" for t in ds.raw.tables)
     if out.suffix.lower() in (".csv", ".parquet"):
@@ -618,18 +639,14 @@ def _write(ds: Dataset, frames: Mapping[str, pl.LazyFrame], out: Path) -> tuple[
         ext = ".parquet" if parquet_in else ".csv"
         targets = {t: out / f"{t}{ext}" for t in frames}
     written = []
+    for path in targets.values():
+        check_output(path)  # before anything is written: an input is never replaced
     for t, path in targets.items():
         # Streamed to a temporary file beside the target, then renamed into place.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with staged(path) as tmp:
             if path.suffix.lower() == ".parquet":
                 frames[t].sink_parquet(tmp)
             else:
-                frames[t].sink_csv(tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+                _spreadsheet_safe(frames[t]).sink_csv(tmp)
         written.append(path)
     return tuple(written)

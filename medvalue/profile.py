@@ -25,6 +25,7 @@ import polars as pl
 from medvalue.checks import (
     DIMENSION_OF,
     HIGH_MISSING_SHARE,
+    PEOPLE_CHECKS,
     SEVERITY,
     Check,
     Counter,
@@ -274,7 +275,7 @@ def profile(
         tables = [_profile_table(columnar, name, as_of_date, small_cell) for name in ds.table_names]
         patients = _distinct_ids(columnar, "patient_id", tables)
         encounters = _distinct_ids(columnar, "encounter_id", tables)
-        orphans = orphan_findings(columnar)
+        orphans = orphan_findings(columnar, small_cell)
     findings = [f for t in tables for f in t.findings]
     findings += read_findings(ds)
     findings += [f for f in orphans if f.count]
@@ -361,6 +362,8 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     _count_values(tspec, plans, distinct, row)
     top, sites = _value_lists(tspec, plans, row, small_cell)
     histograms = _histograms(name, tspec, plans, distinct, row, small_cell)
+    for c in plans:
+        row[f"{c}\x1frows"] = rows  # what the small-count rule needs per column
     columns = [
         _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell)
         for c in plans
@@ -379,8 +382,11 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
             part[0] += evaluated
             part[1] += failed
         if failed:
+            withheld = small_cell if check in PEOPLE_CHECKS and failed < small_cell else 0
             findings.append(
-                Finding(check, name, column, SEVERITY[check], failed, evaluated, dict(params))
+                Finding(
+                    check, name, column, SEVERITY[check], failed, evaluated, dict(params), withheld
+                )
             )
     findings += _column_findings(columns, rows)
     findings += _role_conflicts(name, tspec, columns)
@@ -795,8 +801,12 @@ def _value_lists(
             continue
         pairs = sorted(((d["v"], int(d["count"])) for d in counted), key=lambda p: (-p[1], p[0]))
         if 0 < int(row[f"{c}\x1fn_unique"]) <= TOP_VALUES_MAX_DISTINCT:
-            shown = tuple((v, n) for v, n in pairs if n >= small_cell)
-            top[c] = (shown, sum(1 for _, n in pairs if n < small_cell))
+            # The values partition the column's non-missing rows, whose number is shown: a
+            # single withheld value would be that number minus the others, so the rule
+            # withholds a second one (complementary suppression).
+            kept = suppress([n for _, n in pairs], small_cell)
+            shown = tuple((v, n) for (v, n), m in zip(pairs, kept, strict=True) if m is not None)
+            top[c] = (shown, sum(1 for m in kept if m is None))
         if tspec.columns[c].role == "site":
             sites += [(c, v, n) for v, n in pairs[:MAX_SITES] if n >= small_cell]
     return top, sites
@@ -879,6 +889,9 @@ def _column_profile(
 ) -> ColumnProfile:
     k = f"{c}\x1f"
     shown, hidden = top.get(c, ((), 0))
+    stats = {s: row.get(k + s) for s in ("min", "max", "mean", "std", "q25", "median", "q75",
+                                          "minlen", "maxlen")}  # fmt: skip
+    stats = _safe_statistics(stats, row, k, small_cell)
     return ColumnProfile(
         table=table,
         name=c,
@@ -889,20 +902,41 @@ def _column_profile(
         placeholder_count=int(row[k + "placeholder"]),
         n_unique=int(row[k + "n_unique"]),
         unparseable=int(row[k + "unparseable"]),
-        min=row.get(k + "min"),
-        max=row.get(k + "max"),
-        mean=row.get(k + "mean"),
-        std=row.get(k + "std"),
-        q25=row.get(k + "q25"),
-        median=row.get(k + "median"),
-        q75=row.get(k + "q75"),
-        min_length=row.get(k + "minlen"),
-        max_length=row.get(k + "maxlen"),
+        min=stats["min"],
+        max=stats["max"],
+        mean=stats["mean"],
+        std=stats["std"],
+        q25=stats["q25"],
+        median=stats["median"],
+        q75=stats["q75"],
+        min_length=stats["minlen"],
+        max_length=stats["maxlen"],
         top_values=shown,
         top_values_suppressed=hidden,
         expected=_expected(cspec),
         extremes_rank=small_cell if cspec.quasi and small_cell > 1 else 1,
     )
+
+
+def _safe_statistics(
+    stats: dict[str, Any], row: Mapping[str, Any], k: str, small_cell: int
+) -> dict[str, Any]:
+    """Statistics from which no small count can be derived: a column with values of fewer
+    than ``small_cell`` rows shows none (its min and max would be one person's value); a
+    two-valued column (a 0/1 flag) hides its mean and spread when either value is held by
+    fewer than ``small_cell`` rows (mean x rows = the count of ones)."""
+    present = int(row[k + "rows"]) - int(row[k + "null"]) - int(row[k + "unparseable"]) if (
+        k + "rows") in row else None  # fmt: skip
+    if present is not None and 0 < present < small_cell:
+        return dict.fromkeys(stats)
+    lo, hi, mean = stats.get("min"), stats.get("max"), stats.get("mean")
+    two = int(row.get(k + "n_unique") or 0) <= 2
+    if two and all(isinstance(v, int | float) for v in (lo, hi, mean)) and present and hi != lo:
+        share = (float(mean) - float(lo)) / (float(hi) - float(lo))  # type: ignore[arg-type]
+        minority = round(min(share, 1 - share) * present)
+        if minority < small_cell:
+            return {**stats, "mean": None, "std": None}
+    return stats
 
 
 def _role_conflicts(

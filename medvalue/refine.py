@@ -28,7 +28,9 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,10 +42,10 @@ import yaml
 
 from medvalue import __version__, codes
 from medvalue.checks import plausible_range
-from medvalue.config import SMALL_CELL_THRESHOLD
+from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError, ParameterError
-from medvalue.files import write_atomic
+from medvalue.files import check_output, spreadsheet_safe, write_atomic
 from medvalue.i18n import text
 from medvalue.identifiers import IN_TEXT_PATTERNS, mask_with
 from medvalue.privacy import (
@@ -58,6 +60,14 @@ from medvalue.spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
 #: The environment variable holding the pseudonym key unless ``--secret-env`` names another.
 SECRET_ENV = "MEDVALUE_SECRET"
 MIN_SECRET_CHARS = 16
+#: A key needs at least this many different characters (a hex key of 16 has about 10).
+MIN_SECRET_DISTINCT = 8
+#: Environment variables every system sets: never a pseudonym key.
+_NOT_SECRETS = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "LANG", "LC_ALL", "TERM",
+     "HOSTNAME", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "EDITOR",
+     "DISPLAY", "MAIL", "SHLVL", "_"}
+)  # fmt: skip
 #: Hex characters kept of each HMAC: 80 bits, so ten million ids collide with probability
 #: about 4e-11.
 PSEUDONYM_HEX = 20
@@ -134,6 +144,10 @@ class RefineSettings:
 def read_secret(env: str = SECRET_ENV) -> bytes:
     """The pseudonym key from environment variable ``env`` (never from a file or argument,
     so it is never written into shell history, notebooks or outputs)."""
+    if env.upper() in _NOT_SECRETS:
+        msg = (f"{env} is a system variable, not a secret. Fix: put a long random key in its own "
+               f"variable, e.g. export {SECRET_ENV}=$(python -c \"import secrets; print(secrets.token_hex(32))\")")  # fmt: skip
+        raise MedvalueError(msg)
     value = os.environ.get(env)
     if not value:
         msg = (
@@ -143,6 +157,11 @@ def read_secret(env: str = SECRET_ENV) -> bytes:
         raise MedvalueError(msg)
     if len(value) < MIN_SECRET_CHARS:
         msg = f"the secret in {env} has {len(value)} characters. Fix: use at least {MIN_SECRET_CHARS} random characters"
+        raise MedvalueError(msg)
+    if len(set(value.strip())) < MIN_SECRET_DISTINCT:
+        # 20 spaces or "aaaaaaaaaaaaaaaa" are long but guessable: pseudonyms would be reversible.
+        msg = (f"the secret in {env} has too few different characters to be a key. "
+               f'Fix: use a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"')  # fmt: skip
         raise MedvalueError(msg)
     return value.encode("utf-8")
 
@@ -278,10 +297,15 @@ def refine(
     day = as_date(as_of)
     seconds: dict[str, float] = {}
     work = out.parent / f".{out.name}.refining-{os.getpid()}"
+    _remove_stale_work(out)
     shutil.rmtree(work, ignore_errors=True)
+    # Copies that still hold the original ids (the Parquet copy of the input, the cleaned
+    # stage) live in the private scratch folder, never beside --out: a killed run leaves
+    # nothing readable there, and the next run removes it.
+    private = Path(tempfile.mkdtemp(prefix="refine-", dir=cache_dir()))
     try:
         t0 = time.perf_counter()
-        ds = ds.columnar(work / "raw")
+        ds = ds.columnar(private / "raw")
         seconds["read"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         before = privacy(
@@ -289,12 +313,12 @@ def refine(
             recommend=False,
         )  # fmt: skip
         changes: list[Change] = []
-        stage_spec = _clean(ds, settings, key, before, work / "stage", changes, day)
+        stage_spec = _clean(ds, settings, key, before, private / "stage", changes, day)
         seconds["clean"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         staged = load_dataset(
-            work / "stage", spec=_write_spec(stage_spec, work / "stage.spec.yaml")
+            private / "stage", spec=_write_spec(stage_spec, private / "stage.spec.yaml")
         )
         names = _renamed_quasi(quasi_identifiers, stage_spec)
         plan_assessment = privacy(
@@ -303,9 +327,7 @@ def refine(
         span = time_span(staged, small_cell)
         final_spec = _protect(staged, plan_assessment, work / DATA_DIR, changes)
         spec_path = _write_spec(final_spec, work / SPEC_FILE)
-        for scratch in ("stage", "raw"):
-            shutil.rmtree(work / scratch, ignore_errors=True)
-        (work / "stage.spec.yaml").unlink()
+        shutil.rmtree(private, ignore_errors=True)
         seconds["protect"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -342,9 +364,24 @@ def refine(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()))
     return Refined(ds.name, out, files, tuple(changes), settings, parameters, before, after, card,
                    {stage: round(v, 3) for stage, v in seconds.items()})  # fmt: skip
+
+
+def _remove_stale_work(out: Path) -> None:
+    """Work folders of refine runs that were killed (their process is gone)."""
+    for old in out.parent.glob(f".{out.name}.refining-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(old, ignore_errors=True)
+            except PermissionError:
+                pass
 
 
 def _check_out(ds: Dataset, out: Path) -> None:
@@ -354,6 +391,7 @@ def _check_out(ds: Dataset, out: Path) -> None:
     if target == src or src in target.parents or target in src.parents:
         msg = f"--out {out} overlaps the input; choose a new folder"
         raise ParameterError(msg)
+    check_output(out)  # nor over any other file read (a spec, a registry)
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / LOG_FILE).exists())
     ):
@@ -827,8 +865,9 @@ def data_dictionary(ds: Dataset, prof: Any) -> str:
             cp = by_key.get((t, c))
             completeness = "" if cp is None or not cp.rows else f"{1 - cp.null_fraction:.4f}"
             unit = cspec.unit or _unit_of(cspec, c)
-            w.writerow([t, c, _type_name(dtype), cspec.role, cspec.description or "", unit,
-                        completeness, _allowed(cspec, cp)])  # fmt: skip
+            row = [t, c, _type_name(dtype), cspec.role, cspec.description or "", unit,
+                   completeness, _allowed(cspec, cp)]  # fmt: skip
+            w.writerow([spreadsheet_safe(str(v)) for v in row])  # no cell runs as a formula
     return buf.getvalue()
 
 
@@ -1042,11 +1081,27 @@ def _card_label(lang: str, key: str, **params: Any) -> str:
     return text("refine_labels", key, lang, **params)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Every text of the card as literal Markdown: metadata from a spec (a product name, a
+    hospital) can hold HTML or links (``javascript:``) that a viewer would render."""
+    if isinstance(value, str):
+        text_ = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+        return re.sub(r"(?i)javascript:", "javascript\\:", text_)
+    if isinstance(value, Mapping):
+        return {k: _markdown_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_markdown_safe(v) for v in value]
+    return value
+
+
 def datacard_markdown(card: Mapping[str, Any]) -> str:
     """The datacard as Markdown: Chinese first, then English."""
     parts = []
     for lang in ("zh", "en"):
-        c = card[lang]
+        c = _markdown_safe(card[lang])
         t = functools.partial(_card_label, lang)
         lines = [f"# {t('title')}: {c['product_name']}", ""]
         src = c["source"]

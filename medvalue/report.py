@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import copy
 import datetime as dt
+import hashlib
 import html
 import json
 import os
@@ -35,7 +36,7 @@ from medvalue import plots
 from medvalue.config import DEFAULT_LANG, NOTEBOOK_DIR, PACKAGE_DIR, SMALL_CELL_THRESHOLD
 from medvalue.coverage import load_code_lists, load_reference
 from medvalue.errors import InputError, MedvalueError, ParameterError, ReportError
-from medvalue.files import write_atomic
+from medvalue.files import check_output, write_atomic
 from medvalue.i18n import check_lang, text
 from medvalue.io import read_path
 from medvalue.spec import spec_beside
@@ -173,6 +174,9 @@ def render_notebook(
     _check_name(name)
     source = notebook_path(notebook)
     out = Path(out_dir)
+    # Every file of the set is checked before a kernel starts: none may land on an input.
+    for suffix in (*SET_SUFFIXES, ".failed.ipynb", ".pdf", MANIFEST_SUFFIX):
+        check_output(out / f"{name}{suffix}")
     with tempfile.TemporaryDirectory(prefix="medvalue-") as tmp:
         nb_path, kernel = _with_kernel(source, Path(tmp))
         params = check_parameters(nb_path, parameters)
@@ -208,14 +212,15 @@ def render_notebook(
     nb.metadata["title"] = title or name
     results = _extract_results(nb)
     html_text = _to_html(nb, lang)
-    paths = {
-        "html": write_atomic(out / f"{name}.html", html_text),
-        "notebook": write_atomic(out / f"{name}.ipynb", nbformat.writes(nb)),
-        "json": write_atomic(
-            out / f"{name}.json",
-            json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n",
-        ),
-    }
+    paths = _write_set(
+        out,
+        name,
+        {
+            "html": html_text,
+            "notebook": nbformat.writes(nb),
+            "json": json.dumps(results, ensure_ascii=False, indent=2, default=str) + "\n",
+        },
+    )
     pdf_path = print_pdf(paths["html"], out / f"{name}.pdf") if pdf else None
     return Rendered(
         name,
@@ -226,6 +231,40 @@ def render_notebook(
         time.perf_counter() - started,
         results,
     )
+
+
+#: The files of one report, and the manifest written last that says the set is complete.
+SET_SUFFIXES = (".html", ".ipynb", ".json")
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+def _write_set(out: Path, name: str, texts: Mapping[str, str]) -> dict[str, Path]:
+    """Write a report's files as a set: the old manifest goes first, the new one last, so a
+    run killed between the files leaves a set without a manifest, which
+    :func:`complete_set` rejects, never a new HTML that looks like it belongs to an old JSON."""
+    manifest = out / f"{name}{MANIFEST_SUFFIX}"
+    manifest.unlink(missing_ok=True)
+    paths = {
+        kind: write_atomic(out / f"{name}{suffix}", texts[kind])
+        for kind, suffix in zip(("html", "notebook", "json"), SET_SUFFIXES, strict=True)
+    }
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths.values()}
+    write_atomic(manifest, json.dumps({"files": digests}, indent=2) + "\n")
+    return paths
+
+
+def complete_set(out: str | Path, name: str) -> bool:
+    """True when the report ``name`` in ``out`` is a complete set: its manifest exists and
+    every file it lists has the recorded content."""
+    manifest = Path(out) / f"{name}{MANIFEST_SUFFIX}"
+    if not manifest.exists():
+        return False
+    listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    for file, digest in listed.items():
+        p = Path(out) / file
+        if not p.exists() or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+            return False
+    return len(listed) == len(SET_SUFFIXES)
 
 
 def render_valuation(
@@ -270,6 +309,10 @@ def render_valuation(
     if reference is not None:
         load_reference(reference)
     report_name = name or _default_name(path)
+    stem = Path(str(notebook)).stem
+    if name is None and stem != VALUATION_NOTEBOOK:
+        # A section notebook's outputs are named apart from the full report's.
+        report_name = f"{report_name}.{stem}"
     params = {
         "data_path": _relative(path),
         "spec_path": _relative(spec) if spec else "",

@@ -19,7 +19,7 @@ import yaml
 from medvalue import dates, patterns, units
 from medvalue.dates import parse_datetime
 from medvalue.errors import SpecError
-from medvalue.files import load_yaml
+from medvalue.files import load_user_yaml
 from medvalue.io import RawData
 
 ROLES = (
@@ -714,7 +714,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
             path, "no such spec file", "check the path, or write one with `medvalue spec DATA`"
         )
     try:
-        doc = load_yaml(p.read_text(encoding="utf-8-sig"))
+        doc = load_user_yaml(p.read_text(encoding="utf-8-sig"), p)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -735,6 +735,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
             "use metadata, tables, links, infer or refine",
         )
     _check_refine(path, doc.get("refine"))
+    _check_shape(path, doc)
     for tname, tdoc in (doc.get("tables") or {}).items():
         cols = (tdoc or {}).get("columns") or {}
         for cname, cdoc in cols.items():
@@ -753,6 +754,50 @@ def load_spec(path: str | Path) -> dict[str, Any]:
                     f"use {', '.join(ColumnSpec.__dataclass_fields__)}",
                 )
     return doc
+
+
+#: The type each column field of a spec must have (the rest are text).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "confidence": (int, float),
+    "quasi": (bool,),
+}
+
+
+def _check_shape(path: str | Path, doc: Mapping[str, Any]) -> None:
+    """Each part of a spec has the shape the schema says, or one line names the part."""
+
+    def fail(where: str, want: str) -> None:
+        raise SpecError.at(path, f"'{where}' must be {want}", "start from `medvalue spec DATA`")
+
+    if doc.get("metadata") is not None and not isinstance(doc["metadata"], dict):
+        fail("metadata", "a mapping of field: text")
+    for key, value in (doc.get("metadata") or {}).items():
+        if value is not None and not isinstance(value, str | int | float):
+            fail(f"metadata.{key}", "text")
+    if doc.get("links") is not None and not isinstance(doc["links"], list):
+        fail("links", "a list of {from: table.column, to: table.column}")
+    if doc.get("infer") is not None and not isinstance(doc["infer"], bool):
+        fail("infer", "true or false")
+    tables = doc.get("tables")
+    if tables is None:
+        return
+    if not isinstance(tables, dict):
+        fail("tables", "a mapping of table name: {kind, columns}")
+    for tname, tdoc in tables.items():
+        if tdoc is not None and not isinstance(tdoc, dict):
+            fail(f"tables.{tname}", "a mapping with kind and columns")
+        cols = (tdoc or {}).get("columns")
+        if cols is not None and not isinstance(cols, dict):
+            fail(f"tables.{tname}.columns", "a mapping of column name: {role, ...}")
+        for cname, cdoc in (cols or {}).items():
+            if cdoc is not None and not isinstance(cdoc, dict):
+                fail(f"tables.{tname}.columns.{cname}", "a mapping such as {role: age}")
+            for field_, value in (cdoc or {}).items():
+                want = _FIELD_TYPES.get(field_, (str,))
+                if value is not None and (not isinstance(value, want) or (
+                    bool not in want and isinstance(value, bool))):  # fmt: skip
+                    kind = {(bool,): "true or false", (int, float): "a number"}.get(want, "text")
+                    fail(f"tables.{tname}.columns.{cname}.{field_}", kind)
 
 
 #: What a spec's ``refine:`` section may say, with the type of each value.

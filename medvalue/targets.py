@@ -25,7 +25,7 @@ import polars as pl
 from scipy import stats
 
 from medvalue.errors import InputError, ParameterError
-from medvalue.files import load_yaml
+from medvalue.files import load_user_yaml
 from medvalue.i18n import text
 from medvalue.io import read_user_table
 
@@ -168,7 +168,7 @@ def load_targets(path: str | Path) -> pl.DataFrame:
     if not p.exists():
         raise InputError.at(path, "no such targets file", "check the path")
     if p.suffix.lower() in (".yaml", ".yml"):
-        doc = load_yaml(p.read_text(encoding="utf-8")) or {}
+        doc = load_user_yaml(p.read_text(encoding="utf-8"), p) or {}
         rows = doc.get("targets") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise InputError.at(

@@ -34,7 +34,11 @@ def en_report(tmp_path_factory):
 
 def test_three_files_written_and_nothing_else(zh_report):
     names = sorted(p.name for p in zh_report.html.parent.iterdir())
-    assert names == ["liver_transplant.html", "liver_transplant.ipynb", "liver_transplant.json"]
+    assert names == ["liver_transplant.html", "liver_transplant.ipynb", "liver_transplant.json",
+                     "liver_transplant.manifest.json"]  # fmt: skip
+    from medvalue.report import complete_set
+
+    assert complete_set(zh_report.html.parent, "liver_transplant")
 
 
 def test_json_is_the_same_as_the_cli(zh_report, en_report, run):

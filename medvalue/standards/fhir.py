@@ -252,7 +252,13 @@ def read(path: str | Path) -> RawData:
             continue
         name, _ = RESOURCES[kind]
         lines = pl.concat([_lines(f) for f in paths])
-        # Bulk Data files hold one type each; a stray resource of another type is skipped.
+        # Bulk Data files hold one type each; a stray resource of another type, or a line that
+        # is not JSON, is skipped, and counted so the reader knows.
+        mark = rf'"resourceType"\s*:\s*"{kind}"'
+        dropped = lines.select((~pl.col("line").str.contains(mark)).sum()).collect().item()
+        if dropped:
+            notes.append(ReadNote("skipped_lines", name, None, int(dropped),
+                                  f"lines that are not {kind} resources"))  # fmt: skip
         lines = lines.filter(pl.col("line").str.json_path_match("$.resourceType") == kind)
         frame, exact = _decoded(lines, FIELDS[name])
         if not exact:
@@ -399,11 +405,25 @@ def _split_bundles(bundles: list[Path], shown: str) -> dict[str, list[Path]]:
 
 
 def _resources(bundle: Path, shown: str) -> Iterator[dict]:
+    where = f"{shown}/{bundle.name}" if bundle.name not in shown else shown
     try:
         doc = json.loads(bundle.read_text(encoding="utf-8-sig"))
     except (ValueError, UnicodeDecodeError):
-        raise InputError.at(f"{shown}/{bundle.name}" if bundle.name not in shown else shown,
-                            "not a readable JSON Bundle", "export the Bundle again as UTF-8 JSON") from None  # fmt: skip
+        raise InputError.at(where, "not a readable JSON Bundle", "export the Bundle again as UTF-8 JSON") from None  # fmt: skip
+    except RecursionError:
+        raise InputError.at(
+            where, "nested too deeply to read", "export Bulk NDJSON instead"
+        ) from None
+    if isinstance(doc, list):  # a JSON array of resources: read each one
+        yield from (r for r in doc if isinstance(r, dict) and r.get("resourceType"))
+        return
+    if not isinstance(doc, dict):
+        raise InputError.at(
+            where, "not a FHIR Bundle or resource", "export a Bundle or Bulk NDJSON"
+        )
+    if doc.get("resourceType") not in (None, "Bundle"):  # one resource on its own
+        yield doc
+        return
     for entry in doc.get("entry") or []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType"):

@@ -165,7 +165,10 @@ def looks_like(path: str | Path) -> bool:
         return "person" in _duckdb_tables(p)
     if p.is_dir():
         stems = {f.stem.lower() for f in p.iterdir() if f.suffix.lower() in SUPPORTED_SUFFIXES}
-        return "person" in stems and bool(stems & (set(TABLES) - {"person"}))
+        clinical = stems & (set(TABLES) - {"person"})
+        # Without person, two clinical CDM tables still say OMOP: read as plain tables, a
+        # concept id would be guessed a date; read as OMOP, the missing person is a finding.
+        return bool(clinical) and ("person" in stems or len(clinical) >= 2)
     return False
 
 
@@ -203,10 +206,15 @@ def read(path: str | Path, *, encoding: str | None = None) -> RawData:
             )
     if skipped:
         notes.append(ReadNote("tables_not_analysed", "*", None, len(skipped), ", ".join(skipped)))
+    if not tables:
+        raise InputError.at(
+            shown, "no OMOP CDM clinical table", "export person and the clinical tables"
+        )
     if not any(t.name == "person" for t in tables):
-        raise InputError.at(shown, "no person table", "export the CDM person table with the others")
-    if notes:  # notes about the dataset as a whole ride on the person table
-        i = next(i for i, t in enumerate(tables) if t.name == "person")
+        notes.append(ReadNote("missing_person", "person", None, 1,
+                              "patients are counted from the person ids of the other tables"))  # fmt: skip
+    if notes:  # notes about the dataset as a whole ride on the person table (else the first)
+        i = next((i for i, t in enumerate(tables) if t.name == "person"), 0)
         tables[i] = replace(tables[i], notes=tables[i].notes + tuple(notes))
     version = _version(found, tables)
     return RawData(shown, "omop", tuple(tables), standard="omop", version=version, lookups=lookups)
