@@ -816,6 +816,9 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map user errors to exit code 2 with one line on stderr."""
     try:
+        from medvalue.files import remove_stale_scratch
+
+        remove_stale_scratch()  # what a killed run left in the scratch folder goes first
         cli.main(args=argv, prog_name="medvalue", standalone_mode=False)
     except MedvalueError as exc:
         click.echo(f"medvalue: error: {exc}", err=True)

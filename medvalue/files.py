@@ -164,17 +164,28 @@ def scratch_root() -> Path:
     return root
 
 
+def remove_stale_scratch() -> None:
+    """Remove the scratch folders of medvalue processes that were killed (their pid is gone);
+    every command does this when it starts (an unusable folder is reported when scratch
+    is first needed, not here: ``--help`` always works)."""
+    try:
+        root = scratch_root()
+    except InputError:
+        return
+    for old in root.glob("run-*"):
+        pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def scratch_dir() -> Path:
     """This process's private scratch folder (mode 0700), removed when the process exits;
     folders left by processes that were killed are removed here, on the next run."""
     global _RUN
     if _RUN is not None and _RUN.exists():
         return _RUN
+    remove_stale_scratch()
     root = scratch_root()
-    for old in root.glob("run-*"):
-        pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
     _RUN = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=root))
     os.chmod(_RUN, 0o700)
     atexit.register(shutil.rmtree, _RUN, True)

@@ -29,6 +29,8 @@ from medvalue.i18n import text
 from medvalue.identifiers import IdentifierFinding, scan_identifiers
 
 DEFAULT_K = 5
+#: The generalisation search runs over at most this many quasi-identifiers.
+MAX_SEARCH_QUASI = 20
 #: Share of records that may be suppressed (quasi-identifiers blanked) to reach k.
 DEFAULT_MAX_SUPPRESSION = 0.01
 
@@ -209,9 +211,18 @@ def privacy(
             f"its columns {sorted(set(pop.columns) - {'count'})} do not match the quasi-identifiers of any table",
             "give the quasi-identifier columns with the same names plus a 'count' column",
         )
-    plan = _plan(ds, releases, qis, k, max_suppression) if releases and recommend else None
+    # The search tries generalisations of every quasi-identifier against each other: past a
+    # few dozen (a wide table, a spec that marks everything) it is capped, and says so.
+    capped = len(qis) > MAX_SEARCH_QUASI
+    plan = (
+        _plan(ds, releases, qis, k, max_suppression)
+        if releases and recommend and not capped
+        else None
+    )
     ids = scan_identifiers(ds)
     reasons = _reasons(ds, ids, tables, plan, k)
+    if capped and recommend:
+        reasons.append(Reason("search_capped", False, {"n": len(qis), "cap": MAX_SEARCH_QUASI}))
     verdict = _verdict(reasons, ids)
     return PrivacyAssessment(
         dataset=ds.name,

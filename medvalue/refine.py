@@ -1081,14 +1081,15 @@ def _card_label(lang: str, key: str, **params: Any) -> str:
     return text("refine_labels", key, lang, **params)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def _markdown_safe(value: Any) -> Any:
     """Every text of the card as literal Markdown: metadata from a spec (a product name, a
     hospital) can hold HTML or links (``javascript:``) that a viewer would render."""
     if isinstance(value, str):
-        text_ = _MARKDOWN_SPECIAL.sub(r"\\\1", value)
+        text_ = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text_ = _MARKDOWN_SPECIAL.sub(r"\\\1", text_)
         return re.sub(r"(?i)javascript:", "javascript\\:", text_)
     if isinstance(value, Mapping):
         return {k: _markdown_safe(v) for k, v in value.items()}
