@@ -12,17 +12,18 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import polars as pl
 
 from medvalue import __version__
 from medvalue.config import DEFAULT_LANG, LANGUAGES, SMALL_CELL_THRESHOLD
-from medvalue.dataset import Dataset, load_dataset
 from medvalue.errors import MedvalueError
-from medvalue.inspect import inspect_dataset
-from medvalue.spec import spec_beside
+
+if TYPE_CHECKING:
+    from medvalue.dataset import Dataset
+
+# What a command needs is imported when it runs: `medvalue --help` loads click and no more.
 
 
 def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,7 +124,7 @@ _comparables_option = click.option(
     "--comparables",
     "comparables_path",
     type=click.Path(path_type=str),
-    help="Comparables registry (CSV or Excel); default: the public registry shipped in data/sample.",
+    help="Comparables registry (CSV or Excel); default: the public registry shipped with medvalue.",
 )
 _costs_option = click.option(
     "--costs",
@@ -143,9 +144,17 @@ _exclusive_option = click.option(
 
 
 def _load(path: str, spec_path: str | None, encoding: str | None) -> Dataset:
+    from medvalue.dataset import load_dataset
+
     ctx = click.get_current_context(silent=True)
     fmt = ctx.meta.get("medvalue.format") if ctx is not None else None
     return load_dataset(path, spec=spec_path, encoding=encoding, format=fmt)
+
+
+def spec_beside(path: str) -> Path | None:
+    from medvalue.spec import spec_beside as beside
+
+    return beside(path)
 
 
 def _emit_json(obj: dict[str, Any]) -> None:
@@ -179,6 +188,8 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def inspect(path: str, spec_path: str | None, encoding: str | None, as_json: bool) -> None:
     """Tables, rows, columns, detected encoding and inferred roles."""
+    from medvalue.inspect import inspect_dataset
+
     result = inspect_dataset(_load(path, spec_path or spec_beside(path), encoding))
     if as_json:
         _emit_json(result.to_dict())
@@ -846,7 +857,10 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 2
-    except pl.exceptions.ComputeError as exc:
+    except Exception as exc:
+        polars = sys.modules.get("polars")
+        if polars is None or not isinstance(exc, polars.exceptions.ComputeError):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         click.echo(
             f"medvalue: error: the data could not be parsed ({first}). "

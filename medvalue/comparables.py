@@ -13,13 +13,13 @@ from pathlib import Path
 
 import polars as pl
 
-from medvalue.config import SAMPLE_DIR
+from medvalue.config import PACKAGE_DATA
 from medvalue.errors import InputError
 from medvalue.io import read_user_table
 
-PUBLIC_REGISTRY = SAMPLE_DIR / "comparables.csv"
-SYNTHETIC_REGISTRY = SAMPLE_DIR / "comparables_synthetic.csv"
-FX_RATES = SAMPLE_DIR / "fx_rates.csv"
+# Runtime data ships inside the package (a wheel has no data/sample beside it).
+PUBLIC_REGISTRY = PACKAGE_DATA / "comparables.csv"
+FX_RATES = PACKAGE_DATA / "fx_rates.csv"
 
 COLUMNS = (
     "id", "synthetic", "reliability", "date", "country", "region", "venue", "seller",

@@ -8,7 +8,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE_DATA = PACKAGE_DIR / "data"
 PROJ_ROOT = PACKAGE_DIR.parent
 SAMPLE_DIR = PROJ_ROOT / "data" / "sample"
-NOTEBOOK_DIR = PROJ_ROOT / "notebooks"
+#: The report notebooks, shipped in the package (notebooks/ at the top of a checkout holds the
+#: same files for JupyterLab; tests/test_packaging.py keeps them equal).
+NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
 REPORTS_DIR = PROJ_ROOT / "reports"
 
 #: Counts of people below this are never shown (see docs/methods.md, small cells).

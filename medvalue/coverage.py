@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import yaml
@@ -22,6 +22,7 @@ import yaml
 from medvalue import codes, patterns
 from medvalue.config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
+from medvalue.display import Displayed
 from medvalue.errors import InputError
 from medvalue.files import load_user_yaml, load_yaml
 from medvalue.io import read_user_table
@@ -117,9 +118,11 @@ class ReferenceComparison:
         }
 
 
-@dataclass(frozen=True)
-class Coverage:
+@dataclass(frozen=True, repr=False)
+class Coverage(Displayed):
     """What :func:`coverage` returns."""
+
+    _view: ClassVar[str] = "coverage_section"
 
     dataset: str
     small_cell: int

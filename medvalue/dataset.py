@@ -239,6 +239,36 @@ def load_dataset(
     return Dataset(path=str(path), raw=raw, spec=final, plans=plans)
 
 
+def locate(path: str | Path) -> str:
+    """``path`` as given if it exists; otherwise, for a relative path, the same path under the
+    nearest parent folder that has it. JupyterLab runs a notebook in the notebook's folder,
+    so ``data/sample/x.csv`` written for the project folder is found from ``notebooks/``."""
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return str(path)
+    for parent in list(Path.cwd().parents)[:3]:
+        if (parent / p).exists():
+            return str(parent / p)
+    return str(path)
+
+
+def open_dataset(
+    path: str | Path,
+    spec: str | Path | None = None,
+    *,
+    encoding: str | None = None,
+    format: str | None = None,
+) -> Dataset:
+    """:func:`load_dataset` as a notebook wants it: paths found from the project folder or
+    the notebook's folder (:func:`locate`), and without ``spec`` the ``<name>.spec.yaml``
+    beside the data if there is one, so a spec only ever applies to its own data."""
+    from medvalue.spec import spec_beside
+
+    found = locate(path)
+    chosen = locate(spec) if spec else spec_beside(found)
+    return load_dataset(found, spec=chosen, encoding=encoding or None, format=format or None)
+
+
 def _plan_table(name: str, frame: pl.LazyFrame, tspec: TableSpec) -> dict[str, ColumnPlan]:
     schema = frame.collect_schema()
     text_cols = [c for c, t in schema.items() if t == pl.String]

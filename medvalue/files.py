@@ -19,24 +19,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from medvalue.errors import InputError
 
-# libyaml parses the message catalogue ten times faster than PyYAML's Python parser.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _loader() -> Any:
+    import yaml  # here, not at import: `medvalue --help` reads no YAML
+
+    # libyaml parses the message catalogue ten times faster than PyYAML's Python parser.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:
     """Parse YAML text safely (plain data only), as ``yaml.safe_load`` does."""
-    return yaml.load(text, Loader=_SAFE_LOADER)
+    import yaml
+
+    return yaml.load(text, Loader=_loader())
 
 
 def load_user_yaml(text: str, path: str | Path) -> Any:
     """Parse a YAML file the user gives: plain data, and no anchors or aliases (a few lines of
     nested aliases expand to gigabytes, the "billion laughs"); a spec never needs them."""
+    import yaml
+
     register_input(path)
-    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise InputError.at(
                 path, "YAML anchors and aliases (& and *) are not accepted", "write the values out"

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -27,6 +27,7 @@ import yaml
 from medvalue import comparables as registry_io
 from medvalue.config import PACKAGE_DATA
 from medvalue.dataset import Dataset
+from medvalue.display import Displayed
 from medvalue.errors import InputError, ParameterError
 from medvalue.files import load_user_yaml, load_yaml
 from medvalue.i18n import text
@@ -157,9 +158,11 @@ class Estimate:
         }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Valuation:
+@dataclass(frozen=True, repr=False)
+class Valuation(Displayed):
     """What :func:`price` returns."""
+
+    _view: ClassVar[str] = "pricing_section"
 
     dataset: str
     currency: str

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 
@@ -23,6 +24,7 @@ from medvalue import generalise
 from medvalue.anonymity import SUBJECT, ClassSummary, Diversity, all_missing, diversity, summarise
 from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
+from medvalue.display import Displayed
 from medvalue.errors import ColumnError, InputError, ParameterError
 from medvalue.files import check_output, spreadsheet_safe, staged
 from medvalue.i18n import text
@@ -77,9 +79,11 @@ class Reason:
         return {"reason": self.key, "blocking": self.blocking, "text": self.text(lang)}
 
 
-@dataclass(frozen=True)
-class PrivacyAssessment:
+@dataclass(frozen=True, repr=False)
+class PrivacyAssessment(Displayed):
     """What :func:`privacy` returns."""
+
+    _view: ClassVar[str] = "privacy_section"
 
     dataset: str
     target_k: int

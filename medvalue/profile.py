@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -48,6 +48,7 @@ from medvalue.checks import (
 )
 from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
 from medvalue.dataset import ColumnPlan, Dataset
+from medvalue.display import Displayed
 from medvalue.errors import ParameterError
 from medvalue.quality import Quality, score_quality
 from medvalue.spec import HIDDEN_ROLES, ColumnSpec, TableSpec
@@ -186,9 +187,11 @@ class PatientCompleteness:
         return self.patients_with / self.patients if self.patients else 0.0
 
 
-@dataclass(frozen=True)
-class Profile:
+@dataclass(frozen=True, repr=False)
+class Profile(Displayed):
     """The profile of a dataset: what :func:`profile` returns."""
+
+    _view: ClassVar[str] = "profile_section"
 
     dataset: str
     as_of: dt.date
@@ -199,6 +202,13 @@ class Profile:
     quality: Quality
     findings: tuple[Finding, ...]
     histograms: tuple[Histogram, ...] = ()
+
+    def headline(self, lang: str) -> tuple[str, str]:
+        """Rows and the quality score, for one-line summaries."""
+        score = "-" if self.quality.score is None else f"{self.quality.score:.1f}"
+        if lang == "zh":
+            return f"{self.size.rows:,} 行，质量 {score}", ""
+        return f"{self.size.rows:,} rows, quality {score}", ""
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -21,6 +22,7 @@ import polars as pl
 from medvalue import baseline, samplesize
 from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
+from medvalue.display import Displayed
 from medvalue.errors import ColumnError, ParameterError
 from medvalue.i18n import text
 from medvalue.suppression import suppress
@@ -139,9 +141,11 @@ class Leak:
         }
 
 
-@dataclass(frozen=True)
-class Readiness:
+@dataclass(frozen=True, repr=False)
+class Readiness(Displayed):
     """What :func:`readiness` returns. ``label is None`` when no label was named or found."""
+
+    _view: ClassVar[str] = "readiness_section"
 
     dataset: str
     small_cell: int

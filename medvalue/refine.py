@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import yaml
@@ -44,6 +44,7 @@ from medvalue import __version__, codes
 from medvalue.checks import plausible_range
 from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
 from medvalue.dataset import Dataset, load_dataset
+from medvalue.display import Displayed
 from medvalue.errors import MedvalueError, ParameterError
 from medvalue.files import check_output, spreadsheet_safe, write_atomic
 from medvalue.i18n import text
@@ -221,9 +222,11 @@ def values_of(changes: Sequence[Change], steps: Sequence[str]) -> int:
     return sum(c.values for c in changes if c.step in steps)
 
 
-@dataclass(frozen=True)
-class Refined:
+@dataclass(frozen=True, repr=False)
+class Refined(Displayed):
     """What :func:`refine` wrote and found."""
+
+    _view: ClassVar[str] = "refine_section"
 
     dataset: str
     out: Path

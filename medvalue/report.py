@@ -630,11 +630,19 @@ def _scrub(nb: nbformat.NotebookNode, params: Mapping[str, Any]) -> nbformat.Not
         pm_meta["parameters"] = shown
     for cell in nb.cells:
         if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            for k, v in params.items():
-                if k.endswith("_path") and v:
-                    cell.source = cell.source.replace(repr(v), repr(shown[k]))
-    text_ = _scrub_text(nbformat.writes(nb))
-    return nbformat.reads(text_, as_version=4)
+            # Written anew from the shown values: papermill's own rendering (double quotes,
+            # escaped non-ASCII) would escape a search for the original text.
+            cell.source = "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in shown.items())
+    text_ = nbformat.writes(nb)
+    for k, v in params.items():  # a path given in full, however an output spelled it
+        if k.endswith("_path") and v and Path(str(v)).is_absolute():
+            for spelled in {
+                str(v),
+                json.dumps(str(v))[1:-1],
+                json.dumps(str(v), ensure_ascii=False)[1:-1],
+            }:
+                text_ = text_.replace(spelled, Path(str(v)).name)
+    return nbformat.reads(_scrub_text(text_), as_version=4)
 
 
 def _scrub_text(s: str) -> str:

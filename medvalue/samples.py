@@ -839,6 +839,16 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
     written.append(_write_csv(regional_registry(), out / "regional_registry.csv"))
     (out / "targets.yaml").write_text(REGIONAL_TARGETS, encoding="utf-8")
     written.append(out / "targets.yaml")
+    # Named cohorts of one's own, in the form --codes reads (ICD-10 prefixes).
+    codes = out / "my_code_lists.yaml"
+    codes.write_text(MY_CODE_LISTS, encoding="utf-8")
+    written.append(codes)
+    # The county sample in the two standards, small, for the README's tour.
+    cdm = out / "omop_cdm"
+    cdm.mkdir(exist_ok=True)
+    for name, frame in omop_tables(scale=0.05).items():
+        written.append(_write_csv(frame, cdm / f"{name}.csv"))
+    written += write_fhir_ndjson(out / "fhir_export", fhir_resources(scale=0.02))
     readme = out / "README.md"
     readme.write_text(readme_text(), encoding="utf-8")
     written.append(readme)
@@ -857,6 +867,17 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
     return written
 
 
+MY_CODE_LISTS = """# Cohorts of one's own for `medvalue coverage|report --codes`: name -> ICD-10 prefixes.
+stroke_or_tia:
+  en: Stroke or transient ischaemic attack
+  zh: 卒中或短暂性脑缺血发作
+  prefixes: [I63, I64, G45]
+heart_failure:
+  en: Heart failure
+  zh: 心力衰竭
+  prefixes: [I50]
+"""
+
 _README_HEAD = """# Sample datasets (synthetic)
 
 Written by `medvalue.samples` (`make samples`); deterministic, so regenerating gives the same
@@ -872,10 +893,13 @@ beside it with its column roles and listing metadata.
 | `county_hospital/` | a county hospital's neurology, cardiology and geriatrics data in four tables linked by `patient_id` and `encounter_id`: patients, encounters, diagnoses (primary and secondary), labs | 3,001 / 6,348 / 12,355 / 6,348 |
 | `regional_registry.csv` + `targets.yaml` | SYNTHETIC data-product events (planned, registered, listed, traded) of hospitals in three Zhejiang cities, 2025 to October 2026, and 2026 targets modelled on Wenzhou's plan; planted: an unknown status (上架), a product registered after it was listed (ZJ9001), a product id used by two hospitals (ZJ9002), a trade before listing (ZJ9003), a target for a city with no products (台州市) | events |
 | `comparables_synthetic.csv` | a SYNTHETIC comparables registry drawn from a known price model (`medvalue.samples.SYNTHETIC_PRICE_MODEL`), for tests and the hedonic-regression tutorial; every row says `synthetic: true`; never used for a real valuation | 80 |
+| `my_code_lists.yaml` | two named cohorts (ICD-10 prefixes) in the form `--codes` reads | - |
+| `omop_cdm/` | the county sample as OMOP CDM v5.4 CSV tables (person, visit_occurrence, condition_occurrence with ICD-10 and SNOMED source values mixed, measurement, death, concept) | small |
+| `fhir_export/` | the county sample as a FHIR R4 Bulk Data export (Patient with names and phones, Encounter, Condition coded in ICD-10 and/or SNOMED with UUID ids, Observation, Procedure, MedicationRequest) | small |
 
-Not generated (written by hand, with sources): `comparables.csv`, the publicly reported
-health-data trades (one row each, source URL in every row), and `fx_rates.csv`, illustrative
-dated exchange rates to replace with your own.
+Not here: the publicly reported health-data trades (`comparables.csv`, written by hand, one row
+each with its source URL) and illustrative dated exchange rates to replace with your own
+(`fx_rates.csv`) are runtime data and ship inside the package, in `medvalue/data/`.
 
 ## Planted problems
 
@@ -949,12 +973,6 @@ def scaled(
         raise ValueError(msg)
     gen = generators[name]
     return gen(scale) if seed is None else gen(scale, seed)
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
-    for p in write_samples(target):
-        print(p)
 
 
 # --- clinical data standards (OMOP CDM, FHIR) --------------------------------------------------------
@@ -1174,3 +1192,9 @@ def fhir_observation_lines(n: int, seed: int = 11) -> pl.DataFrame:
     ]  # fmt: skip
     line = pl.concat_str([pl.lit(x) if isinstance(x, str) else x.cast(pl.String) for x in parts])
     return frame.select(line.alias("line"))
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE_DIR
+    for p in write_samples(target):
+        print(p)

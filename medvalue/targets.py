@@ -19,11 +19,13 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
+from medvalue.display import Displayed
 from medvalue.errors import InputError, ParameterError
 from medvalue.files import load_user_yaml
 from medvalue.i18n import text
@@ -93,9 +95,11 @@ class Progress:
         }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class TargetProgress:
+@dataclass(frozen=True, repr=False)
+class TargetProgress(Displayed):
     """What :func:`targets` returns."""
+
+    _view: ClassVar[str] = "targets_section"
 
     as_of: dt.date
     regions: tuple[Progress, ...]

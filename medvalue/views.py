@@ -106,6 +106,18 @@ def _wrap(inner: str) -> Html:
     return Html(f'<div class="mv">{inner}</div>')
 
 
+_PLOTLY_SHOWN = False
+
+
+def standalone(section: Html) -> Html:
+    """A section as a result displays it on its own in a notebook: with the styles, and with
+    plotly.js the first time in this process (charts need it once per page)."""
+    global _PLOTLY_SHOWN
+    script = "" if _PLOTLY_SHOWN else f'<script type="text/javascript">{plots.plotly_js()}</script>'
+    _PLOTLY_SHOWN = True
+    return Html(_CSS + script + str(section))
+
+
 def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> Html:
     """Styles, the page's one copy of plotly.js, and the title block for a dataset."""
     check_lang(lang)

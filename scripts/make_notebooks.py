@@ -1,6 +1,8 @@
 """Write the report notebooks (``make notebooks``). Notebooks are committed without outputs;
 edit this file, not the .ipynb, so every notebook keeps the same parameters cell."""
 
+from pathlib import Path
+
 import nbformat as nbf
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -21,7 +23,7 @@ PRICE = """valuation = mv.price(dataset, comparables=comparables_path or None, c
                      as_of=str(profile.as_of))"""
 
 PARAMS = """data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
-spec_path = "data/sample/liver_transplant.spec.yaml"  # spec YAML, or "" to infer column roles
+spec_path = ""  # spec YAML, or "" for the <name>.spec.yaml beside the data (else roles are inferred)
 encoding = ""  # force a text encoding (utf-8, gb18030), or "" to detect it
 as_of = ""  # valuation date YYYY-MM-DD, or "" for today
 lang = "zh"  # report language: "zh" or "en"
@@ -58,10 +60,18 @@ def opening():
         params_cell(PARAMS),
         new_code_cell("import medvalue as mv\nfrom medvalue import views"),
         new_code_cell(
-            "dataset = mv.load_dataset(data_path, spec=spec_path or None, encoding=encoding or None)\n"
+            "dataset = mv.open_dataset(data_path, spec_path or None, encoding=encoding or None)\n"
             "views.page_start(dataset, lang, as_of or None)"
         ),
     ]
+
+
+def write(notebook, name):
+    """Each notebook twice: in notebooks/ (users open it in JupyterLab) and inside the
+    package (medvalue report runs it from an installed wheel); a test keeps them equal."""
+    for folder in ("notebooks", "medvalue/notebooks"):
+        Path(folder).mkdir(exist_ok=True)
+        nbf.write(notebook, f"{folder}/{name}")
 
 
 def params_cell(src):
@@ -116,7 +126,7 @@ valuation = nb(
         ),
     ]
 )
-nbf.write(valuation, "notebooks/valuation_report.ipynb")
+write(valuation, "valuation_report.ipynb")
 
 cov = nb(
     [
@@ -134,7 +144,7 @@ cov = nb(
         new_code_cell("views.results(lang=lang, dataset=dataset.name, coverage=coverage)"),
     ]
 )
-nbf.write(cov, "notebooks/02_coverage.ipynb")
+write(cov, "02_coverage.ipynb")
 
 prof = nb(
     [
@@ -151,7 +161,7 @@ prof = nb(
         ),
     ]
 )
-nbf.write(prof, "notebooks/01_profile.ipynb")
+write(prof, "01_profile.ipynb")
 
 priv = nb(
     [
@@ -168,7 +178,7 @@ priv = nb(
         new_code_cell("views.results(lang=lang, dataset=dataset.name, privacy=privacy)"),
     ]
 )
-nbf.write(priv, "notebooks/04_privacy.ipynb")
+write(priv, "04_privacy.ipynb")
 
 ready = nb(
     [
@@ -184,7 +194,7 @@ ready = nb(
         new_code_cell("views.results(lang=lang, dataset=dataset.name, readiness=readiness)"),
     ]
 )
-nbf.write(ready, "notebooks/03_readiness.ipynb")
+write(ready, "03_readiness.ipynb")
 
 pricing = nb(
     [
@@ -211,14 +221,14 @@ pricing = nb(
             "drawn from a known model, shows what the regression does when there are enough."
         ),
         new_code_cell(
-            'tutorial = mv.price(dataset, comparables="data/sample/comparables_synthetic.csv", profile=profile,\n'
+            'tutorial = mv.price(dataset, comparables=mv.locate("data/sample/comparables_synthetic.csv"), profile=profile,\n'
             "                    coverage=coverage, readiness=readiness, as_of=str(profile.as_of))\n"
             "views.hedonic_tutorial(tutorial, lang)"
         ),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, valuation=valuation)"),
     ]
 )
-nbf.write(pricing, "notebooks/05_pricing.ipynb")
+write(pricing, "05_pricing.ipynb")
 
 TARGET_PARAMS = '''registry_path = "data/sample/regional_registry.csv"  # product registry (CSV or Excel): one row per status event
 targets_path = "data/sample/targets.yaml"  # targets (YAML or CSV): region, year, products, transactions, value
@@ -235,14 +245,14 @@ regional = nb(
         params_cell(TARGET_PARAMS),
         new_code_cell("import medvalue as mv\nfrom medvalue import views"),
         new_code_cell(
-            "progress = mv.targets(registry_path, targets_path, as_of=as_of or None)\n"
+            "progress = mv.targets(mv.locate(registry_path), mv.locate(targets_path), as_of=as_of or None)\n"
             "views.targets_page_start(registry_path.rsplit('/', 1)[-1], lang, progress.as_of)"
         ),
         new_code_cell("views.targets_section(progress, lang)"),
         new_code_cell("views.results(lang=lang, targets=progress)"),
     ]
 )
-nbf.write(regional, "notebooks/06_regional_targets.ipynb")
+write(regional, "06_regional_targets.ipynb")
 
 refine = nb(
     [
@@ -265,4 +275,4 @@ refine = nb(
         new_code_cell("views.results(lang=lang, dataset=dataset.name, refined=refined)"),
     ]
 )
-nbf.write(refine, "notebooks/07_refine.ipynb")
+write(refine, "07_refine.ipynb")

@@ -272,3 +272,28 @@ def test_no_quasi_identifiers_is_never_anonymised(run, tmp_path):
     got = json.loads(run("privacy", data, "--json").out)
     assert got["verdict"] != "anonymised"
     assert any(r["reason"] == "no_quasi_identifiers" and r["blocking"] for r in got["reasons"])
+
+
+# --- no machine path in a report ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_report_from_a_path_outside_home_and_temp_shows_no_path(tmp_path):
+    import shutil
+    import uuid
+
+    root = Path("/var/tmp") / f"medvalue-test-{uuid.uuid4().hex[:8]}"
+    data = root / "数据 导出" / "x.csv"
+    data.parent.mkdir(parents=True)
+    try:
+        data.write_bytes(LIVER.read_bytes())
+        out = tmp_path / "reports"
+        proc = _medvalue("report", data, "--out", out, "--notebook", "01_profile", "--lang", "en")
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        for f in out.iterdir():
+            text = f.read_text(encoding="utf-8", errors="replace")
+            for spelled in (str(root), json.dumps(str(root))[1:-1], "/var/tmp", "数据 导出"):
+                assert spelled not in text, (f.name, spelled)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

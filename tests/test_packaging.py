@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -50,3 +51,38 @@ def test_heavy_imports_stay_at_the_edges():
                 top = n.split(".")[0]
                 if top in ALLOWED:
                     assert path.name in ALLOWED[top], f"{path.name} imports {top}"
+
+
+def test_notebooks_folder_holds_the_packaged_notebooks():
+    # notebooks/ is what users open in JupyterLab; medvalue/notebooks/ ships in the wheel.
+    root = Path(__file__).resolve().parent.parent
+    top = {p.name: p.read_bytes() for p in (root / "notebooks").glob("*.ipynb")}
+    packaged = {p.name: p.read_bytes() for p in (root / "medvalue" / "notebooks").glob("*.ipynb")}
+    assert top and top == packaged
+
+
+def test_runtime_code_reads_nothing_outside_the_package():
+    from medvalue import comparables, report
+    from medvalue.config import PACKAGE_DIR
+
+    for path in (comparables.PUBLIC_REGISTRY, comparables.FX_RATES, report.NOTEBOOK_DIR):
+        assert PACKAGE_DIR in path.parents and path.exists()
+
+
+def test_results_display_themselves_and_repr_is_one_line():
+    import medvalue as mv
+    from medvalue.config import SAMPLE_DIR
+
+    ds = mv.load_dataset(SAMPLE_DIR / "carotid_stenting.csv")
+    results = [
+        mv.profile(ds, as_of="2025-01-01"),
+        mv.coverage(ds),
+        mv.readiness(ds, "stroke_or_death_30d"),
+        mv.privacy(ds),
+    ]
+    results.append(mv.price(ds, profile=results[0], coverage=results[1], as_of="2025-01-01"))
+    for r in results:
+        bundle = r._repr_mimebundle_()
+        assert "<h2>" in bundle["text/html"] and bundle["text/plain"] == repr(r)
+        assert "\n" not in repr(r) and len(repr(r)) < 120
+    assert "Profile" in repr(results[0]) and "2,550 rows" in repr(results[0])

@@ -14,10 +14,14 @@ import pytest
 import medvalue as mv
 from medvalue import comparables as reg
 from medvalue import pricing
+from medvalue.config import SAMPLE_DIR
 from medvalue.samples import SYNTHETIC_PRICE_MODEL, comparables_synthetic
 from tests.conftest import CAROTID, LIVER, LIVER_SPEC
 
 AS_OF = "2026-06-01"
+
+#: The tutorial registry drawn from a known model (a sample file, not runtime data).
+SYNTHETIC_REGISTRY = SAMPLE_DIR / "comparables_synthetic.csv"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def public():
 
 @pytest.fixture(scope="module")
 def synthetic():
-    return reg.convert(reg.load_registry(reg.SYNTHETIC_REGISTRY), reg.load_rates(), "CNY")
+    return reg.convert(reg.load_registry(SYNTHETIC_REGISTRY), reg.load_rates(), "CNY")
 
 
 def _subject(**kw) -> pricing.Subject:
@@ -54,8 +58,8 @@ def test_every_public_row_has_a_source_and_the_schema(public):
 
 
 def test_the_synthetic_registry_is_labelled_and_regenerates():
-    frame = reg.load_registry(reg.SYNTHETIC_REGISTRY)
-    assert "synthetic" in reg.SYNTHETIC_REGISTRY.name and frame["synthetic"].all()
+    frame = reg.load_registry(SYNTHETIC_REGISTRY)
+    assert "synthetic" in SYNTHETIC_REGISTRY.name and frame["synthetic"].all()
     assert (frame["reliability"] == "synthetic").all()
     assert comparables_synthetic().height == frame.height
 
@@ -218,7 +222,7 @@ def test_liver_band_is_ordered_and_honest(liver_price):
 
 def test_band_widens_as_comparables_are_removed():
     ds = mv.load_dataset(CAROTID)
-    full = reg.load_registry(reg.SYNTHETIC_REGISTRY)
+    full = reg.load_registry(SYNTHETIC_REGISTRY)
     widths = []
     for n in (80, 20, 2):
         v = mv.price(ds, comparables=full.head(n), as_of=AS_OF)
