@@ -6,11 +6,13 @@ Exit codes: 0 success, 2 a user error (one line on stderr naming the problem and
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,7 +182,10 @@ def _console():
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="medvalue")
 def cli() -> None:
-    """Profile, check and value clinical datasets; render reports for finance teams."""
+    """Profile, check and value clinical datasets; render reports for finance teams.
+
+    Long commands say on the terminal when they start and end; --quiet (anywhere on the
+    line) turns that off, and --json output is never mixed with it."""
 
 
 @cli.command()
@@ -802,8 +807,9 @@ def report(
             reference=reference_path,
             options=options,
         )
+        verb = "replaced" if out.replaced else "wrote"  # say so when an earlier report is gone
         for p in out.files:
-            click.echo(f"wrote {p}")
+            click.echo(f"{verb} {p}")
         click.echo(f"done in {out.seconds:.1f} s")
     else:
         outs = render_portfolio(
@@ -824,13 +830,37 @@ def report(
         click.echo(f"done in {outs.seconds:.1f} s")
 
 
+#: Commands that can take more than a moment on a large export.
+_LONG = {"profile", "coverage", "readiness", "privacy", "price", "refine", "report", "pool"}
+
+
+@contextlib.contextmanager
+def _working(args: list[str]) -> Iterator[None]:
+    """On a terminal, one line on stderr when a long command starts and one when it ends, so
+    a 10-minute refine is not silent; never with --json (its output stays clean), --quiet or
+    when stderr is a file or a pipe."""
+    command = next((a for a in args if not a.startswith("-")), "")
+    quiet = {"--json", "--quiet", "-h", "--help"} & set(args)
+    if command not in _LONG or quiet or not sys.stderr.isatty():
+        yield
+        return
+    started = time.perf_counter()
+    click.echo(f"medvalue {command}: working (--quiet hides this) ...", err=True)
+    yield
+    click.echo(f"medvalue {command}: done in {time.perf_counter() - started:.1f} s", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map user errors to exit code 2 with one line on stderr."""
     try:
-        from medvalue.files import remove_stale_scratch
+        args = list(sys.argv[1:] if argv is None else argv)
+        if not {"-h", "--help", "--version"} & set(args):
+            from medvalue.files import remove_stale_scratch
 
-        remove_stale_scratch()  # what a killed run left in the scratch folder goes first
-        cli.main(args=argv, prog_name="medvalue", standalone_mode=False)
+            remove_stale_scratch()  # what a killed run left in the scratch folder goes first
+        with _working(args):
+            cli.main(args=[a for a in args if a != "--quiet"], prog_name="medvalue",
+                     standalone_mode=False)  # fmt: skip
     except MedvalueError as exc:
         click.echo(f"medvalue: error: {exc}", err=True)
         return exc.exit_code

@@ -58,6 +58,8 @@ class Rendered:
     pdf: Path | None
     seconds: float
     results: Mapping[str, Any] = field(repr=False)
+    #: A report of the same name was there before and has been replaced.
+    replaced: bool = False
 
     @property
     def files(self) -> list[Path]:
@@ -210,6 +212,7 @@ def render_notebook(
             raise ReportError(msg) from None
         nb = _scrub(nbformat.read(executed, as_version=4), params)
     nb.metadata["title"] = title or name
+    replaced = (out / f"{name}.html").exists()
     results = _extract_results(nb)
     html_text = _to_html(nb, lang)
     paths = _write_set(
@@ -230,6 +233,7 @@ def render_notebook(
         pdf_path,
         time.perf_counter() - started,
         results,
+        replaced,
     )
 
 
