@@ -760,6 +760,7 @@ def load_spec(path: str | Path) -> dict[str, Any]:
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "confidence": (int, float),
     "quasi": (bool,),
+    "event": (str, int, float),  # event: 2 as well as event: death
 }
 
 
@@ -796,7 +797,8 @@ def _check_shape(path: str | Path, doc: Mapping[str, Any]) -> None:
                 want = _FIELD_TYPES.get(field_, (str,))
                 if value is not None and (not isinstance(value, want) or (
                     bool not in want and isinstance(value, bool))):  # fmt: skip
-                    kind = {(bool,): "true or false", (int, float): "a number"}.get(want, "text")
+                    kind = {(bool,): "true or false", (int, float): "a number",
+                            (str, int, float): "a value"}.get(want, "text")  # fmt: skip
                     fail(f"tables.{tname}.columns.{cname}.{field_}", kind)
 
 
@@ -868,6 +870,8 @@ def apply_spec(
                         fields.get("role") in QUASI_ROLES
                         or fields.get("role") == "quasi_identifier"
                     )
+                if fields.get("event") is not None:  # a label value is compared as text
+                    fields["event"] = str(fields["event"])
                 cols[cname] = ColumnSpec(**fields)
             else:
                 cols[cname] = cspec if infer else ColumnSpec()

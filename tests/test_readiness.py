@@ -511,3 +511,11 @@ def test_multiclass_sample_size_is_per_class_and_labelled_multiclass(tmp_path):
     shares = [n / r.label.labelled for _, n in r.label.classes]
     each = [samplesize.binary(r.sample_size.parameters, s, cstatistic=c).required_n for s in shares]
     assert r.sample_size.required_n == max(each)
+
+
+def test_the_spec_names_the_event_as_a_number_or_text(tmp_path):
+    path = _status_table(tmp_path)
+    spec = tmp_path / "status.spec.yaml"
+    spec.write_text("tables:\n  status:\n    columns:\n      status: {role: label, event: 2}\n")
+    r = readiness(mv.load_dataset(path, spec=spec))
+    assert (r.label.positive, r.label.event_basis, r.label.competing) == ("2", "given", ("1",))
