@@ -43,6 +43,7 @@ import yaml
 from medvalue import __version__, codes
 from medvalue.checks import plausible_range
 from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
+from medvalue.croissant import croissant
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.display import Displayed
 from medvalue.errors import MedvalueError, ParameterError
@@ -83,6 +84,8 @@ LOG_FILE = "refine_log.json"
 TIMING_FILE = "timing.json"
 DATACARD_MD = "datacard.md"
 DATACARD_JSON = "datacard.json"
+#: The product described in MLCommons Croissant 1.0 (see medvalue.croissant).
+CROISSANT_FILE = "croissant.json"
 
 _DEFAULT_USES = {
     "en": [
@@ -359,6 +362,12 @@ def refine(
                         small_cell=small_cell, span=span)  # fmt: skip
         write_atomic(work / DATACARD_JSON, _json(card))
         write_atomic(work / DATACARD_MD, datacard_markdown(card))
+        described = {
+            f"{t}.{c}": final.spec.role_of(t, c).description or text("roles", final.spec.role_of(t, c).role, "en")
+            for t in final.table_names
+            for c in final.table_spec(t).columns
+        }  # fmt: skip
+        write_atomic(work / CROISSANT_FILE, _json(croissant(work, card, described)))
         seconds["total"] = time.perf_counter() - started
         write_atomic(
             work / TIMING_FILE, _json({stage: round(v, 3) for stage, v in seconds.items()})

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import medvalue as mv
+from medvalue.config import SAMPLE_DIR
 from medvalue.refine import (
     DATACARD_JSON,
     DATACARD_MD,
@@ -90,6 +91,7 @@ def test_writes_the_product_layout(liver):
         DICTIONARY_FILE,
         DATACARD_MD,
         DATACARD_JSON,
+        "croissant.json",
         LOG_FILE,
         TIMING_FILE,
     }
@@ -458,3 +460,28 @@ def test_fast_hmac_equals_the_standard_library(key, values):
 
     expected = [hmac.new(key, b"patient:" + v.encode(), "sha256").hexdigest() for v in values]
     assert _hmac_hex(key, b"patient:", values) == expected
+
+
+def test_croissant_metadata_validates_and_loads_the_product(tmp_path):
+    import logging
+
+    import mlcroissant as mlc
+
+    out = tmp_path / "product"
+    refined = mv.refine(
+        mv.load_dataset(SAMPLE_DIR / "carotid_stenting.csv"),
+        out,
+        secret=b"croissant-test-key-0123456789",
+        price=False,
+    )
+    path = out / "croissant.json"
+    assert path.exists() and "croissant.json" in refined.files
+    records = logging.getLogger("absl")
+    records.setLevel(logging.ERROR)
+    ds = mlc.Dataset(jsonld=path)  # raises on any validation error
+    assert ds.metadata.ctx.issues.warnings == set() and ds.metadata.ctx.issues.errors == set()
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["rai:dataUseCases"] and "k = " in doc["rai:personalSensitiveInformation"]
+    table = pl.read_parquet(next((out / "data").glob("*.parquet")))
+    rows = list(ds.records(record_set=doc["recordSet"][0]["@id"]))
+    assert len(rows) == table.height
