@@ -297,3 +297,16 @@ def test_report_from_a_path_outside_home_and_temp_shows_no_path(tmp_path):
                 assert spelled not in text, (f.name, spelled)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_outputs_follow_the_umask(run, folder, tmp_path):
+    old = os.umask(0o022)
+    try:
+        spec = tmp_path / "s.yaml"
+        applied = tmp_path / "applied.csv"
+        assert run("spec", folder / "x.csv", "-o", spec).code == 0
+        assert run("privacy", folder / "x.csv", "--apply", "--out", applied).code == 0
+    finally:
+        os.umask(old)
+    for f in (spec, applied):
+        assert f.stat().st_mode & 0o777 == 0o644, f  # shared like any other tool's output
