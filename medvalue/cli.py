@@ -836,17 +836,20 @@ _LONG = {"profile", "coverage", "readiness", "privacy", "price", "refine", "repo
 
 @contextlib.contextmanager
 def _working(args: list[str]) -> Iterator[None]:
-    """On a terminal, one line on stderr when a long command starts and one when it ends, so
-    a 10-minute refine is not silent; never with --json (its output stays clean), --quiet or
-    when stderr is a file or a pipe."""
+    """On a terminal, a spinner on stderr while a long command works and one line when it
+    ends, so a 10-minute refine is not silent; never with --json (its output stays clean),
+    --quiet or when stderr is a file or a pipe."""
     command = next((a for a in args if not a.startswith("-")), "")
     quiet = {"--json", "--quiet", "-h", "--help"} & set(args)
     if command not in _LONG or quiet or not sys.stderr.isatty():
         yield
         return
+    from rich.console import Console
+
     started = time.perf_counter()
-    click.echo(f"medvalue {command}: working (--quiet hides this) ...", err=True)
-    yield
+    # A spinner with the elapsed time on stderr; what the command prints goes above it.
+    with Console(stderr=True).status(f"medvalue {command}: working (--quiet hides this)"):
+        yield
     click.echo(f"medvalue {command}: done in {time.perf_counter() - started:.1f} s", err=True)
 
 
