@@ -61,18 +61,24 @@ CONTEXT: dict[str, Any] = {
 }
 
 
-def _data_type(dtype: pl.DataType) -> str:
-    if dtype == pl.Boolean:
-        return "sc:Boolean"
-    if dtype.is_integer():
-        return "sc:Integer"
-    if dtype.is_float():
-        return "sc:Float"
+def type_name(dtype: pl.DataType) -> str:
+    """The type of a product column as the data dictionary and the datacard name it."""
     if dtype == pl.Date:
-        return "sc:Date"
+        return "date"
     if dtype.is_temporal():
-        return "sc:DateTime"
-    return "sc:Text"
+        return "datetime"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "number"
+    if dtype == pl.Boolean:
+        return "boolean"
+    return "text"
+
+
+#: The same types in schema.org's vocabulary, as Croissant fields declare them.
+_SCHEMA_ORG = {"date": "sc:Date", "datetime": "sc:DateTime", "integer": "sc:Integer",
+               "number": "sc:Float", "boolean": "sc:Boolean", "text": "sc:Text"}  # fmt: skip
 
 
 def croissant(
@@ -98,7 +104,7 @@ def croissant(
                 "@id": f"{table}/{column}",
                 "name": column,
                 "description": descriptions.get(f"{table}.{column}") or column,
-                "dataType": _data_type(dtype),
+                "dataType": _SCHEMA_ORG[type_name(dtype)],
                 "source": {
                     "fileObject": {"@id": f"{table}-parquet"},
                     "extract": {"column": column},

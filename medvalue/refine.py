@@ -43,7 +43,7 @@ import yaml
 from medvalue import __version__, codes
 from medvalue.checks import plausible_range
 from medvalue.config import SMALL_CELL_THRESHOLD, cache_dir
-from medvalue.croissant import croissant
+from medvalue.croissant import croissant, type_name
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.display import Displayed
 from medvalue.errors import MedvalueError, ParameterError
@@ -877,7 +877,7 @@ def data_dictionary(ds: Dataset, prof: Any) -> str:
             cp = by_key.get((t, c))
             completeness = "" if cp is None or not cp.rows else f"{1 - cp.null_fraction:.4f}"
             unit = cspec.unit or _unit_of(cspec, c)
-            row = [t, c, _type_name(dtype), cspec.role, cspec.description or "", unit,
+            row = [t, c, type_name(dtype), cspec.role, cspec.description or "", unit,
                    completeness, _allowed(cspec, cp)]  # fmt: skip
             w.writerow([spreadsheet_safe(str(v)) for v in row])  # no cell runs as a formula
     return buf.getvalue()
@@ -886,20 +886,6 @@ def data_dictionary(ds: Dataset, prof: Any) -> str:
 def _unit_of(cspec: ColumnSpec, column: str) -> str:
     rule = plausible_range(cspec, column)
     return rule[0] if rule else ""
-
-
-def _type_name(dtype: pl.DataType) -> str:
-    if dtype == pl.Date:
-        return "date"
-    if dtype.is_temporal():
-        return "datetime"
-    if dtype.is_integer():
-        return "integer"
-    if dtype.is_float():
-        return "number"
-    if dtype == pl.Boolean:
-        return "boolean"
-    return "text"
 
 
 def _allowed(cspec: ColumnSpec, cp: Any) -> str:
