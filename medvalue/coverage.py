@@ -349,13 +349,20 @@ def coverage(
     # Normalised once, then every count below reads this frame instead of redoing the joins;
     # patient ids become integers, so every distinct count below hashes numbers.
     patient_number = pl.col("patient").cast(pl.Categorical).to_physical().alias("patient")
-    normal = (
-        normal.select(
-            patient_number, "position", "code_status", "code_icd10", "category", "block", "chapter"
-        )
-        .collect()
-        .lazy()
-    )
+    # Collected together, so the joins run once (the plans share them): the integer frame
+    # for the counts, and the ids of coded patients for the recognised-code count.
+    coded_frame, valid_ids = pl.collect_all(
+        [
+            normal.select(
+                patient_number, "position", "code_status", "code_icd10", "category", "block",
+                "chapter",
+            ),
+            normal.filter(pl.col("code_icd10").is_not_null())
+            .select(pl.col("patient").cast(pl.String))
+            .unique(),
+        ]
+    )  # fmt: skip
+    normal = coded_frame.lazy()
     status = dict(
         normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
     )
@@ -383,13 +390,8 @@ def coverage(
     }
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
-    valid_patients = (
-        codes.normalise(long, "code")
-        .filter(pl.col("code_icd10").is_not_null())
-        .select(pl.col("patient").cast(pl.String))
-    )
     mix, recognised = _vocabulary_mix(
-        _coded(ds), valid_patients, _with_concept(concept_frame), small_cell
+        _coded(ds), valid_ids.lazy(), _with_concept(concept_frame), small_cell
     )
     return Coverage(
         dataset=ds.name,

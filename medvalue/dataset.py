@@ -313,31 +313,25 @@ def _parse_shares(
         "date": parse_datetime(s).is_not_null(),
         "sep": s.str.contains(r"[-/年.:]").fill_null(False),
     }
-    orders = date_order(pl.col("value"))
-    # Each distinct value is parsed once, weighted by how often it occurs.
+    # Each distinct value is parsed once, weighted by how often it occurs; whether any value
+    # proves year-last dates day first or month first is read off the same distinct values.
     counted = (
         frame.head(_TYPE_SAMPLE)
         .select(text_cols)
         .unpivot(on=text_cols, variable_name="column", value_name="value")
         .group_by("column", "value")
         .agg(pl.len().alias("rows"))
-        .select(pl.col("column"), pl.col("rows"), *[f.alias(k) for k, f in flags.items()])
         .group_by("column")
-        .agg([(pl.col(k) * pl.col("rows")).sum() for k in flags])
-        .collect()
-    )
-    # Year-last dates: does any value prove day first or month first? (distinct values)
-    proven = (
-        frame.head(_TYPE_SAMPLE)
-        .select(text_cols)
-        .unpivot(on=text_cols, variable_name="column", value_name="value")
-        .unique()
-        .group_by("column")
-        .agg(orders.alias("o"))
+        .agg(
+            *[(f * pl.col("rows")).sum().alias(k) for k, f in flags.items()],
+            date_order(pl.col("value")).alias("o"),
+        )
         .unnest("o")
         .collect()
     )
-    order_of = {r.pop("column"): r for r in proven.iter_rows(named=True)}
+    orders = ("shaped", "day_first", "month_first")
+    order_of = {r["column"]: {k: r[k] for k in orders} for r in counted.iter_rows(named=True)}
+    counted = counted.drop(orders)
     out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}
     for row in counted.iter_rows(named=True):
         c = row.pop("column")

@@ -131,13 +131,15 @@ def staged(path: str | Path) -> Iterator[Path]:
 
 
 #: Characters a spreadsheet reads as the start of a formula (OWASP, CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The same as a regular expression, for columns of cells (polars).
+FORMULA_REGEX = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_START) + "]"
 
 
 def spreadsheet_safe(text: str) -> str:
     """A text cell that a spreadsheet shows as text: one starting like a formula gets a
     leading apostrophe (OWASP's rule); numbers such as -3.5 are left alone."""
-    if text.startswith(_FORMULA_START):
+    if text.startswith(FORMULA_START):
         try:
             float(text)
         except ValueError:
@@ -180,7 +182,7 @@ def remove_stale_scratch() -> None:
         return
     for old in root.glob("run-*"):
         pid = old.name.split("-")[1] if old.name.count("-") >= 2 else ""
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -198,7 +200,8 @@ def scratch_dir() -> Path:
     return _RUN
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a scratch or work folder of a dead one is stale)."""
     if pid == os.getpid():
         return True
     try:

@@ -26,7 +26,7 @@ from medvalue.config import SMALL_CELL_THRESHOLD
 from medvalue.dataset import Dataset
 from medvalue.display import Displayed
 from medvalue.errors import ColumnError, InputError, ParameterError
-from medvalue.files import check_output, spreadsheet_safe, staged
+from medvalue.files import FORMULA_REGEX, check_output, spreadsheet_safe, staged
 from medvalue.i18n import text
 from medvalue.identifiers import IdentifierFinding, scan_identifiers
 
@@ -629,11 +629,11 @@ def _spreadsheet_safe(frame: pl.LazyFrame) -> pl.LazyFrame:
     """Text cells and column names that a spreadsheet would run as formulas are written
     with a leading apostrophe (OWASP's rule for CSV injection); numbers are untouched."""
     schema = frame.collect_schema()
-    formula = r"^[=+\-@\t\r]"
     text = [c for c, t in schema.items() if t == pl.String]
     safe = frame.with_columns(
         pl.when(
-            pl.col(c).str.contains(formula) & pl.col(c).cast(pl.Float64, strict=False).is_null()
+            pl.col(c).str.contains(FORMULA_REGEX)
+            & pl.col(c).cast(pl.Float64, strict=False).is_null()
         )
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))

@@ -372,8 +372,6 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     _count_values(tspec, plans, distinct, row)
     top, sites = _value_lists(tspec, plans, row, small_cell)
     histograms = _histograms(name, tspec, plans, distinct, row, small_cell)
-    for c in plans:
-        row[f"{c}\x1frows"] = rows  # what the small-count rule needs per column
     columns = [
         _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell)
         for c in plans
@@ -915,7 +913,7 @@ def _column_profile(
     shown, hidden = top.get(c, ((), 0))
     stats = {s: row.get(k + s) for s in ("min", "max", "mean", "std", "q25", "median", "q75",
                                           "minlen", "maxlen")}  # fmt: skip
-    stats = _safe_statistics(stats, row, k, small_cell)
+    stats = _safe_statistics(stats, row, k, rows, small_cell)
     return ColumnProfile(
         table=table,
         name=c,
@@ -943,15 +941,14 @@ def _column_profile(
 
 
 def _safe_statistics(
-    stats: dict[str, Any], row: Mapping[str, Any], k: str, small_cell: int
+    stats: dict[str, Any], row: Mapping[str, Any], k: str, rows: int, small_cell: int
 ) -> dict[str, Any]:
     """Statistics from which no small count can be derived: a column with values of fewer
     than ``small_cell`` rows shows none (its min and max would be one person's value); a
     two-valued column (a 0/1 flag) hides its mean and spread when either value is held by
     fewer than ``small_cell`` rows (mean x rows = the count of ones)."""
-    present = int(row[k + "rows"]) - int(row[k + "null"]) - int(row[k + "unparseable"]) if (
-        k + "rows") in row else None  # fmt: skip
-    if present is not None and 0 < present < small_cell:
+    present = rows - int(row[k + "null"]) - int(row[k + "unparseable"])
+    if 0 < present < small_cell:
         return dict.fromkeys(stats)
     lo, hi, mean = stats.get("min"), stats.get("max"), stats.get("mean")
     two = int(row.get(k + "n_unique") or 0) <= 2

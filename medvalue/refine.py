@@ -47,7 +47,7 @@ from medvalue.croissant import croissant, type_name
 from medvalue.dataset import Dataset, load_dataset
 from medvalue.display import Displayed
 from medvalue.errors import MedvalueError, ParameterError
-from medvalue.files import check_output, spreadsheet_safe, write_atomic
+from medvalue.files import check_output, process_alive, spreadsheet_safe, write_atomic
 from medvalue.i18n import text
 from medvalue.identifiers import IN_TEXT_PATTERNS, mask_with
 from medvalue.privacy import (
@@ -387,13 +387,8 @@ def _remove_stale_work(out: Path) -> None:
     """Work folders of refine runs that were killed (their process is gone)."""
     for old in out.parent.glob(f".{out.name}.refining-*"):
         pid = old.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-            except ProcessLookupError:
-                shutil.rmtree(old, ignore_errors=True)
-            except PermissionError:
-                pass
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_out(ds: Dataset, out: Path) -> None:
