@@ -27,11 +27,12 @@ report: $(STAMP) ## render the sample valuation report to reports/
 test: $(STAMP) ## run the whole test suite
 	$(BIN)/python -m pytest
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check medvalue tests benchmarks scripts
+	$(BIN)/mypy
 
 samples: $(STAMP) ## regenerate data/sample/ (deterministic)
-	$(BIN)/python -m medvalue.samples $(SAMPLE)
+	$(BIN)/python -m medvalue.datasets $(SAMPLE)
 
 notebooks: $(STAMP) ## rewrite notebooks/ from scripts/make_notebooks.py
 	$(BIN)/python scripts/make_notebooks.py

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from medvalue import coverage, load_dataset
-from medvalue.codes import code_table, normalise
+from medvalue.core._codes import code_table, normalise
 
 FORMS = [
     "K74.6",

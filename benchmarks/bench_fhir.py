@@ -4,7 +4,7 @@ Run by hand::
 
     python benchmarks/bench_fhir.py --resources 1000000
 
-The file is generated with ``medvalue.samples.fhir_observation_lines`` into benchmarks/_data.
+The file is generated with ``medvalue.datasets.fhir_observation_lines`` into benchmarks/_data.
 Each measurement runs in a fresh process (time after imports, peak resident memory):
 medvalue reading every field of every resource (``load_dataset`` then collecting the
 observation table), medvalue's whole profile of it, DuckDB's ``read_json`` of the same
@@ -59,7 +59,7 @@ def make_data(n: int) -> Path:
     if not target.exists():
         folder.mkdir(parents=True, exist_ok=True)
         code = (
-            "import sys; from medvalue.samples import fhir_observation_lines; "
+            "import sys; from medvalue.datasets import fhir_observation_lines; "
             "fhir_observation_lines(int(sys.argv[1]))['line'].to_frame()"
             ".write_csv(sys.argv[2], include_header=False, quote_style='never')"
         )

@@ -18,9 +18,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from medvalue import anonymity, load_dataset
-from medvalue.identifiers import scan_identifiers
-from medvalue.privacy import privacy
+from medvalue import load_dataset
+from medvalue.analyses import _anonymity as anonymity
+from medvalue.analyses._identifiers import scan_identifiers
+from medvalue.analyses._privacy import privacy
 
 QI = ["sex", "age", "admission_date", "discharge_date", "township"]
 

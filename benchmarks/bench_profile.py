@@ -4,7 +4,7 @@ Run by hand (``make bench``)::
 
     python benchmarks/bench_profile.py --rows 1000000 10000000 --ydata-python /path/to/python
 
-Data comes from ``medvalue.samples.benchmark_table`` (about 25 columns), written once to
+Data comes from ``medvalue.datasets.benchmark_table`` (about 25 columns), written once to
 ``benchmarks/_data/`` as Parquet and UTF-8 CSV. Every measurement runs in a fresh Python
 process, which reports its own peak resident memory (``ru_maxrss``) and the time of the
 work itself (after imports); the median of ``--repeat`` runs is kept. Results go to
@@ -74,7 +74,7 @@ def make_data(rows: int) -> dict[str, Path]:
     parquet, csv = DATA / f"bench_{rows}.parquet", DATA / f"bench_{rows}.csv"
     if not (parquet.exists() and csv.exists()):
         code = (
-            "import sys; from medvalue.samples import benchmark_table; "
+            "import sys; from medvalue.datasets import benchmark_table; "
             "df = benchmark_table(int(sys.argv[1])); df.write_parquet(sys.argv[2]); df.write_csv(sys.argv[3])"
         )
         subprocess.run([sys.executable, "-c", code, str(rows), str(parquet), str(csv)],

@@ -5,7 +5,7 @@ Run by hand: ``python benchmarks/bench_readiness.py [--rows 1000000]``, or with 
 the small real tables of the conformance corpus (tests/corpus.py, needs the dev extra): a
 418-row survival table with a three-level status (pbc, event 2), an 815-row one with four
 (transplant, event death) and a 15,524-row multiclass label (covid_testing result), each
-as a whole ``medvalue readiness`` process. The large table is the profile benchmark's (``medvalue.samples.benchmark_table``: the liver sample widened with
+as a whole ``medvalue readiness`` process. The large table is the profile benchmark's (``medvalue.datasets.benchmark_table``: the liver sample widened with
 vital signs and labs, label death_90d), as Parquet in benchmarks/_data. Models see a
 stratified subsample of at most 50,000 rows, so the time is mostly reading and typing.
 """
@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from medvalue import load_dataset
-from medvalue.readiness import readiness
-from medvalue.samples import benchmark_table
+from medvalue.analyses._readiness import readiness
+from medvalue.datasets import benchmark_table
 
 CORPUS_RUNS = (
     ("pbc", ["--label", "status", "--event", "2"]),

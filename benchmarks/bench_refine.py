@@ -7,7 +7,7 @@ Run by hand::
 The goal (refine issue): a 10M-row export refines in about the time of two reads of it.
 "A read" is measured two ways, each in a fresh process: polars reading every column the
 way medvalue reads an export (text as text), and DuckDB loading it into a table. The data
-is the profile benchmark's (``medvalue.samples.benchmark_table``, about 25 columns, UTF-8
+is the profile benchmark's (``medvalue.datasets.benchmark_table``, about 25 columns, UTF-8
 CSV and Parquet in benchmarks/_data). The refinement includes everything it writes: the
 cleaned Parquet, generalisation to k = 5, the data dictionary and the datacard (profile,
 coverage, readiness and a price band of the refined product). Results go to
@@ -26,7 +26,7 @@ from bench_profile import make_data, measure, save
 bench_profile.RUNNERS.update(
     {
         "polars_read": """
-from medvalue.io import read_path
+from medvalue.read._dataset import read_path
 import polars as pl
 t0 = time.perf_counter()
 frames = pl.collect_all([t.frame for t in read_path(path).tables])

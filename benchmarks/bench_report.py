@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-MEDVALUE = [sys.executable, "-m", "medvalue.cli"]
+MEDVALUE = [sys.executable, "-m", "medvalue"]
 
 
 def timed_report(path: Path, spec: Path | None, repeat: int) -> dict[str, float]:

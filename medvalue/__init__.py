@@ -2,7 +2,9 @@
 
 The public API: ``load_dataset`` reads a file or folder with its spec; each analysis is a
 function of the dataset returning a frozen result with ``to_dict()``, which shows itself as
-its report section in a notebook.
+its report section in a notebook; ``assess`` runs them all and the price, from one
+``AssessOptions``. Everything else is internal (modules named ``_name`` in the layer
+subpackages: core, read, analyses, value, product, present, cli).
 
 Names are imported when first used (PEP 562), so ``medvalue --help`` and ``import medvalue``
 do not load the statistics and plotting libraries.
@@ -11,40 +13,46 @@ do not load the statistics and plotting libraries.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from medvalue.core import _display
+from medvalue.core._config import VERSION
+
+__version__ = VERSION
 
 #: Public name -> the module that defines it.
 _API = {
-    "Coverage": "medvalue.coverage",
-    "coverage": "medvalue.coverage",
-    "Dataset": "medvalue.dataset",
-    "load_dataset": "medvalue.dataset",
-    "locate": "medvalue.dataset",
-    "open_dataset": "medvalue.dataset",
-    "MedvalueError": "medvalue.errors",
-    "inspect_dataset": "medvalue.inspect",
-    "read_path": "medvalue.io",
-    "Valuation": "medvalue.pricing",
-    "price": "medvalue.pricing",
-    "PrivacyAssessment": "medvalue.privacy",
-    "privacy": "medvalue.privacy",
-    "Profile": "medvalue.profile",
-    "profile": "medvalue.profile",
-    "Readiness": "medvalue.readiness",
-    "readiness": "medvalue.readiness",
-    "Refined": "medvalue.refine",
-    "refine": "medvalue.refine",
-    "DatasetSpec": "medvalue.spec",
-    "infer_spec": "medvalue.spec",
-    "TargetProgress": "medvalue.targets",
-    "targets": "medvalue.targets",
+    "AssessOptions": "medvalue.value._assess",
+    "Assessment": "medvalue.value._assess",
+    "assess": "medvalue.value._assess",
+    "Coverage": "medvalue.analyses._coverage",
+    "coverage": "medvalue.analyses._coverage",
+    "Dataset": "medvalue.read._dataset",
+    "load_dataset": "medvalue.read._dataset",
+    "locate": "medvalue.read._dataset",
+    "open_dataset": "medvalue.read._dataset",
+    "MedvalueError": "medvalue.core._errors",
+    "inspect_dataset": "medvalue.read._inspect",
+    "read_path": "medvalue.read._dataset",
+    "Valuation": "medvalue.value._pricing",
+    "price": "medvalue.value._pricing",
+    "PrivacyAssessment": "medvalue.analyses._privacy",
+    "privacy": "medvalue.analyses._privacy",
+    "Profile": "medvalue.analyses._profile",
+    "profile": "medvalue.analyses._profile",
+    "Readiness": "medvalue.analyses._readiness",
+    "readiness": "medvalue.analyses._readiness",
+    "Refined": "medvalue.product._refine",
+    "refine": "medvalue.product._refine",
+    "DatasetSpec": "medvalue.read._spec",
+    "infer_spec": "medvalue.read._dataset",
+    "TargetProgress": "medvalue.analyses._targets",
+    "targets": "medvalue.analyses._targets",
 }
 
 __all__ = [
+    "AssessOptions",
+    "Assessment",
     "Coverage",
     "Dataset",
     "DatasetSpec",
@@ -56,6 +64,7 @@ __all__ = [
     "TargetProgress",
     "Valuation",
     "__version__",
+    "assess",
     "coverage",
     "infer_spec",
     "inspect_dataset",
@@ -78,7 +87,7 @@ def __getattr__(name: str) -> Any:
         msg = f"module 'medvalue' has no attribute {name!r}"
         raise AttributeError(msg)
     value = getattr(importlib.import_module(module), name)
-    # A submodule named like its function (medvalue.profile) is replaced by the function
+    # A submodule named like its function (medvalue.analyses._profile) is replaced by the function
     # here, as the eager imports did.
     globals()[name] = value
     return value
@@ -88,30 +97,34 @@ def __dir__() -> list[str]:
     return __all__
 
 
-class _Package(types.ModuleType):
-    """``medvalue.profile`` is the function even after ``medvalue.profile`` the module was
-    imported (the import system sets the submodule as an attribute of the package)."""
+def _render(result: Any, view: str, lang: str) -> Any:
+    # The presentation layer, imported when a result is first displayed: analyses never
+    # import it (see medvalue.core._display).
+    from medvalue.present import views
 
-    def __getattribute__(self, name: str) -> Any:
-        value = super().__getattribute__(name)
-        if isinstance(value, types.ModuleType) and name in _API and hasattr(value, name):
-            return getattr(value, name)
-        return value
+    return views.standalone(getattr(views, view)(result, lang))
 
 
-sys.modules[__name__].__class__ = _Package
+_display.use_renderer(_render)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from medvalue.coverage import Coverage, coverage
-    from medvalue.dataset import Dataset, load_dataset, locate, open_dataset
-    from medvalue.errors import MedvalueError
-    from medvalue.inspect import inspect_dataset
-    from medvalue.io import read_path
-    from medvalue.pricing import Valuation, price
-    from medvalue.privacy import PrivacyAssessment, privacy
-    from medvalue.profile import Profile, profile
-    from medvalue.readiness import Readiness, readiness
-    from medvalue.refine import Refined, refine
-    from medvalue.spec import DatasetSpec, infer_spec
-    from medvalue.targets import TargetProgress, targets
+    from medvalue.analyses._coverage import Coverage, coverage
+    from medvalue.analyses._privacy import PrivacyAssessment, privacy
+    from medvalue.analyses._profile import Profile, profile
+    from medvalue.analyses._readiness import Readiness, readiness
+    from medvalue.analyses._targets import TargetProgress, targets
+    from medvalue.core._errors import MedvalueError
+    from medvalue.product._refine import Refined, refine
+    from medvalue.read._dataset import (
+        Dataset,
+        infer_spec,
+        load_dataset,
+        locate,
+        open_dataset,
+        read_path,
+    )
+    from medvalue.read._inspect import inspect_dataset
+    from medvalue.read._spec import DatasetSpec
+    from medvalue.value._assess import Assessment, AssessOptions, assess
+    from medvalue.value._pricing import Valuation, price

@@ -11,16 +11,26 @@ KERNEL = {
     "language_info": {"name": "python"},
 }
 
-PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=quasi.split(",") if quasi else None,
-                     sensitive=sensitive or None, k=k_target, population=population_path or None,
-                     small_cell=small_cell)"""
+# The options of every analysis in one object: the spec's `assess:` section, with what is set
+# in the parameters cell on top (an empty or None parameter leaves the spec's value).
+OPTIONS = """options = mv.AssessOptions.from_spec(dataset.spec).replace(
+    as_of=as_of or None, small_cell=small_cell, code_lists=codes_path or None,
+    reference=reference_path or None, label=label or None, time=time or None, event=event or None,
+    seed=seed, quasi_identifiers=tuple(quasi.split(",")) if quasi else None,
+    sensitive=sensitive or None, k=k_target, population=population_path or None,
+    comparables=comparables_path or None, costs=costs_path or None, rates=rates_path or None,
+    currency=currency or None, exclusive=exclusive or None)"""
 
-READY = """readiness = mv.readiness(dataset, label or None, time=time or None, event=event or None, seed=seed, small_cell=small_cell, strict=False)"""
-
-PRICE = """valuation = mv.price(dataset, comparables=comparables_path or None, costs=costs_path or None,
-                     rates=rates_path or None, currency=currency, exclusive=exclusive,
-                     profile=profile, readiness=readiness, coverage=coverage, privacy=privacy,
-                     as_of=str(profile.as_of))"""
+PROFILE = "profile = mv.profile(dataset, as_of=options.as_of, small_cell=options.small_cell)"
+COVERAGE = """coverage = mv.coverage(dataset, code_lists=options.code_lists, reference=options.reference,
+                       small_cell=options.small_cell)"""
+PRIV = """privacy = mv.privacy(dataset, quasi_identifiers=options.quasi_identifiers, sensitive=options.sensitive,
+                     k=options.k, population=options.population, small_cell=options.small_cell)"""
+READY = """readiness = mv.readiness(dataset, options.label, time=options.time, event=options.event, seed=options.seed,
+                         small_cell=options.small_cell, strict=False)"""
+PRICE = """valuation = mv.price(dataset, comparables=options.comparables, costs=options.costs, rates=options.rates,
+                     currency=options.currency, exclusive=options.exclusive, profile=profile,
+                     readiness=readiness, coverage=coverage, privacy=privacy, as_of=str(profile.as_of))"""
 
 PARAMS = """data_path = "data/sample/liver_transplant.csv"  # a file or a folder of tables
 spec_path = ""  # spec YAML, or "" for the <name>.spec.yaml beside the data (else roles are inferred)
@@ -32,16 +42,16 @@ codes_path = ""  # named ICD-10 code lists (YAML), or "" for the lists that ship
 reference_path = ""  # reference age-sex shares (CSV: band, sex, share), or "" for none
 quasi = ""  # quasi-identifier columns, comma-separated (column or table.column), or "" for the spec's
 sensitive = ""  # sensitive column for l-diversity and t-closeness, or "" for none
-k_target = 5  # privacy target: every group of people sharing quasi-identifiers at least this large
+k_target = None  # privacy target: every group sharing quasi-identifiers at least this large; None: the spec's, else 5
 population_path = ""  # population counts for journalist risk (CSV: quasi-identifiers + count), or ""
 label = ""  # outcome column for AI readiness, or "" for the spec's label
 time = ""  # follow-up time column (makes the label a time-to-event outcome), "none", or "" for the table's follow-up column
 event = ""  # label value counted as the event, or "" for the spec's (or inferred from a two-level label)
-seed = 0  # seed for cross-validation folds, subsamples and the learning curve
+seed = None  # seed for cross-validation folds, subsamples and the learning curve; None: the spec's, else 0
 comparables_path = ""  # comparables registry (CSV or Excel), or "" for the public one
 costs_path = ""  # pricing inputs (YAML) overriding the illustrative defaults, or ""
 rates_path = ""  # dated exchange rates (CSV), or "" for the illustrative ones shipped
-currency = "CNY"  # currency of the price band
+currency = ""  # currency of the price band, or "" for the spec's (else CNY)
 exclusive = False  # price an exclusive licence instead of a non-exclusive one
 refined_path = ""  # 07_refine: a new folder for the refined product, or "" for reports/<dataset>-refined
 secret_env = "MEDVALUE_SECRET"  # 07_refine: environment variable holding the pseudonym key"""
@@ -58,11 +68,12 @@ def opening():
     """The cells every dataset notebook starts with: parameters, imports, the dataset."""
     return [
         params_cell(PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell("import medvalue as mv\nfrom medvalue.present import views"),
         new_code_cell(
             "dataset = mv.open_dataset(data_path, spec_path or None, encoding=encoding or None)\n"
             "views.page_start(dataset, lang, as_of or None)"
         ),
+        new_code_cell(OPTIONS),
     ]
 
 
@@ -87,19 +98,12 @@ valuation = nb(
             "Each section is one call into `medvalue` and one display; the analyses live in the package."
         ),
         *opening(),
-        new_markdown_cell("## Profile"),
-        new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
-        new_markdown_cell("## Coverage"),
+        new_markdown_cell("## Profile, coverage, readiness, privacy and price"),
         new_code_cell(
-            "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
-            "                       small_cell=small_cell)"
+            "assessment = mv.assess(dataset, options)\n"
+            "profile, coverage, readiness = assessment.profile, assessment.coverage, assessment.readiness\n"
+            "privacy, valuation = assessment.privacy, assessment.valuation"
         ),
-        new_markdown_cell("## AI-training readiness"),
-        new_code_cell(READY),
-        new_markdown_cell("## Privacy"),
-        new_code_cell(PRIV),
-        new_markdown_cell("## Price band"),
-        new_code_cell(PRICE),
         new_markdown_cell("## Executive summary and sections"),
         new_code_cell(
             "views.executive_summary(lang, profile=profile, coverage=coverage, readiness=readiness,\n"
@@ -111,14 +115,15 @@ valuation = nb(
         new_code_cell("views.privacy_section(privacy, lang)"),
         new_code_cell("views.pricing_section(valuation, lang)"),
         new_markdown_cell("## Methods, parameters and the results file"),
-        new_code_cell("views.methods(lang, small_cell)"),
+        new_code_cell("views.methods(lang, options.small_cell)"),
         new_code_cell(
             'views.parameters({"data_path": data_path, "spec_path": spec_path, "encoding": encoding,\n'
-            '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": small_cell,\n'
-            '                   "quasi": quasi, "sensitive": sensitive, "k_target": k_target,\n'
+            '                   "as_of": str(profile.as_of), "lang": lang, "small_cell": options.small_cell,\n'
+            '                   "quasi": quasi, "sensitive": sensitive, "k_target": options.k,\n'
             '                   "population_path": population_path, "label": label, "time": time,\n'
-            '                   "event": event, "seed": seed, "comparables_path": comparables_path, "costs_path": costs_path,\n'
-            '                   "rates_path": rates_path, "currency": currency, "exclusive": exclusive}, lang)'
+            '                   "event": event, "seed": options.seed, "comparables_path": comparables_path,\n'
+            '                   "costs_path": costs_path, "rates_path": rates_path, "currency": valuation.currency,\n'
+            '                   "exclusive": options.exclusive}, lang)'
         ),
         new_code_cell(
             "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile,\n"
@@ -136,10 +141,7 @@ cov = nb(
             "through the small-cell rule. `medvalue report PATH --notebook 02_coverage`."
         ),
         *opening(),
-        new_code_cell(
-            "coverage = mv.coverage(dataset, code_lists=codes_path or None, reference=reference_path or None,\n"
-            "                       small_cell=small_cell)"
-        ),
+        new_code_cell(COVERAGE),
         new_code_cell("views.coverage_section(coverage, lang)"),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, coverage=coverage)"),
     ]
@@ -153,7 +155,7 @@ prof = nb(
             "and the language. Run it in JupyterLab, or `medvalue report PATH --notebook 01_profile`."
         ),
         *opening(),
-        new_code_cell("profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)"),
+        new_code_cell(PROFILE),
         new_code_cell("views.profile_section(profile, lang)"),
         new_code_cell("profile.findings_frame(lang)"),
         new_code_cell(
@@ -208,10 +210,9 @@ pricing = nb(
         ),
         *opening(),
         new_code_cell(
-            "profile = mv.profile(dataset, as_of=as_of or None, small_cell=small_cell)\n"
-            "coverage = mv.coverage(dataset, small_cell=small_cell)\n"
-            "readiness = mv.readiness(dataset, label or None, time=time or None, event=event or None, seed=seed, small_cell=small_cell, strict=False)\n"
-            "privacy = mv.privacy(dataset, small_cell=small_cell)"
+            "assessment = mv.assess(dataset, options.replace(price=False))\n"
+            "profile, coverage, readiness = assessment.profile, assessment.coverage, assessment.readiness\n"
+            "privacy = assessment.privacy"
         ),
         new_code_cell(PRICE),
         new_code_cell("views.pricing_section(valuation, lang)"),
@@ -243,7 +244,7 @@ regional = nb(
             "breakdowns and registry problems. `medvalue report REGISTRY --targets T`."
         ),
         params_cell(TARGET_PARAMS),
-        new_code_cell("import medvalue as mv\nfrom medvalue import views"),
+        new_code_cell("import medvalue as mv\nfrom medvalue.present import views"),
         new_code_cell(
             "progress = mv.targets(mv.locate(registry_path), mv.locate(targets_path), as_of=as_of or None)\n"
             "views.targets_page_start(registry_path.rsplit('/', 1)[-1], lang, progress.as_of)"
@@ -266,10 +267,10 @@ refine = nb(
         ),
         *opening(),
         new_code_cell(
-            'refined = mv.refine(dataset, refined_path or f"reports/{dataset.name}-refined", k=k_target,\n'
-            '                    secret_env=secret_env, quasi_identifiers=quasi.split(",") if quasi else None,\n'
-            "                    label=label or None, as_of=as_of or None, comparables=comparables_path or None,\n"
-            "                    small_cell=small_cell)"
+            'refined = mv.refine(dataset, refined_path or f"reports/{dataset.name}-refined", k=options.k,\n'
+            "                    secret_env=secret_env, quasi_identifiers=options.quasi_identifiers,\n"
+            "                    label=options.label, as_of=options.as_of, comparables=options.comparables,\n"
+            "                    small_cell=options.small_cell)"
         ),
         new_code_cell("views.refine_section(refined, lang)"),
         new_code_cell("views.results(lang=lang, dataset=dataset.name, refined=refined)"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from medvalue.cli import main
-from medvalue.config import SAMPLE_DIR
+from medvalue.core._config import SAMPLE_DIR
 
 LIVER = SAMPLE_DIR / "liver_transplant.csv"
 LIVER_SPEC = SAMPLE_DIR / "liver_transplant.spec.yaml"
@@ -65,7 +65,7 @@ def require_browser() -> str:
     """Path of Chromium, or skip (fail under CI, where MEDVALUE_REQUIRE_BROWSER=1)."""
     import os
 
-    from medvalue.report import find_chromium
+    from medvalue.present._report import find_chromium
 
     found = find_chromium()
     if found:

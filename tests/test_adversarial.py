@@ -112,7 +112,7 @@ def test_bad_inputs_and_options_are_one_line_errors(run, folder, tmp_path):
 
 
 def test_unusable_cache_folder_is_one_line(run, folder, monkeypatch):
-    import medvalue.files as files
+    import medvalue.core._files as files
 
     monkeypatch.setattr(files, "_RUN", None)
     monkeypatch.setenv("MEDVALUE_CACHE_DIR", str(folder / "x.csv"))
@@ -214,7 +214,8 @@ def test_a_killed_refine_leaves_no_readable_copy_and_the_next_run_cleans_up(tmp_
 
 
 def test_a_report_set_is_complete_or_marked_incomplete(folder, tmp_path, monkeypatch):
-    from medvalue import files, report
+    from medvalue.core import _files as files
+    from medvalue.present import _report as report
 
     out = tmp_path / "reports"
     written: list[str] = []

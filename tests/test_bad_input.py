@@ -97,7 +97,7 @@ def test_bad_input_gives_a_finding(tmp_path, run, case):
 def test_real_process_exit_code_and_no_traceback(tmp_path):
     path = _write(tmp_path, "empty.csv", b"")
     proc = subprocess.run(
-        [sys.executable, "-m", "medvalue.cli", "profile", str(path)],
+        [sys.executable, "-m", "medvalue", "profile", str(path)],
         capture_output=True,
         text=True,
         check=False,

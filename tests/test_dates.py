@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medvalue.dates import parse_datetime
+from medvalue.core._dates import parse_datetime
 
 CASES = [
     ("2024-01-05", dt.datetime(2024, 1, 5)),
@@ -81,7 +81,7 @@ def test_day_first_and_month_first_round_trip(day):
 
 
 def test_the_order_is_decided_by_a_day_above_twelve():
-    from medvalue.dates import date_order, decide_order
+    from medvalue.core._dates import date_order, decide_order
 
     def decide(values):
         counts = pl.DataFrame({"d": values}).select(date_order(pl.col("d"))).item()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from medvalue.config import SAMPLE_DIR
+from medvalue.core._config import SAMPLE_DIR
 
 GOLDEN = Path(__file__).parent / "golden"
 AS_OF = "2026-06-30"
@@ -38,7 +38,17 @@ DATASET_COMMANDS = {
 CASES = [(sample, command) for sample in SAMPLES for command in DATASET_COMMANDS]
 OTHER = {
     "targets": ["targets", "regional_registry.csv", "--targets", "targets.yaml", "--as-of", AS_OF],
-    "samplesize": ["samplesize", "--outcome", "binary", "--parameters", "12", "--prevalence", "0.2", "--cstatistic", "0.75"],
+    "samplesize": [
+        "samplesize",
+        "--outcome",
+        "binary",
+        "--parameters",
+        "12",
+        "--prevalence",
+        "0.2",
+        "--cstatistic",
+        "0.75",
+    ],
 }
 
 
@@ -65,3 +75,17 @@ def test_sample_json_is_unchanged(run, monkeypatch, sample, command):
 @pytest.mark.parametrize("name", sorted(OTHER))
 def test_other_json_is_unchanged(run, monkeypatch, name):
     _check(run, monkeypatch, name, OTHER[name])
+
+
+def test_report_json_is_unchanged(run, monkeypatch, tmp_path):
+    # The valuation report's results file, from the report notebook (the one a finance
+    # committee's numbers come from), as `make report` renders it but in English.
+    monkeypatch.chdir(SAMPLE_DIR)
+    argv = ["report", "liver_transplant.csv", "--as-of", AS_OF, "--lang", "en", "--out", tmp_path]
+    result = run(*argv, "--quiet")
+    assert result.code == 0, result.err
+    path = GOLDEN / "report.liver_en.json"
+    produced = (tmp_path / "liver_transplant.json").read_text(encoding="utf-8")
+    if os.environ.get("MEDVALUE_REGOLD"):
+        path.write_text(produced, encoding="utf-8")
+    assert produced == path.read_text(encoding="utf-8"), "report JSON changed"

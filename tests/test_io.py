@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from medvalue.errors import InputError
-from medvalue.io import read_path
+from medvalue.core._errors import InputError
+from medvalue.read._dataset import read_path
 
 ROWS = "患者ID,性别,年龄,入院日期\nA1,男,45,2024-01-05\nA2,女,61,2024/1/6\nA3,男,,20240107\n"
 
@@ -42,7 +42,7 @@ def test_encoding_override(tmp_path):
 
 
 def test_large_gb18030_is_transcoded_in_chunks(tmp_path, monkeypatch):
-    import medvalue.io as mio
+    import medvalue.read._tables as mio
 
     monkeypatch.setattr(mio, "_CHUNK_BYTES", 1000)  # force many chunks and split characters
     monkeypatch.setenv("MEDVALUE_CACHE_DIR", str(tmp_path / "cache"))

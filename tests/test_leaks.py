@@ -17,9 +17,14 @@ import polars as pl
 import pytest
 
 from medvalue.cli import cli
-from medvalue.config import NOTEBOOK_DIR, SAMPLE_DIR
-from medvalue.patterns import resident_id_check_char
-from medvalue.report import TARGETS_NOTEBOOK, render_portfolio, render_targets, render_valuation
+from medvalue.core._config import NOTEBOOK_DIR, SAMPLE_DIR
+from medvalue.core._patterns import resident_id_check_char
+from medvalue.present._report import (
+    TARGETS_NOTEBOOK,
+    render_portfolio,
+    render_targets,
+    render_valuation,
+)
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 NAMES = ("王大锤", "李逍遥", "张无忌", "赵灵儿", "林月如", "周芷若")

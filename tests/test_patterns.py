@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medvalue import patterns
+from medvalue.core import _patterns as patterns
 
 # Test vectors from GB 11643-1999 transcriptions and python-stdnum (methods.md 3.6).
 VALID_IDS = ["11010519491231002X", "440524188001010014", "34052419800101001X", "360426199101010071"]

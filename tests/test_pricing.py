@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 
 import medvalue as mv
-from medvalue import comparables as reg
-from medvalue import pricing
-from medvalue.config import SAMPLE_DIR
-from medvalue.samples import SYNTHETIC_PRICE_MODEL, comparables_synthetic
+from medvalue.core._config import SAMPLE_DIR
+from medvalue.datasets import SYNTHETIC_PRICE_MODEL, comparables_synthetic
+from medvalue.value import _comparables as reg
+from medvalue.value import _pricing as pricing
 from tests.conftest import CAROTID, LIVER, LIVER_SPEC
 
 AS_OF = "2026-06-01"

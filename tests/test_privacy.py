@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import medvalue as mv
-from medvalue import anonymity, generalise
-from medvalue.identifiers import scan_identifiers
-from medvalue.patterns import resident_id_check_char
-from medvalue.privacy import apply_generalisation, privacy
+from medvalue.analyses import _anonymity as anonymity
+from medvalue.analyses import _generalise as generalise
+from medvalue.analyses._identifiers import scan_identifiers
+from medvalue.analyses._privacy import apply_generalisation, privacy
+from medvalue.core._patterns import resident_id_check_char
 from tests.conftest import CAROTID, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC, digest
 
 PYCANON = Path(__file__).parent / "data" / "pycanon"
@@ -289,7 +290,7 @@ def test_the_plan_is_the_cheapest_feasible_combination_on_a_small_lattice():
     a = privacy(ds)
     import itertools
 
-    from medvalue.privacy import _ladders, release_frames
+    from medvalue.analyses._privacy import _ladders, release_frames
 
     ladders = _ladders(ds, a.quasi_identifiers, 5)
     frame = generalise.class_table(*next(iter(release_frames(ds, a.quasi_identifiers).values())))

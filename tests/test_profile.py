@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medvalue import load_dataset
-from medvalue.dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
-from medvalue.profile import profile
-from medvalue.quality import DIMENSION_WEIGHTS
-from medvalue.samples import PLANTED
+from medvalue.analyses._profile import profile
+from medvalue.analyses._quality import DIMENSION_WEIGHTS
+from medvalue.datasets import PLANTED
+from medvalue.read._dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 AS_OF = "2025-01-01"
@@ -335,7 +335,7 @@ def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory,
 def test_duplicate_rows_equal_duckdb_even_when_every_hash_collides(
     tmp_path_factory, monkeypatch, rows, collide
 ):
-    checks = importlib.import_module("medvalue.checks")
+    checks = importlib.import_module("medvalue.analyses._checks")
     path = tmp_path_factory.mktemp("d") / "t.parquet"
     pl.DataFrame(
         rows, schema={"patient_id": pl.String, "x": pl.String}, orient="row"

@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import medvalue as mv
-from medvalue import baseline, samplesize
-from medvalue.readiness import readiness
+from medvalue.analyses import _baseline as baseline
+from medvalue.analyses import _samplesize as samplesize
+from medvalue.analyses._readiness import readiness
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_SPEC
 
 # --- sample size (pmsampsize 1.1.3) ---------------------------------------------------------
@@ -481,7 +482,7 @@ def _status_table(tmp_path) -> Path:
 
 
 def test_a_multi_level_status_needs_its_event_and_counts_competing_events(tmp_path):
-    from medvalue.errors import ParameterError
+    from medvalue.core._errors import ParameterError
 
     ds = mv.load_dataset(_status_table(tmp_path))
     with pytest.raises(ParameterError, match=r"3 levels \(0, 1, 2\).*--event"):

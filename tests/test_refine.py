@@ -23,18 +23,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import medvalue as mv
-from medvalue.config import SAMPLE_DIR
-from medvalue.refine import (
+from medvalue.core._config import SAMPLE_DIR
+from medvalue.product._refine import (
     DATACARD_JSON,
     DATACARD_MD,
     DICTIONARY_COLUMNS,
     DICTIONARY_FILE,
-    LOG_FILE,
     PSEUDONYM_HEX,
     SPEC_FILE,
-    TIMING_FILE,
-    load_refinement,
 )
+from medvalue.read._refined import LOG_FILE, TIMING_FILE, load_refinement
+from medvalue.value._pricing import load_inputs
 from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC, TEST_SECRET, digest
 
 SECRET = TEST_SECRET.encode()
@@ -265,7 +264,7 @@ def test_cost_approach_uses_the_refinement(liver):
     refined = mv.price(ds, as_of=AS_OF, refinement=measured)
     assert plain.methods["cost"].detail["cleaning_basis"] == "rows"
     assert refined.methods["cost"].detail["cleaning_basis"] == "refinement"
-    inputs = mv.pricing.load_inputs(None)["cost"]
+    inputs = load_inputs(None)["cost"]
     expected = (
         inputs["refine_setup_days"] + r.fixes / 10_000 * inputs["review_days_per_10k_fixes"]
     ) * inputs["staff_day_rate"] + inputs["compute_cost_per_hour"]  # one started hour
@@ -456,7 +455,7 @@ def test_rerun_replaces_an_earlier_product(liver, tmp_path):
 @settings(max_examples=60, deadline=None)
 @given(key=st.binary(min_size=1, max_size=150), values=st.lists(st.text(max_size=30), max_size=5))
 def test_fast_hmac_equals_the_standard_library(key, values):
-    from medvalue.refine import _hmac_hex
+    from medvalue.product._refine import _hmac_hex
 
     expected = [hmac.new(key, b"patient:" + v.encode(), "sha256").hexdigest() for v in values]
     assert _hmac_hex(key, b"patient:", values) == expected

@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from medvalue.errors import MedvalueError, ParameterError, ReportError
-from medvalue.i18n import catalogue
-from medvalue.report import render_notebook, render_portfolio, render_valuation
+from medvalue.core._errors import MedvalueError, ParameterError, ReportError
+from medvalue.core._i18n import catalogue
+from medvalue.present._report import render_notebook, render_portfolio, render_valuation
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_SPEC, open_in_browser, require_browser
 
 AS_OF = "2025-01-01"
@@ -36,7 +36,7 @@ def test_three_files_written_and_nothing_else(zh_report):
     names = sorted(p.name for p in zh_report.html.parent.iterdir())
     assert names == ["liver_transplant.html", "liver_transplant.ipynb", "liver_transplant.json",
                      "liver_transplant.manifest.json"]  # fmt: skip
-    from medvalue.report import complete_set
+    from medvalue.present._report import complete_set
 
     assert complete_set(zh_report.html.parent, "liver_transplant")
 
@@ -224,7 +224,7 @@ def test_portfolio_index(tmp_path):
 
 @pytest.mark.browser
 def test_portfolio_heatmap_renders_offline(tmp_path):
-    from medvalue.report import Rendered, portfolio_index
+    from medvalue.present._report import Rendered, portfolio_index
 
     chapters = [{"chapter": "IX", "patients": 20}, {"chapter": "X", "patients": None}]
     fake = [Rendered(n, tmp_path / f"{n}.html", tmp_path / "x", tmp_path / "y", None, 0,
@@ -240,7 +240,7 @@ def test_portfolio_heatmap_renders_offline(tmp_path):
 def test_portfolio_table_sorts_in_the_browser(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from medvalue.report import Rendered, portfolio_index
+    from medvalue.present._report import Rendered, portfolio_index
 
     fake = [
         Rendered(
@@ -276,7 +276,7 @@ def test_pdf(tmp_path):
 
 
 def test_pdf_without_chromium_is_a_clear_error(tmp_path, monkeypatch, en_report):
-    import medvalue.report as report
+    import medvalue.present._report as report
 
     monkeypatch.setattr(report, "find_chromium", lambda: None)
     with pytest.raises(MedvalueError, match="--pdf needs Chromium"):
@@ -316,7 +316,7 @@ def test_catalogue_has_both_languages_with_the_same_placeholders():
 
 
 def test_kernel_is_named_explicitly():
-    from medvalue.report import kernel_name
+    from medvalue.present._report import kernel_name
 
     assert kernel_name() in ("medvalue", "python3")
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from medvalue.config import SAMPLE_DIR
-from medvalue.samples import PLANTED, liver_transplant, scaled, write_samples
+from medvalue.core._config import SAMPLE_DIR
+from medvalue.datasets import PLANTED, liver_transplant, scaled, write_samples
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_GB, LIVER_XLSX
 
 

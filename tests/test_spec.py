@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from medvalue import load_dataset
-from medvalue.errors import SpecError
+from medvalue.core._errors import SpecError
 from tests.conftest import LIVER, LIVER_GB, LIVER_SPEC
 
 NAMES = {

@@ -1,6 +1,6 @@
 """OMOP CDM and FHIR inputs analysed like any other dataset.
 
-Fixtures are written here from the county sample (``medvalue.samples.omop_tables`` and
+Fixtures are written here from the county sample (``medvalue.datasets.omop_tables`` and
 ``fhir_resources``), with the faults real exports have: upper-case OMOP headers, a header
 row inside the data, an empty table, a file that is no CDM table, FHIR time-zone offsets
 and resource types medvalue does not analyse. The external dataset is the OMOP CDM
@@ -20,8 +20,8 @@ import polars as pl
 import pytest
 
 import medvalue as mv
-from medvalue import samples
-from medvalue.standards import detect
+from medvalue.datasets import _synthetic as samples
+from medvalue.read.standards import detect
 from tests.conftest import digest
 
 
@@ -381,7 +381,7 @@ def test_broken_fhir_line_is_not_a_crash(tmp_path, run):
 def test_report_on_fhir_shows_no_identifier(fhir, tmp_path):
     """The valuation report renders on a FHIR export, and no name, phone, MRN or street
     address of the Patient resources reaches any of its files."""
-    from medvalue.report import render_valuation
+    from medvalue.present._report import render_valuation
     from tests.test_leaks import _scan
 
     bulk, _, resources = fhir
@@ -414,7 +414,7 @@ def test_one_ndjson_file_is_read_as_fhir(fhir):
 
 def test_fhir_fast_decoding_equals_reading_field_by_field(fhir):
     """Each line parsed once into a struct gives what one JSON path per field gives."""
-    fhir_mod = importlib.import_module("medvalue.standards.fhir")
+    fhir_mod = importlib.import_module("medvalue.read.standards._fhir")
     ds = mv.load_dataset(fhir[0])
     assert "nonconformant_resources" not in {n.check for n in ds.raw.notes}
     for table in ds.raw.tables:

@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from medvalue.config import SAMPLE_DIR
+from medvalue.core._config import SAMPLE_DIR
 from tests.conftest import open_in_browser
 
 # The module, not the function of the same name that the package exports.
-tg = importlib.import_module("medvalue.targets")
+tg = importlib.import_module("medvalue.analyses._targets")
 REGISTRY = SAMPLE_DIR / "regional_registry.csv"
 TARGETS = SAMPLE_DIR / "targets.yaml"
 

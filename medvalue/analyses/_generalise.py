@@ -1,0 +1,446 @@
+"""Generalisation hierarchies for quasi-identifiers, and a search for the least lossy
+combination that reaches a target k.
+
+Each quasi-identifier gets a ladder of levels, from the exact value to a single "*":
+ages to top-coded, 5-, 10- and 20-year bands (ages over 89 always become "90+", as the
+HIPAA Safe Harbor rule asks); dates to month, year and five years; regions to city and
+province when the values are Chinese place names, or to shorter prefixes when they are
+postcodes; categories to "rare values grouped"; anything else to "*".
+
+Information loss is Sweeney's precision loss: the mean over quasi-identifiers of
+level / height of the ladder (0 = exact values, 1 = every quasi-identifier removed).
+The search is greedy on the equivalence-class table, not on the rows: each step raises
+the one quasi-identifier that removes the most records from small classes per unit of
+information lost, until the records still in classes smaller than k are few enough to
+suppress (at most ``max_suppression`` of them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import polars as pl
+
+from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing
+from medvalue.core._patterns import share
+
+OTHER = "其他/other"
+STAR = "*"
+
+
+@dataclass(frozen=True)
+class Level:
+    key: str  # catalogue key: exact, top_coded, band5, month, province, ...
+    apply: Callable[[pl.Expr], pl.Expr]
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """The ladder of one quasi-identifier; level 0 is the value as recorded."""
+
+    column: str
+    kind: str  # age | date | region | postcode | category | sex | number
+    levels: tuple[Level, ...]
+
+    @property
+    def height(self) -> int:
+        return len(self.levels) - 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One recommended generalisation and where it leaves the release."""
+
+    column: str
+    level: str  # catalogue key of the new level
+    k: int  # smallest class after this step (before suppression)
+    records_below: int  # records still in classes smaller than the target
+    share_below: float
+    information_loss: float  # cumulative precision loss, 0..1
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "column": self.column,
+            "level": self.level,
+            "k": self.k,
+            "records_below_target": self.records_below,
+            "share_below_target": round(self.share_below, 6),
+            "information_loss": round(self.information_loss, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The search's answer: a level per quasi-identifier and what it achieves."""
+
+    target_k: int
+    levels: Mapping[str, int]  # column -> level index
+    keys: Mapping[str, str]  # column -> level key
+    steps: tuple[Step, ...]
+    k: int  # after generalisation and suppression
+    suppressed: int  # records whose quasi-identifiers are blanked to reach k
+    records: int
+    information_loss: float
+    reached: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "target_k": self.target_k,
+            "levels": dict(self.keys),
+            "steps": [s.to_dict() for s in self.steps],
+            "k_after": self.k,
+            "suppressed_records": self.suppressed,
+            "suppressed_share": round(self.suppressed / self.records, 6) if self.records else 0.0,
+            "information_loss": round(self.information_loss, 6),
+            "reached": self.reached,
+        }
+
+
+# --- ladders ---------------------------------------------------------------------------------
+
+
+def _star(_: pl.Expr) -> pl.Expr:
+    return pl.lit(STAR)
+
+
+def _keep(e: pl.Expr) -> pl.Expr:
+    return e
+
+
+def _age_band(width: int) -> Callable[[pl.Expr], pl.Expr]:
+    def band(e: pl.Expr) -> pl.Expr:
+        a = e.cast(pl.Float64).floor().cast(pl.Int64)
+        lo = (a // width) * width
+        label = lo.cast(pl.String) + "-" + (lo + width - 1).cast(pl.String)
+        return pl.when(a.is_null()).then(None).when(a >= 90).then(pl.lit("90+")).otherwise(label)
+
+    return band
+
+
+def _top_coded(e: pl.Expr) -> pl.Expr:
+    a = e.cast(pl.Float64).floor().cast(pl.Int64)
+    return pl.when(a >= 90).then(pl.lit("90+")).otherwise(a.cast(pl.String))
+
+
+def _date_fmt(fmt: str) -> Callable[[pl.Expr], pl.Expr]:
+    return lambda e: e.dt.strftime(fmt)
+
+
+def _five_years(e: pl.Expr) -> pl.Expr:
+    lo = (e.dt.year() // 5) * 5
+    return lo.cast(pl.String) + "-" + (lo + 4).cast(pl.String)
+
+
+_CITY = r"^(.*?(?:市|自治州|地区|盟))"
+_PROVINCE = r"^(.*?(?:省|自治区|特别行政区)|北京市|天津市|上海市|重庆市)"
+
+
+def _extract_or_star(pattern: str) -> Callable[[pl.Expr], pl.Expr]:
+    return lambda e: e.cast(pl.String).str.extract(pattern, 1).fill_null(pl.lit(STAR))
+
+
+def _rare_grouped(min_size: int, counts: Mapping[str, int]) -> Callable[[pl.Expr], pl.Expr]:
+    rare = [v for v, n in counts.items() if n < min_size]
+    return lambda e: (
+        pl.when(e.cast(pl.String).is_in(rare)).then(pl.lit(OTHER)).otherwise(e.cast(pl.String))
+    )
+
+
+def hierarchy_for(
+    column: str, role: str, dtype: pl.DataType, sample: pl.Series, target_k: int
+) -> Hierarchy:
+    """Pick the ladder from the column's role, type and a sample of its values."""
+    exact = Level("exact", _keep)
+    star = Level("suppressed", _star)
+    if role == "age":
+        return Hierarchy(column, "age", (
+            exact, Level("top_coded", _top_coded), Level("band5", _age_band(5)),
+            Level("band10", _age_band(10)), Level("band20", _age_band(20)), star,
+        ))  # fmt: skip
+    if dtype.is_temporal():
+        return Hierarchy(column, "date", (
+            exact, Level("month", _date_fmt("%Y-%m")), Level("year", _date_fmt("%Y")),
+            Level("five_years", _five_years), star,
+        ))  # fmt: skip
+    if role == "sex":
+        return Hierarchy(column, "sex", (exact, star))
+    values = sample.drop_nulls().cast(pl.String)
+    if role == "region" and len(values):
+        if share(values.str.contains(r"^\d{6}$")) >= 0.8:
+            return Hierarchy(column, "postcode", (
+                exact, Level("postcode4", lambda e: e.cast(pl.String).str.slice(0, 4)),
+                Level("postcode2", lambda e: e.cast(pl.String).str.slice(0, 2)), star,
+            ))  # fmt: skip
+        if share(values.str.contains(r"省|自治区|市")) >= 0.5:
+            return Hierarchy(column, "region", (
+                exact, Level("city", _extract_or_star(_CITY)),
+                Level("province", _extract_or_star(_PROVINCE)), star,
+            ))  # fmt: skip
+    if dtype == pl.String or role in ("region", "quasi_identifier"):
+        counts = dict(values.value_counts().iter_rows()) if len(values) else {}
+        return Hierarchy(column, "category", (
+            exact, Level("rare_grouped", _rare_grouped(target_k, counts)), star,
+        ))  # fmt: skip
+    return Hierarchy(column, "number", (exact, star))
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def _generalised(
+    classes: pl.DataFrame, ladders: Mapping[str, Hierarchy], levels: Mapping[str, int]
+) -> pl.DataFrame:
+    return classes.with_columns(
+        [h.levels[levels[c]].apply(pl.col(c)).alias(c) for c, h in ladders.items()]
+    )
+
+
+def class_table(records: pl.LazyFrame, qi: Sequence[str]) -> pl.DataFrame:
+    """The rows the search works on: distinct (person, quasi-identifiers) with a weight.
+
+    Without people named, identical records are merged and weighted; with them, each
+    person appears once per distinct combination so merged classes count people, not rows.
+    """
+    kept = records.filter(~all_missing(qi))
+    if SUBJECT in records.collect_schema():
+        return kept.select([SUBJECT, *qi]).unique().collect()
+    return kept.group_by(list(qi)).agg(pl.len().alias("_w")).collect()
+
+
+def _sizes(frame: pl.DataFrame, qi: Sequence[str]) -> pl.DataFrame:
+    size = pl.col(SUBJECT).n_unique() if SUBJECT in frame.columns else pl.col("_w").sum()
+    return frame.group_by(list(qi)).agg(size.cast(pl.Int64).alias(SIZE))
+
+
+@dataclass(frozen=True)
+class State:
+    """Where a release stands at some levels (all tables together)."""
+
+    k: int  # smallest class
+    k_kept: int  # smallest class of at least the target (what remains after suppression)
+    below: int  # records in classes smaller than the target
+    deficit: int  # members missing from those classes: sum of (target - size)
+    records: int
+
+
+def evaluate(
+    frame: pl.DataFrame, ladders: Mapping[str, Hierarchy], levels: Mapping[str, int], target_k: int
+) -> State:
+    sizes = _sizes(_generalised(frame, ladders, levels), list(ladders))
+    return _state(sizes, target_k)
+
+
+class _Coded:
+    """Each (frame, column, level) generalised once and kept as small integer codes, so
+    evaluating a combination of levels is one group-by on integers."""
+
+    def __init__(self, frames: Sequence[pl.DataFrame], ladders: Mapping[str, Hierarchy]) -> None:
+        self.frames = frames
+        self.ladders = ladders
+        self.codes: dict[tuple[int, str, int], pl.Series] = {}
+        # People as integers: distinct counts of numbers are several times faster.
+        self.weights = [
+            f.select(pl.col(SUBJECT).rank("dense")).to_series() if SUBJECT in f.columns else f["_w"]
+            for f in frames
+        ]
+
+    def column(self, i: int, c: str, level: int) -> pl.Series:
+        key = (i, c, level)
+        if key not in self.codes:
+            value = self.ladders[c].levels[level].apply(pl.col(c))
+            frame = self.frames[i].with_columns(value.alias("_g"))  # broadcasts a constant
+            self.codes[key] = frame.select(pl.col("_g").rank("dense").alias(c)).to_series()
+        return self.codes[key]
+
+    def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
+        frame = self.frames[i]
+        own = [c for c in self.ladders if c in frame.columns]
+        columns = [self.column(i, c, levels[c]) for c in own]
+        coded = pl.DataFrame([*columns, self.weights[i]])
+        # One integer key instead of several columns when the codes fit in 64 bits (ranks
+        # start at 1; null codes become 0).
+        sizes_of = [int(cast(int, s.max()) or 0) + 1 for s in columns]
+        if math.prod(sizes_of) < 2**63:
+            key, scale = pl.lit(0, dtype=pl.UInt64), 1
+            for c, size in zip(own, sizes_of, strict=True):
+                key = key + pl.col(c).fill_null(0).cast(pl.UInt64) * scale
+                scale *= size
+            coded = coded.select(key.alias("_key"), pl.exclude(own))
+            own = ["_key"]
+        sizes = _sizes(coded, own)
+        return _state(sizes, target_k)
+
+
+def _state(sizes: pl.DataFrame, target_k: int) -> State:
+    f = pl.col(SIZE)
+    row = sizes.select(
+        f.min().alias("k"),
+        f.filter(f >= target_k).min().alias("k_kept"),
+        f.filter(f < target_k).sum().alias("below"),
+        (target_k - f.filter(f < target_k)).sum().alias("deficit"),
+        f.sum().alias("n"),
+    ).row(0)
+    return State(*(int(v or 0) for v in row))
+
+
+def loss(ladders: Mapping[str, Hierarchy], levels: Mapping[str, int]) -> float:
+    if not ladders:
+        return 0.0
+    return sum(levels[c] / h.height for c, h in ladders.items()) / len(ladders)
+
+
+def search(
+    frames: Sequence[pl.DataFrame],
+    ladders: Mapping[str, Hierarchy],
+    target_k: int,
+    max_suppression: float = 0.01,
+) -> Plan:
+    """Generalisation reaching ``target_k`` in every frame (tables released together).
+
+    Each frame is a :func:`class_table` holding some of the ``ladders``' columns. Greedy
+    ascent: raise the quasi-identifier whose next level removes the most missing class
+    members (the deficit, which still moves when every class is unique) per unit of
+    precision lost, until few enough records remain below k to suppress. Then a descent
+    lowers any level the answer does not need. The recommendations list the final levels
+    one column at a time, each with the k and loss it leaves.
+    """
+    cache: dict[tuple[int, ...], State] = {}
+    names = list(ladders)
+    coded = _Coded(frames, ladders)
+
+    def state(lv: Mapping[str, int]) -> State:
+        key = tuple(lv[c] for c in names)
+        if key not in cache:
+            parts = [coded.evaluate(i, lv, target_k) for i in range(len(frames))]
+            cache[key] = State(
+                k=min((p.k for p in parts), default=0),
+                k_kept=min((p.k_kept for p in parts), default=0),
+                below=sum(p.below for p in parts),
+                deficit=sum(p.deficit for p in parts),
+                records=sum(p.records for p in parts),
+            )
+        return cache[key]
+
+    levels = {c: 0 for c in names}
+    now = state(levels)
+    n = now.records
+
+    def done(st: State) -> bool:
+        return st.below <= max_suppression * n
+
+    while n and not done(now):
+        best = None
+        for c, h in ladders.items():
+            if levels[c] >= h.height:
+                continue
+            trial = {**levels, c: levels[c] + 1}
+            st = state(trial)
+            cost = 1 / h.height
+            rank = ((now.deficit - st.deficit) / cost, -st.below, -cost)
+            if best is None or rank > best[0]:
+                best = (rank, trial, st)
+        if best is None:
+            break
+        _, levels, now = best
+    reached = done(now) if n else True
+    if reached:
+        # Descent: undo any step the target does not need, dearest first.
+        improved = True
+        while improved:
+            improved = False
+            for c in sorted(names, key=lambda c: -1 / ladders[c].height):
+                if levels[c] == 0:
+                    continue
+                trial = {**levels, c: levels[c] - 1}
+                if done(state(trial)):
+                    levels, now, improved = trial, state(trial), True
+    if reached:
+        levels = _lowest_loss(levels, ladders, state, done, _budget(frames))
+        now = state(levels)
+    steps = _steps(levels, ladders, state, n)
+    return Plan(
+        target_k=target_k,
+        levels=dict(levels),
+        keys={c: ladders[c].levels[levels[c]].key for c in ladders},
+        steps=steps,
+        k=now.k_kept if now.below and reached else now.k,
+        suppressed=now.below if reached else 0,
+        records=n,
+        information_loss=loss(ladders, levels),
+        reached=reached,
+    )
+
+
+#: Lattices larger than this are not enumerated; the greedy answer stands.
+_LATTICE_LIMIT = 50_000
+
+
+def _budget(frames: Sequence[pl.DataFrame]) -> int:
+    """How many more levels to evaluate: about 3 million class-table rows' worth."""
+    rows = sum(f.height for f in frames) or 1
+    return max(20, min(400, 3_000_000 // rows))
+
+
+def _lowest_loss(
+    found: dict[str, int],
+    ladders: Mapping[str, Hierarchy],
+    state: Callable[[Mapping[str, int]], State],
+    done: Callable[[State], bool],
+    budget: int,
+) -> dict[str, int]:
+    """Look for a feasible combination losing less than ``found``, cheapest first.
+
+    Generalising never makes a class smaller, so any combination at or below (level by
+    level) a combination that fails also fails and is skipped without evaluating it.
+    """
+    names = list(ladders)
+    size = 1
+    for h in ladders.values():
+        size *= h.height + 1
+    if size > _LATTICE_LIMIT:
+        return found
+    bound = loss(ladders, found)
+    nodes = [
+        combo
+        for combo in itertools.product(*[range(ladders[c].height + 1) for c in names])
+        if loss(ladders, dict(zip(names, combo, strict=True))) < bound - 1e-12
+    ]
+    nodes.sort(key=lambda combo: (loss(ladders, dict(zip(names, combo, strict=True))), combo))
+    failed: list[tuple[int, ...]] = []
+    for combo in nodes:
+        if any(all(a <= b for a, b in zip(combo, f, strict=True)) for f in failed):
+            continue
+        if budget <= 0:
+            break
+        budget -= 1
+        lv = dict(zip(names, combo, strict=True))
+        if done(state(lv)):
+            return lv
+        failed.append(combo)
+    return found
+
+
+def _steps(
+    final: Mapping[str, int],
+    ladders: Mapping[str, Hierarchy],
+    state: Callable[[Mapping[str, int]], State],
+    n: int,
+) -> tuple[Step, ...]:
+    """The final levels as steps, the most effective first, each with where it leaves us."""
+    levels = {c: 0 for c in ladders}
+    todo = [c for c in ladders if final[c] > 0]
+    steps = []
+    while todo:
+        scored = [(state({**levels, c: final[c]}), c) for c in todo]
+        st, c = min(scored, key=lambda x: (x[0].below, x[0].deficit, x[1]))
+        levels[c] = final[c]
+        todo.remove(c)
+        key = ladders[c].levels[final[c]].key
+        steps.append(
+            Step(c, key, st.k, st.below, st.below / n if n else 0.0, loss(ladders, levels))
+        )
+    return tuple(steps)

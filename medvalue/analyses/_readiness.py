@@ -1,0 +1,887 @@
+"""AI-training readiness: is there a usable label, enough data for a model with these
+predictors (Riley's minimum sample size), signal a simple model can learn, no leakage?
+
+The label and its predictors come from one table (the one holding the label). Predictors
+are the columns that are not identifiers, free text, dates or the label itself; a
+categorical predictor counts its levels minus one as parameters (at most the 10 commonest
+levels plus "other"; diagnosis codes by three-character category). Large tables are
+subsampled for the models (stratified, seeded; ``max_rows``) and the report says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import numpy as np
+import polars as pl
+
+from medvalue.analyses import _baseline as baseline
+from medvalue.analyses import _samplesize as samplesize
+from medvalue.analyses._baseline import CurvePoint, Extrapolation, Metrics
+from medvalue.core._config import SMALL_CELL_THRESHOLD
+from medvalue.core._display import Displayed
+from medvalue.core._errors import ColumnError, ParameterError
+from medvalue.core._i18n import text
+from medvalue.core._patterns import share
+from medvalue.core._suppression import suppress
+from medvalue.read._dataset import Dataset
+
+#: Rows the models see at most; larger tables are subsampled (stratified, seeded).
+MAX_MODEL_ROWS = 50_000
+#: Levels a categorical predictor keeps before the rest become "other".
+MAX_LEVELS = 10
+#: A predictor that alone separates the label this well is leakage, not signal.
+LEAKAGE_AUC = 0.98
+#: Identifier order that predicts the label this well suggests rows sorted by outcome.
+ID_LEAKAGE_AUC = 0.7
+#: Readiness score weights (documented in docs/methods.md).
+WEIGHTS = {"label": 0.2, "sample_size": 0.3, "learnability": 0.3, "completeness": 0.2}
+
+_POSITIVE = {
+    "1",
+    "1.0",
+    "yes",
+    "y",
+    "true",
+    "t",
+    "是",
+    "有",
+    "阳性",
+    "死亡",
+    "dead",
+    "died",
+    "death",
+    "positive",
+    "event",
+}
+#: Roles that are never predictors, and why (the reason the report shows).
+_EXCLUDED_ROLES = {
+    "patient_id": "identifier",
+    "encounter_id": "identifier",
+    "direct_identifier": "identifier",
+    "free_text": "text",
+    "diagnosis_text": "text",
+    "label": "label",
+    "row_index": "row_index",
+}
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    table: str
+    column: str
+    outcome: str  # binary | multiclass | continuous | survival
+    rows: int
+    labelled: int
+    classes: tuple[tuple[str, int | None], ...] = ()  # suppressed counts
+    positive: str | None = None  # binary: the value counted as the event
+    events: int | None = None
+    imbalance: float | None = None  # majority / minority
+    time: str | None = None
+    #: Time-to-event labels with more than two levels: the levels that are neither the event
+    #: nor censoring, counted as competing events (censored at their time).
+    competing: tuple[str, ...] = ()
+    #: How the event value was chosen: given (argument or spec) | inferred
+    event_basis: str | None = None
+
+    @property
+    def missing_share(self) -> float:
+        return 1 - self.labelled / self.rows if self.rows else 0.0
+
+    def to_dict(self, small_cell: int) -> dict[str, object]:
+        return {
+            "table": self.table,
+            "column": self.column,
+            "outcome": self.outcome,
+            "time": self.time,
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "missing_share": round(self.missing_share, 6),
+            "classes": [{"value": v, "count": n, "suppressed": n is None} for v, n in self.classes],
+            "positive": self.positive,
+            "event_basis": self.event_basis,
+            "competing": list(self.competing),
+            "events": suppress(self.events, small_cell),
+            "imbalance_ratio": None if self.imbalance is None else round(self.imbalance, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Predictor:
+    column: str
+    kind: str  # numeric | categorical
+    parameters: int
+    completeness: float
+    used: bool
+    reason: str | None = None  # why not used: leakage | date | identifier | text | constant ...
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "parameters": self.parameters,
+            "completeness": round(self.completeness, 6),
+            "used": self.used,
+            "excluded_because": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Leak:
+    column: str
+    kind: str  # separates_label | identifier_order | dated_after_outcome
+    value: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "column": self.column,
+            "kind": self.kind,
+            "value": None if self.value is None else round(self.value, 4),
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class Readiness(Displayed):
+    """What :func:`readiness` returns. ``label is None`` when no label was named or found."""
+
+    _view: ClassVar[str] = "readiness_section"
+
+    dataset: str
+    small_cell: int
+    label: LabelSummary | None
+    predictors: tuple[Predictor, ...] = ()
+    leakage: tuple[Leak, ...] = ()
+    sample_size: samplesize.SampleSize | None = None
+    available_n: int = 0
+    supported_parameters: int | None = None
+    baseline: Metrics | None = None
+    learning_curve: tuple[CurvePoint, ...] = ()
+    extrapolation: Extrapolation | None = None
+    components: Mapping[str, float] = field(default_factory=dict)
+    score: float | None = None
+    model_rows: int = 0
+    subsampled: bool = False
+    seed: int = 0
+    notes: tuple[str, ...] = ()
+    #: given (argument) | duration (the table's follow-up column, by its role) | None
+    time_basis: str | None = None
+    #: Why the label could not be assessed (``strict=False``): the one-line error and its fix.
+    problem: str | None = None
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.parameters for p in self.predictors if p.used)
+
+    @property
+    def adequate(self) -> bool | None:
+        return None if self.sample_size is None else self.available_n >= self.sample_size.required_n
+
+    def headline(self, lang: str) -> tuple[str, str]:
+        if self.label is None or self.score is None:
+            return text("readiness_labels", "no_label_short", lang), text(
+                "readiness_labels", "no_label", lang
+            )
+        metric = self.baseline.metric if self.baseline else "auc"
+        value = self.baseline.value if self.baseline else float("nan")
+        sentence = text(
+            "readiness_labels", "headline", lang, label=self.label.column,
+            metric=text("readiness_labels", f"metric_{metric}", lang), value=f"{value:.2f}",
+            available=f"{self.available_n:,}",
+            required=f"{self.sample_size.required_n:,}" if self.sample_size else "-",
+        )  # fmt: skip
+        return f"{self.score:.0f} / 100", sentence
+
+    def explain(self, component: str, lang: str) -> str:
+        """One plain sentence per score component, for a finance committee."""
+        lab = lambda key, **kw: text("readiness_labels", key, lang, **kw)  # noqa: E731
+        if self.label is None:
+            return ""
+        if component == "label":
+            imbalance = "-" if self.label.imbalance is None else f"{self.label.imbalance:.1f}"
+            return lab("explain_label", labelled=f"{self.label.labelled:,}", rows=f"{self.label.rows:,}",
+                       missing=f"{self.label.missing_share:.1%}", imbalance=imbalance)  # fmt: skip
+        if component == "sample_size":
+            required = "-" if self.sample_size is None else f"{self.sample_size.required_n:,}"
+            return lab("explain_sample_size", available=f"{self.available_n:,}",
+                       parameters=self.parameters, required=required)  # fmt: skip
+        if component == "learnability" and self.baseline is not None:
+            return lab("explain_learnability", metric=lab(f"metric_{self.baseline.metric}"),
+                       value=f"{self.baseline.value:.3f}")  # fmt: skip
+        used = [p for p in self.predictors if p.used]
+        share = sum(p.completeness for p in used) / len(used) if used else 0.0
+        return lab("explain_completeness", n=len(used), share=f"{share:.0%}")
+
+    def baseline_sentence(self, lang: str) -> str:
+        b = self.baseline
+        if b is None:
+            return ""
+        lab = lambda key, **kw: text("readiness_labels", key, lang, **kw)  # noqa: E731
+        model = lab(f"model_{b.metric}")
+        ci = "" if b.ci is None else f" (95% CI {b.ci[0]:.3f}–{b.ci[1]:.3f})"
+        out = lab("baseline_text", model=model, folds=5, seed=self.seed, rows=f"{self.model_rows:,}",
+                  metric=lab(f"metric_{b.metric}"), value=f"{b.value:.3f}", ci=ci)  # fmt: skip
+        if b.brier is not None and b.calibration_slope is not None:
+            out += "; " + lab("brier", brier=f"{b.brier:.3f}", slope=f"{b.calibration_slope:.2f}")
+        return out
+
+    def note_sentences(self, lang: str) -> list[str]:
+        out = []
+        if self.subsampled and self.label is not None:
+            out.append(text("readiness_labels", "subsample_note", lang, rows=f"{self.model_rows:,}",
+                            total=f"{self.available_n:,}", seed=self.seed))  # fmt: skip
+        if self.label is not None and self.label.positive is not None:
+            out.append(text("readiness_labels", "event_note", lang, value=self.label.positive))
+        if self.label is not None and self.label.competing:
+            out.append(text("readiness_labels", "competing_note", lang,
+                            values=", ".join(self.label.competing)))  # fmt: skip
+        if self.label is not None and self.label.time and self.time_basis == "duration":
+            out.append(text("readiness_labels", "time_note", lang, column=self.label.time))
+        return out
+
+    def leak_sentences(self, lang: str) -> list[str]:
+        return [
+            text("readiness_labels", f"leak_{leak.kind}", lang, column=leak.column,
+                 value="" if leak.value is None else f"{leak.value:.3f}")
+            for leak in self.leakage
+        ]  # fmt: skip
+
+    def to_dict(self, lang: str = "en") -> dict[str, object]:
+        ss = self.sample_size
+        return {
+            "dataset": self.dataset,
+            "label": None if self.label is None else self.label.to_dict(self.small_cell),
+            "predictors": {
+                "candidates": [p.to_dict() for p in self.predictors],
+                "used": [p.column for p in self.predictors if p.used],
+                "parameters": self.parameters,
+            },
+            "sample_size": None if ss is None else {
+                "required_n": ss.required_n,
+                "available_n": self.available_n,
+                "adequate": self.adequate,
+                "supported_parameters": self.supported_parameters,
+                **{k: v for k, v in ss.to_dict().items() if k != "required_n"},
+            },
+            "baseline": None if self.baseline is None else {
+                **self.baseline.to_dict(),
+                "rows": self.model_rows,
+                "subsampled": self.subsampled,
+                "seed": self.seed,
+            },
+            "learning_curve": [p.to_dict() for p in self.learning_curve],
+            "extrapolation": None if self.extrapolation is None else self.extrapolation.to_dict(),
+            "leakage": [leak.to_dict() for leak in self.leakage],
+            "score": None if self.score is None else round(self.score, 1),
+            "components": {k: round(v, 1) for k, v in self.components.items()},
+            "weights": dict(WEIGHTS),
+            "notes": list(self.notes),
+            "problem": self.problem,
+        }  # fmt: skip
+
+
+# --- the analysis ----------------------------------------------------------------------------
+
+
+def readiness(
+    ds: Dataset,
+    label: str | None = None,
+    *,
+    time: str | None = None,
+    event: str | None = None,
+    outcome_date: str | None = None,
+    seed: int = 0,
+    folds: int = 5,
+    max_rows: int = MAX_MODEL_ROWS,
+    shrinkage: float = 0.9,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    strict: bool = True,
+) -> Readiness:
+    """Label, predictors, minimum sample size, baseline model, learning curve, leakage and
+    a 0-100 readiness score. ``label`` is a column (or ``table.column``); without it, the
+    spec's label is used. ``time`` makes it a time-to-event outcome (time = a positive
+    duration); without it, the label's table's follow-up column (role ``duration``, named
+    like futime or 随访时间) is used when there is exactly one, and ``time="none"`` turns
+    that off. ``event`` is the label value that counts as the event (the spec's ``event:``
+    otherwise); a two-level label infers it, a time-to-event label with more levels needs
+    it and counts the other non-censoring levels as competing events (censored at their
+    time, a cause-specific model); a class label with ``event`` becomes binary, that value
+    against the rest. ``outcome_date`` (default: the table's death date, if any) is the
+    date the outcome happened: columns dated after it are flagged as leakage. With
+    ``strict=False`` (reports, pricing) a label that cannot be used gives a result without
+    a label whose ``problem`` says why, instead of an error.
+
+    Examples
+    --------
+    >>> from medvalue import load_dataset
+    >>> from medvalue.core._config import SAMPLE_DIR
+    >>> r = readiness(load_dataset(SAMPLE_DIR / "carotid_stenting.csv"), "stroke_or_death_30d")
+    >>> r.label.outcome, r.label.events
+    ('binary', 69)
+    """
+    try:
+        return _assess(ds, label, time, event, outcome_date, seed, folds, max_rows, shrinkage,
+                       small_cell)  # fmt: skip
+    except (ParameterError, ColumnError) as exc:
+        if strict:
+            raise
+        return Readiness(ds.name, small_cell, None, notes=(str(exc),), problem=str(exc))
+
+
+def _assess(
+    ds: Dataset,
+    label: str | None,
+    time: str | None,
+    event: str | None,
+    outcome_date: str | None,
+    seed: int,
+    folds: int,
+    max_rows: int,
+    shrinkage: float,
+    small_cell: int,
+) -> Readiness:
+    found = _find_label(ds, label)
+    if found is None:
+        return Readiness(ds.name, small_cell, None, notes=("no label column",))
+    table, column = found
+    frame = ds.frame(table).collect()
+    time_basis = "given" if time not in (None, "none") else None
+    if time is None and _looks_like_status(frame[column]):
+        # An event status beside a follow-up time is a time-to-event outcome.
+        time = _follow_up_column(ds, table)
+        time_basis = "duration" if time else None
+    elif time == "none":
+        time = None
+    if time is not None and time not in frame.columns:
+        raise ColumnError.missing(ds.path, time, frame.columns, what="time column")
+    event = event or ds.table_spec(table).columns[column].event
+    y_raw = frame[column]
+    summary, y, positive = _label(ds.path, table, column, y_raw, time, small_cell, event)
+    labelled = y is not None
+    keep = (
+        ~pl.Series(np.isnan(y)) if summary.outcome in ("continuous",) else pl.Series(y >= 0)
+    ) if labelled else None  # fmt: skip
+    tvals = None
+    if time is not None:
+        tvals = _numeric(frame[time])
+        keep = keep & pl.Series(~np.isnan(tvals) & (tvals > 0))
+    rows = frame.filter(keep) if keep is not None else frame
+    y = y[keep.to_numpy()] if keep is not None else y
+    if tvals is not None and keep is not None:
+        tvals = tvals[keep.to_numpy()]
+    _check_label(ds, summary, y)
+    predictors, design = _predictors(ds, table, column, time, rows)
+    leaks = _leakage(ds, table, rows, y, summary.outcome, design)
+    leaks += _dated_after(ds, table, rows, outcome_date)
+    leaked = {leak.column for leak in leaks if leak.kind == "separates_label"}
+    predictors = tuple(
+        Predictor(p.column, p.kind, p.parameters, p.completeness, False, "leakage")
+        if p.column in leaked else p
+        for p in predictors
+    )  # fmt: skip
+    used = [p.column for p in predictors if p.used]
+    x = _matrix(design, used)
+    idx = _model_rows(y, summary.outcome, max_rows, seed)
+    subsampled = len(idx) < len(y)
+    xm, ym = x[idx], y[idx]
+    tm = None if tvals is None else tvals[idx]
+    metrics, oof = baseline.cross_validate(summary.outcome, xm, ym, folds=folds, seed=seed, time=tm)
+    if summary.outcome == "binary":
+        metrics = replace(metrics, calibration_bins=_safe_bins(ym, oof, small_cell))
+    curve = baseline.learning_curve(summary.outcome, xm, ym, folds=folds, seed=seed, time=tm)
+    floor = -1.0 if summary.outcome == "continuous" else 0.5
+    extra = baseline.extrapolate(curve, seed=seed, ceiling=1.0, floor=floor)
+    params = max(1, sum(p.parameters for p in predictors if p.used))
+    ss, supported = _sample_size(summary, y, tvals, params, metrics, shrinkage)
+    available = len(y)
+    components = _components(summary, ss, available, metrics, predictors)
+    score = sum(WEIGHTS[k] * v for k, v in components.items())
+    notes = []
+    if subsampled:
+        notes.append(
+            f"models fitted on a stratified random subsample of {len(idx):,} of {len(y):,} rows (seed {seed})"
+        )
+    if positive is not None:
+        notes.append(f"'{positive}' counted as the event")
+    return Readiness(
+        dataset=ds.name,
+        small_cell=small_cell,
+        label=summary,
+        predictors=predictors,
+        leakage=tuple(leaks),
+        sample_size=ss,
+        available_n=available,
+        supported_parameters=supported,
+        baseline=metrics,
+        learning_curve=curve,
+        extrapolation=extra,
+        components=components,
+        score=score,
+        model_rows=len(idx),
+        subsampled=subsampled,
+        seed=seed,
+        notes=tuple(notes),
+        time_basis=time_basis,
+    )
+
+
+#: A label with at most this many levels, beside a follow-up time, is time-to-event.
+_MAX_EVENT_LEVELS = 10
+#: A duration column named like this is the follow-up time of a time-to-event label.
+_FOLLOW_UP = re.compile(r"^(fu|follow|surv|time$|t$|os|pfs|dfs|stime)|futime|随访|生存", re.I)
+
+
+def _looks_like_status(s: pl.Series) -> bool:
+    """Two levels, or a few levels one of which means censored (0, censored, alive)."""
+    if s.dtype.is_float():
+        s = s.drop_nans()
+    levels = {str(v).strip().lower().removesuffix(".0") for v in s.drop_nulls().unique()}
+    return len(levels) == 2 or (len(levels) <= _MAX_EVENT_LEVELS and bool(levels & _CENSORED))
+
+
+def _follow_up_column(ds: Dataset, table: str) -> str | None:
+    """The table's one follow-up column (role duration, a follow-up name), if exactly one."""
+    tspec = ds.table_spec(table)
+    found = [
+        c for c in tspec.with_role("duration") if _FOLLOW_UP.search(re.sub(r"[\s_.\-]", "", c))
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _safe_bins(
+    y: np.ndarray, p: np.ndarray, small_cell: int
+) -> tuple[tuple[float, float, int], ...]:
+    """Calibration bins (tenths, or fewer) in which the events and non-events are each
+    zero or at least ``small_cell`` people, so no small count can be read off the plot."""
+    for bins in range(10, 1, -1):
+        out = baseline.calibration_bins(y, p, bins)
+        if all(
+            (round(o * n) == 0 or round(o * n) >= small_cell)
+            and (n - round(o * n) == 0 or n - round(o * n) >= small_cell)
+            for _, o, n in out
+        ):
+            return out
+    return ()
+
+
+def _find_label(ds: Dataset, name: str | None) -> tuple[str, str] | None:
+    if name:
+        table, _, column = name.rpartition(".")
+        for t in ds.table_names:
+            for c in ds.table_spec(t).columns:
+                if c == (column if table else name) and (not table or t == table):
+                    return t, c
+        every = [c for t in ds.table_names for c in ds.table_spec(t).columns]
+        raise ColumnError.missing(ds.path, name, every, what="label column")
+    labels = ds.spec.columns_with_role("label")
+    return labels[0] if labels else None
+
+
+def _numeric(s: pl.Series) -> np.ndarray:
+    if s.dtype.is_numeric():
+        return s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    return (
+        s.cast(pl.String)
+        .str.strip_chars()
+        .cast(pl.Float64, strict=False)
+        .fill_null(float("nan"))
+        .to_numpy()
+    )
+
+
+def _label(
+    path: str,
+    table: str,
+    column: str,
+    s: pl.Series,
+    time: str | None,
+    small_cell: int,
+    event: str | None = None,
+) -> tuple[LabelSummary, np.ndarray, str | None]:
+    """The outcome type, class counts and the label as numbers (-1 where missing)."""
+    if s.dtype.is_float() and bool((s.drop_nulls() == s.drop_nulls().round(0)).all()):
+        s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
+    values = s.cast(pl.String).str.strip_chars()
+    present = values.is_not_null() & (values != "")
+    distinct = values.filter(present).unique().sort().to_list()
+    numeric = _numeric(s)
+    is_number = s.dtype.is_numeric() or bool(np.isfinite(numeric[present.to_numpy()]).all())
+    rows, labelled = len(s), int(present.sum())
+    if event is not None and str(event) not in distinct:
+        listed = ", ".join(distinct[:12])
+        msg = (f"{path}: label '{column}' has no value '{event}' (values: {listed}). "
+               f"Fix: give --event one of those values")  # fmt: skip
+        raise ParameterError(msg)
+    two_level = len(distinct) == 2
+    if time is not None or event is not None or two_level:
+        outcome = "survival" if time is not None else "binary"
+        competing: tuple[str, ...] = ()
+        if event is not None:
+            positive, basis = str(event), "given"
+        elif two_level:
+            positive, basis = _positive(distinct, values), "inferred"
+        else:
+            guess = next(
+                (v for v in distinct if v.lower() in _POSITIVE), distinct[-1] if distinct else ""
+            )
+            msg = (f"{path}: time-to-event label '{column}' has {len(distinct)} levels "
+                   f"({', '.join(distinct[:12])}), so the event is not clear. "
+                   f"Fix: name the event value with --event (spec: event:), e.g. --event {guess}")  # fmt: skip
+            raise ParameterError(msg)
+        if outcome == "survival" and len(distinct) > 2:
+            competing = tuple(v for v in distinct if v != positive and v.lower() not in _CENSORED)
+        y = np.where(
+            present.to_numpy(), (values == positive).fill_null(False).to_numpy().astype(float), -1.0
+        )
+        counts = [(v, int((values == v).sum())) for v in distinct]
+        shown = suppress([n for _, n in counts], small_cell)
+        events = int((y == 1).sum())
+        # Balance of the outcome as modelled: events against everything else.
+        others = labelled - events
+        ratio = (max(events, others) / min(events, others)) if min(events, others) else None
+        summary = LabelSummary(
+            table, column, outcome, rows, labelled,
+            tuple((v, n) for (v, _), n in zip(counts, shown, strict=True)), positive, events,
+            ratio, time, competing, basis,
+        )  # fmt: skip
+        return summary, y, positive
+    if is_number and len(distinct) > 10:
+        y = np.where(present.to_numpy(), numeric, np.nan)
+        return LabelSummary(table, column, "continuous", rows, labelled), y, None
+    codes = {v: i for i, v in enumerate(distinct)}
+    y = (
+        values.replace_strict(codes, default=-1, return_dtype=pl.Int64)
+        .fill_null(-1)
+        .to_numpy()
+        .astype(float)
+    )
+    counts = [(v, int((values == v).sum())) for v in distinct]
+    shown = suppress([n for _, n in counts], small_cell)
+    minority = min((n for _, n in counts), default=0)
+    summary = LabelSummary(
+        table, column, "multiclass", rows, labelled,
+        tuple((v, n) for (v, _), n in zip(counts, shown, strict=True)), None, None,
+        (max(n for _, n in counts) / minority) if minority else None,
+    )  # fmt: skip
+    return summary, y, None
+
+
+#: Label values that mean "no event yet" (censored) in a time-to-event label.
+_CENSORED = {
+    "0",
+    "0.0",
+    "censored",
+    "censor",
+    "alive",
+    "no",
+    "n",
+    "false",
+    "f",
+    "否",
+    "无",
+    "存活",
+    "删失",
+}
+
+
+def _positive(distinct: Sequence[str], values: pl.Series) -> str:
+    for v in distinct:
+        if v.lower() in _POSITIVE:
+            return v
+    # Otherwise the rarer value is the event (deaths, complications, readmissions).
+    counts = {v: int((values == v).sum()) for v in distinct}
+    return min(distinct, key=lambda v: (counts[v], v))
+
+
+def _check_label(ds: Dataset, summary: LabelSummary, y: np.ndarray) -> None:
+    where = f"{ds.path}: label '{summary.column}'"
+    if len(y) < 10:
+        msg = f"{where} has {len(y)} usable rows. Fix: a model needs at least 10 labelled rows"
+        raise ParameterError(msg)
+    if summary.outcome in ("binary", "survival", "multiclass"):
+        counts = np.bincount(y.astype(int))
+        if (counts > 0).sum() < 2:
+            msg = f"{where} has a single value. Fix: choose a label with at least two outcomes"
+            raise ParameterError(msg)
+        if counts[counts > 0].min() < 2:
+            msg = (
+                f"{where}: an outcome occurs once. Fix: merge rare classes or choose another label"
+            )
+            raise ParameterError(msg)
+    elif np.nanstd(y) == 0:
+        msg = f"{where} is constant. Fix: choose a label that varies"
+        raise ParameterError(msg)
+
+
+@dataclass
+class _Design:
+    numeric: dict[str, np.ndarray] = field(default_factory=dict)
+    categorical: dict[str, np.ndarray] = field(default_factory=dict)  # integer codes
+
+
+def _predictors(
+    ds: Dataset, table: str, label: str, time: str | None, rows: pl.DataFrame
+) -> tuple[tuple[Predictor, ...], _Design]:
+    tspec = ds.table_spec(table)
+    plans = ds.plans[table]
+    design = _Design()
+    out = []
+    for c in rows.columns:
+        if c in (label, time):
+            continue
+        role = tspec.columns[c].role if c in tspec.columns else "other"
+        s = rows[c]
+        completeness = 1 - s.null_count() / len(s) if len(s) else 0.0
+        if role in _EXCLUDED_ROLES:
+            out.append(Predictor(c, "-", 0, completeness, False, _EXCLUDED_ROLES[role]))
+            continue
+        if plans[c].kind == "datetime" or s.dtype.is_temporal():
+            out.append(Predictor(c, "date", 0, completeness, False, "date"))
+            continue
+        if s.dtype.is_numeric():
+            values = s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            if np.nanstd(values) == 0 or np.isnan(values).all():
+                out.append(Predictor(c, "numeric", 0, completeness, False, "constant"))
+                continue
+            design.numeric[c] = values
+            out.append(Predictor(c, "numeric", 1, completeness, True))
+            continue
+        text_values = s.cast(pl.String).str.strip_chars()
+        if role == "diagnosis_code":
+            text_values = (
+                text_values.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "").str.slice(0, 3)
+            )
+        counts = text_values.drop_nulls().value_counts(sort=True)
+        # Missing is a level of its own (a comorbidity column is empty when absent).
+        if counts.height + (1 if text_values.null_count() else 0) <= 1:
+            out.append(Predictor(c, "categorical", 0, completeness, False, "constant"))
+            continue
+        if counts.height > 50 and role != "diagnosis_code":
+            out.append(Predictor(c, "categorical", 0, completeness, False, "too_many_levels"))
+            continue
+        levels = counts[text_values.name].head(MAX_LEVELS).to_list()
+        mapping = {v: i + 1 for i, v in enumerate(levels)}  # 0 = missing, len+1 = other
+        other = len(levels) + 1
+        codes = np.array(
+            [0 if v is None else mapping.get(v, other) for v in text_values.to_list()],
+            dtype=np.int64,
+        )
+        design.categorical[c] = codes
+        n_levels = len(np.unique(codes))
+        out.append(Predictor(c, "categorical", max(1, n_levels - 1), completeness, True))
+    return tuple(out), design
+
+
+def _matrix(design: _Design, used: Sequence[str]) -> np.ndarray:
+    """Numbers standardised with median imputation plus a missing flag where needed;
+    categories one-hot with the commonest level as reference (missing is a level)."""
+    blocks = []
+    for c in used:
+        if c in design.numeric:
+            v = design.numeric[c].copy()
+            missing = np.isnan(v)
+            med = np.nanmedian(v)
+            v[missing] = med
+            sd = v.std() or 1.0
+            blocks.append(((v - v.mean()) / sd)[:, None])
+            if missing.any():
+                blocks.append(missing.astype(float)[:, None])
+        elif c in design.categorical:
+            codes = design.categorical[c]
+            present = np.unique(codes)
+            reference = np.bincount(codes).argmax()
+            for level in present:
+                if level != reference:
+                    blocks.append((codes == level).astype(float)[:, None])
+    if not blocks:
+        return np.zeros(
+            (len(next(iter(design.numeric.values()), np.zeros(0))) if design.numeric else 0, 0)
+        )
+    return np.hstack(blocks)
+
+
+def _model_rows(y: np.ndarray, outcome: str, max_rows: int, seed: int) -> np.ndarray:
+    n = len(y)
+    if n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if outcome in ("binary", "multiclass", "survival"):
+        parts = []
+        for c in np.unique(y):
+            members = np.flatnonzero(y == c)
+            parts.append(
+                rng.choice(members, max(2, round(len(members) * max_rows / n)), replace=False)
+            )
+        return np.sort(np.concatenate(parts))
+    return np.sort(rng.choice(n, max_rows, replace=False))
+
+
+def _leakage(
+    ds: Dataset, table: str, rows: pl.DataFrame, y: np.ndarray, outcome: str, design: _Design
+) -> list[Leak]:
+    out: list[Leak] = []
+    if outcome in ("binary", "survival"):
+        for c, v in design.numeric.items():
+            auc = baseline.univariate_auc(y, v)
+            if auc >= LEAKAGE_AUC:
+                out.append(Leak(c, "separates_label", auc))
+        for c, codes in design.categorical.items():
+            means = np.bincount(codes, weights=y) / np.maximum(np.bincount(codes), 1)
+            auc = baseline.univariate_auc(y, means[codes])
+            if auc >= LEAKAGE_AUC:
+                out.append(Leak(c, "separates_label", auc))
+        for role in ("patient_id", "encounter_id"):
+            col = ds.table_spec(table).first(role)
+            if col and col in rows.columns:
+                # Ids handed out in outcome order (deaths exported last ...) leak the label.
+                order = rows[col].cast(pl.String).rank("ordinal").cast(pl.Float64).to_numpy()
+                auc = baseline.univariate_auc(y, order)
+                if auc >= ID_LEAKAGE_AUC:
+                    out.append(Leak(col, "identifier_order", auc))
+    elif outcome == "multiclass":
+        # A predictor that separates any one class from the rest is leakage too.
+        classes = [k for k in np.unique(y) if 0 < (y == k).sum() < len(y)]
+        columns = [(c, v) for c, v in design.numeric.items()] + [
+            (c, codes) for c, codes in design.categorical.items()
+        ]
+        for c, v in columns:
+            best = 0.0
+            for k in classes:
+                target = (y == k).astype(float)
+                if c in design.categorical:
+                    means = np.bincount(v, weights=target) / np.maximum(np.bincount(v), 1)
+                    score = means[v]
+                else:
+                    score = v
+                best = max(best, baseline.univariate_auc(target, score))
+            if best >= LEAKAGE_AUC:
+                out.append(Leak(c, "separates_label", best))
+    elif outcome == "continuous":
+        for c, v in design.numeric.items():
+            keep = ~np.isnan(v) & ~np.isnan(y)
+            if keep.sum() > 2:
+                r = abs(np.corrcoef(v[keep], y[keep])[0, 1])
+                if r >= LEAKAGE_AUC:
+                    out.append(Leak(c, "separates_label", float(r)))
+    return out
+
+
+def _dated_after(
+    ds: Dataset, table: str, rows: pl.DataFrame, outcome_date: str | None
+) -> list[Leak]:
+    """Date columns that mostly fall after the outcome's date cannot be known at prediction."""
+    tspec = ds.table_spec(table)
+    column = outcome_date or tspec.first("death_date")
+    if column is None:
+        return []
+    if column not in rows.columns:
+        raise ColumnError.missing(ds.path, column, rows.columns, what="outcome date column")
+    when = rows[column]
+    if not when.dtype.is_temporal():
+        return []
+    out = []
+    for c in rows.columns:
+        if c == column or not rows[c].dtype.is_temporal():
+            continue
+        both = rows.select((pl.col(c) > pl.col(column)).alias("after")).filter(
+            pl.col("after").is_not_null()
+        )
+        if both.height and share(both["after"]) >= 0.5:
+            out.append(Leak(c, "dated_after_outcome", share(both["after"])))
+    return out
+
+
+def _sample_size(
+    summary: LabelSummary,
+    y: np.ndarray,
+    tvals: np.ndarray | None,
+    params: int,
+    metrics: baseline.Metrics,
+    shrinkage: float,
+) -> tuple[samplesize.SampleSize | None, int | None]:
+    """Riley's minimum n for this label with these candidate parameters. The anticipated
+    R² comes from the cross-validated baseline (the dataset's own signal), floored at a
+    C-statistic of 0.6 (or R² 0.05) so a weak baseline gives a large, finite n."""
+    try:
+        if summary.outcome == "binary":
+            prevalence = float(np.mean(y == 1))
+            c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
+
+            def req(p: int) -> samplesize.SampleSize:
+                return samplesize.binary(p, prevalence, cstatistic=round(c, 3), shrinkage=shrinkage)
+        elif summary.outcome == "multiclass":
+            # Each class against the rest is a binary model with the same parameters; the
+            # class that needs the most people sets the minimum (in the spirit of Pate et
+            # al. 2023 for multinomial models, who apply the criteria to each submodel).
+            counts = np.bincount(y.astype(int))
+            prevalences = sorted({float(n / len(y)) for n in counts if 0 < n < len(y)})
+            c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
+
+            def req(p: int) -> samplesize.SampleSize:
+                each = [samplesize.binary(p, pr, cstatistic=round(c, 3), shrinkage=shrinkage)
+                        for pr in prevalences]  # fmt: skip
+                worst = max(each, key=lambda r: r.required_n)
+                note = (f"multiclass: each of {len(counts)} classes against the rest; "
+                        f"the largest minimum (class share {(worst.events or 0) / worst.required_n:.3f})")  # fmt: skip
+                return replace(worst, outcome="multiclass", notes=(*worst.notes, note))
+        elif summary.outcome == "continuous":
+            r2 = min(max(metrics.value if math.isfinite(metrics.value) else 0.05, 0.05), 0.8)
+            mean, sd = float(np.nanmean(y)), float(np.nanstd(y))
+
+            def req(p: int) -> samplesize.SampleSize:
+                return samplesize.continuous(
+                    p, r2=round(r2, 3), intercept=mean or 1e-9, sd=sd, shrinkage=shrinkage
+                )
+        else:
+            assert tvals is not None
+            events = int((y == 1).sum())
+            rate = events / float(tvals.sum())
+            meanfup = float(tvals.mean())
+            c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
+            r2 = _r2cs_from_c_survival(c, events, len(y))
+
+            def req(p: int) -> samplesize.SampleSize:
+                return samplesize.survival(
+                    p, r2_cs=round(r2, 4), rate=rate, timepoint=float(np.median(tvals)),
+                    meanfup=meanfup, shrinkage=shrinkage,
+                )  # fmt: skip
+
+        ss = req(params)
+        return ss, samplesize.supported_parameters(len(y), req)
+    except ParameterError:
+        return None, None
+
+
+def _r2cs_from_c_survival(c: float, events: int, n: int) -> float:
+    """Royston's D route (Riley 2019 Part II): C -> D -> R²_D -> O'Quigley R² -> Cox-Snell."""
+    d = 5.50 * (c - 0.5) + 10.26 * (c - 0.5) ** 3
+    r2_d = (math.pi / 8 * d**2) / (math.pi**2 / 6 + math.pi / 8 * d**2)
+    r2_oq = -(math.pi**2 / 6) * r2_d / ((1 - math.pi**2 / 6) * r2_d - 1)
+    lr = -events * math.log(1 - r2_oq)
+    return 1 - math.exp(-lr / n)
+
+
+def _components(
+    summary: LabelSummary,
+    ss: samplesize.SampleSize | None,
+    available: int,
+    metrics: baseline.Metrics,
+    predictors: Sequence[Predictor],
+) -> dict[str, float]:
+    """Each 0-100 (docs/methods.md): label completeness times balance; available over
+    required n; the baseline's discrimination; completeness of the predictors used."""
+    balance = 1.0
+    if summary.imbalance:
+        balance = min(1.0, 10.0 / summary.imbalance)  # 1:10 or better counts in full
+    label = 100 * (1 - summary.missing_share) * balance
+    size = 100 * min(1.0, available / ss.required_n) if ss else 0.0
+    if metrics.metric == "r2":
+        learn = 100 * min(1.0, max(0.0, metrics.value / 0.5))
+    else:
+        learn = 100 * min(1.0, max(0.0, (metrics.value - 0.5) / 0.4))
+    used = [p for p in predictors if p.used]
+    complete = 100 * (sum(p.completeness for p in used) / len(used)) if used else 0.0
+    return {"label": label, "sample_size": size, "learnability": learn, "completeness": complete}

@@ -1,0 +1,898 @@
+"""What the report notebooks display: results turned into HTML blocks and charts.
+
+Each function takes results (never data) and returns an object Jupyter displays. Every
+text comes from the zh/en catalogue; every value is HTML-escaped; every count of people
+has already passed the small-cell rule in the analysis that produced it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from medvalue.analyses._coverage import Coverage
+from medvalue.analyses._privacy import PrivacyAssessment
+from medvalue.analyses._profile import Profile
+from medvalue.analyses._quality import display_score
+from medvalue.analyses._readiness import WEIGHTS, Readiness
+from medvalue.analyses._targets import TargetProgress
+from medvalue.core._config import VERSION as __version__
+from medvalue.core._i18n import check_lang, text
+from medvalue.present import _plots as plots
+from medvalue.product._refine import Refined, datacard_markdown
+from medvalue.value._pricing import Valuation
+
+RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
+
+_CSS = """
+<style>
+.mv { font-family: FONT; color: #1a202c; line-height: 1.5; max-width: 1100px; }
+.mv h1 { font-size: 26px; margin: 8px 0 2px; }
+.mv h2 { font-size: 20px; margin: 28px 0 8px; border-bottom: 2px solid #2b6cb0; padding-bottom: 4px; }
+.mv h3 { font-size: 16px; margin: 18px 0 6px; }
+.mv .sub { color: #718096; font-size: 13px; }
+.mv .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; }
+.mv .card { border: 1px solid #e2e8f0; border-radius: 8px; padding: 12px 14px; background: #f7fafc; }
+.mv .card .k { font-size: 12px; color: #4a5568; text-transform: uppercase; letter-spacing: .04em; }
+.mv .card .v { font-size: 24px; font-weight: 600; margin: 4px 0; }
+.mv .card .s { font-size: 13px; color: #4a5568; }
+.mv .card.missing .v { color: #a0aec0; font-size: 18px; }
+.mv table.t { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
+.mv table.t th, .mv table.t td { border-bottom: 1px solid #e2e8f0; padding: 4px 10px; text-align: left; vertical-align: top; }
+.mv table.t th { background: #edf2f7; }
+.mv table.t td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.mv .sev-error { color: #c53030; font-weight: 600; }
+.mv .sev-warning { color: #b7791f; font-weight: 600; }
+.mv .sev-info { color: #4a5568; }
+.mv .notbuilt { color: #718096; font-style: italic; }
+</style>
+""".replace("FONT", plots.FONT_FAMILY)
+
+
+class Html:
+    """A block of HTML that Jupyter displays as is."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+    def _repr_html_(self) -> str:
+        return self.body
+
+    def __str__(self) -> str:
+        return self.body
+
+
+class Results:
+    """The analysis results as JSON, for the report runner; invisible in the HTML page."""
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.payload = json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {RESULTS_MIMETYPE: self.payload}
+
+    def __repr__(self) -> str:
+        keys = ", ".join(k for k, v in self.payload.items() if isinstance(v, dict))
+        return f"medvalue results ({keys}); saved as the report's .json file"
+
+
+def _l(key: str, lang: str, **params: Any) -> str:
+    return text("labels", key, lang, **params)
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = []
+    for r in rows:
+        cells = "".join(
+            f'<td class="n">{_e(v)}</td>'
+            if i in numeric
+            else f"<td>{v if isinstance(v, Html) else _e(v)}</td>"
+            for i, v in enumerate(r)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f'<table class="t"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _wrap(inner: str) -> Html:
+    return Html(f'<div class="mv">{inner}</div>')
+
+
+_PLOTLY_SHOWN = False
+
+
+def standalone(section: Html) -> Html:
+    """A section as a result displays it on its own in a notebook: with the styles, and with
+    plotly.js the first time in this process (charts need it once per page)."""
+    global _PLOTLY_SHOWN
+    script = "" if _PLOTLY_SHOWN else f'<script type="text/javascript">{plots.plotly_js()}</script>'
+    _PLOTLY_SHOWN = True
+    return Html(_CSS + script + str(section))
+
+
+def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> Html:
+    """Styles, the page's one copy of plotly.js, and the title block for a dataset."""
+    check_lang(lang)
+    title = f"{_l('report_title', lang)} · {dataset.spec.title or dataset.name}"
+    day = (
+        as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
+    )
+    sub = _l("generated", lang, version=__version__, as_of=day)
+    return Html(
+        _CSS
+        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
+        + f'<div class="mv"><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
+    )
+
+
+def _card(key: str, lang: str, value: str | None, sentence: str | None) -> str:
+    if value is None:
+        return (
+            f'<div class="card missing"><div class="k">{_e(_l(key, lang))}</div>'
+            f'<div class="v">{_e(_l("not_built_short", lang))}</div>'
+            f'<div class="s">{_e(_l("not_built", lang, version=__version__))}</div></div>'
+        )
+    return (
+        f'<div class="card"><div class="k">{_e(_l(key, lang))}</div><div class="v">{_e(value)}</div>'
+        f'<div class="s">{_e(sentence)}</div></div>'
+    )
+
+
+def executive_summary(
+    lang: str,
+    profile: Profile | None = None,
+    coverage: Any = None,
+    readiness: Any = None,
+    privacy: Any = None,
+    valuation: Any = None,
+) -> Html:
+    """The first screen: one card per answer, each with one sentence; missing ones say so."""
+    cards = []
+    if valuation is not None and hasattr(valuation, "headline"):
+        cards.append(_card("price_band", lang, *valuation.headline(lang)))
+    else:
+        cards.append(_card("price_band", lang, None, None))
+    if profile is not None:
+        q = profile.quality
+        errors = sum(1 for f in profile.findings if f.severity == "error")
+        warnings = sum(1 for f in profile.findings if f.severity == "warning")
+        score = display_score(q.score)
+        sentence = _l(
+            "quality_sentence",
+            lang,
+            score=f"{score:.1f}",
+            grade=text("grades", q.grade, lang),
+            errors=errors,
+            warnings=warnings,
+        )
+        cards.append(_card("quality_score", lang, f"{score:.1f}", sentence))
+    for key, result in (
+        ("coverage_headline", coverage),
+        ("readiness_score", readiness),
+        ("privacy_verdict", privacy),
+    ):
+        if result is not None and hasattr(result, "headline"):
+            cards.append(_card(key, lang, *result.headline(lang)))
+        else:
+            cards.append(_card(key, lang, None, None))
+    return _wrap(
+        f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>'
+    )
+
+
+def profile_section(p: Profile, lang: str) -> Html:
+    """Size, quality by dimension, findings, then charts and the column detail."""
+    s = p.size
+    span = f"{s.first_date} – {s.last_date}" if s.first_date else "–"
+    rpp = s.records_per_patient
+    size_rows = [
+        (_l("rows", lang), f"{s.rows:,}"),
+        (_l("columns", lang), f"{s.columns:,}"),
+        (_l("patients", lang), "–" if s.patients is None else f"{s.patients:,}"),
+        (_l("encounters", lang), "–" if s.encounters is None else f"{s.encounters:,}"),
+        (_l("time_span", lang), span),
+        (_l("bytes", lang), _bytes(s.bytes_on_disk)),
+    ]
+    if rpp:
+        size_rows.append(
+            (
+                _l("records_per_patient", lang),
+                f"{rpp['median']:g} / {rpp['p90']:g} / {rpp['max']:g}",
+            )
+        )
+    tables = _table(
+        [_l("table", lang), _l("kind", lang), _l("rows", lang), _l("columns", lang)],
+        [(t.name, t.kind, f"{t.rows:,}", t.columns) for t in s.tables],
+        numeric=(2, 3),
+    )
+    q = p.quality
+    dims = _table(
+        [_l("dimension", lang), _l("score", lang), _l("weight", lang), "A / B"],
+        [
+            (
+                text("dimensions", k, lang),
+                "–" if d.score is None else f"{display_score(d.score):.1f}",
+                f"{d.weight:.0%}",
+                f"{d.evaluated - d.failed:,} / {d.evaluated:,}",
+            )
+            for k, d in q.dimensions.items()
+        ],
+        numeric=(1, 2, 3),
+    )
+    parts = [
+        f"<h2>{_e(_l('profile_section', lang))}</h2>",
+        f"<h3>{_e(_l('size', lang))}</h3>",
+        _table([_l("size", lang), ""], size_rows, numeric=(1,)),
+        tables,
+        f"<h3>{_e(_l('quality_score', lang))}: {display_score(q.score):.1f} ({_e(text('grades', q.grade, lang))})</h3>",
+        dims,
+        plots.to_html(plots.quality_dimensions(p, lang), "mv-quality"),
+        f"<h3>{_e(_l('findings', lang))} ({len(p.findings)})</h3>",
+        _findings_table(p, lang),
+        plots.to_html(plots.missing_by_column(p, lang), "mv-missing"),
+    ]
+    if p.patient_completeness:
+        parts.append(plots.to_html(plots.patient_completeness(p, lang), "mv-patient-completeness"))
+    if p.histograms:
+        parts.append(plots.to_html(plots.distributions(p, lang), "mv-distributions"))
+    parts += [f"<h3>{_e(_l('columns_detail', lang))}</h3>", _columns_table(p, lang)]
+    return _wrap("".join(parts))
+
+
+def _findings_table(p: Profile, lang: str) -> str:
+    if not p.findings:
+        return f"<p>{_e(_l('no_findings', lang))}</p>"
+    rows = []
+    for f in p.findings:
+        sev = Html(
+            f'<span class="sev-{f.severity}">{_e(text("severity", f.severity, lang))}</span>'
+        )
+        where = f.table if f.table != "*" else ""
+        rows.append(
+            (
+                sev,
+                f"{f.count:,}",
+                f"{where}: {f.message(lang)}" if where else f.message(lang),
+                f.fix(lang),
+            )
+        )
+    return _table(
+        [_l("severity", lang), _l("count", lang), _l("finding", lang), _l("fix", lang)],
+        rows,
+        numeric=(1,),
+    )
+
+
+def _ordinal(k: int, lang: str) -> str:
+    if lang == "zh":
+        return f"第 {k} "
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def _columns_table(p: Profile, lang: str) -> str:
+    multi = len({c.table for c in p.columns}) > 1
+    rows = []
+    for c in p.columns:
+        rng = "" if c.min is None else f"{_short(c.min)} – {_short(c.max)}"
+        if rng and c.extremes_rank > 1:  # say that the ends are the k-th values, not extremes
+            rng += " " + _l("kth_extremes", lang, k=_ordinal(c.extremes_rank, lang))
+        top = ", ".join(f"{v} ({n:,})" for v, n in c.top_values[:6])
+        rows.append(
+            (
+                f"{c.table}.{c.name}" if multi else c.name,
+                c.role,
+                c.dtype,
+                f"{c.null_fraction:.1%}",
+                f"{c.n_unique:,}",
+                rng,
+                "" if c.mean is None else f"{c.mean:.4g}",
+                top,
+            )
+        )
+    head = [
+        _l(k, lang)
+        for k in ("column", "role", "type", "missing", "distinct", "range", "mean", "top_values")
+    ]
+    return _table(head, rows, numeric=(3, 4, 6))
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dt.datetime):
+        return (
+            v.date().isoformat()
+            if v.time() == dt.time(0)
+            else v.isoformat(sep=" ", timespec="minutes")
+        )
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def methods(lang: str, threshold: int) -> Html:
+    """How the numbers were computed, with sources."""
+    return _wrap(
+        f"<h2>{_e(_l('methods_section', lang))}</h2><p>{_e(_l('methods_text', lang, threshold=threshold))}</p>"
+    )
+
+
+def parameters(params: Mapping[str, Any], lang: str) -> Html:
+    """The parameters this report was run with (paths shown by file name only)."""
+    rows = [(k, Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()]
+    return _wrap(
+        f"<h2>{_e(_l('parameters_section', lang))}</h2>"
+        + _table([_l("parameter", lang), _l("value", lang)], rows)
+    )
+
+
+def results(**named: Any) -> Results:
+    """Bundle results for the report's JSON file: each is stored as its ``to_dict(lang)``."""
+    lang = named.pop("lang", "en")
+    payload: dict[str, Any] = {"medvalue_version": __version__}
+    for key, value in named.items():
+        if value is None or isinstance(value, str | int | float):
+            payload[key] = value
+        else:
+            try:
+                payload[key] = value.to_dict(lang=lang)
+            except TypeError:
+                payload[key] = value.to_dict()
+    return Results(payload)
+
+
+def _c(key: str, lang: str, **params: Any) -> str:
+    return text("coverage_labels", key, lang, **params)
+
+
+def coverage_section(cov: Coverage, lang: str) -> Html:
+    """Codes, chapters, top conditions, cohorts, comorbidity pairs and people, with charts."""
+    hidden = f"< {cov.small_cell}"
+
+    def n(v: int | None) -> str:
+        return hidden if v is None else f"{v:,}"
+
+    summary = _table(
+        [_c("patients_total", lang), ""],
+        [
+            (_c("patients_total", lang), n(cov.patients)),
+            (_c("with_valid_code", lang), n(cov.patients_with_valid_code)),
+        ],
+        numeric=(1,),
+    )
+    status = _table(
+        [_c("code_status", lang), _c("records", lang)],
+        [(_c(f"status_{k}", lang), f"{v:,}") for k, v in cov.code_status.items() if v],
+        numeric=(1,),
+    )
+    zh = lang == "zh"
+    chapters = _table(
+        ["", _c("name", lang), _l("patients", lang), _c("records", lang)],
+        [
+            (c.key, (c.title_zh if zh else c.title) or "", n(c.patients), n(c.records))
+            for c in cov.chapters
+            if c.patients != 0
+        ],
+        numeric=(2, 3),
+    )
+    top = _table(
+        [_c("code", lang), _c("name", lang), _l("patients", lang)],
+        [(c.key, c.title or "", n(c.patients)) for c in cov.top_conditions],
+        numeric=(2,),
+    )
+    lists = _table(
+        [_c("name", lang), _l("patients", lang)],
+        [
+            ((c.title_zh if zh else c.title) or c.key, n(c.patients))
+            for c in cov.code_lists
+            if c.patients != 0
+        ],
+        numeric=(1,),
+    )
+    pairs = _table(
+        [_c("pair", lang), _l("patients", lang)],
+        [(f"{a} + {b}", n(p)) for a, b, p in cov.comorbidity_pairs],
+        numeric=(1,),
+    )
+    d = cov.demographics
+    people = _table(
+        [_c("sex", lang), _l("patients", lang)],
+        [
+            (
+                _c("female" if c.key == "F" else "male", lang) if c.key in "FM" else "?",
+                n(c.patients),
+            )
+            for c in d.sex
+            if c.patients != 0
+        ],
+        numeric=(1,),
+    ) + _table(
+        [_c("age_broad", lang), _l("patients", lang)],
+        [(c.key, n(c.patients)) for c in d.age_bands_broad],
+        numeric=(1,),
+    )
+    if d.regions:
+        people += _table(
+            [_c("regions", lang), _l("patients", lang)],
+            [(c.key, n(c.patients)) for c in d.regions],
+            numeric=(1,),
+        )
+    if d.years:
+        people += _table([_c("year", lang), _l("patients", lang), _c("records", lang)],
+                         [(c.key, n(c.patients), n(c.records)) for c in d.years], numeric=(1, 2))  # fmt: skip
+    if not cov.has_codes:  # a trial or registry: its people and outcomes are its coverage
+        parts = [
+            f"<h2>{_e(_l('coverage_section', lang))}</h2>",
+            f'<p class="notbuilt">{_e(_c("no_codes", lang))}</p>',
+            _table([_c("patients_total", lang), ""], [(_c("patients_total", lang), n(cov.patients))],
+                   numeric=(1,)),
+        ]  # fmt: skip
+        if cov.specialty:
+            parts.append(f"<p>{_e(_c('specialty', lang))}: {_e(cov.specialty)}</p>")
+        parts += [f"<h3>{_e(_c('demographics', lang))}</h3>", people]
+        for label, counts in cov.outcomes.items():
+            parts += [
+                f"<h3>{_e(_c('outcome', lang))}: {_e(label)}</h3>",
+                _table([_c("value", lang), _l("patients", lang), _c("records", lang)],
+                       [(c.key, n(c.patients), n(c.records)) for c in counts], numeric=(1, 2)),
+            ]  # fmt: skip
+        if d.pyramid:
+            parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
+        return _wrap("".join(parts))
+    parts = [
+        f"<h2>{_e(_l('coverage_section', lang))}</h2>", summary, status,
+        f"<h3>{_e(_c('chapters', lang))}</h3>", chapters,
+        plots.to_html(plots.coverage_sunburst(cov, lang), "mv-coverage-sunburst"),
+        f"<h3>{_e(_c('top_conditions', lang))}</h3>", top,
+        f"<h3>{_e(_c('code_lists', lang))}</h3>", lists,
+        f"<h3>{_e(_c('pairs', lang))}</h3>", pairs,
+        f"<h3>{_e(_c('demographics', lang))}</h3>", people,
+    ]  # fmt: skip
+    if len(cov.vocabularies) > 1:  # a mix of vocabularies: say how many rows and people each
+        parts += [
+            f"<h3>{_e(_c('vocabularies', lang))}</h3>",
+            _table([_c("vocabulary", lang), _l("patients", lang), _c("records", lang)],
+                   [(c.key, n(c.patients), n(c.records)) for c in cov.vocabularies], numeric=(1, 2)),
+        ]  # fmt: skip
+    if cov.concepts:
+        parts += [
+            f"<h3>{_e(_c('concepts', lang))}</h3>",
+            _table([_c("code", lang), _c("name", lang), _c("vocabulary", lang), _l("patients", lang),
+                    _c("records", lang)],
+                   [(c.code, c.name or "", c.vocabulary or "", n(c.patients), n(c.records)) for c in cov.concepts],
+                   numeric=(3, 4)),
+        ]  # fmt: skip
+    if d.pyramid:
+        parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
+    if cov.reference is not None:
+        parts.append(f"<p>{_e(_c('reference', lang, tvd=f'{cov.reference.tvd:.3f}'))}</p>")
+    return _wrap("".join(parts))
+
+
+def _p(key: str, lang: str, **params: Any) -> str:
+    return text("privacy_labels", key, lang, **params)
+
+
+def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
+    """Verdict and reasons, direct identifiers (kinds and counts only), risk per table,
+    diversity of the sensitive attribute, and the recommended generalisations."""
+    colour = {"anonymised": "#2f855a", "de_identified": "#b7791f", "identifiable": "#c53030"}[
+        a.verdict
+    ]
+    bold = ' style="font-weight:600"'
+    reasons = "".join(f"<li{bold if r.blocking else ''}>{_e(r.text(lang))}</li>" for r in a.reasons)
+    parts = [
+        f"<h2>{_e(_l('privacy_section', lang))}</h2>",
+        f'<p>{_e(_p("verdict", lang))}: <span style="color:{colour};font-weight:700;font-size:18px">'
+        f"{_e(text('verdicts', a.verdict, lang))}</span></p>",
+        f"<h3>{_e(_p('reasons', lang))}</h3><ul>{reasons}</ul>",
+        f"<h3>{_e(_p('direct_identifiers', lang))}</h3>",
+    ]
+    if a.direct_identifiers:
+        multi = len({f.table for f in a.direct_identifiers}) > 1
+        parts.append(
+            _table(
+                [_p(h, lang) for h in ("column", "kind", "rows", "evidence")],
+                [
+                    (
+                        f"{f.table}.{f.column}" if multi else f.column,
+                        _p(f"kind_{f.kind}", lang),
+                        f"{f.count:,}",
+                        _p(f"evidence_{f.evidence}", lang),
+                    )
+                    for f in a.direct_identifiers
+                ],
+                numeric=(2,),
+            )
+        )
+    else:
+        parts.append(f"<p>{_e(_p('none_found', lang))}</p>")
+    if a.tables:
+        parts.append(f"<h3>{_e(_p('quasi_identifiers', lang))}</h3>")
+        parts.append(f"<p>{_e(', '.join(q.name for q in a.quasi_identifiers))}</p>")
+        head = [
+            _p(h, lang)
+            for h in (
+                "table",
+                "k",
+                "people",
+                "classes",
+                "prosecutor_max",
+                "prosecutor_avg",
+                "marketer",
+            )
+        ]
+        head += [_p("below", lang, b=b) for b in (2, 5, 11)]
+        if a.population:
+            head.append(_p("journalist_max", lang))
+        rows = []
+        for t in a.tables:
+            s = t.summary
+            row = [t.table, s.k, f"{s.records:,}", f"{s.classes:,}", f"{s.risk.prosecutor_max:.1%}",
+                   f"{s.risk.prosecutor_avg:.1%}", f"{s.risk.marketer:.1%}",
+                   *[f"{s.share_below(b):.1%}" for b in (2, 5, 11)]]  # fmt: skip
+            if a.population:
+                jm = s.risk.journalist_max
+                row.append("–" if jm is None else f"{jm:.1%}")
+            rows.append(row)
+        parts.append(_table(head, rows, numeric=tuple(range(1, len(head)))))
+        parts.append(plots.to_html(plots.class_sizes(a, lang), "mv-privacy-classes"))
+        for t in a.tables:
+            if t.diversity is not None:
+                d = t.diversity
+                parts.append(
+                    f"<p>{_e(_p('diversity', lang, name=d.sensitive, l=d.l_distinct, le=f'{d.l_entropy:.2f}', alpha=f'{d.alpha:.2f}', t=f'{d.t_closeness:.3f}'))}</p>"
+                )
+    if a.plan is not None and a.plan.steps:
+        parts.append(f"<h3>{_e(_p('recommendations', lang, k=a.target_k))}</h3>")
+        parts.append(
+            _table(
+                [
+                    _p(h, lang)
+                    for h in ("step", "column", "generalise_to", "k_after", "below_target", "loss")
+                ],
+                [
+                    (
+                        i,
+                        s.column,
+                        text("generalisation_levels", s.level, lang),
+                        s.k,
+                        f"{s.share_below:.1%}",
+                        f"{s.information_loss:.0%}",
+                    )
+                    for i, s in enumerate(a.plan.steps, 1)
+                ],
+                numeric=(0, 3, 4, 5),
+            )
+        )
+        parts.append(f"<p>{_e(a.plan_sentence(lang))}</p>")
+        parts.append(plots.to_html(plots.generalisation_steps(a, lang), "mv-privacy-steps"))
+    return _wrap("".join(parts))
+
+
+def _rd(key: str, lang: str, **params: Any) -> str:
+    return text("readiness_labels", key, lang, **params)
+
+
+def readiness_section(r: Readiness, lang: str) -> Html:
+    """Score and components in plain words, label balance, sample size needed versus
+    available, the baseline, the learning curve with its extrapolation, calibration,
+    leakage and the predictors."""
+    parts = [f"<h2>{_e(_l('readiness_section', lang))}</h2>"]
+    if r.label is None:
+        why = _rd("not_assessed", lang, problem=r.problem) if r.problem else _rd("no_label", lang)
+        parts.append(f'<p class="notbuilt">{_e(why)}</p>')
+        return _wrap("".join(parts))
+    parts.append(f"<h3>{_e(_rd('score', lang))}: {r.score:.0f} / 100</h3>")
+    parts.append(
+        _table(
+            [_rd(h, lang) for h in ("component", "value", "weight", "meaning")],
+            [
+                (_rd(f"comp_{k}", lang), f"{v:.0f}", f"{WEIGHTS[k]:.0%}", r.explain(k, lang))
+                for k, v in r.components.items()
+            ],
+            numeric=(1, 2),
+        )
+    )
+    lab = r.label
+    parts.append(
+        f"<p>{_e(_rd('label', lang))}: <b>{_e(lab.column)}</b> ({_e(_rd('outcome_' + lab.outcome, lang))})</p>"
+    )
+    if lab.classes:
+        parts.append(plots.to_html(plots.class_balance(r, lang), "mv-readiness-balance"))
+    if r.sample_size is not None:
+        parts.append(f"<h3>{_e(_rd('sample_size', lang))}</h3>")
+        parts.append(plots.to_html(plots.sample_size_needed(r, lang), "mv-readiness-samplesize"))
+        parts.append(
+            f"<p>{_e(_rd('supports', lang, available=f'{r.available_n:,}', supported=r.supported_parameters, parameters=r.parameters))}</p>"
+        )
+    if r.baseline is not None:
+        parts.append(f"<h3>{_e(_rd('baseline', lang))}</h3><p>{_e(r.baseline_sentence(lang))}</p>")
+        if r.learning_curve:
+            parts.append(plots.to_html(plots.learning_curve(r, lang), "mv-readiness-curve"))
+        if r.extrapolation is not None:
+            metric = _rd(f"metric_{r.baseline.metric}", lang)
+            items = "".join(
+                f"<li>{_e(_rd('at_more_data', lang, m=f'{m:g}', n=f'{n:,}', metric=metric, mid=f'{mid:.3f}', low=f'{lo:.3f}', high=f'{hi:.3f}'))}</li>"
+                for m, n, lo, mid, hi in r.extrapolation.at
+            )
+            parts.append(f"<ul>{items}</ul>")
+        if r.baseline.calibration_bins:
+            parts.append(plots.to_html(plots.calibration_plot(r, lang), "mv-readiness-calibration"))
+    parts.append(f"<h3>{_e(_rd('leakage', lang))}</h3>")
+    leaks = r.leak_sentences(lang)
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in leaks) + "</ul>"
+        if leaks
+        else f"<p>{_e(_rd('no_leakage', lang))}</p>"
+    )
+    parts.append(f"<h3>{_e(_rd('predictors', lang))}</h3>")
+    parts.append(
+        _table(
+            [_rd(h, lang) for h in ("column", "kind", "parameters", "completeness", "used")],
+            [
+                (
+                    p.column,
+                    _rd(f"kind_{p.kind}", lang),
+                    p.parameters,
+                    f"{p.completeness:.0%}",
+                    _rd("used", lang)
+                    if p.used
+                    else _rd("excluded", lang, reason=_rd(f"reason_{p.reason}", lang)),
+                )
+                for p in r.predictors
+            ],
+            numeric=(2, 3),
+        )
+    )
+    for note in r.note_sentences(lang):
+        parts.append(f'<p class="sub">{_e(note)}</p>')
+    return _wrap("".join(parts))
+
+
+def _pl(key: str, lang: str, **params: Any) -> str:
+    return text("pricing_labels", key, lang, **params)
+
+
+def pricing_section(v: Valuation, lang: str) -> Html:
+    """The band in one paragraph, the football field, each approach, the comparables with
+    every correction factor, the tornado, and what to read before quoting."""
+    low, mid, high = v.band
+    parts = [
+        f"<h2>{_e(_l('pricing_section', lang))}</h2>",
+        f'<p style="font-size:18px"><b>{_e(f"{low:,.0f} – {high:,.0f} {v.currency}")}</b> '
+        f"({_e(_pl('mid', lang))} {_e(f'{mid:,.0f}')})</p>",
+        f"<p>{_e(v.paragraph(lang))}</p>",
+        plots.to_html(plots.football_field(v, lang), "mv-pricing-football"),
+    ]
+    rows = []
+    for key, est in v.methods.items():
+        if est.available:
+            rows.append(
+                (
+                    _pl(f"method_{key}", lang),
+                    f"{est.low:,.0f}",
+                    f"{est.mid:,.0f}",
+                    f"{est.high:,.0f}",
+                    f"{v.weights[key]:.0%}",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    _pl(f"method_{key}", lang),
+                    "–",
+                    _pl("not_available", lang, reason=est.reason_text(lang)),
+                    "–",
+                    "0%",
+                )
+            )
+    parts.append(
+        _table(
+            [_pl(h, lang) for h in ("approach", "low", "mid", "high", "weight")],
+            rows,
+            numeric=(1, 2, 3, 4),
+        )
+    )
+    parts.append(f"<h3>{_e(_pl('comparables', lang))}</h3>")
+    comp_rows = []
+    for c in sorted(v.comparables, key=lambda c: (not c.used, -c.similarity)):
+        f = c.factors
+        comp_rows.append((
+            c.id, f"{c.similarity:.2f}", "–" if c.price is None else f"{c.price:,.0f}",
+            *(f"{f[k]:.2f}" if k in f else "–" for k in ("tech", "density", "date", "volume", "other")),
+            "–" if c.value is None else f"{c.value:,.0f}",
+            _pl("used_yes", lang) if c.used else _pl("used_no", lang, reason=_pl(c.reason or "excl_dissimilar", lang)),
+        ))  # fmt: skip
+    parts.append(_table(
+        [_pl("id", lang), _pl("similarity", lang), _pl("price", lang), "K_tech", "K_density", "K_date",
+         "K_volume", "K_other", _pl("adjusted", lang), _pl("used", lang)],
+        comp_rows, numeric=(1, 2, 3, 4, 5, 6, 7, 8),
+    ))  # fmt: skip
+    parts.append(plots.to_html(plots.tornado(v, lang), "mv-pricing-tornado"))
+    parts.append(f"<h3>{_e(_pl('warnings', lang))}</h3>")
+    items = [*v.warning_texts(lang), _pl("inputs_note", lang)]
+    parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>")
+    return _wrap("".join(parts))
+
+
+def _tg(key: str, lang: str, **params: Any) -> str:
+    return text("targets_labels", key, lang, **params)
+
+
+def targets_page_start(title: str, lang: str, as_of: Any) -> Html:
+    """Styles, plotly.js and the title block of the planner's report (no dataset)."""
+    check_lang(lang)
+    sub = _l("generated", lang, version=__version__, as_of=str(as_of))
+    return Html(
+        _CSS
+        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
+        + f'<div class="mv"><h1>{_e(_tg("title", lang))} · {_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
+    )
+
+
+def targets_section(t: TargetProgress, lang: str) -> Html:
+    """Progress per region and metric, the burn-up charts, ranking, funnel, monthly
+    transactions, breakdowns, laggards and registry problems."""
+    value, sentence = t.headline(lang)
+    parts = [
+        f"<h2>{_e(_tg('progress', lang))}</h2>",
+        f'<p style="font-size:18px"><b>{_e(value)}</b> · {_e(sentence)}</p>',
+    ]
+    rows = []
+    for p in t.regions:
+        low, mid, high = p.forecast
+        fmt = lambda x: f"{x:,.0f}"  # noqa: E731
+        rows.append((p.region, _tg(f"metric_{p.metric}", lang), fmt(p.target), fmt(p.actual), fmt(p.expected_to_date),
+                     f"{p.gap:+,.0f}", "–" if p.pace_needed is None else f"{p.pace_needed:,.1f}",
+                     f"{fmt(mid)} ({fmt(low)}–{fmt(high)})", f"{p.p_meet:.0%}"))  # fmt: skip
+    head = [
+        _tg(k, lang)
+        for k in (
+            "region",
+            "metric",
+            "target",
+            "actual",
+            "expected",
+            "gap",
+            "pace",
+            "forecast",
+            "p_meet",
+        )
+    ]
+    parts.append(_table(head, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
+    parts.append(plots.to_html(plots.target_ranking(t, lang), "mv-targets-ranking"))
+    for i, key in enumerate(t.burnup):
+        parts.append(plots.to_html(plots.burnup(t, key, lang), f"mv-targets-burnup-{i}"))
+    parts.append(plots.to_html(plots.target_funnel(t, lang), "mv-targets-funnel"))
+    if t.monthly:
+        parts.append(plots.to_html(plots.monthly_transactions(t, lang), "mv-targets-monthly"))
+    parts.append(f"<h3>{_e(_tg('laggards', lang))}</h3>")
+    lag = t.laggards
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(p.region)} · {_e(_tg('metric_' + p.metric, lang))}: {p.p_meet:.0%}</li>" for p in lag) + "</ul>"
+        if lag else f"<p>{_e(_tg('no_laggards', lang))}</p>"
+    )  # fmt: skip
+    for by, rows_by in t.breakdowns.items():
+        parts.append(f"<h3>{_e(_tg('breakdown', lang, by=_tg('by_' + by, lang)))}</h3>")
+        parts.append(_table(["", _tg("listed", lang), _tg("traded", lang), _tg("value", lang)],
+                            [(k, a, b, f"{v:,.0f}") for k, a, b, v in rows_by[:15]], numeric=(1, 2, 3)))  # fmt: skip
+    parts.append(f"<h3>{_e(_tg('findings', lang))}</h3>")
+    parts.append(
+        "<ul>" + "".join(f"<li>{_e(f.text(lang))}</li>" for f in t.findings) + "</ul>"
+        if t.findings else f"<p>{_e(_tg('no_findings', lang))}</p>"
+    )  # fmt: skip
+    parts.append(f'<p class="sub">{_e(_tg("method", lang))}</p>')
+    return _wrap("".join(parts))
+
+
+def hedonic_tutorial(v: Valuation, lang: str) -> Html:
+    """The hedonic regression fitted on the synthetic registry, next to the model that drew it."""
+    from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL as model
+
+    est = v.methods["hedonic"]
+    parts = [
+        f"<h3>{_e(_pl('tutorial', lang))}</h3>",
+        f'<p class="notbuilt">{_e(_pl("tutorial_note", lang))}</p>',
+    ]
+    if not est.available:
+        parts.append(f"<p>{_e(_pl('not_available', lang, reason=est.reason_text(lang)))}</p>")
+        return _wrap("".join(parts))
+    true = {"intercept": model["intercept"], "log_cases": model["log_cases"], "country_cn": model["country_cn"],
+            "report": model["deal_analysis_report"], "equity_or_acquisition": model["deal_equity_or_acquisition"],
+            "exclusive": model["exclusive"]}  # fmt: skip
+    coefs = est.detail["coefficients"]
+    parts.append(_table([_pl("coefficient", lang), _pl("estimated", lang), _pl("true_value", lang)],
+                        [(k, f"{c:.3f}", f"{true.get(k, float('nan')):.3f}") for k, c in coefs.items()],
+                        numeric=(1, 2)))  # fmt: skip
+    parts.append(
+        f"<p>{_e(_pl('fit', lang, n=est.detail['rows'], r2=est.detail['r2'], sd=est.detail['residual_sd'], true_sd=model['sigma'], influential=', '.join(est.detail['influential']) or '-', low=f'{est.low:,.0f}', high=f'{est.high:,.0f}', currency=v.currency))}</p>"
+    )
+    return _wrap("".join(parts))
+
+
+def _rf(key: str, lang: str, **params: Any) -> str:
+    return text("refine_labels", key, lang, **params)
+
+
+def refine_section(r: Refined, lang: str) -> Html:
+    """Before and after, the refinement log with its chart, the data dictionary and the
+    datacard as the exchange will read it."""
+    card = r.datacard[lang]
+    d = card["deidentification"]
+    k_before = "–" if r.before.k_anonymity is None else r.before.k_anonymity
+    counts = _rf("counts", lang, fixes=f"{r.fixes:,}", protected=f"{r.protected_values:,}",
+                 seconds=f"{r.seconds.get('total', 0):.1f}")  # fmt: skip
+    parts = [
+        f"<h2>{_e(_rf('section', lang))}</h2>",
+        f"<p><b>{_e(_rf('before_after', lang))}</b>: k {k_before} → {_e(d['k_anonymity'])}; "
+        f"{_e(d['verdict_before'])} → <b>{_e(d['verdict'])}</b>; "
+        f"{_e(counts)}</p>",
+        plots.to_html(plots.refine_changes(r, lang), "mv-refine-changes"),
+        f"<h3>{_e(_rf('log', lang))}</h3>",
+        _table(
+            [_rf(f"col_{h}", lang) for h in ("step", "table", "column", "rows", "values")],
+            [
+                (
+                    text("refine_steps", c.step, lang),
+                    c.table,
+                    c.column or "–",
+                    f"{c.rows:,}",
+                    f"{c.values:,}",
+                )
+                for c in r.changes
+            ],
+            numeric=(3, 4),
+        ),
+    ]
+    dictionary = (r.out / "data_dictionary.csv").read_text(encoding="utf-8").splitlines()
+    rows = list(csv.reader(dictionary))
+    parts += [f"<h3>{_e(_rf('dictionary', lang))}</h3>", _table(rows[0], rows[1:], numeric=(6,))]
+    block = datacard_markdown(r.datacard).split("\n---\n")[0 if lang == "zh" else 1]
+    parts += [
+        f"<h3>{_e(_rf('datacard_heading', lang))}</h3>",
+        f'<div style="background:#f7fafc;padding:4px 16px;border:1px solid #e2e8f0">{_card_html(block)}</div>',
+        f"<p>{_e(_rf('files', lang))}: {_e(', '.join(r.files))}</p>",
+    ]
+    return _wrap("".join(parts))
+
+
+def _card_html(markdown: str) -> str:
+    """The datacard's Markdown (headings and two levels of bullets, as written by
+    :func:`medvalue.product._refine.datacard_markdown`) as HTML."""
+    out: list[str] = []
+    depth = 0
+    for line in markdown.strip().splitlines():
+        level = 2 if line.startswith("  - ") else 1 if line.startswith("- ") else 0
+        while depth > level:
+            out.append("</ul>")
+            depth -= 1
+        while depth < level:
+            out.append("<ul>")
+            depth += 1
+        if level:
+            out.append(f"<li>{_e(line.strip()[2:])}</li>")
+        elif line.startswith("## "):
+            out.append(f"<h4>{_e(line[3:])}</h4>")
+        elif line.startswith("# "):
+            out.append(f"<h3>{_e(line[2:])}</h3>")
+        elif line.strip():
+            out.append(f"<p>{_e(line)}</p>")
+    out += ["</ul>"] * depth
+    return "".join(out)

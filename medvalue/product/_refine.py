@@ -1,0 +1,1159 @@
+"""Refine a raw hospital export into a listing-ready data product, with its datacard.
+
+The input is never touched. The refined product is written to a new folder:
+
+* ``data/<table>.parquet``: codes normalised to WHO ICD-10, dates parsed (and optionally
+  shifted per patient or coarsened to month), placeholders and unparseable or impossible
+  values set to missing, exact duplicate rows removed, direct identifiers and free text
+  dropped, patient and encounter ids replaced by keyed pseudonyms, quasi-identifiers
+  generalised (and the few remaining people in small classes suppressed) to reach k;
+* ``data.spec.yaml``: the spec of the refined tables, found automatically next to ``data``;
+* ``data_dictionary.csv``: one row per column (type, role, description, unit,
+  completeness, allowed values or range);
+* ``datacard.md`` and ``datacard.json`` in Chinese and English;
+* ``refine_log.json``: every transformation with the rows and values it touched;
+* ``timing.json``: how long each stage took (the one file that differs between runs).
+
+Pseudonyms are HMAC-SHA256 of the id under a secret read from an environment variable; the
+secret is never written anywhere. The same input, spec, parameters and secret give
+byte-identical files (``timing.json`` aside).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+import yaml
+
+from medvalue.analyses._checks import plausible_range
+from medvalue.analyses._identifiers import IN_TEXT_PATTERNS, mask_with
+from medvalue.analyses._privacy import (
+    DEFAULT_K,
+    DEFAULT_MAX_SUPPRESSION,
+    PrivacyAssessment,
+    apply_generalisation,
+    privacy,
+)
+from medvalue.core import _codes as codes
+from medvalue.core._config import SMALL_CELL_THRESHOLD
+from medvalue.core._config import VERSION as __version__
+from medvalue.core._display import Displayed
+from medvalue.core._errors import MedvalueError, ParameterError
+from medvalue.core._files import (
+    cache_dir,
+    check_output,
+    process_alive,
+    spreadsheet_safe,
+    write_atomic,
+)
+from medvalue.core._i18n import text
+from medvalue.product._croissant import croissant, type_name
+from medvalue.read._dataset import Dataset, load_dataset
+from medvalue.read._refined import FIX_STEPS, LOG_FILE, TIMING_FILE
+from medvalue.read._spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
+from medvalue.value._assess import AssessOptions, assess
+
+#: The environment variable holding the pseudonym key unless ``--secret-env`` names another.
+SECRET_ENV = "MEDVALUE_SECRET"
+MIN_SECRET_CHARS = 16
+#: A key needs at least this many different characters (a hex key of 16 has about 10).
+MIN_SECRET_DISTINCT = 8
+#: Environment variables every system sets: never a pseudonym key.
+_NOT_SECRETS = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "LANG", "LC_ALL", "TERM",
+     "HOSTNAME", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "EDITOR",
+     "DISPLAY", "MAIL", "SHLVL", "_"}
+)  # fmt: skip
+#: Hex characters kept of each HMAC: 80 bits, so ten million ids collide with probability
+#: about 4e-11.
+PSEUDONYM_HEX = 20
+DATE_MODES = ("keep", "shift", "month")
+DEFAULT_MAX_SHIFT_DAYS = 180
+REMOVED = "[已删除/removed]"
+
+DATA_DIR = "data"
+SPEC_FILE = "data.spec.yaml"
+DICTIONARY_FILE = "data_dictionary.csv"
+DATACARD_MD = "datacard.md"
+DATACARD_JSON = "datacard.json"
+#: The product described in MLCommons Croissant 1.0 (see medvalue.product._croissant).
+CROISSANT_FILE = "croissant.json"
+
+_DEFAULT_USES = {
+    "en": [
+        "clinical research and epidemiology",
+        "training and validating medical AI models",
+        "drug and device development (feasibility, real-world evidence)",
+    ],
+    "zh": [
+        "临床研究与流行病学",
+        "医疗人工智能模型训练与验证",
+        "药械研发（可行性评估、真实世界证据）",
+    ],
+}
+_DEFAULT_RESTRICTIONS = {
+    "en": [
+        "no attempt to re-identify any person or to link with other data for that purpose",
+        "use only inside the buyer's licensed environment; no onward transfer",
+        "publish only aggregate results with counts of at least the small-cell threshold",
+    ],
+    "zh": [
+        "不得尝试重新识别任何个人，或为此与其他数据关联",
+        "仅限在买方许可环境内使用，不得转让",
+        "仅发布汇总结果，计数不低于小单元阈值",
+    ],
+}
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """The spec's ``refine:`` section, with defaults."""
+
+    dates: str = "keep"
+    max_shift_days: int = DEFAULT_MAX_SHIFT_DAYS
+    keep_raw_codes: bool = False
+    keep_free_text: tuple[str, ...] = ()
+    product_name: str | None = None
+    intended_uses: tuple[str, ...] = ()
+    restrictions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec) -> RefineSettings:
+        r = spec.refine
+        return cls(
+            dates=r.get("dates", "keep"),
+            max_shift_days=int(r.get("max_shift_days", DEFAULT_MAX_SHIFT_DAYS)),
+            keep_raw_codes=bool(r.get("keep_raw_codes", False)),
+            keep_free_text=tuple(r.get("keep_free_text") or ()),
+            product_name=r.get("product_name"),
+            intended_uses=tuple(r.get("intended_uses") or ()),
+            restrictions=tuple(r.get("restrictions") or ()),
+        )
+
+    def keeps_text(self, table: str, column: str) -> bool:
+        return column in self.keep_free_text or f"{table}.{column}" in self.keep_free_text
+
+
+def read_secret(env: str = SECRET_ENV) -> bytes:
+    """The pseudonym key from environment variable ``env`` (never from a file or argument,
+    so it is never written into shell history, notebooks or outputs)."""
+    if env.upper() in _NOT_SECRETS:
+        msg = (f"{env} is a system variable, not a secret. Fix: put a long random key in its own "
+               f"variable, e.g. export {SECRET_ENV}=$(python -c \"import secrets; print(secrets.token_hex(32))\")")  # fmt: skip
+        raise MedvalueError(msg)
+    value = os.environ.get(env)
+    if not value:
+        msg = (
+            f"environment variable {env} is not set. Fix: export {env}=<a long random secret> "
+            "(keep it safe: the same secret gives the same pseudonyms next time)"
+        )
+        raise MedvalueError(msg)
+    if len(value) < MIN_SECRET_CHARS:
+        msg = f"the secret in {env} has {len(value)} characters. Fix: use at least {MIN_SECRET_CHARS} random characters"
+        raise MedvalueError(msg)
+    if len(set(value.strip())) < MIN_SECRET_DISTINCT:
+        # 20 spaces or "aaaaaaaaaaaaaaaa" are long but guessable: pseudonyms would be reversible.
+        msg = (f"the secret in {env} has too few different characters to be a key. "
+               f'Fix: use a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"')  # fmt: skip
+        raise MedvalueError(msg)
+    return value.encode("utf-8")
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One transformation: where, how many rows and values it touched (never the values)."""
+
+    step: str
+    table: str
+    column: str | None
+    rows: int
+    values: int
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "table": self.table,
+            "column": self.column,
+            "rows": self.rows,
+            "values": self.values,
+            "detail": self.detail,
+        }
+
+
+#: Steps that protect people.
+PROTECT_STEPS = (
+    "drop_direct_identifier",
+    "drop_free_text",
+    "mask_identifiers_in_text",
+    "pseudonymise",
+    "shift_dates",
+    "coarsen_dates",
+    "generalise",
+    "suppress",
+)
+
+
+def values_of(changes: Sequence[Change], steps: Sequence[str]) -> int:
+    """Values touched by the changes of the given steps."""
+    return sum(c.values for c in changes if c.step in steps)
+
+
+@dataclass(frozen=True, repr=False)
+class Refined(Displayed):
+    """What :func:`refine` wrote and found."""
+
+    _view: ClassVar[str] = "refine_section"
+
+    dataset: str
+    out: Path
+    files: tuple[str, ...]  # relative to ``out``
+    changes: tuple[Change, ...]
+    settings: RefineSettings
+    parameters: Mapping[str, Any]
+    before: PrivacyAssessment
+    after: PrivacyAssessment
+    datacard: Mapping[str, Any]
+    seconds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def fixes(self) -> int:
+        return values_of(self.changes, FIX_STEPS)
+
+    @property
+    def protected_values(self) -> int:
+        return values_of(self.changes, PROTECT_STEPS)
+
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "files": list(self.files),
+            "parameters": dict(self.parameters),
+            "changes": [c.to_dict() for c in self.changes],
+            "fixes": self.fixes,
+            "protected_values": self.protected_values,
+            "k_before": self.before.k_anonymity,
+            "k_after": self.after.k_anonymity,
+            "verdict_before": self.before.verdict,
+            "verdict_after": self.after.verdict,
+            "direct_identifiers_after": len(self.after.direct_identifiers),
+            "seconds": dict(self.seconds),
+            "datacard": self.datacard.get(lang, self.datacard.get("en")),
+        }
+
+
+# --- the pipeline ----------------------------------------------------------------------------
+
+
+def refine(
+    ds: Dataset,
+    out: str | Path,
+    *,
+    k: int = DEFAULT_K,
+    secret: bytes | None = None,
+    secret_env: str = SECRET_ENV,
+    quasi_identifiers: Sequence[str] | None = None,
+    max_suppression: float = DEFAULT_MAX_SUPPRESSION,
+    label: str | None = None,
+    as_of: dt.date | str | None = None,
+    price: bool = True,
+    comparables: str | Path | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+) -> Refined:
+    """Refine ``ds`` into the new folder ``out`` and write its datacard.
+
+    ``secret`` (bytes) is the pseudonym key; without it, it is read from ``secret_env``.
+    ``price`` adds a suggested price band (the comparables registry shipped with
+    medvalue unless ``comparables`` names another) whose cost approach uses this
+    refinement's measured fixes and time.
+    """
+    started = time.perf_counter()
+    key = secret if secret is not None else read_secret(secret_env)
+    out = Path(out)
+    _check_out(ds, out)
+    settings = RefineSettings.from_spec(ds.spec)
+    from medvalue.analyses._profile import as_date
+
+    day = as_date(as_of)
+    seconds: dict[str, float] = {}
+    work = out.parent / f".{out.name}.refining-{os.getpid()}"
+    _remove_stale_work(out)
+    shutil.rmtree(work, ignore_errors=True)
+    # Copies that still hold the original ids (the Parquet copy of the input, the cleaned
+    # stage) live in the private scratch folder, never beside --out: a killed run leaves
+    # nothing readable there, and the next run removes it.
+    private = Path(tempfile.mkdtemp(prefix="refine-", dir=cache_dir()))
+    try:
+        t0 = time.perf_counter()
+        ds = ds.columnar(private / "raw")
+        seconds["read"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        before = privacy(
+            ds, quasi_identifiers=quasi_identifiers, k=k, max_suppression=max_suppression,
+            recommend=False,
+        )  # fmt: skip
+        changes: list[Change] = []
+        stage_spec = _clean(ds, settings, key, before, private / "stage", changes, day)
+        seconds["clean"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        staged = load_dataset(
+            private / "stage", spec=_write_spec(stage_spec, private / "stage.spec.yaml")
+        )
+        names = _renamed_quasi(quasi_identifiers, stage_spec)
+        plan_assessment = privacy(
+            staged, quasi_identifiers=names, k=k, max_suppression=max_suppression
+        )
+        span = time_span(staged, small_cell)
+        final_spec = _protect(staged, plan_assessment, work / DATA_DIR, changes)
+        spec_path = _write_spec(final_spec, work / SPEC_FILE)
+        shutil.rmtree(private, ignore_errors=True)
+        seconds["protect"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        final = load_dataset(work / DATA_DIR, spec=spec_path)
+        after = privacy(final, quasi_identifiers=names, k=k, max_suppression=max_suppression,
+                        recommend=False)  # fmt: skip
+        parameters = _parameters(
+            ds, settings, k, secret_env, quasi_identifiers, max_suppression, label, day, small_cell
+        )
+        log = [c.to_dict() for c in changes]
+        write_atomic(
+            work / LOG_FILE,
+            _json({"medvalue": __version__, "parameters": parameters, "changes": log}),
+        )
+        from medvalue.analyses._profile import profile as run_profile
+
+        prof = run_profile(final, as_of=day, small_cell=small_cell)
+        write_atomic(work / DICTIONARY_FILE, data_dictionary(final, prof))
+        seconds["check"] = time.perf_counter() - t0
+        seconds["total_before_datacard"] = time.perf_counter() - started
+        refinement = {"fixes": values_of(changes, FIX_STEPS),
+                      "protected_values": values_of(changes, PROTECT_STEPS),
+                      "seconds": seconds["total_before_datacard"]}  # fmt: skip
+        card = datacard(final, prof, before, after, changes, settings, parameters, label=label,
+                        price=price, comparables=comparables, refinement=refinement,
+                        small_cell=small_cell, span=span)  # fmt: skip
+        write_atomic(work / DATACARD_JSON, _json(card))
+        write_atomic(work / DATACARD_MD, datacard_markdown(card))
+        described = {
+            f"{t}.{c}": final.spec.role_of(t, c).description or text("roles", final.spec.role_of(t, c).role, "en")
+            for t in final.table_names
+            for c in final.table_spec(t).columns
+        }  # fmt: skip
+        write_atomic(work / CROISSANT_FILE, _json(croissant(work, card, described)))
+        seconds["total"] = time.perf_counter() - started
+        write_atomic(
+            work / TIMING_FILE, _json({stage: round(v, 3) for stage, v in seconds.items()})
+        )
+        _swap_into_place(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()))
+    return Refined(ds.name, out, files, tuple(changes), settings, parameters, before, after, card,
+                   {stage: round(v, 3) for stage, v in seconds.items()})  # fmt: skip
+
+
+def _remove_stale_work(out: Path) -> None:
+    """Work folders of refine runs that were killed (their process is gone)."""
+    for old in out.parent.glob(f".{out.name}.refining-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_out(ds: Dataset, out: Path) -> None:
+    """Refuse to write into the input, or over a folder that is not a refined product."""
+    src = Path(ds.path).resolve()
+    target = out.resolve()
+    if target == src or src in target.parents or target in src.parents:
+        msg = f"--out {out} overlaps the input; choose a new folder"
+        raise ParameterError(msg)
+    check_output(out)  # nor over any other file read (a spec, a registry)
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / LOG_FILE).exists())
+    ):
+        msg = f"--out {out} exists and is not an earlier refined product; choose a new folder"
+        raise ParameterError(msg)
+
+
+def _swap_into_place(work: Path, out: Path) -> None:
+    """Replace ``out`` by ``work`` with renames, so ``out`` is never half written."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    work.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def _write_spec(spec: DatasetSpec, path: Path) -> Path:
+    header = "# The spec of a refined medvalue data product (written by `medvalue refine`).\n"
+    doc = spec.to_dict()
+    doc.pop("refine", None)
+    return write_atomic(path, header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+
+
+# --- stage 1: clean, pseudonymise, drop ------------------------------------------------------
+
+
+def _clean(
+    ds: Dataset,
+    settings: RefineSettings,
+    key: bytes,
+    before: PrivacyAssessment,
+    stage: Path,
+    changes: list[Change],
+    as_of: dt.date,
+) -> DatasetSpec:
+    """Write the cleaned tables to ``stage``; return their spec."""
+    identifiers = {(f.table, f.column): f for f in before.direct_identifiers}
+    ids = {
+        role: _pseudonym_table(ds, role, key, settings) for role in ("patient_id", "encounter_id")
+    }
+    tables: dict[str, TableSpec] = {}
+    renames: dict[tuple[str, str], str] = {}
+    stage.mkdir(parents=True, exist_ok=True)
+    for t in ds.table_names:
+        cleaned = _clean_table(ds, t, settings, identifiers, ids, as_of)
+        cleaned.frame.sink_parquet(stage / f"{t}.parquet", compression="zstd", statistics=True)
+        rows_out = pl.scan_parquet(stage / f"{t}.parquet").select(pl.len()).collect().item()
+        changes.extend(cleaned.changes)
+        if cleaned.rows > rows_out:
+            removed = cleaned.rows - rows_out
+            n_cols = len(cleaned.spec.columns)
+            changes.append(Change("duplicate_rows_removed", t, None, removed, removed * n_cols,
+                                  "exact duplicates after cleaning"))  # fmt: skip
+        tables[t] = cleaned.spec
+        renames.update({(t, old): new for old, new in cleaned.renames.items()})
+    links = tuple(
+        Link(lk.table, renames.get((lk.table, lk.column), lk.column), lk.to_table,
+             renames.get((lk.to_table, lk.to_column), lk.to_column))
+        for lk in ds.spec.links
+        if (lk.table, lk.column) not in identifiers or _is_id_role(ds, lk.table, lk.column)
+    )  # fmt: skip
+    return replace(ds.spec, tables=tables, links=links, refine={})
+
+
+def _is_id_role(ds: Dataset, table: str, column: str) -> bool:
+    return ds.spec.role_of(table, column).role in ("patient_id", "encounter_id")
+
+
+def _pseudonym_table(
+    ds: Dataset, role: str, key: bytes, settings: RefineSettings
+) -> pl.DataFrame | None:
+    """id -> pseudonym (and, for patients, a date shift in days), over the distinct ids of
+    every table, so the same id gets the same pseudonym everywhere."""
+    cols = ds.spec.columns_with_role(role)
+    if not cols:
+        return None
+    ids = (
+        pl.concat([ds.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols])
+        .drop_nulls()
+        .unique()
+        .collect()["id"]
+        .sort()
+    )
+    domain = b"patient:" if role == "patient_id" else b"encounter:"
+    # HMAC has no polars expression; this runs once per distinct id, not per row.
+    pseudonyms = _hmac_hex(key, domain, ids.to_list())
+    table = pl.DataFrame(
+        {"id": ids, "pseudonym": [h[:PSEUDONYM_HEX] for h in pseudonyms]},
+        schema={"id": pl.String, "pseudonym": pl.String},
+    )
+    if role == "patient_id" and settings.dates == "shift":
+        span = 2 * settings.max_shift_days + 1
+        shifts = [
+            int(h[:16], 16) % span - settings.max_shift_days
+            for h in _hmac_hex(key, b"shift:", ids.to_list())
+        ]
+        table = table.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
+    return table
+
+
+@dataclass(frozen=True)
+class _Cleaned:
+    frame: pl.LazyFrame
+    spec: TableSpec
+    changes: list[Change]
+    renames: dict[str, str]  # old column name -> new (pseudonymised ids)
+    rows: int
+
+
+def _hmac_hex(key: bytes, prefix: bytes, values: Sequence[str]) -> list[str]:
+    """HMAC-SHA256(key, prefix + value) in hex for each value (RFC 2104).
+
+    The keyed inner and outer hash states are computed once and copied per value, twice
+    as fast as ``hmac.digest`` per value; the tests check it against ``hmac``."""
+    block = 64  # SHA-256 block size
+    k = hashlib.sha256(key).digest() if len(key) > block else key
+    k = k.ljust(block, b"\0")
+    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in k) + prefix)
+    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in k))
+    out = []
+    for v in values:
+        inner = inner0.copy()
+        inner.update(v.encode("utf-8"))
+        outer = outer0.copy()
+        outer.update(inner.digest())
+        out.append(outer.hexdigest())
+    return out
+
+
+def _clean_table(
+    ds: Dataset,
+    t: str,
+    settings: RefineSettings,
+    identifiers: Mapping[tuple[str, str], Any],
+    ids: Mapping[str, pl.DataFrame | None],
+    as_of: dt.date,
+) -> _Cleaned:
+    tspec = ds.table_spec(t)
+    plans = ds.plans[t]
+    # Raw and typed values side by side: counting what changed needs both.
+    lf = ds.raw_frame(t).with_columns([p.typed().alias(_typed(c)) for c, p in plans.items()])
+    code_cols = [
+        c
+        for c in tspec.columns
+        if tspec.columns[c].role == "diagnosis_code" and (t, c) not in identifiers
+    ]
+    for c in code_cols:
+        lf = codes.normalise(lf, _typed(c))
+    pid = tspec.first("patient_id")
+    pid_map = ids["patient_id"]
+    shifting = settings.dates == "shift" and pid is not None and pid_map is not None
+    for role in ("patient_id", "encounter_id"):
+        col, mapping = tspec.first(role), ids[role]
+        if col is None or mapping is None:
+            continue
+        extra = ["shift_days"] if role == "patient_id" and shifting else []
+        lf = lf.with_columns(pl.col(_typed(col)).cast(pl.String))  # ids may be numbers
+        lf = lf.join(
+            mapping.lazy().select(pl.col("id").alias(_typed(col)), pl.col("pseudonym").alias(f"__{role}"), *extra),
+            on=_typed(col), how="left", maintain_order="left",
+        )  # fmt: skip
+
+    date_mode = settings.dates if (settings.dates != "shift" or shifting) else "month"
+    # A date after the valuation date (or today, whichever is later) cannot have happened yet.
+    future = dt.datetime.combine(max(as_of, dt.date.today()), dt.time.max)
+    counts: dict[str, pl.Expr] = {"__rows": pl.len()}
+    outputs: list[pl.Expr] = []
+    columns: dict[str, ColumnSpec] = {}
+    renames: dict[str, str] = {}
+    pending: list[tuple[str, str, str, str]] = []  # (step, column, count key, detail)
+    has_time: dict[str, str] = {}  # output column -> count key: any value with a time of day
+    whole: dict[str, str] = {}  # output column -> count key: every value a whole number
+
+    def count(step: str, column: str, expr: pl.Expr, detail: str = "") -> None:
+        name = f"{step}\x1f{column}"
+        counts[name] = expr.fill_null(False).sum()
+        pending.append((step, column, name, detail))
+
+    raw = {c: pl.col(c) for c in plans}
+    for c, cspec in tspec.columns.items():
+        plan = plans[c]
+        finding = identifiers.get((t, c))
+        present_raw = ~plan.missing() if plan.is_text_source else pl.col(c).is_not_null()
+        if (finding is not None and finding.kind == "free_text") or cspec.role == "free_text":
+            if not settings.keeps_text(t, c):
+                count("drop_free_text", c, present_raw, "free-text column dropped")
+                continue
+        elif (
+            finding is not None
+            and not finding.in_text
+            and cspec.role not in ("patient_id", "encounter_id")
+        ):
+            count("drop_direct_identifier", c, present_raw, finding.kind)
+            continue
+        value = pl.col(_typed(c))
+        if plan.is_text_source and plan.kind in ("string", "boolean"):
+            count("placeholders_to_missing", c, plan.placeholder())
+        if cspec.role in ("patient_id", "encounter_id"):
+            new = "patient_id" if cspec.role == "patient_id" else "encounter_id"
+            # A standard's names stay (OMOP person_id), so the product is still read as one.
+            if (new != c and new in tspec.columns) or ds.raw.standard:
+                new = c
+            count(
+                "pseudonymise",
+                c,
+                value.is_not_null(),
+                f"HMAC-SHA256, {PSEUDONYM_HEX} hex characters",
+            )
+            outputs.append(pl.col(f"__{cspec.role}").alias(new))
+            columns[new] = replace(
+                cspec, reason="spec", confidence=1.0, description=_with_note(cspec, _PSEUDONYM_NOTE)
+            )
+            if new != c:
+                renames[c] = new
+            continue
+        if cspec.role == "diagnosis_code" and (t, c) not in identifiers:
+            status = pl.col(f"{_typed(c)}_status")
+            count("normalise_codes", c, status == "normalised", "to WHO ICD-10")
+            count("unknown_codes_to_missing", c, status == "unknown", "neither ICD-10 nor ICD-9")
+            # ICD-9 codes stay as written (coverage counts them apart); unknown ones go.
+            icd9 = pl.when(status == "icd9").then(codes.clean(value))
+            outputs.append(pl.coalesce(pl.col(f"{_typed(c)}_icd10"), icd9).alias(c))
+            columns[c] = replace(cspec, code_system="icd10")
+            if settings.keep_raw_codes:
+                outputs.append(raw[c].cast(pl.String).alias(f"{c}_raw"))
+                columns[f"{c}_raw"] = ColumnSpec(
+                    "other", "spec", 1.0, description=f"{c} as exported"
+                )
+            continue
+        if plan.kind == "datetime":
+            if plan.is_text_source:
+                iso = raw[c].cast(pl.String).str.strip_chars().str.contains(r"^\d{4}-\d{2}-\d{2}$")
+                count("parse_dates", c, value.is_not_null() & ~iso, "to ISO dates")
+                count("unparseable_to_missing", c, present_raw & value.is_null())
+                count("placeholders_to_missing", c, plan.placeholder())
+            value = value.cast(pl.Datetime("us"))
+            bad = (value > future) | (value < dt.datetime(1900, 1, 1))
+            count("future_or_pre1900_dates_to_missing", c, bad)
+            value = pl.when(bad).then(None).otherwise(value)
+            if date_mode == "shift":
+                count(
+                    "shift_dates",
+                    c,
+                    value.is_not_null(),
+                    f"per patient, up to ±{settings.max_shift_days} days",
+                )
+                value = value + pl.duration(days=pl.col("shift_days"))
+            elif date_mode == "month":
+                detail = "to the first of the month" + (
+                    "" if settings.dates == "month" else " (no patient id to shift by)"
+                )
+                count("coarsen_dates", c, value.is_not_null(), detail)
+                value = value.dt.truncate("1mo")
+            has_time[c] = f"__time\x1f{c}"
+            counts[has_time[c]] = (
+                value.dt.hour() + value.dt.minute() + value.dt.second() > 0
+            ).any()
+            outputs.append(value.alias(c))
+            columns[c] = cspec
+            continue
+        if plan.kind in ("number", "integer"):
+            if plan.is_text_source:
+                plain = raw[c].cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+                count(
+                    "parse_numbers",
+                    c,
+                    value.is_not_null() & plain.is_null(),
+                    "numbers read out of text such as '45岁'",
+                )
+                count("unparseable_to_missing", c, present_raw & value.is_null())
+                count("placeholders_to_missing", c, plan.placeholder())
+            rule = plausible_range(cspec, c)
+            if rule is not None:
+                unit, low, high = rule
+                bad = (value < low) | (value > high)
+                count("implausible_to_missing", c, bad, f"outside {low:g}-{high:g} {unit}")
+                value = pl.when(bad).then(None).otherwise(value)
+            whole[c] = f"__int\x1f{c}"
+            counts[whole[c]] = (value.is_null() | (value == value.round(0))).all()
+            outputs.append(value.alias(c))
+            columns[c] = cspec
+            continue
+        if (finding is not None and finding.in_text) or (cspec.role == "free_text"):
+            hits = pl.lit(False)
+            for pattern in IN_TEXT_PATTERNS.values():
+                hits = hits | value.str.contains(pattern)
+                value = value.str.replace_all(pattern, mask_with(REMOVED))
+            count("mask_identifiers_in_text", c, hits, "ID numbers, phones and e-mail addresses")
+        outputs.append(value.alias(c))
+        columns[c] = cspec
+
+    # Aggregates stream; so does the per-row hash the duplicate search starts from.
+    row = (
+        lf.select([e.alias(n) for n, e in counts.items()])
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
+    tchanges = [
+        Change(step, t, c, int(row[name]), int(row[name]), detail)
+        for step, c, name, detail in pending
+        if row[name]
+    ]
+    # Dates without a time of day are written as dates; whole numbers as integers.
+    final_outputs = []
+    for e in outputs:
+        name = e.meta.output_name()
+        if name in has_time and not row[has_time[name]]:
+            e = e.dt.date().alias(name)
+        elif name in whole and row[whole[name]]:
+            e = e.cast(pl.Int64).alias(name)
+        final_outputs.append(e)
+    drop = _duplicate_rows(lf, final_outputs)
+    frame = (
+        lf.with_row_index("__row")
+        .filter(~pl.col("__row").is_in(drop.implode()))
+        .select(final_outputs)
+    )
+    return _Cleaned(
+        frame, TableSpec(kind=tspec.kind, columns=columns), tchanges, renames, int(row["__rows"])
+    )
+
+
+def _duplicate_rows(lf: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:
+    """Row numbers of exact repeats of an earlier row, found without holding the table:
+    a streamed 64-bit hash of every row picks candidates, which are compared exactly."""
+    hashed = lf.select(pl.struct(outputs).hash(seed=0).alias("h")).collect(engine="streaming")["h"]
+    candidates = hashed.is_duplicated().arg_true()
+    if candidates.is_empty():
+        return pl.Series("__row", [], dtype=pl.UInt32)
+    rows = (
+        lf.with_row_index("__row")
+        .filter(pl.col("__row").is_in(candidates.implode()))
+        .select("__row", *outputs)
+        .collect()
+    )
+    repeat = ~pl.struct(pl.exclude("__row")).is_first_distinct()
+    return rows.filter(repeat)["__row"]
+
+
+def _typed(column: str) -> str:
+    return f"__typed\x1f{column}"
+
+
+_PSEUDONYM_NOTE = "keyed pseudonym (HMAC-SHA256), stable across tables"
+
+
+def _with_note(c: ColumnSpec, note: str) -> str:
+    """The column's description with what the refinement did to it appended."""
+    return f"{c.description} ({note})" if c.description else note
+
+
+# --- stage 2: generalise and suppress ---------------------------------------------------------
+
+
+def _renamed_quasi(names: Sequence[str] | None, spec: DatasetSpec) -> list[str] | None:
+    """The user's quasi-identifier names, minus columns the cleaning dropped."""
+    if names is None:
+        return None
+    kept = []
+    for n in names:
+        table, _, column = n.rpartition(".")
+        tables = [table] if table else list(spec.tables)
+        if any(column in spec.tables[t].columns for t in tables if t in spec.tables):
+            kept.append(n)
+    return kept
+
+
+def _protect(
+    staged: Dataset, assessment: PrivacyAssessment, data: Path, changes: list[Change]
+) -> DatasetSpec:
+    """Generalise the quasi-identifiers to the plan's levels, suppress the rest, write."""
+    data.mkdir(parents=True, exist_ok=True)
+    if assessment.plan is None:
+        for t in staged.table_names:
+            staged.raw_frame(t).sink_parquet(
+                data / f"{t}.parquet", compression="zstd", statistics=True
+            )
+        return staged.spec
+    # Free text the spec keeps (its identifiers already masked) stays; the verdict still
+    # counts it as free text.
+    kept = {(t, c) for t in staged.table_names for c, cs in staged.spec.tables[t].columns.items()
+            if cs.role == "free_text"}  # fmt: skip
+    applied = apply_generalisation(staged, data, assessment=assessment, keep=kept)
+    generalised = [
+        q for q in assessment.quasi_identifiers if assessment.plan.keys[q.name] != "exact"
+    ]
+    present: dict[str, int] = {}
+    for t in {q.table for q in generalised}:  # one count query per table
+        own = [q for q in generalised if q.table == t]
+        row = staged.frame(t).select(
+            pl.col(q.column).is_not_null().sum().alias(q.name) for q in own
+        )
+        present.update(row.collect().row(0, named=True))
+    tables = {t: dict(ts.columns) for t, ts in staged.spec.tables.items()}
+    for q in generalised:
+        key = assessment.plan.keys[q.name]
+        n = int(present[q.name])
+        changes.append(Change("generalise", q.table, q.column, n, n, key))
+        c = tables[q.table][q.column]
+        # A date generalised beyond a month is no longer a date; a removed column is empty.
+        role = c.role
+        if c.role in DATE_ROLES or key == "suppressed":
+            role = "quasi_identifier"
+        level = text("generalisation_levels", key, "en")
+        tables[q.table][q.column] = replace(
+            c, role=role, quasi=True, description=_with_note(c, level)
+        )
+    if applied.suppressed_people:
+        n_qi = len(assessment.quasi_identifiers)
+        changes.append(Change("suppress", "*", None, applied.suppressed_people, applied.suppressed_people * n_qi,
+                              f"quasi-identifiers blanked for people still in classes < {assessment.target_k}"))  # fmt: skip
+    # Columns apply_generalisation dropped as identifiers ("column", or "table.column").
+    for name in applied.dropped_columns:
+        t, _, col = name.rpartition(".")
+        for table in [t] if t else list(tables):
+            tables[table].pop(col, None)
+    new = {t: TableSpec(staged.spec.tables[t].kind, cols) for t, cols in tables.items()}
+    return replace(staged.spec, tables=new)
+
+
+def _parameters(
+    ds: Dataset,
+    settings: RefineSettings,
+    k: int,
+    secret_env: str,
+    quasi: Sequence[str] | None,
+    max_suppression: float,
+    label: str | None,
+    as_of: dt.date,
+    small_cell: int,
+) -> dict[str, Any]:
+    return {
+        "input": Path(ds.path.rstrip("/")).name,
+        "k": k,
+        "max_suppression": max_suppression,
+        "quasi_identifiers": None if quasi is None else list(quasi),
+        "dates": settings.dates,
+        "max_shift_days": settings.max_shift_days if settings.dates == "shift" else None,
+        "keep_raw_codes": settings.keep_raw_codes,
+        "keep_free_text": list(settings.keep_free_text),
+        "secret_env": secret_env,
+        "label": label,
+        "as_of": as_of.isoformat(),
+        "small_cell_threshold": small_cell,
+        "medvalue": __version__,
+    }
+
+
+# --- data dictionary --------------------------------------------------------------------------
+
+
+DICTIONARY_COLUMNS = (
+    "table", "column", "type", "role", "description", "unit", "completeness", "allowed_values_or_range",
+)  # fmt: skip
+
+
+def data_dictionary(ds: Dataset, prof: Any) -> str:
+    """The data dictionary as CSV text: one row per column of every table."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(DICTIONARY_COLUMNS)
+    by_key = {(c.table, c.name): c for c in prof.columns}
+    for t in ds.table_names:
+        schema = ds.raw_frame(t).collect_schema()
+        for c, dtype in schema.items():
+            cspec = ds.spec.role_of(t, c)
+            cp = by_key.get((t, c))
+            completeness = "" if cp is None or not cp.rows else f"{1 - cp.null_fraction:.4f}"
+            unit = cspec.unit or _unit_of(cspec, c)
+            row = [t, c, type_name(dtype), cspec.role, cspec.description or "", unit,
+                   completeness, _allowed(cspec, cp)]  # fmt: skip
+            w.writerow([spreadsheet_safe(str(v)) for v in row])  # no cell runs as a formula
+    return buf.getvalue()
+
+
+def _unit_of(cspec: ColumnSpec, column: str) -> str:
+    rule = plausible_range(cspec, column)
+    return rule[0] if rule else ""
+
+
+def _allowed(cspec: ColumnSpec, cp: Any) -> str:
+    """Listed values (each held by at least the small-cell count) or the observed range;
+    nothing for identifier and free-text columns."""
+    if cp is None or cspec.role in ("patient_id", "encounter_id", "direct_identifier", "free_text"):
+        return ""
+    if cspec.role == "diagnosis_code":
+        return "WHO ICD-10 codes"
+    if cp.top_values and not cp.top_values_suppressed and len(cp.top_values) == cp.n_unique:
+        return " | ".join(str(v) for v, _ in cp.top_values)
+    if cp.min is not None and cp.max is not None:
+        return f"{_range_end(cp.min)} – {_range_end(cp.max)}"
+    return ""
+
+
+def _range_end(v: Any) -> str:
+    # A date range is given to the month: the earliest date can be one person's.
+    if isinstance(v, dt.date):
+        return v.strftime("%Y-%m")
+    return _plain(v)
+
+
+def _plain(v: Any) -> str:
+    if isinstance(v, dt.datetime) and v.time() == dt.time(0):
+        return v.date().isoformat()
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+# --- datacard ---------------------------------------------------------------------------------
+
+
+def datacard(
+    ds: Dataset,
+    prof: Any,
+    before: PrivacyAssessment,
+    after: PrivacyAssessment,
+    changes: Sequence[Change],
+    settings: RefineSettings,
+    parameters: Mapping[str, Any],
+    *,
+    label: str | None = None,
+    price: bool = True,
+    comparables: str | Path | None = None,
+    refinement: Mapping[str, Any] | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    span: tuple[str | None, str | None] | None = None,
+) -> dict[str, Any]:
+    """The datacard of a refined product, as ``{"zh": {...}, "en": {...}}``: what an
+    exchange listing or a data-asset registration asks for."""
+    options = AssessOptions(as_of=str(prof.as_of), small_cell=small_cell, label=label, strict=True,
+                            price=price, comparables=str(comparables) if comparables else None)  # fmt: skip
+    assessed = assess(ds, options, profile_result=prof, privacy_result=after, refinement=refinement)
+    cov, ready, valuation = assessed.coverage, assessed.readiness, assessed.valuation
+    meta = ds.spec.metadata
+    size = prof.size
+    risk = after.worst.summary.risk if after.worst is not None else None
+    steps = sorted({c.step for c in changes if c.step in PROTECT_STEPS}, key=PROTECT_STEPS.index)
+    fixes = {s: sum(c.values for c in changes if c.step == s) for s in FIX_STEPS}
+    out: dict[str, Any] = {}
+    first_month, last_month = span or time_span(ds, small_cell)
+    for lang in ("zh", "en"):
+        quality = prof.quality.to_dict(lang)
+        covered = [c for c in cov.chapters if c.patients]
+        top = cov.top_conditions[:5]
+        card = {
+            "product_name": settings.product_name
+            or meta.get("title")
+            or Path(str(parameters["input"])).stem,
+            "source": {
+                "hospital": meta.get("hospital"),
+                "hospital_tier": meta.get("hospital_tier"),
+                "region": " ".join(v for v in (meta.get("province"), meta.get("city")) if v)
+                or None,
+            },
+            "time_span": {
+                "first_month": first_month,
+                "last_month": last_month,
+                "note": _shift_note(settings, lang),
+            },
+            "size": {
+                "patients": size.patients,
+                "records": size.rows,
+                "tables": len(size.tables),
+                "fields": size.columns,
+                "bytes": size.bytes_on_disk,
+            },
+            "specialty": meta.get("specialty"),
+            "coverage": {
+                "headline": cov.headline(lang)[1],
+                "chapters_covered": len(covered),
+                "top_conditions": [
+                    {
+                        "code": c.key,
+                        "title": (c.title_zh or c.title) if lang == "zh" else c.title,
+                        "patients": c.patients,
+                    }
+                    for c in top
+                ],
+                "share_with_valid_code": cov.share_with_valid_code,
+            },
+            "quality": {
+                "score": quality["score"],
+                "grade": text("grades", prof.quality.grade, lang),
+                "dimensions": {
+                    k: {"name": d["name"], "score": d["score"]}
+                    for k, d in quality["dimensions"].items()
+                },
+            },
+            "ai_readiness": {
+                "label": None if ready.label is None else ready.label.column,
+                "score": None if ready.score is None else round(ready.score, 1),
+            },
+            "deidentification": {
+                "methods": [text("refine_steps", s, lang) for s in steps],
+                "k_anonymity": after.k_anonymity,
+                "target_k": after.target_k,
+                "prosecutor_risk_max": None if risk is None else round(risk.prosecutor_max, 6),
+                "prosecutor_risk_mean": None if risk is None else round(risk.prosecutor_avg, 6),
+                "direct_identifiers_remaining": len(after.direct_identifiers),
+                "verdict": text("verdicts", after.verdict, lang),
+                "verdict_before": text("verdicts", before.verdict, lang),
+            },
+            "quality_fixes": {s: n for s, n in fixes.items() if n},
+            "intended_uses": list(settings.intended_uses) or _DEFAULT_USES[lang],
+            "restrictions": list(settings.restrictions) or _DEFAULT_RESTRICTIONS[lang],
+            "licence": meta.get("licence_intent"),
+            "price_band": None
+            if valuation is None
+            else {
+                "currency": valuation.currency,
+                "low": round(valuation.band[0], -2),
+                "mid": round(valuation.band[1], -2),
+                "high": round(valuation.band[2], -2),
+                "note": text("refine_labels", "price_note", lang),
+            },
+            "medvalue_version": __version__,
+            "parameters": dict(parameters),
+        }
+        out[lang] = card
+    return out
+
+
+def time_span(ds: Dataset, small_cell: int = SMALL_CELL_THRESHOLD) -> tuple[str | None, str | None]:
+    """First and last month of the data: the ``small_cell``-th earliest and latest date over
+    every date column but birth dates, so no single person's date is shown."""
+    values = []
+    for t in ds.table_names:
+        for c, plan in ds.plans[t].items():
+            # Birth dates say when people were born, not when the data was recorded.
+            if plan.kind == "datetime" and ds.spec.role_of(t, c).role != "birth_date":
+                values.append(ds.frame(t).select(pl.col(c).cast(pl.Datetime("us")).alias("d")))
+    if not values:
+        return None, None
+    dates = (
+        pl.concat(values)
+        .drop_nulls()
+        .select(
+            pl.col("d").bottom_k(small_cell).max().alias("first"),
+            pl.col("d").top_k(small_cell).min().alias("last"),
+        )
+        .collect()
+    )
+    first, last = dates.row(0)
+    return (
+        None if first is None else first.strftime("%Y-%m"),
+        None if last is None else last.strftime("%Y-%m"),
+    )
+
+
+def _shift_note(settings: RefineSettings, lang: str) -> str | None:
+    if settings.dates == "shift":
+        return text("refine_labels", "shifted", lang, days=settings.max_shift_days)
+    if settings.dates == "month":
+        return text("refine_labels", "coarsened", lang)
+    return None
+
+
+def _card_label(lang: str, key: str, **params: Any) -> str:
+    return text("refine_labels", key, lang, **params)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Every text of the card as literal Markdown: metadata from a spec (a product name, a
+    hospital) can hold HTML or links (``javascript:``) that a viewer would render."""
+    if isinstance(value, str):
+        text_ = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text_ = _MARKDOWN_SPECIAL.sub(r"\\\1", text_)
+        return re.sub(r"(?i)javascript:", "javascript\\:", text_)
+    if isinstance(value, Mapping):
+        return {k: _markdown_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_markdown_safe(v) for v in value]
+    return value
+
+
+def datacard_markdown(card: Mapping[str, Any]) -> str:
+    """The datacard as Markdown: Chinese first, then English."""
+    parts = []
+    for lang in ("zh", "en"):
+        c = _markdown_safe(card[lang])
+        t = functools.partial(_card_label, lang)
+        lines = [f"# {t('title')}: {c['product_name']}", ""]
+        src = c["source"]
+        lines += [f"## {t('source')}", "",
+                  f"- {t('hospital')}: {src['hospital'] or '-'} ({src['hospital_tier'] or '-'})",
+                  f"- {t('region')}: {src['region'] or '-'}",
+                  f"- {t('specialty')}: {c['specialty'] or '-'}", ""]  # fmt: skip
+        span = c["time_span"]
+        size = c["size"]
+        lines += [f"## {t('size')}", "",
+                  f"- {t('time_span')}: {span['first_month'] or '-'} – {span['last_month'] or '-'}"
+                  + (f" ({span['note']})" if span["note"] else ""),
+                  f"- {t('patients')}: {_n(size['patients'])}; {t('records')}: {_n(size['records'])}; "
+                  f"{t('tables')}: {size['tables']}; {t('fields')}: {size['fields']}", ""]  # fmt: skip
+        cov = c["coverage"]
+        lines += [f"## {t('coverage')}", "", f"- {cov['headline']}"]
+        for tc in cov["top_conditions"]:
+            lines.append(f"  - {tc['code']} {tc['title'] or ''}: {_n(tc['patients'])}")
+        q = c["quality"]
+        lines += [
+            "",
+            f"## {t('quality')}",
+            "",
+            f"- {t('overall')}: {_n(q['score'])} ({q['grade']})",
+        ]
+        for d in q["dimensions"].values():
+            lines.append(f"  - {d['name']}: {_n(d['score'])}")
+        fixes = c["quality_fixes"]
+        if fixes:
+            lines.append(f"- {t('fixes')}: " + "; ".join(
+                f"{text('refine_steps', s, lang)} {_n(n)}" for s, n in fixes.items()))  # fmt: skip
+        r = c["ai_readiness"]
+        lines += ["", f"## {t('readiness')}", "",
+                  f"- {t('readiness_score')}: {_n(r['score'])}" + (f" ({t('label')}: {r['label']})" if r["label"] else f" ({t('no_label')})"),
+                  ""]  # fmt: skip
+        d = c["deidentification"]
+        lines += [f"## {t('deidentification')}", ""]
+        lines += [f"- {m}" for m in d["methods"]]
+        lines += [f"- {t('k_result')}: k = {_n(d['k_anonymity'])} ({t('target')} {d['target_k']}); "
+                  f"{t('risk')}: {_pct(d['prosecutor_risk_max'])} / {_pct(d['prosecutor_risk_mean'])}",
+                  f"- {t('verdict')}: {d['verdict']} ({t('before')}: {d['verdict_before']})", ""]  # fmt: skip
+        lines += [f"## {t('uses')}", ""] + [f"- {u}" for u in c["intended_uses"]] + [""]
+        lines += [f"## {t('restrictions')}", ""] + [f"- {u}" for u in c["restrictions"]]
+        if c["licence"]:
+            lines.append(f"- {t('licence')}: {c['licence']}")
+        lines.append("")
+        band = c["price_band"]
+        lines += [f"## {t('price')}", ""]
+        if band:
+            lines += [f"- {_n(band['low'])} – {_n(band['high'])} {band['currency']} "
+                      f"({t('mid')} {_n(band['mid'])})", f"- {band['note']}", ""]  # fmt: skip
+        else:
+            lines += [f"- {t('not_priced')}", ""]
+        p = c["parameters"]
+        lines += [f"## {t('parameters')}", "", f"- medvalue {c['medvalue_version']}"]
+        lines += [
+            f"- {k}: {v}" for k, v in p.items() if v not in (None, [], "") and k != "medvalue"
+        ]
+        lines.append("")
+        parts.append("\n".join(lines))
+    return "\n---\n\n".join(parts)
+
+
+def _n(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.1f}"
+    return f"{int(v):,}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"

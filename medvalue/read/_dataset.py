@@ -1,0 +1,425 @@
+"""A Dataset is the tables of an export plus its spec, with a typed view of every column.
+
+Text formats arrive as strings. Each column gets a *plan*: what counts as missing (nulls,
+empty strings, placeholders such as "NULL", "不详", "9999-12-31") and what type the values
+should have (number, datetime or string), decided from the column's role and a sample. The
+typed view applies the plan lazily; the raw view stays available, so analyses can count
+values that failed to parse instead of silently losing them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from medvalue.core._dates import ORDERS, date_order, decide_order, parse_datetime
+from medvalue.core._errors import InputError
+from medvalue.core._files import register_input
+from medvalue.read import standards
+from medvalue.read._spec import (
+    DATE_ROLES,
+    DatasetSpec,
+    TableSpec,
+    apply_spec,
+    infer_roles,
+    load_spec,
+)
+from medvalue.read._tables import RawData, read_tables
+
+#: Values that mean "not recorded" in hospital exports, compared upper-cased after trimming.
+PLACEHOLDERS = (
+    "NULL",
+    "NA",
+    "N/A",
+    "NAN",
+    "NIL",
+    "-",
+    "--",
+    "---",
+    "/",
+    "?",
+    "不详",
+    "未知",
+    "空",
+    "暂无",
+    "缺失",
+    "未查",
+    "9999-12-31",
+    "9999/12/31",
+    "99999999",
+)
+#: "无"/"none" mean "absent" in a clinical category (腹水: 无 = no ascites), a real value;
+#: only where a number or a date is expected do they mean "not recorded".
+PLACEHOLDERS_UNLESS_TEXT = ("无", "NONE", "没有", "未做")
+
+_TYPE_SAMPLE = 10_000
+_TYPE_SHARE = 0.9  # share of a sample that must parse for a column to take a type
+_STRING_ROLES = (
+    "patient_id",
+    "encounter_id",
+    "diagnosis_code",
+    "diagnosis_text",
+    "sex",
+    "region",
+    "site",
+    "direct_identifier",
+    "free_text",
+    "quasi_identifier",
+    "code",
+)
+_NUMBER_ROLES = ("age", "measurement", "duration")
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How one column is read: its source dtype and the type its values should have."""
+
+    table: str
+    name: str
+    source_dtype: str
+    kind: str  # number | integer | datetime | string | boolean
+    #: Read numbers leniently ("45岁" -> 45): needed only when the sample holds such values;
+    #: a column of plain numbers is cast directly, several times faster.
+    lenient: bool = True
+    #: Dates written year last (05/01/2024): ``dmy`` or ``mdy``, decided from the values or
+    #: set by the spec's ``date_format``; ambiguous when no value settled it.
+    date_order: str = "dmy"
+    date_ambiguous: bool = False
+    #: A strftime format from the spec's ``date_format``, used instead of the parser.
+    date_format: str | None = None
+
+    @property
+    def is_text_source(self) -> bool:
+        return self.source_dtype in ("String", "Utf8")
+
+    def missing(self) -> pl.Expr:
+        """True where the value is absent: null, blank, NaN or a placeholder."""
+        col = pl.col(self.name)
+        if self.is_text_source:
+            # One case-insensitive regex: blank, or a placeholder with surrounding spaces.
+            return col.is_null() | col.str.contains(_placeholder_regex(self._text_like, blank=True))
+        if self.source_dtype.startswith("Float"):
+            return col.is_null() | col.is_nan()
+        return col.is_null()
+
+    def placeholder(self) -> pl.Expr:
+        """True where a text value is an explicit 'not recorded' marker such as NULL or 不详."""
+        if not self.is_text_source:
+            return pl.lit(False)
+        regex = _placeholder_regex(self._text_like, blank=False)
+        return pl.col(self.name).str.contains(regex).fill_null(False)
+
+    @property
+    def _text_like(self) -> bool:
+        return self.kind in ("string", "boolean")
+
+    def typed(self) -> pl.Expr:
+        """The value converted to its kind; missing and unparseable values become null."""
+        col = pl.col(self.name)
+        if not self.is_text_source:
+            if self.kind == "number" and self.source_dtype.startswith("Float"):
+                return pl.when(col.is_nan()).then(None).otherwise(col).alias(self.name)
+            return col
+        # Convert the raw text once and mask the missing values afterwards: masking first
+        # would make every branch of the conversion recompute the mask.
+        if self.kind == "datetime" and self.date_format:
+            value = col.str.strip_chars().str.strptime(
+                pl.Datetime("us"), self.date_format, strict=False
+            )
+        elif self.kind == "datetime":
+            value = parse_datetime(col, self.date_order)
+        elif self.kind in ("number", "integer") and not self.lenient:
+            value = col.str.strip_chars().cast(pl.Float64, strict=False)
+        elif self.kind in ("number", "integer"):
+            # "45岁", "1,234", "12.5 mg/dL": keep the leading number, as people read it.
+            number = col.str.replace_all(",", "", literal=True).str.extract(_LEADING_NUMBER, 1)
+            value = number.cast(pl.Float64, strict=False)
+        else:
+            value = col.str.strip_chars()
+        return pl.when(self.missing()).then(None).otherwise(value).alias(self.name)
+
+
+_LEADING_NUMBER = r"^\s*([-+]?\d+(?:\.\d+)?)"
+
+
+def read_path(
+    path: str | Path, *, encoding: str | None = None, format: str | None = None
+) -> RawData:
+    """Read a file or folder of tables.
+
+    Parameters
+    ----------
+    path
+        A CSV/TSV/TXT, Excel, Parquet or NDJSON file, or a folder of them; or an OMOP CDM
+        folder or DuckDB file, or FHIR NDJSON or Bundles (see :mod:`medvalue.read.standards`).
+    encoding
+        Force the text encoding (``utf-8``, ``gb18030``, ``gbk`` ...) instead of detecting it.
+    format
+        ``omop`` or ``fhir`` to force a standard, ``tables`` to read plain tables;
+        by default a standard is recognised from what is at ``path``.
+
+    Raises
+    ------
+    InputError
+        When the path is missing, empty, not a table, or cannot be decoded; the message
+        names the file and the fix.
+    """
+    p = Path(path)
+    if format != "tables" and p.exists():
+        if format is not None and format not in standards.FORMATS:
+            raise InputError.at(str(path), f"unknown format '{format}'", "use omop or fhir")
+        found = format or standards.detect(p)
+        if found:
+            register_input(p)
+            return standards.read(p, found, encoding=encoding)
+    return read_tables(path, encoding=encoding)
+
+
+def infer_spec(raw: RawData) -> DatasetSpec:
+    """Column roles, table kinds and links: inferred from names and values, with a
+    standard's own definitions (OMOP, FHIR) laid over them."""
+    return standards.spec(raw, infer_roles(raw))
+
+
+@cache
+def _placeholder_regex(text_like: bool, *, blank: bool) -> str:
+    tokens = PLACEHOLDERS if text_like else PLACEHOLDERS + PLACEHOLDERS_UNLESS_TEXT
+    alternatives = "|".join(re.escape(t) for t in tokens)
+    optional = "?" if blank else ""
+    return rf"(?i)^\s*(?:{alternatives}){optional}\s*$"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Tables plus spec. ``frame(name)`` gives the typed lazy view of a table."""
+
+    path: str
+    raw: RawData = field(repr=False)
+    spec: DatasetSpec
+    plans: Mapping[str, Mapping[str, ColumnPlan]] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path.rstrip("/")).stem or "dataset"
+
+    @property
+    def table_names(self) -> list[str]:
+        return [t.name for t in self.raw.tables]
+
+    def table_spec(self, name: str) -> TableSpec:
+        return self.spec.tables[name]
+
+    def raw_frame(self, name: str) -> pl.LazyFrame:
+        return self.raw.table(name).frame
+
+    def hub(self, role: str) -> tuple[str, str] | None:
+        """The table that defines the population of ``role`` (``patient_id``: a table of kind
+        ``patients``, such as OMOP's person or FHIR's Patient; ``encounter_id``: one of kind
+        ``encounters``, such as visit_occurrence), with its id column; None without one."""
+        kind = {"patient_id": "patients", "encounter_id": "encounters"}.get(role)
+        for t in self.table_names:
+            ts = self.table_spec(t)
+            if ts.kind == kind and ts.first(role) and len(self.table_names) > 1:
+                return t, ts.first(role) or ""
+        return None
+
+    def distinct_count(self, role: str) -> int | None:
+        """Distinct non-null values of ``role`` (e.g. patients): those of the table that
+        defines them when there is one (ids elsewhere without a row there are orphans, a
+        finding, not people: Achilles counts persons from the person table), else over
+        every column with the role, across tables; None when no column has the role."""
+        hub = self.hub(role)
+        cols = [hub] if hub else self.spec.columns_with_role(role)
+        if not cols:
+            return None
+        ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
+        distinct = pl.concat(ids).drop_nulls().unique().select(pl.len())
+        return int(distinct.collect(engine="streaming").item())
+
+    def columnar(self, scratch: Path) -> Dataset:
+        """This dataset with every table not already in Parquet copied, as read, to Parquet
+        files in ``scratch``: text is parsed once, and later passes scan only the columns
+        they read. The caller owns ``scratch`` and removes it."""
+        tables = []
+        for t in self.raw.tables:
+            if t.format == "parquet":
+                tables.append(t)
+                continue
+            scratch.mkdir(parents=True, exist_ok=True)
+            target = scratch / f"{len(tables)}.parquet"
+            t.frame.sink_parquet(target, compression="lz4", statistics=False)
+            tables.append(replace(t, frame=pl.scan_parquet(target)))
+        return replace(self, raw=replace(self.raw, tables=tuple(tables)))
+
+    def frame(self, name: str) -> pl.LazyFrame:
+        """The typed view: placeholders are null, numbers and dates are parsed."""
+        plans = self.plans[name]
+        return self.raw_frame(name).select([p.typed() for p in plans.values()])
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    spec: str | Path | None = None,
+    encoding: str | None = None,
+    format: str | None = None,
+) -> Dataset:
+    """Read a file or folder and attach its spec (inferred, overlaid with ``spec`` YAML).
+
+    OMOP CDM and FHIR inputs are recognised (``format`` forces ``omop`` or ``fhir``) and
+    their spec comes from the standard.
+
+    Examples
+    --------
+    >>> from medvalue.core._config import SAMPLE_DIR
+    >>> ds = load_dataset(SAMPLE_DIR / "carotid_stenting.csv")
+    >>> ds.table_names
+    ['carotid_stenting']
+    """
+    raw = read_path(path, encoding=encoding, format=format)
+    inferred = infer_spec(raw)
+    final = apply_spec(inferred, load_spec(spec), raw, spec) if spec else inferred
+    plans = {t.name: _plan_table(t.name, t.frame, final.tables[t.name]) for t in raw.tables}
+    return Dataset(path=str(path), raw=raw, spec=final, plans=plans)
+
+
+def locate(path: str | Path) -> str:
+    """``path`` as given if it exists; otherwise, for a relative path, the same path under the
+    nearest parent folder that has it. JupyterLab runs a notebook in the notebook's folder,
+    so ``data/sample/x.csv`` written for the project folder is found from ``notebooks/``."""
+    p = Path(path)
+    if p.exists() or p.is_absolute():
+        return str(path)
+    for parent in list(Path.cwd().parents)[:3]:
+        if (parent / p).exists():
+            return str(parent / p)
+    return str(path)
+
+
+def open_dataset(
+    path: str | Path,
+    spec: str | Path | None = None,
+    *,
+    encoding: str | None = None,
+    format: str | None = None,
+) -> Dataset:
+    """:func:`load_dataset` as a notebook wants it: paths found from the project folder or
+    the notebook's folder (:func:`locate`), and without ``spec`` the ``<name>.spec.yaml``
+    beside the data if there is one, so a spec only ever applies to its own data."""
+    from medvalue.read._spec import spec_beside
+
+    found = locate(path)
+    chosen = locate(spec) if spec else spec_beside(found)
+    return load_dataset(found, spec=chosen, encoding=encoding or None, format=format or None)
+
+
+def _plan_table(name: str, frame: pl.LazyFrame, tspec: TableSpec) -> dict[str, ColumnPlan]:
+    schema = frame.collect_schema()
+    text_cols = [c for c, t in schema.items() if t == pl.String]
+    shares = _parse_shares(frame, text_cols, schema)
+    plans: dict[str, ColumnPlan] = {}
+    for c, dtype in schema.items():
+        cspec = tspec.columns.get(c)
+        role = cspec.role if cspec else "other"
+        share = shares.get(c)
+        plain = share is not None and share["n"] > 0 and share["plain"] == 1.0
+        kind = _decide_kind(role, dtype, share)
+        fmt = cspec.date_format if cspec else None
+        if fmt in ORDERS:
+            order, ambiguous, fmt = fmt, False, None
+        elif share is not None:
+            order, ambiguous = decide_order(
+                int(share["shaped"]), int(share["day_first"]), int(share["month_first"])
+            )
+        else:
+            order, ambiguous = "dmy", False
+        plans[c] = ColumnPlan(
+            name, c, str(dtype.base_type()), kind, lenient=not plain,
+            date_order=order, date_ambiguous=ambiguous and kind == "datetime", date_format=fmt,
+        )  # fmt: skip
+    return plans
+
+
+def _parse_shares(
+    frame: pl.LazyFrame, text_cols: list[str], schema: pl.Schema
+) -> dict[str, dict[str, float]]:
+    if not text_cols:
+        return {}
+    # The text columns are stacked into one, so each regex is compiled once, not per column.
+    probe = ColumnPlan("", "value", "String", "string")
+    s = pl.when(probe.missing()).then(None).otherwise(pl.col("value").str.strip_chars())
+    numeric = s.str.replace_all(",", "").cast(pl.Float64, strict=False)
+    flags = {
+        "n": s.is_not_null(),
+        "plain": s.cast(pl.Float64, strict=False).is_not_null(),
+        "num": numeric.is_not_null(),
+        "int": numeric.is_not_null() & (numeric.round(0) == numeric),
+        "date": parse_datetime(s).is_not_null(),
+        "sep": s.str.contains(r"[-/年.:]").fill_null(False),
+    }
+    # Each distinct value is parsed once, weighted by how often it occurs; whether any value
+    # proves year-last dates day first or month first is read off the same distinct values.
+    counted = (
+        frame.head(_TYPE_SAMPLE)
+        .select(text_cols)
+        .unpivot(on=text_cols, variable_name="column", value_name="value")
+        .group_by("column", "value")
+        .agg(pl.len().alias("rows"))
+        .group_by("column")
+        .agg(
+            *[(f * pl.col("rows")).sum().alias(k) for k, f in flags.items()],
+            date_order(pl.col("value")).alias("o"),
+        )
+        .unnest("o")
+        .collect()
+    )
+    orders = ("shaped", "day_first", "month_first")
+    order_of = {r["column"]: {k: r[k] for k in orders} for r in counted.iter_rows(named=True)}
+    counted = counted.drop(orders)
+    out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}
+    for row in counted.iter_rows(named=True):
+        c = row.pop("column")
+        out[c] = {k: float(v or 0) for k, v in row.items()}
+    for c, d in out.items():
+        n = d["n"] or 1.0
+        o = order_of.get(c, {})
+        out[c] = {
+            "shaped": float(o.get("shaped") or 0),
+            "day_first": float(o.get("day_first") or 0),
+            "month_first": float(o.get("month_first") or 0),
+            "n": d["n"],
+            "plain": d["plain"] / n,
+            "num": d["num"] / n,
+            "int": d["int"] / n,
+            "date": d["date"] / n,
+            "sep": d["sep"] / n,
+        }
+    return out
+
+
+def _decide_kind(role: str, dtype: pl.DataType, shares: Mapping[str, float] | None) -> str:
+    if dtype.is_temporal():
+        return "datetime"
+    if dtype.is_numeric():
+        return "number"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if role in DATE_ROLES:
+        return "datetime"
+    if role in _NUMBER_ROLES:
+        return "number"
+    if role in _STRING_ROLES or not shares or shares["n"] == 0:
+        return "string"
+    # Dates written with separators, or 8-digit YYYYMMDD that a number reader would take.
+    if shares["date"] >= _TYPE_SHARE and shares["sep"] >= _TYPE_SHARE:
+        return "datetime"
+    if shares["num"] >= _TYPE_SHARE:
+        return "number"
+    if shares["date"] >= _TYPE_SHARE:
+        return "datetime"
+    return "string"

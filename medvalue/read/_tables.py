@@ -1,0 +1,483 @@
+"""Read hospital exports into polars LazyFrames without ever touching the input.
+
+Formats: CSV/TSV/TXT (delimiter sniffed; UTF-8, UTF-8 with BOM or GB18030/GBK, detected),
+Excel ``.xlsx`` (each sheet a table), Parquet, NDJSON, and a folder of such files (one table
+per file). Text formats are read with every column as a string: typing is decided later from
+the spec and a sample (see :mod:`medvalue.read._dataset`), so a stray value deep in a file can never
+crash a read. Non-UTF-8 text is transcoded in bounded-memory chunks to a cache file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io as _io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from charset_normalizer import from_bytes
+
+from medvalue.core._errors import InputError
+from medvalue.core._files import cache_dir, register_input
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+NDJSON_SUFFIXES = (".ndjson", ".jsonl")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + EXCEL_SUFFIXES + PARQUET_SUFFIXES + NDJSON_SUFFIXES
+
+_SAMPLE_BYTES = 4 << 20  # enough to sniff encoding, delimiter and ragged rows
+_CHUNK_BYTES = 8 << 20  # transcoding chunk: memory stays bounded whatever the file size
+_DELIMITERS = ",\t;|"
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+_ENCODING_ALIASES = {
+    "utf8": "utf-8",
+    "utf-8": "utf-8",
+    "utf-8-sig": "utf-8-sig",
+    "utf8-sig": "utf-8-sig",
+    "gbk": "gb18030",  # GB18030 is a superset of GBK and GB2312
+    "gb2312": "gb18030",
+    "gb18030": "gb18030",
+    "cp936": "gb18030",
+}
+
+
+@dataclass(frozen=True)
+class ReadNote:
+    """Something noticed while reading that a user should know (never a value)."""
+
+    check: str
+    table: str
+    column: str | None
+    count: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a dataset as read: a lazy frame plus where and how it was read."""
+
+    name: str
+    source: str
+    format: str
+    frame: pl.LazyFrame = field(repr=False)
+    encoding: str | None = None
+    delimiter: str | None = None
+    bytes_on_disk: int = 0
+    notes: tuple[ReadNote, ...] = ()
+
+    @property
+    def columns(self) -> list[str]:
+        return self.frame.collect_schema().names()
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Every table found at a path, untyped for text formats."""
+
+    path: str
+    format: str
+    tables: tuple[Table, ...]
+    #: A clinical data standard the tables follow (``omop``, ``fhir``), and its version.
+    standard: str | None = None
+    version: str | None = None
+    #: Vocabulary tables (e.g. OMOP ``concept``) kept for look-ups, not analysed as data.
+    lookups: Mapping[str, pl.LazyFrame] = field(default_factory=dict, repr=False)
+
+    def table(self, name: str) -> Table:
+        for table in self.tables:
+            if table.name == name:
+                return table
+        names = ", ".join(t.name for t in self.tables)
+        msg = f"{self.path}: no table named '{name}'. Fix: use one of: {names}"
+        raise InputError(msg)
+
+    @property
+    def encodings(self) -> list[str]:
+        return sorted({t.encoding for t in self.tables if t.encoding})
+
+    @property
+    def notes(self) -> list[ReadNote]:
+        return [note for t in self.tables for note in t.notes]
+
+
+def read_tables(path: str | Path, *, encoding: str | None = None) -> RawData:
+    """Read a file or folder of plain tables (no standard recognised: see
+    :func:`medvalue.read._dataset.read_path`).
+
+    Raises
+    ------
+    InputError
+        When the path is missing, empty, not a table, or cannot be decoded; the message
+        names the file and the fix.
+    """
+    shown = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError.at(shown, "no such file or folder", "check the path and spelling")
+    register_input(p)
+    if p.is_dir():
+        files = sorted(
+            f
+            for f in p.iterdir()
+            if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")
+        )
+        if not files:
+            raise InputError.at(
+                shown,
+                "the folder holds no tables",
+                f"put files ending in {', '.join(SUPPORTED_SUFFIXES)} in it",
+            )
+        tables: list[Table] = []
+        for f in files:
+            tables.extend(_read_file(f, f"{shown.rstrip('/')}/{f.name}", encoding, prefix=True))
+        _check_unique_names(shown, tables)
+        return RawData(path=shown, format="folder", tables=tuple(tables))
+    tables = _read_file(p, shown, encoding, prefix=False)
+    return RawData(path=shown, format=tables[0].format, tables=tuple(tables))
+
+
+def read_user_table(path: str | Path, what: str, columns: Sequence[str], fix: str) -> pl.DataFrame:
+    """A small table the user supplies (a registry, targets, rates), CSV or Excel, read as
+    text with ``columns`` required and trimmed; any failure is one line naming the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError.at(path, f"no such {what} file", "check the path")
+    register_input(p)
+    try:
+        if p.suffix.lower() in (".xlsx", ".xlsm"):
+            raw = pl.read_excel(p, infer_schema_length=0)
+        else:
+            raw = pl.read_csv(p, infer_schema=False, encoding="utf8-lossy")
+    except Exception as exc:  # any reader failure is the file's problem, said in one line
+        raise InputError.at(
+            path, f"not a readable CSV or Excel file ({type(exc).__name__})", "save it as UTF-8 CSV"
+        ) from None
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise InputError.at(path, f"missing column(s) {', '.join(missing)}", fix)
+    return raw.select(columns).with_columns(pl.col(c).str.strip_chars() for c in columns)
+
+
+def _check_unique_names(shown: str, tables: Sequence[Table]) -> None:
+    seen: dict[str, str] = {}
+    for t in tables:
+        if t.name in seen:
+            raise InputError.at(
+                shown,
+                f"two files give the table name '{t.name}' ({seen[t.name]} and {t.source})",
+                "rename one of them or keep one format per table",
+            )
+        seen[t.name] = t.source
+
+
+def _read_file(p: Path, shown: str, encoding: str | None, *, prefix: bool) -> list[Table]:
+    suffix = p.suffix.lower()
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError.at(shown, "the file is empty (0 bytes)", "export the table again")
+    if suffix in TEXT_SUFFIXES:
+        return [_read_text(p, shown, encoding, size)]
+    if suffix in EXCEL_SUFFIXES:
+        return _read_excel(p, shown, size, prefix=prefix)
+    if suffix in PARQUET_SUFFIXES:
+        return [_read_parquet(p, shown, size)]
+    if suffix in NDJSON_SUFFIXES:
+        return [_read_ndjson(p, shown, size)]
+    raise InputError.at(
+        shown,
+        f"unsupported file type '{p.suffix}'",
+        f"save the table as one of {', '.join(SUPPORTED_SUFFIXES)}",
+    )
+
+
+# --- text ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    name: str  # what we report: utf-8, utf-8-sig, gb18030, or a detector's name
+    replaced: int  # undecodable bytes replaced while reading the sample
+
+
+def detect_encoding(sample: bytes) -> _Encoding | None:
+    """Guess the encoding of a text sample; None when nothing decodes it sensibly.
+
+    UTF-8 is tried first, then GB18030 (which covers GBK and GB2312), then the
+    charset-normalizer detector. A UTF-8 file with a few corrupt bytes stays UTF-8: GBK text
+    read as UTF-8 fails on nearly every Chinese character, a corrupt UTF-8 file on a handful.
+    """
+    if sample.startswith(codecs.BOM_UTF8):
+        return _Encoding("utf-8-sig", _count_bad(sample, "utf-8-sig"))
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _Encoding("utf-16", 0)
+    bad_utf8 = _count_bad(sample, "utf-8")
+    if bad_utf8 == 0:
+        return _Encoding("utf-8", 0)
+    if _count_bad(sample, "gb18030") == 0:
+        return _Encoding("gb18030", 0)
+    non_ascii = len(sample) - len(sample.translate(None, _HIGH_BYTES))
+    if bad_utf8 <= max(3, non_ascii // 100):
+        return _Encoding("utf-8", bad_utf8)
+    best = from_bytes(sample).best()
+    if best is None or best.encoding is None:
+        return None
+    name = _ENCODING_ALIASES.get(best.encoding.replace("_", "-").lower(), best.encoding)
+    return _Encoding(name, _count_bad(sample, name))
+
+
+def _count_bad(sample: bytes, encoding: str) -> int:
+    # The sample may end inside a multi-byte character: ignore an incomplete tail.
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    text = decoder.decode(sample, final=False)
+    return text.count("\ufffd")
+
+
+def _read_text(p: Path, shown: str, encoding: str | None, size: int) -> Table:
+    with p.open("rb") as fh:
+        sample = fh.read(_SAMPLE_BYTES)
+    if b"\x00" in sample[:65536] and not sample.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    ):
+        raise InputError.at(
+            shown,
+            "this is binary data, not a text table",
+            "export the table as CSV, or give the file its real extension (.xlsx, .parquet)",
+        )
+    if encoding:
+        name = _ENCODING_ALIASES.get(encoding.lower(), encoding.lower())
+        try:
+            codecs.lookup(name)
+        except LookupError:
+            msg = f"unknown encoding '{encoding}'"
+            raise InputError.at(shown, msg, "use utf-8, gb18030 or gbk") from None
+        enc = _Encoding(name, _count_bad(sample, name))
+    else:
+        detected = detect_encoding(sample)
+        if detected is None:
+            raise InputError.at(
+                shown,
+                "the text encoding could not be recognised (undecodable bytes)",
+                "save the file as UTF-8, or pass --encoding gb18030 (or the right encoding)",
+            )
+        enc = detected
+    name = p.stem
+    notes: list[ReadNote] = []
+    if enc.replaced:
+        notes.append(
+            ReadNote(
+                "undecodable_bytes",
+                name,
+                None,
+                enc.replaced,
+                f"bytes that are not valid {enc.name} were replaced by U+FFFD "
+                "(counted in the first 4 MB)",
+            )
+        )
+    text_sample = sample.decode(enc.name, errors="replace")
+    source_for_polars = p if enc.name in ("utf-8", "utf-8-sig") else _transcode(p, enc.name)
+    delimiter = _sniff_delimiter(text_sample, p.suffix.lower())
+    header, ragged, n_lines = _header_and_ragged(text_sample, delimiter, size <= _SAMPLE_BYTES)
+    if not header:
+        raise InputError.at(
+            shown, "no header row was found", "the first line must hold the column names"
+        )
+    columns, dup_notes = _clean_header(header, name)
+    notes.extend(dup_notes)
+    if ragged:
+        notes.append(
+            ReadNote(
+                "ragged_rows",
+                name,
+                None,
+                ragged,
+                f"rows whose number of fields differs from the header's {len(columns)} "
+                f"(in the first {n_lines} lines); extra fields are dropped, missing ones empty",
+            )
+        )
+    frame = pl.scan_csv(
+        source_for_polars,
+        separator=delimiter,
+        has_header=True,
+        new_columns=columns,
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+        quote_char='"',
+    )
+    return Table(
+        name=name,
+        source=shown,
+        format="csv",
+        frame=frame,
+        encoding=enc.name,
+        delimiter=delimiter,
+        bytes_on_disk=size,
+        notes=tuple(notes),
+    )
+
+
+def _transcode(p: Path, encoding: str) -> Path:
+    """Write a UTF-8 copy of ``p`` to the cache (chunked, bounded memory); reuse if fresh."""
+    stat = p.stat()
+    key = f"{p.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{encoding}"
+    target = cache_dir() / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.csv"
+    if target.exists():
+        return target
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    with p.open("rb") as src, tmp.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(_CHUNK_BYTES):
+            dst.write(decoder.decode(chunk))
+        dst.write(decoder.decode(b"", final=True))
+    os.replace(tmp, target)
+    return target
+
+
+def _sniff_delimiter(text: str, suffix: str) -> str:
+    head = "\n".join(text.splitlines()[:50])
+    if suffix == ".tsv":
+        return "\t"
+    try:
+        return csv.Sniffer().sniff(head, delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        first = head.splitlines()[0] if head else ""
+        counts = {d: first.count(d) for d in _DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def _header_and_ragged(text: str, delimiter: str, whole_file: bool) -> tuple[list[str], int, int]:
+    lines = text.splitlines(keepends=True)
+    if not whole_file and lines:
+        lines = lines[:-1]  # the sample may cut the last line in two
+    reader = csv.reader(_io.StringIO("".join(lines)), delimiter=delimiter)
+    header = next(reader, [])
+    width = len(header)
+    ragged = 0
+    n = 1
+    for row in reader:  # the sample only: bounded, and csv's reader is C code
+        n += 1
+        if row and len(row) != width:
+            ragged += 1
+    return header, ragged, n
+
+
+def _clean_header(header: list[str], table: str) -> tuple[list[str], list[ReadNote]]:
+    cleaned = [h.replace("\ufeff", "").strip() for h in header]
+    notes: list[ReadNote] = []
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(cleaned):
+        base = name or f"column_{i + 1}"
+        if base in seen:
+            seen[base] += 1
+            new = f"{base}_{seen[base]}"
+            notes.append(
+                ReadNote(
+                    "duplicate_header",
+                    table,
+                    base,
+                    1,
+                    f"the header names '{base}' more than once; this copy was renamed '{new}'",
+                )
+            )
+            out.append(new)
+        else:
+            seen[base] = 1
+            if not name:
+                notes.append(
+                    ReadNote("blank_header", table, base, 1, f"a blank header was named '{base}'")
+                )
+            out.append(base)
+    return out, notes
+
+
+# --- binary and structured formats ------------------------------------------------------------
+
+
+def _read_excel(p: Path, shown: str, size: int, *, prefix: bool) -> list[Table]:
+    if p.suffix.lower() == ".xls":
+        raise InputError.at(
+            shown, "old binary Excel (.xls) is not supported", "save the workbook as .xlsx"
+        )
+    with p.open("rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":
+        raise InputError.at(
+            shown,
+            "this is not a valid Excel workbook",
+            "open it in Excel and save it again as .xlsx",
+        )
+    try:
+        sheets = pl.read_excel(p, sheet_id=0, engine="calamine", raise_if_empty=False)
+    except Exception as exc:  # fastexcel raises its own types for damaged workbooks
+        raise InputError.at(
+            shown,
+            f"the workbook could not be read ({type(exc).__name__}); it is damaged or truncated",
+            "open it in Excel and save it again as .xlsx",
+        ) from exc
+    tables = []
+    for sheet, df in sheets.items():
+        if df.width == 0:
+            continue
+        columns, notes = _clean_header(list(df.columns), sheet)
+        name = f"{p.stem}.{sheet}" if prefix and len(sheets) > 1 else (p.stem if prefix else sheet)
+        tables.append(
+            Table(
+                name=name,
+                source=f"{shown}#{sheet}",
+                format="excel",
+                frame=df.rename(dict(zip(df.columns, columns, strict=True))).lazy(),
+                bytes_on_disk=size,
+                notes=tuple(notes),
+            )
+        )
+    if not tables:
+        raise InputError.at(shown, "every sheet of the workbook is empty", "export the data again")
+    return tables
+
+
+def _read_parquet(p: Path, shown: str, size: int) -> Table:
+    with p.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(max(0, size - 4))
+        tail = fh.read(4)
+    if head != b"PAR1" or tail != b"PAR1":
+        raise InputError.at(
+            shown, "this is not a complete Parquet file", "write the Parquet file again"
+        )
+    frame = pl.scan_parquet(p)
+    try:
+        schema = frame.collect_schema()
+    except Exception as exc:
+        raise InputError.at(
+            shown,
+            f"the Parquet file could not be read ({exc.__class__.__name__})",
+            "write the Parquet file again",
+        ) from exc
+    columns, notes = _clean_header(schema.names(), p.stem)
+    frame = frame.rename(dict(zip(schema.names(), columns, strict=True)))
+    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=tuple(notes))
+
+
+def _read_ndjson(p: Path, shown: str, size: int) -> Table:
+    with p.open("rb") as fh:
+        first = fh.readline()
+    try:
+        obj = json.loads(first)
+    except ValueError as exc:
+        raise InputError.at(
+            shown, "the first line is not a JSON object", "write one JSON object per line"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise InputError.at(
+            shown, "the first line is not a JSON object", "write one JSON object per line"
+        )
+    frame = pl.scan_ndjson(p, infer_schema_length=10_000)
+    return Table(p.stem, shown, "ndjson", frame, encoding="utf-8", bytes_on_disk=size)

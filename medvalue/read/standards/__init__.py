@@ -1,0 +1,60 @@
+"""Clinical data standards read as ordinary medvalue datasets: OMOP CDM and FHIR R4.
+
+:func:`detect` recognises a standard from what is at a path (OMOP table names, FHIR
+``resourceType``); :func:`read` reads it into the same :class:`~medvalue.read._tables.RawData` every
+analysis takes, and :func:`spec` fills in the column roles the standard defines, so profile,
+coverage, privacy, readiness, pricing, refine and reports work on it unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from medvalue.core._errors import InputError
+from medvalue.read._spec import DatasetSpec
+from medvalue.read._tables import RawData
+from medvalue.read.standards import _fhir as fhir
+from medvalue.read.standards import _omop as omop
+
+FORMATS = ("omop", "fhir")
+
+
+def detect(path: str | Path) -> str | None:
+    """``omop``, ``fhir`` or None (ordinary tables)."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    if omop.looks_like(p):
+        return "omop"
+    if fhir.looks_like(p):
+        return "fhir"
+    return None
+
+
+def read(path: str | Path, fmt: str, *, encoding: str | None = None) -> RawData:
+    if fmt == "omop":
+        return omop.read(path, encoding=encoding)
+    if fmt == "fhir":
+        return fhir.read(path)
+    raise InputError.at(path, f"unknown format '{fmt}'", f"use one of {', '.join(FORMATS)}")
+
+
+def spec(raw: RawData, inferred: DatasetSpec) -> DatasetSpec:
+    """The spec a standard defines, over the generic inference."""
+    if raw.standard == "omop":
+        return omop.spec(raw, inferred)
+    if raw.standard == "fhir":
+        return fhir.spec(raw, inferred)
+    return inferred
+
+
+def concepts(raw: RawData) -> pl.LazyFrame | None:
+    """(patient, code, name, vocabulary) per diagnosis record in the standard's own terms
+    (OMOP concepts, FHIR codings), for coverage when the codes are not ICD-10."""
+    if raw.standard == "omop":
+        return omop.concepts(raw)
+    if raw.standard == "fhir":
+        return fhir.concepts(raw)
+    return None
