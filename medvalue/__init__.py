@@ -37,6 +37,8 @@ _API = {
     "Valuation": "medvalue.value._pricing",
     "price": "medvalue.value._pricing",
     "PrivacyAssessment": "medvalue.analyses._privacy",
+    "apply_generalisation": "medvalue.analyses._privacy",
+    "render_valuation": "medvalue.present._report",
     "privacy": "medvalue.analyses._privacy",
     "Profile": "medvalue.analyses._profile",
     "profile": "medvalue.analyses._profile",
@@ -64,6 +66,7 @@ __all__ = [
     "TargetProgress",
     "Valuation",
     "__version__",
+    "apply_generalisation",
     "assess",
     "coverage",
     "infer_spec",
@@ -77,6 +80,7 @@ __all__ = [
     "read_path",
     "readiness",
     "refine",
+    "render_valuation",
     "targets",
 ]
 
@@ -110,11 +114,12 @@ _display.use_renderer(_render)
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from medvalue.analyses._coverage import Coverage, coverage
-    from medvalue.analyses._privacy import PrivacyAssessment, privacy
+    from medvalue.analyses._privacy import PrivacyAssessment, apply_generalisation, privacy
     from medvalue.analyses._profile import Profile, profile
     from medvalue.analyses._readiness import Readiness, readiness
     from medvalue.analyses._targets import TargetProgress, targets
     from medvalue.core._errors import MedvalueError
+    from medvalue.present._report import render_valuation
     from medvalue.product._refine import Refined, refine
     from medvalue.read._dataset import (
         Dataset,

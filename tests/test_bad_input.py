@@ -133,3 +133,31 @@ def test_zip_named_xlsx_without_workbook(tmp_path, run):
         z.writestr("hello.txt", "hi")
     r = run("inspect", path)
     assert r.code == 2 and "Fix:" in r.err
+
+
+def test_errors_carry_their_facts_as_attributes(tmp_path):
+    # Code that handles an error reads the file, table, column, fix and a reason code
+    # instead of parsing the message; the message itself is the one line the CLI prints.
+    import medvalue as mv
+    from medvalue.core._errors import ColumnError, InputError, SpecError
+
+    with pytest.raises(InputError) as err:
+        mv.load_dataset(tmp_path / "missing.csv")
+    e = err.value
+    assert (e.path, e.code, e.column) == (str(tmp_path / "missing.csv"), "input", None)
+    assert e.fix == "check the path and spelling" and str(e).endswith(f"Fix: {e.fix}")
+
+    data = tmp_path / "x.csv"
+    data.write_text("patient_id,age\n1,30\n", encoding="utf-8")
+    spec = tmp_path / "x.spec.yaml"
+    spec.write_text("tables:\n  x:\n    columns:\n      age: {role: colour}\n", encoding="utf-8")
+    with pytest.raises(SpecError) as err:
+        mv.load_dataset(data, spec=spec)
+    assert (err.value.table, err.value.column, err.value.code) == ("x", "age", "spec_unknown_role")
+    assert err.value.path == str(spec)
+
+    missing = ColumnError.missing("x.csv", "sex", ["age"])
+    assert (missing.column, missing.code) == ("sex", "column_missing")
+    assert str(missing) == (
+        "x.csv: no column named 'sex'. Fix: use one of the columns present (age) or correct the spec."
+    )

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 import medvalue as mv
 from medvalue.core._config import SAMPLE_DIR
+from medvalue.product._dictionary import DICTIONARY_COLUMNS
 from medvalue.product._refine import (
     DATACARD_JSON,
     DATACARD_MD,
-    DICTIONARY_COLUMNS,
     DICTIONARY_FILE,
     PSEUDONYM_HEX,
     SPEC_FILE,

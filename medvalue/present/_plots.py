@@ -11,6 +11,7 @@ from functools import cache
 
 import plotly.graph_objects as go
 import polars as pl
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -22,7 +23,8 @@ from medvalue.analyses._readiness import Readiness
 from medvalue.analyses._targets import TargetProgress
 from medvalue.core._codes import code_table
 from medvalue.core._i18n import text
-from medvalue.product._refine import FIX_STEPS, Refined
+from medvalue.product._refine import Refined
+from medvalue.read._refined import FIX_STEPS
 from medvalue.value._pricing import Valuation, short_money
 
 FONT_FAMILY = (
@@ -176,13 +178,18 @@ def distributions(p: Profile, lang: str = "en") -> go.Figure:
     return fig
 
 
-def to_html(fig: go.Figure, div_id: str) -> str:
-    """The figure as a <div> and <script> that use the page's single copy of plotly.js."""
-    return fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=div_id,
-        config={"displaylogo": False, "responsive": True},
+def to_html(fig: go.Figure, div_id: str) -> Markup:
+    """The figure as a <div> and <script> that use the page's single copy of plotly.js.
+
+    Markup: plotly serialises the figure's texts as JSON inside its own script, so the
+    report's templates place it as it is."""
+    return Markup(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=div_id,
+            config={"displaylogo": False, "responsive": True},
+        )
     )
 
 

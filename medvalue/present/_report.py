@@ -13,7 +13,6 @@ import ast
 import copy
 import datetime as dt
 import hashlib
-import html
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from typing import Any
 import nbformat
 import papermill as pm
 import polars as pl
+from markupsafe import Markup
 from nbconvert import HTMLExporter
 
 from medvalue.analyses._coverage import load_code_lists, load_reference
@@ -38,6 +38,7 @@ from medvalue.core._errors import InputError, MedvalueError, ParameterError, Rep
 from medvalue.core._files import check_output, write_atomic
 from medvalue.core._i18n import check_lang, text
 from medvalue.present import _plots as plots
+from medvalue.present._html import plotly_script, render_page
 from medvalue.present.views import RESULTS_MIMETYPE
 from medvalue.read._dataset import read_path
 from medvalue.read._spec import spec_beside
@@ -427,7 +428,7 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
     """A sortable catalogue of the datasets (plain HTML and a few lines of inline script)."""
 
     def lab(key: str) -> str:
-        return html.escape(text("labels", key, lang))
+        return text("labels", key, lang)
 
     not_built = lab("not_built_short")
     rows = []
@@ -440,60 +441,33 @@ def portfolio_index(reports: Sequence[Rendered], lang: str) -> str:
         band = (r.results.get("valuation") or {}).get("band")
         currency = (r.results.get("valuation") or {}).get("currency", "")
         price = f"{band['low']:,.0f} – {band['high']:,.0f} {currency}" if band else None
-        cells = [
-            f'<td data-v="{html.escape(r.name)}"><a href="{html.escape(r.html.name)}">{html.escape(r.name)}</a></td>',
+        rows.append([
+            {"text": r.name, "sort": r.name, "href": r.html.name, "cls": None},
             _num_cell(size.get("rows")),
             _num_cell(size.get("patients")),
             _num_cell(quality, ".1f"),
-            _num_cell(
-                readiness,
-                ".0f",
-                not_built
-                if "readiness" not in r.results
-                else text("readiness_labels", "no_label_short", lang),
-            ),
+            _num_cell(readiness, ".0f", not_built if "readiness" not in r.results
+                      else text("readiness_labels", "no_label_short", lang)),
             _text_cell(text("verdicts", verdict, lang) if verdict else None, not_built),
             _text_cell(price, not_built),
-        ]
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+        ])  # fmt: skip
     heads = ["dataset", "rows", "patients", "quality", "readiness", "privacy", "price"]
-    th = "".join(f'<th onclick="sortBy({i})">{lab(h)} ⇅</th>' for i, h in enumerate(heads))
-    return f"""<!DOCTYPE html>
-<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">
-<title>{lab("portfolio_title")}</title>
-<style>
-body {{ font-family: "Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", Arial, sans-serif;
-       margin: 24px; color: #1a202c; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border-bottom: 1px solid #e2e8f0; padding: 6px 12px; text-align: left; }}
-th {{ background: #edf2f7; cursor: pointer; user-select: none; }}
-td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-td.na {{ color: #a0aec0; font-style: italic; }}
-</style></head><body>
-<h1>{lab("portfolio_title")}</h1><p>{lab("portfolio_intro")}</p>
-<table id="catalogue"><thead><tr>{th}</tr></thead><tbody>{"".join(rows)}</tbody></table>
-{_comparison_block(reports, lang)}
-<script>
-let dir = {{}};
-function sortBy(col) {{
-  const body = document.querySelector('#catalogue tbody');
-  const rows = Array.from(body.rows);
-  dir[col] = -(dir[col] || -1);
-  const key = r => {{ const v = r.cells[col].dataset.v; const n = parseFloat(v);
-                      return isNaN(n) ? (v || '') : n; }};
-  rows.sort((a, b) => {{ const x = key(a), y = key(b);
-                         return (x > y ? 1 : x < y ? -1 : 0) * dir[col]; }});
-  rows.forEach(r => body.appendChild(r));
-}}
-</script></body></html>
-"""
+    return render_page(
+        "portfolio.html.j2",
+        html_lang="zh-CN" if lang == "zh" else "en",
+        title=lab("portfolio_title"),
+        intro=lab("portfolio_intro"),
+        heads=[lab(h) for h in heads],
+        rows=rows,
+        comparison=_comparison_block(reports, lang),
+    )
 
 
-def _comparison_block(reports: Sequence[Rendered], lang: str) -> str:
+def _comparison_block(reports: Sequence[Rendered], lang: str) -> Markup:
     """Patients per ICD-10 chapter for each dataset, as a heat map (with plotly.js inlined)."""
     with_coverage = [r for r in reports if r.results.get("coverage")]
     if len(with_coverage) < 2:
-        return ""
+        return Markup("")
     rows: dict[str, dict[str, int | None]] = {}
     for r in with_coverage:
         for c in r.results["coverage"]["chapters"]:
@@ -504,19 +478,23 @@ def _comparison_block(reports: Sequence[Rendered], lang: str) -> str:
         schema={"kind": pl.String, "key": pl.String, **{n: pl.Int64 for n in names}},
     )
     figure = plots.to_html(plots.coverage_comparison(table, lang), "mv-portfolio-comparison")
-    return f'<script type="text/javascript">{plots.plotly_js()}</script>{figure}'
+    return plotly_script(plots.plotly_js()) + figure
 
 
-def _num_cell(v: float | None, fmt: str = ",", missing: str = "–") -> str:
+#: A cell of the portfolio table: its text, the value it sorts by, a CSS class, a link.
+Cell = dict[str, Any]
+
+
+def _num_cell(v: float | None, fmt: str = ",", missing: str = "–") -> Cell:
     if v is None:
-        return f'<td class="na" data-v="">{html.escape(missing)}</td>'
-    return f'<td class="n" data-v="{v}">{format(v, fmt)}</td>'
+        return {"text": missing, "sort": "", "cls": "na", "href": None}
+    return {"text": format(v, fmt), "sort": v, "cls": "n", "href": None}
 
 
-def _text_cell(v: str | None, missing: str) -> str:
+def _text_cell(v: str | None, missing: str) -> Cell:
     if v is None:
-        return f'<td class="na" data-v="">{html.escape(missing)}</td>'
-    return f'<td data-v="{html.escape(v)}">{html.escape(v)}</td>'
+        return {"text": missing, "sort": "", "cls": "na", "href": None}
+    return {"text": v, "sort": v, "cls": None, "href": None}
 
 
 def print_pdf(html_path: Path, pdf_path: Path) -> Path:

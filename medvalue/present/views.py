@@ -1,19 +1,20 @@
 """What the report notebooks display: results turned into HTML blocks and charts.
 
 Each function takes results (never data) and returns an object Jupyter displays. Every
-text comes from the zh/en catalogue; every value is HTML-escaped; every count of people
-has already passed the small-cell rule in the analysis that produced it.
+text comes from the zh/en catalogue; the HTML comes from templates that escape every value
+(:mod:`medvalue.present._html`); every count of people has already passed the small-cell
+rule in the analysis that produced it.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import html
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from markupsafe import Markup
 
 from medvalue.analyses._coverage import Coverage
 from medvalue.analyses._privacy import PrivacyAssessment
@@ -24,34 +25,29 @@ from medvalue.analyses._targets import TargetProgress
 from medvalue.core._config import VERSION as __version__
 from medvalue.core._i18n import check_lang, text
 from medvalue.present import _plots as plots
-from medvalue.product._refine import Refined, datacard_markdown
+from medvalue.present._html import (
+    badge,
+    boxed,
+    bullets,
+    card,
+    cards,
+    h2,
+    h3,
+    markdown_outline,
+    para,
+    plotly_script,
+    runs,
+    section,
+    style,
+    table,
+    verdict,
+)
+from medvalue.present._html import page_start as page_top
+from medvalue.product._datacard import datacard_markdown
+from medvalue.product._refine import Refined
 from medvalue.value._pricing import Valuation
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
-
-_CSS = """
-<style>
-.mv { font-family: FONT; color: #1a202c; line-height: 1.5; max-width: 1100px; }
-.mv h1 { font-size: 26px; margin: 8px 0 2px; }
-.mv h2 { font-size: 20px; margin: 28px 0 8px; border-bottom: 2px solid #2b6cb0; padding-bottom: 4px; }
-.mv h3 { font-size: 16px; margin: 18px 0 6px; }
-.mv .sub { color: #718096; font-size: 13px; }
-.mv .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 12px; }
-.mv .card { border: 1px solid #e2e8f0; border-radius: 8px; padding: 12px 14px; background: #f7fafc; }
-.mv .card .k { font-size: 12px; color: #4a5568; text-transform: uppercase; letter-spacing: .04em; }
-.mv .card .v { font-size: 24px; font-weight: 600; margin: 4px 0; }
-.mv .card .s { font-size: 13px; color: #4a5568; }
-.mv .card.missing .v { color: #a0aec0; font-size: 18px; }
-.mv table.t { border-collapse: collapse; font-size: 13px; margin: 6px 0 12px; }
-.mv table.t th, .mv table.t td { border-bottom: 1px solid #e2e8f0; padding: 4px 10px; text-align: left; vertical-align: top; }
-.mv table.t th { background: #edf2f7; }
-.mv table.t td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.mv .sev-error { color: #c53030; font-weight: 600; }
-.mv .sev-warning { color: #b7791f; font-weight: 600; }
-.mv .sev-info { color: #4a5568; }
-.mv .notbuilt { color: #718096; font-style: italic; }
-</style>
-""".replace("FONT", plots.FONT_FAMILY)
 
 
 class Html:
@@ -85,26 +81,18 @@ def _l(key: str, lang: str, **params: Any) -> str:
     return text("labels", key, lang, **params)
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+def _table(
+    head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()
+) -> Markup:
+    return table(head, rows, numeric)
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = []
-    for r in rows:
-        cells = "".join(
-            f'<td class="n">{_e(v)}</td>'
-            if i in numeric
-            else f"<td>{v if isinstance(v, Html) else _e(v)}</td>"
-            for i, v in enumerate(r)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f'<table class="t"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+def _wrap(parts: Sequence[Any]) -> Html:
+    return Html(section(parts))
 
 
-def _wrap(inner: str) -> Html:
-    return Html(f'<div class="mv">{inner}</div>')
+def _style() -> Markup:
+    return style(plots.FONT_FAMILY)
 
 
 _PLOTLY_SHOWN = False
@@ -114,9 +102,9 @@ def standalone(section: Html) -> Html:
     """A section as a result displays it on its own in a notebook: with the styles, and with
     plotly.js the first time in this process (charts need it once per page)."""
     global _PLOTLY_SHOWN
-    script = "" if _PLOTLY_SHOWN else f'<script type="text/javascript">{plots.plotly_js()}</script>'
+    script = Markup("") if _PLOTLY_SHOWN else plotly_script(plots.plotly_js())
     _PLOTLY_SHOWN = True
-    return Html(_CSS + script + str(section))
+    return Html(_style() + script + Markup(str(section)))
 
 
 def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> Html:
@@ -127,24 +115,14 @@ def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> H
         as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
     )
     sub = _l("generated", lang, version=__version__, as_of=day)
-    return Html(
-        _CSS
-        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
-        + f'<div class="mv"><h1>{_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
-    )
+    return Html(page_top(_style(), plots.plotly_js(), title, sub))
 
 
-def _card(key: str, lang: str, value: str | None, sentence: str | None) -> str:
+def _card(key: str, lang: str, value: str | None, sentence: str | None) -> Markup:
     if value is None:
-        return (
-            f'<div class="card missing"><div class="k">{_e(_l(key, lang))}</div>'
-            f'<div class="v">{_e(_l("not_built_short", lang))}</div>'
-            f'<div class="s">{_e(_l("not_built", lang, version=__version__))}</div></div>'
-        )
-    return (
-        f'<div class="card"><div class="k">{_e(_l(key, lang))}</div><div class="v">{_e(value)}</div>'
-        f'<div class="s">{_e(sentence)}</div></div>'
-    )
+        return card(_l(key, lang), _l("not_built_short", lang),
+                    _l("not_built", lang, version=__version__), missing=True)  # fmt: skip
+    return card(_l(key, lang), value, sentence)
 
 
 def executive_summary(
@@ -156,11 +134,11 @@ def executive_summary(
     valuation: Any = None,
 ) -> Html:
     """The first screen: one card per answer, each with one sentence; missing ones say so."""
-    cards = []
+    shown = []
     if valuation is not None and hasattr(valuation, "headline"):
-        cards.append(_card("price_band", lang, *valuation.headline(lang)))
+        shown.append(_card("price_band", lang, *valuation.headline(lang)))
     else:
-        cards.append(_card("price_band", lang, None, None))
+        shown.append(_card("price_band", lang, None, None))
     if profile is not None:
         q = profile.quality
         errors = sum(1 for f in profile.findings if f.severity == "error")
@@ -174,19 +152,17 @@ def executive_summary(
             errors=errors,
             warnings=warnings,
         )
-        cards.append(_card("quality_score", lang, f"{score:.1f}", sentence))
+        shown.append(_card("quality_score", lang, f"{score:.1f}", sentence))
     for key, result in (
         ("coverage_headline", coverage),
         ("readiness_score", readiness),
         ("privacy_verdict", privacy),
     ):
         if result is not None and hasattr(result, "headline"):
-            cards.append(_card(key, lang, *result.headline(lang)))
+            shown.append(_card(key, lang, *result.headline(lang)))
         else:
-            cards.append(_card(key, lang, None, None))
-    return _wrap(
-        f'<h2>{_e(_l("executive_summary", lang))}</h2><div class="cards">{"".join(cards)}</div>'
-    )
+            shown.append(_card(key, lang, None, None))
+    return _wrap([h2(_l("executive_summary", lang)), cards(shown)])
 
 
 def profile_section(p: Profile, lang: str) -> Html:
@@ -229,14 +205,16 @@ def profile_section(p: Profile, lang: str) -> Html:
         numeric=(1, 2, 3),
     )
     parts = [
-        f"<h2>{_e(_l('profile_section', lang))}</h2>",
-        f"<h3>{_e(_l('size', lang))}</h3>",
+        h2(_l("profile_section", lang)),
+        h3(_l("size", lang)),
         _table([_l("size", lang), ""], size_rows, numeric=(1,)),
         tables,
-        f"<h3>{_e(_l('quality_score', lang))}: {display_score(q.score):.1f} ({_e(text('grades', q.grade, lang))})</h3>",
+        h3(
+            f"{_l('quality_score', lang)}: {display_score(q.score):.1f} ({text('grades', q.grade, lang)})"
+        ),
         dims,
         plots.to_html(plots.quality_dimensions(p, lang), "mv-quality"),
-        f"<h3>{_e(_l('findings', lang))} ({len(p.findings)})</h3>",
+        h3(f"{_l('findings', lang)} ({len(p.findings)})"),
         _findings_table(p, lang),
         plots.to_html(plots.missing_by_column(p, lang), "mv-missing"),
     ]
@@ -244,18 +222,16 @@ def profile_section(p: Profile, lang: str) -> Html:
         parts.append(plots.to_html(plots.patient_completeness(p, lang), "mv-patient-completeness"))
     if p.histograms:
         parts.append(plots.to_html(plots.distributions(p, lang), "mv-distributions"))
-    parts += [f"<h3>{_e(_l('columns_detail', lang))}</h3>", _columns_table(p, lang)]
-    return _wrap("".join(parts))
+    parts += [h3(_l("columns_detail", lang)), _columns_table(p, lang)]
+    return _wrap(parts)
 
 
-def _findings_table(p: Profile, lang: str) -> str:
+def _findings_table(p: Profile, lang: str) -> Markup:
     if not p.findings:
-        return f"<p>{_e(_l('no_findings', lang))}</p>"
+        return para(_l("no_findings", lang))
     rows = []
     for f in p.findings:
-        sev = Html(
-            f'<span class="sev-{f.severity}">{_e(text("severity", f.severity, lang))}</span>'
-        )
+        sev = badge(text("severity", f.severity, lang), f"sev-{f.severity}")
         where = f.table if f.table != "*" else ""
         rows.append(
             (
@@ -279,7 +255,7 @@ def _ordinal(k: int, lang: str) -> str:
     return f"{k}{suffix}"
 
 
-def _columns_table(p: Profile, lang: str) -> str:
+def _columns_table(p: Profile, lang: str) -> Markup:
     multi = len({c.table for c in p.columns}) > 1
     rows = []
     for c in p.columns:
@@ -329,7 +305,7 @@ def _bytes(n: int) -> str:
 def methods(lang: str, threshold: int) -> Html:
     """How the numbers were computed, with sources."""
     return _wrap(
-        f"<h2>{_e(_l('methods_section', lang))}</h2><p>{_e(_l('methods_text', lang, threshold=threshold))}</p>"
+        [h2(_l("methods_section", lang)), para(_l("methods_text", lang, threshold=threshold))]
     )
 
 
@@ -337,7 +313,7 @@ def parameters(params: Mapping[str, Any], lang: str) -> Html:
     """The parameters this report was run with (paths shown by file name only)."""
     rows = [(k, Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()]
     return _wrap(
-        f"<h2>{_e(_l('parameters_section', lang))}</h2>"
+        h2(_l("parameters_section", lang))
         + _table([_l("parameter", lang), _l("value", lang)], rows)
     )
 
@@ -438,41 +414,41 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
                          [(c.key, n(c.patients), n(c.records)) for c in d.years], numeric=(1, 2))  # fmt: skip
     if not cov.has_codes:  # a trial or registry: its people and outcomes are its coverage
         parts = [
-            f"<h2>{_e(_l('coverage_section', lang))}</h2>",
-            f'<p class="notbuilt">{_e(_c("no_codes", lang))}</p>',
+            h2(_l('coverage_section', lang)),
+            para(_c("no_codes", lang), "notbuilt"),
             _table([_c("patients_total", lang), ""], [(_c("patients_total", lang), n(cov.patients))],
                    numeric=(1,)),
         ]  # fmt: skip
         if cov.specialty:
-            parts.append(f"<p>{_e(_c('specialty', lang))}: {_e(cov.specialty)}</p>")
-        parts += [f"<h3>{_e(_c('demographics', lang))}</h3>", people]
+            parts.append(para(f"{_c('specialty', lang)}: {cov.specialty}"))
+        parts += [h3(_c("demographics", lang)), people]
         for label, counts in cov.outcomes.items():
             parts += [
-                f"<h3>{_e(_c('outcome', lang))}: {_e(label)}</h3>",
+                h3(f"{_c('outcome', lang)}: {label}"),
                 _table([_c("value", lang), _l("patients", lang), _c("records", lang)],
                        [(c.key, n(c.patients), n(c.records)) for c in counts], numeric=(1, 2)),
             ]  # fmt: skip
         if d.pyramid:
             parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
-        return _wrap("".join(parts))
+        return _wrap(parts)
     parts = [
-        f"<h2>{_e(_l('coverage_section', lang))}</h2>", summary, status,
-        f"<h3>{_e(_c('chapters', lang))}</h3>", chapters,
+        h2(_l('coverage_section', lang)), summary, status,
+        h3(_c('chapters', lang)), chapters,
         plots.to_html(plots.coverage_sunburst(cov, lang), "mv-coverage-sunburst"),
-        f"<h3>{_e(_c('top_conditions', lang))}</h3>", top,
-        f"<h3>{_e(_c('code_lists', lang))}</h3>", lists,
-        f"<h3>{_e(_c('pairs', lang))}</h3>", pairs,
-        f"<h3>{_e(_c('demographics', lang))}</h3>", people,
+        h3(_c('top_conditions', lang)), top,
+        h3(_c('code_lists', lang)), lists,
+        h3(_c('pairs', lang)), pairs,
+        h3(_c('demographics', lang)), people,
     ]  # fmt: skip
     if len(cov.vocabularies) > 1:  # a mix of vocabularies: say how many rows and people each
         parts += [
-            f"<h3>{_e(_c('vocabularies', lang))}</h3>",
+            h3(_c('vocabularies', lang)),
             _table([_c("vocabulary", lang), _l("patients", lang), _c("records", lang)],
                    [(c.key, n(c.patients), n(c.records)) for c in cov.vocabularies], numeric=(1, 2)),
         ]  # fmt: skip
     if cov.concepts:
         parts += [
-            f"<h3>{_e(_c('concepts', lang))}</h3>",
+            h3(_c('concepts', lang)),
             _table([_c("code", lang), _c("name", lang), _c("vocabulary", lang), _l("patients", lang),
                     _c("records", lang)],
                    [(c.code, c.name or "", c.vocabulary or "", n(c.patients), n(c.records)) for c in cov.concepts],
@@ -481,8 +457,8 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
     if d.pyramid:
         parts.append(plots.to_html(plots.age_sex_pyramid(cov, lang), "mv-coverage-pyramid"))
     if cov.reference is not None:
-        parts.append(f"<p>{_e(_c('reference', lang, tvd=f'{cov.reference.tvd:.3f}'))}</p>")
-    return _wrap("".join(parts))
+        parts.append(para(_c("reference", lang, tvd=f"{cov.reference.tvd:.3f}")))
+    return _wrap(parts)
 
 
 def _p(key: str, lang: str, **params: Any) -> str:
@@ -495,14 +471,15 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
     colour = {"anonymised": "#2f855a", "de_identified": "#b7791f", "identifiable": "#c53030"}[
         a.verdict
     ]
-    bold = ' style="font-weight:600"'
-    reasons = "".join(f"<li{bold if r.blocking else ''}>{_e(r.text(lang))}</li>" for r in a.reasons)
     parts = [
-        f"<h2>{_e(_l('privacy_section', lang))}</h2>",
-        f'<p>{_e(_p("verdict", lang))}: <span style="color:{colour};font-weight:700;font-size:18px">'
-        f"{_e(text('verdicts', a.verdict, lang))}</span></p>",
-        f"<h3>{_e(_p('reasons', lang))}</h3><ul>{reasons}</ul>",
-        f"<h3>{_e(_p('direct_identifiers', lang))}</h3>",
+        h2(_l("privacy_section", lang)),
+        verdict(_p("verdict", lang), text("verdicts", a.verdict, lang), colour),
+        h3(_p("reasons", lang)),
+        bullets(
+            [r.text(lang) for r in a.reasons],
+            bold=[i for i, r in enumerate(a.reasons) if r.blocking],
+        ),
+        h3(_p("direct_identifiers", lang)),
     ]
     if a.direct_identifiers:
         multi = len({f.table for f in a.direct_identifiers}) > 1
@@ -522,10 +499,10 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
             )
         )
     else:
-        parts.append(f"<p>{_e(_p('none_found', lang))}</p>")
+        parts.append(para(_p("none_found", lang)))
     if a.tables:
-        parts.append(f"<h3>{_e(_p('quasi_identifiers', lang))}</h3>")
-        parts.append(f"<p>{_e(', '.join(q.name for q in a.quasi_identifiers))}</p>")
+        parts.append(h3(_p("quasi_identifiers", lang)))
+        parts.append(para(", ".join(q.name for q in a.quasi_identifiers)))
         head = [
             _p(h, lang)
             for h in (
@@ -557,10 +534,20 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
             if t.diversity is not None:
                 d = t.diversity
                 parts.append(
-                    f"<p>{_e(_p('diversity', lang, name=d.sensitive, l=d.l_distinct, le=f'{d.l_entropy:.2f}', alpha=f'{d.alpha:.2f}', t=f'{d.t_closeness:.3f}'))}</p>"
+                    para(
+                        _p(
+                            "diversity",
+                            lang,
+                            name=d.sensitive,
+                            l=d.l_distinct,
+                            le=f"{d.l_entropy:.2f}",
+                            alpha=f"{d.alpha:.2f}",
+                            t=f"{d.t_closeness:.3f}",
+                        )
+                    )
                 )
     if a.plan is not None and a.plan.steps:
-        parts.append(f"<h3>{_e(_p('recommendations', lang, k=a.target_k))}</h3>")
+        parts.append(h3(_p("recommendations", lang, k=a.target_k)))
         parts.append(
             _table(
                 [
@@ -581,9 +568,9 @@ def privacy_section(a: PrivacyAssessment, lang: str) -> Html:
                 numeric=(0, 3, 4, 5),
             )
         )
-        parts.append(f"<p>{_e(a.plan_sentence(lang))}</p>")
+        parts.append(para(a.plan_sentence(lang)))
         parts.append(plots.to_html(plots.generalisation_steps(a, lang), "mv-privacy-steps"))
-    return _wrap("".join(parts))
+    return _wrap(parts)
 
 
 def _rd(key: str, lang: str, **params: Any) -> str:
@@ -594,12 +581,12 @@ def readiness_section(r: Readiness, lang: str) -> Html:
     """Score and components in plain words, label balance, sample size needed versus
     available, the baseline, the learning curve with its extrapolation, calibration,
     leakage and the predictors."""
-    parts = [f"<h2>{_e(_l('readiness_section', lang))}</h2>"]
+    parts = [h2(_l("readiness_section", lang))]
     if r.label is None:
         why = _rd("not_assessed", lang, problem=r.problem) if r.problem else _rd("no_label", lang)
-        parts.append(f'<p class="notbuilt">{_e(why)}</p>')
-        return _wrap("".join(parts))
-    parts.append(f"<h3>{_e(_rd('score', lang))}: {r.score:.0f} / 100</h3>")
+        parts.append(para(why, "notbuilt"))
+        return _wrap(parts)
+    parts.append(h3(f"{_rd('score', lang)}: {r.score:.0f} / 100"))
     parts.append(
         _table(
             [_rd(h, lang) for h in ("component", "value", "weight", "meaning")],
@@ -612,37 +599,45 @@ def readiness_section(r: Readiness, lang: str) -> Html:
     )
     lab = r.label
     parts.append(
-        f"<p>{_e(_rd('label', lang))}: <b>{_e(lab.column)}</b> ({_e(_rd('outcome_' + lab.outcome, lang))})</p>"
+        runs(
+            (f"{_rd('label', lang)}: ", False),
+            (lab.column, True),
+            (f" ({_rd('outcome_' + lab.outcome, lang)})", False),
+        )
     )
     if lab.classes:
         parts.append(plots.to_html(plots.class_balance(r, lang), "mv-readiness-balance"))
     if r.sample_size is not None:
-        parts.append(f"<h3>{_e(_rd('sample_size', lang))}</h3>")
+        parts.append(h3(_rd("sample_size", lang)))
         parts.append(plots.to_html(plots.sample_size_needed(r, lang), "mv-readiness-samplesize"))
         parts.append(
-            f"<p>{_e(_rd('supports', lang, available=f'{r.available_n:,}', supported=r.supported_parameters, parameters=r.parameters))}</p>"
+            para(
+                _rd(
+                    "supports",
+                    lang,
+                    available=f"{r.available_n:,}",
+                    supported=r.supported_parameters,
+                    parameters=r.parameters,
+                )
+            )
         )
     if r.baseline is not None:
-        parts.append(f"<h3>{_e(_rd('baseline', lang))}</h3><p>{_e(r.baseline_sentence(lang))}</p>")
+        parts += [h3(_rd("baseline", lang)), para(r.baseline_sentence(lang))]
         if r.learning_curve:
             parts.append(plots.to_html(plots.learning_curve(r, lang), "mv-readiness-curve"))
         if r.extrapolation is not None:
             metric = _rd(f"metric_{r.baseline.metric}", lang)
-            items = "".join(
-                f"<li>{_e(_rd('at_more_data', lang, m=f'{m:g}', n=f'{n:,}', metric=metric, mid=f'{mid:.3f}', low=f'{lo:.3f}', high=f'{hi:.3f}'))}</li>"
+            parts.append(bullets(
+                _rd("at_more_data", lang, m=f"{m:g}", n=f"{n:,}", metric=metric, mid=f"{mid:.3f}",
+                    low=f"{lo:.3f}", high=f"{hi:.3f}")
                 for m, n, lo, mid, hi in r.extrapolation.at
-            )
-            parts.append(f"<ul>{items}</ul>")
+            ))  # fmt: skip
         if r.baseline.calibration_bins:
             parts.append(plots.to_html(plots.calibration_plot(r, lang), "mv-readiness-calibration"))
-    parts.append(f"<h3>{_e(_rd('leakage', lang))}</h3>")
+    parts.append(h3(_rd("leakage", lang)))
     leaks = r.leak_sentences(lang)
-    parts.append(
-        "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in leaks) + "</ul>"
-        if leaks
-        else f"<p>{_e(_rd('no_leakage', lang))}</p>"
-    )
-    parts.append(f"<h3>{_e(_rd('predictors', lang))}</h3>")
+    parts.append(bullets(leaks) if leaks else para(_rd("no_leakage", lang)))
+    parts.append(h3(_rd("predictors", lang)))
     parts.append(
         _table(
             [_rd(h, lang) for h in ("column", "kind", "parameters", "completeness", "used")],
@@ -662,8 +657,8 @@ def readiness_section(r: Readiness, lang: str) -> Html:
         )
     )
     for note in r.note_sentences(lang):
-        parts.append(f'<p class="sub">{_e(note)}</p>')
-    return _wrap("".join(parts))
+        parts.append(para(note, "sub"))
+    return _wrap(parts)
 
 
 def _pl(key: str, lang: str, **params: Any) -> str:
@@ -675,10 +670,13 @@ def pricing_section(v: Valuation, lang: str) -> Html:
     every correction factor, the tornado, and what to read before quoting."""
     low, mid, high = v.band
     parts = [
-        f"<h2>{_e(_l('pricing_section', lang))}</h2>",
-        f'<p style="font-size:18px"><b>{_e(f"{low:,.0f} – {high:,.0f} {v.currency}")}</b> '
-        f"({_e(_pl('mid', lang))} {_e(f'{mid:,.0f}')})</p>",
-        f"<p>{_e(v.paragraph(lang))}</p>",
+        h2(_l("pricing_section", lang)),
+        runs(
+            (f"{low:,.0f} – {high:,.0f} {v.currency}", True),
+            (f" ({_pl('mid', lang)} {mid:,.0f})", False),
+            cls="lead",
+        ),
+        para(v.paragraph(lang)),
         plots.to_html(plots.football_field(v, lang), "mv-pricing-football"),
     ]
     rows = []
@@ -710,7 +708,7 @@ def pricing_section(v: Valuation, lang: str) -> Html:
             numeric=(1, 2, 3, 4),
         )
     )
-    parts.append(f"<h3>{_e(_pl('comparables', lang))}</h3>")
+    parts.append(h3(_pl("comparables", lang)))
     comp_rows = []
     for c in sorted(v.comparables, key=lambda c: (not c.used, -c.similarity)):
         f = c.factors
@@ -726,10 +724,10 @@ def pricing_section(v: Valuation, lang: str) -> Html:
         comp_rows, numeric=(1, 2, 3, 4, 5, 6, 7, 8),
     ))  # fmt: skip
     parts.append(plots.to_html(plots.tornado(v, lang), "mv-pricing-tornado"))
-    parts.append(f"<h3>{_e(_pl('warnings', lang))}</h3>")
+    parts.append(h3(_pl("warnings", lang)))
     items = [*v.warning_texts(lang), _pl("inputs_note", lang)]
-    parts.append("<ul>" + "".join(f"<li>{_e(w)}</li>" for w in items) + "</ul>")
-    return _wrap("".join(parts))
+    parts.append(bullets(items))
+    return _wrap(parts)
 
 
 def _tg(key: str, lang: str, **params: Any) -> str:
@@ -740,11 +738,7 @@ def targets_page_start(title: str, lang: str, as_of: Any) -> Html:
     """Styles, plotly.js and the title block of the planner's report (no dataset)."""
     check_lang(lang)
     sub = _l("generated", lang, version=__version__, as_of=str(as_of))
-    return Html(
-        _CSS
-        + f'<script type="text/javascript">{plots.plotly_js()}</script>'
-        + f'<div class="mv"><h1>{_e(_tg("title", lang))} · {_e(title)}</h1><div class="sub">{_e(sub)}</div></div>'
-    )
+    return Html(page_top(_style(), plots.plotly_js(), f"{_tg('title', lang)} · {title}", sub))
 
 
 def targets_section(t: TargetProgress, lang: str) -> Html:
@@ -752,8 +746,8 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
     transactions, breakdowns, laggards and registry problems."""
     value, sentence = t.headline(lang)
     parts = [
-        f"<h2>{_e(_tg('progress', lang))}</h2>",
-        f'<p style="font-size:18px"><b>{_e(value)}</b> · {_e(sentence)}</p>',
+        h2(_tg("progress", lang)),
+        runs((value, True), (f" · {sentence}", False), cls="lead"),
     ]
     rows = []
     for p in t.regions:
@@ -783,23 +777,23 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
     parts.append(plots.to_html(plots.target_funnel(t, lang), "mv-targets-funnel"))
     if t.monthly:
         parts.append(plots.to_html(plots.monthly_transactions(t, lang), "mv-targets-monthly"))
-    parts.append(f"<h3>{_e(_tg('laggards', lang))}</h3>")
+    parts.append(h3(_tg("laggards", lang)))
     lag = t.laggards
     parts.append(
-        "<ul>" + "".join(f"<li>{_e(p.region)} · {_e(_tg('metric_' + p.metric, lang))}: {p.p_meet:.0%}</li>" for p in lag) + "</ul>"
-        if lag else f"<p>{_e(_tg('no_laggards', lang))}</p>"
+        bullets(f"{p.region} · {_tg('metric_' + p.metric, lang)}: {p.p_meet:.0%}" for p in lag)
+        if lag else para(_tg('no_laggards', lang))
     )  # fmt: skip
     for by, rows_by in t.breakdowns.items():
-        parts.append(f"<h3>{_e(_tg('breakdown', lang, by=_tg('by_' + by, lang)))}</h3>")
+        parts.append(h3(_tg("breakdown", lang, by=_tg("by_" + by, lang))))
         parts.append(_table(["", _tg("listed", lang), _tg("traded", lang), _tg("value", lang)],
                             [(k, a, b, f"{v:,.0f}") for k, a, b, v in rows_by[:15]], numeric=(1, 2, 3)))  # fmt: skip
-    parts.append(f"<h3>{_e(_tg('findings', lang))}</h3>")
+    parts.append(h3(_tg("findings", lang)))
     parts.append(
-        "<ul>" + "".join(f"<li>{_e(f.text(lang))}</li>" for f in t.findings) + "</ul>"
-        if t.findings else f"<p>{_e(_tg('no_findings', lang))}</p>"
+        bullets(f.text(lang) for f in t.findings)
+        if t.findings else para(_tg('no_findings', lang))
     )  # fmt: skip
-    parts.append(f'<p class="sub">{_e(_tg("method", lang))}</p>')
-    return _wrap("".join(parts))
+    parts.append(para(_tg("method", lang), "sub"))
+    return _wrap(parts)
 
 
 def hedonic_tutorial(v: Valuation, lang: str) -> Html:
@@ -808,12 +802,12 @@ def hedonic_tutorial(v: Valuation, lang: str) -> Html:
 
     est = v.methods["hedonic"]
     parts = [
-        f"<h3>{_e(_pl('tutorial', lang))}</h3>",
-        f'<p class="notbuilt">{_e(_pl("tutorial_note", lang))}</p>',
+        h3(_pl("tutorial", lang)),
+        para(_pl("tutorial_note", lang), "notbuilt"),
     ]
     if not est.available:
-        parts.append(f"<p>{_e(_pl('not_available', lang, reason=est.reason_text(lang)))}</p>")
-        return _wrap("".join(parts))
+        parts.append(para(_pl("not_available", lang, reason=est.reason_text(lang))))
+        return _wrap(parts)
     true = {"intercept": model["intercept"], "log_cases": model["log_cases"], "country_cn": model["country_cn"],
             "report": model["deal_analysis_report"], "equity_or_acquisition": model["deal_equity_or_acquisition"],
             "exclusive": model["exclusive"]}  # fmt: skip
@@ -822,9 +816,22 @@ def hedonic_tutorial(v: Valuation, lang: str) -> Html:
                         [(k, f"{c:.3f}", f"{true.get(k, float('nan')):.3f}") for k, c in coefs.items()],
                         numeric=(1, 2)))  # fmt: skip
     parts.append(
-        f"<p>{_e(_pl('fit', lang, n=est.detail['rows'], r2=est.detail['r2'], sd=est.detail['residual_sd'], true_sd=model['sigma'], influential=', '.join(est.detail['influential']) or '-', low=f'{est.low:,.0f}', high=f'{est.high:,.0f}', currency=v.currency))}</p>"
+        para(
+            _pl(
+                "fit",
+                lang,
+                n=est.detail["rows"],
+                r2=est.detail["r2"],
+                sd=est.detail["residual_sd"],
+                true_sd=model["sigma"],
+                influential=", ".join(est.detail["influential"]) or "-",
+                low=f"{est.low:,.0f}",
+                high=f"{est.high:,.0f}",
+                currency=v.currency,
+            )
+        )
     )
-    return _wrap("".join(parts))
+    return _wrap(parts)
 
 
 def _rf(key: str, lang: str, **params: Any) -> str:
@@ -840,12 +847,15 @@ def refine_section(r: Refined, lang: str) -> Html:
     counts = _rf("counts", lang, fixes=f"{r.fixes:,}", protected=f"{r.protected_values:,}",
                  seconds=f"{r.seconds.get('total', 0):.1f}")  # fmt: skip
     parts = [
-        f"<h2>{_e(_rf('section', lang))}</h2>",
-        f"<p><b>{_e(_rf('before_after', lang))}</b>: k {k_before} → {_e(d['k_anonymity'])}; "
-        f"{_e(d['verdict_before'])} → <b>{_e(d['verdict'])}</b>; "
-        f"{_e(counts)}</p>",
+        h2(_rf("section", lang)),
+        runs(
+            (_rf("before_after", lang), True),
+            (f": k {k_before} → {d['k_anonymity']}; {d['verdict_before']} → ", False),
+            (d["verdict"], True),
+            (f"; {counts}", False),
+        ),
         plots.to_html(plots.refine_changes(r, lang), "mv-refine-changes"),
-        f"<h3>{_e(_rf('log', lang))}</h3>",
+        h3(_rf("log", lang)),
         _table(
             [_rf(f"col_{h}", lang) for h in ("step", "table", "column", "rows", "values")],
             [
@@ -861,38 +871,12 @@ def refine_section(r: Refined, lang: str) -> Html:
             numeric=(3, 4),
         ),
     ]
-    dictionary = (r.out / "data_dictionary.csv").read_text(encoding="utf-8").splitlines()
-    rows = list(csv.reader(dictionary))
-    parts += [f"<h3>{_e(_rf('dictionary', lang))}</h3>", _table(rows[0], rows[1:], numeric=(6,))]
+    rows = r.dictionary_rows()
+    parts += [h3(_rf("dictionary", lang)), _table(rows[0], rows[1:], numeric=(6,))]
     block = datacard_markdown(r.datacard).split("\n---\n")[0 if lang == "zh" else 1]
     parts += [
-        f"<h3>{_e(_rf('datacard_heading', lang))}</h3>",
-        f'<div style="background:#f7fafc;padding:4px 16px;border:1px solid #e2e8f0">{_card_html(block)}</div>',
-        f"<p>{_e(_rf('files', lang))}: {_e(', '.join(r.files))}</p>",
+        h3(_rf("datacard_heading", lang)),
+        boxed(markdown_outline(block)),
+        para(f"{_rf('files', lang)}: {', '.join(r.files)}"),
     ]
-    return _wrap("".join(parts))
-
-
-def _card_html(markdown: str) -> str:
-    """The datacard's Markdown (headings and two levels of bullets, as written by
-    :func:`medvalue.product._refine.datacard_markdown`) as HTML."""
-    out: list[str] = []
-    depth = 0
-    for line in markdown.strip().splitlines():
-        level = 2 if line.startswith("  - ") else 1 if line.startswith("- ") else 0
-        while depth > level:
-            out.append("</ul>")
-            depth -= 1
-        while depth < level:
-            out.append("<ul>")
-            depth += 1
-        if level:
-            out.append(f"<li>{_e(line.strip()[2:])}</li>")
-        elif line.startswith("## "):
-            out.append(f"<h4>{_e(line[3:])}</h4>")
-        elif line.startswith("# "):
-            out.append(f"<h3>{_e(line[2:])}</h3>")
-        elif line.strip():
-            out.append(f"<p>{_e(line)}</p>")
-    out += ["</ul>"] * depth
-    return "".join(out)
+    return _wrap(parts)

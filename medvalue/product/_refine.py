@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import hashlib
-import io
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -58,15 +55,17 @@ from medvalue.core._files import (
     cache_dir,
     check_output,
     process_alive,
-    spreadsheet_safe,
     write_atomic,
 )
 from medvalue.core._i18n import text
-from medvalue.product._croissant import croissant, type_name
+from medvalue.product._changes import PROTECT_STEPS, Change, values_of
+from medvalue.product._croissant import croissant
+from medvalue.product._datacard import datacard, datacard_markdown, time_span
+from medvalue.product._dictionary import data_dictionary
+from medvalue.product._settings import RefineSettings
 from medvalue.read._dataset import Dataset, load_dataset
 from medvalue.read._refined import FIX_STEPS, LOG_FILE, TIMING_FILE
 from medvalue.read._spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
-from medvalue.value._assess import AssessOptions, assess
 
 #: The environment variable holding the pseudonym key unless ``--secret-env`` names another.
 SECRET_ENV = "MEDVALUE_SECRET"
@@ -83,7 +82,6 @@ _NOT_SECRETS = frozenset(
 #: about 4e-11.
 PSEUDONYM_HEX = 20
 DATE_MODES = ("keep", "shift", "month")
-DEFAULT_MAX_SHIFT_DAYS = 180
 REMOVED = "[已删除/removed]"
 
 DATA_DIR = "data"
@@ -94,62 +92,7 @@ DATACARD_JSON = "datacard.json"
 #: The product described in MLCommons Croissant 1.0 (see medvalue.product._croissant).
 CROISSANT_FILE = "croissant.json"
 
-_DEFAULT_USES = {
-    "en": [
-        "clinical research and epidemiology",
-        "training and validating medical AI models",
-        "drug and device development (feasibility, real-world evidence)",
-    ],
-    "zh": [
-        "临床研究与流行病学",
-        "医疗人工智能模型训练与验证",
-        "药械研发（可行性评估、真实世界证据）",
-    ],
-}
-_DEFAULT_RESTRICTIONS = {
-    "en": [
-        "no attempt to re-identify any person or to link with other data for that purpose",
-        "use only inside the buyer's licensed environment; no onward transfer",
-        "publish only aggregate results with counts of at least the small-cell threshold",
-    ],
-    "zh": [
-        "不得尝试重新识别任何个人，或为此与其他数据关联",
-        "仅限在买方许可环境内使用，不得转让",
-        "仅发布汇总结果，计数不低于小单元阈值",
-    ],
-}
-
-
 # --- settings --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RefineSettings:
-    """The spec's ``refine:`` section, with defaults."""
-
-    dates: str = "keep"
-    max_shift_days: int = DEFAULT_MAX_SHIFT_DAYS
-    keep_raw_codes: bool = False
-    keep_free_text: tuple[str, ...] = ()
-    product_name: str | None = None
-    intended_uses: tuple[str, ...] = ()
-    restrictions: tuple[str, ...] = ()
-
-    @classmethod
-    def from_spec(cls, spec: DatasetSpec) -> RefineSettings:
-        r = spec.refine
-        return cls(
-            dates=r.get("dates", "keep"),
-            max_shift_days=int(r.get("max_shift_days", DEFAULT_MAX_SHIFT_DAYS)),
-            keep_raw_codes=bool(r.get("keep_raw_codes", False)),
-            keep_free_text=tuple(r.get("keep_free_text") or ()),
-            product_name=r.get("product_name"),
-            intended_uses=tuple(r.get("intended_uses") or ()),
-            restrictions=tuple(r.get("restrictions") or ()),
-        )
-
-    def keeps_text(self, table: str, column: str) -> bool:
-        return column in self.keep_free_text or f"{table}.{column}" in self.keep_free_text
 
 
 def read_secret(env: str = SECRET_ENV) -> bytes:
@@ -180,46 +123,6 @@ def read_secret(env: str = SECRET_ENV) -> bytes:
 # --- results ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Change:
-    """One transformation: where, how many rows and values it touched (never the values)."""
-
-    step: str
-    table: str
-    column: str | None
-    rows: int
-    values: int
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "table": self.table,
-            "column": self.column,
-            "rows": self.rows,
-            "values": self.values,
-            "detail": self.detail,
-        }
-
-
-#: Steps that protect people.
-PROTECT_STEPS = (
-    "drop_direct_identifier",
-    "drop_free_text",
-    "mask_identifiers_in_text",
-    "pseudonymise",
-    "shift_dates",
-    "coarsen_dates",
-    "generalise",
-    "suppress",
-)
-
-
-def values_of(changes: Sequence[Change], steps: Sequence[str]) -> int:
-    """Values touched by the changes of the given steps."""
-    return sum(c.values for c in changes if c.step in steps)
-
-
 @dataclass(frozen=True, repr=False)
 class Refined(Displayed):
     """What :func:`refine` wrote and found."""
@@ -244,6 +147,11 @@ class Refined(Displayed):
     @property
     def protected_values(self) -> int:
         return values_of(self.changes, PROTECT_STEPS)
+
+    def dictionary_rows(self) -> list[list[str]]:
+        """The data dictionary it wrote, as rows (the first is the header)."""
+        text_ = (self.out / DICTIONARY_FILE).read_text(encoding="utf-8")
+        return list(csv.reader(text_.splitlines()))
 
     def to_dict(self, lang: str = "en") -> dict[str, Any]:
         return {
@@ -847,313 +755,3 @@ def _parameters(
 
 
 # --- data dictionary --------------------------------------------------------------------------
-
-
-DICTIONARY_COLUMNS = (
-    "table", "column", "type", "role", "description", "unit", "completeness", "allowed_values_or_range",
-)  # fmt: skip
-
-
-def data_dictionary(ds: Dataset, prof: Any) -> str:
-    """The data dictionary as CSV text: one row per column of every table."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(DICTIONARY_COLUMNS)
-    by_key = {(c.table, c.name): c for c in prof.columns}
-    for t in ds.table_names:
-        schema = ds.raw_frame(t).collect_schema()
-        for c, dtype in schema.items():
-            cspec = ds.spec.role_of(t, c)
-            cp = by_key.get((t, c))
-            completeness = "" if cp is None or not cp.rows else f"{1 - cp.null_fraction:.4f}"
-            unit = cspec.unit or _unit_of(cspec, c)
-            row = [t, c, type_name(dtype), cspec.role, cspec.description or "", unit,
-                   completeness, _allowed(cspec, cp)]  # fmt: skip
-            w.writerow([spreadsheet_safe(str(v)) for v in row])  # no cell runs as a formula
-    return buf.getvalue()
-
-
-def _unit_of(cspec: ColumnSpec, column: str) -> str:
-    rule = plausible_range(cspec, column)
-    return rule[0] if rule else ""
-
-
-def _allowed(cspec: ColumnSpec, cp: Any) -> str:
-    """Listed values (each held by at least the small-cell count) or the observed range;
-    nothing for identifier and free-text columns."""
-    if cp is None or cspec.role in ("patient_id", "encounter_id", "direct_identifier", "free_text"):
-        return ""
-    if cspec.role == "diagnosis_code":
-        return "WHO ICD-10 codes"
-    if cp.top_values and not cp.top_values_suppressed and len(cp.top_values) == cp.n_unique:
-        return " | ".join(str(v) for v, _ in cp.top_values)
-    if cp.min is not None and cp.max is not None:
-        return f"{_range_end(cp.min)} – {_range_end(cp.max)}"
-    return ""
-
-
-def _range_end(v: Any) -> str:
-    # A date range is given to the month: the earliest date can be one person's.
-    if isinstance(v, dt.date):
-        return v.strftime("%Y-%m")
-    return _plain(v)
-
-
-def _plain(v: Any) -> str:
-    if isinstance(v, dt.datetime) and v.time() == dt.time(0):
-        return v.date().isoformat()
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
-
-
-# --- datacard ---------------------------------------------------------------------------------
-
-
-def datacard(
-    ds: Dataset,
-    prof: Any,
-    before: PrivacyAssessment,
-    after: PrivacyAssessment,
-    changes: Sequence[Change],
-    settings: RefineSettings,
-    parameters: Mapping[str, Any],
-    *,
-    label: str | None = None,
-    price: bool = True,
-    comparables: str | Path | None = None,
-    refinement: Mapping[str, Any] | None = None,
-    small_cell: int = SMALL_CELL_THRESHOLD,
-    span: tuple[str | None, str | None] | None = None,
-) -> dict[str, Any]:
-    """The datacard of a refined product, as ``{"zh": {...}, "en": {...}}``: what an
-    exchange listing or a data-asset registration asks for."""
-    options = AssessOptions(as_of=str(prof.as_of), small_cell=small_cell, label=label, strict=True,
-                            price=price, comparables=str(comparables) if comparables else None)  # fmt: skip
-    assessed = assess(ds, options, profile_result=prof, privacy_result=after, refinement=refinement)
-    cov, ready, valuation = assessed.coverage, assessed.readiness, assessed.valuation
-    meta = ds.spec.metadata
-    size = prof.size
-    risk = after.worst.summary.risk if after.worst is not None else None
-    steps = sorted({c.step for c in changes if c.step in PROTECT_STEPS}, key=PROTECT_STEPS.index)
-    fixes = {s: sum(c.values for c in changes if c.step == s) for s in FIX_STEPS}
-    out: dict[str, Any] = {}
-    first_month, last_month = span or time_span(ds, small_cell)
-    for lang in ("zh", "en"):
-        quality = prof.quality.to_dict(lang)
-        covered = [c for c in cov.chapters if c.patients]
-        top = cov.top_conditions[:5]
-        card = {
-            "product_name": settings.product_name
-            or meta.get("title")
-            or Path(str(parameters["input"])).stem,
-            "source": {
-                "hospital": meta.get("hospital"),
-                "hospital_tier": meta.get("hospital_tier"),
-                "region": " ".join(v for v in (meta.get("province"), meta.get("city")) if v)
-                or None,
-            },
-            "time_span": {
-                "first_month": first_month,
-                "last_month": last_month,
-                "note": _shift_note(settings, lang),
-            },
-            "size": {
-                "patients": size.patients,
-                "records": size.rows,
-                "tables": len(size.tables),
-                "fields": size.columns,
-                "bytes": size.bytes_on_disk,
-            },
-            "specialty": meta.get("specialty"),
-            "coverage": {
-                "headline": cov.headline(lang)[1],
-                "chapters_covered": len(covered),
-                "top_conditions": [
-                    {
-                        "code": c.key,
-                        "title": (c.title_zh or c.title) if lang == "zh" else c.title,
-                        "patients": c.patients,
-                    }
-                    for c in top
-                ],
-                "share_with_valid_code": cov.share_with_valid_code,
-            },
-            "quality": {
-                "score": quality["score"],
-                "grade": text("grades", prof.quality.grade, lang),
-                "dimensions": {
-                    k: {"name": d["name"], "score": d["score"]}
-                    for k, d in quality["dimensions"].items()
-                },
-            },
-            "ai_readiness": {
-                "label": None if ready.label is None else ready.label.column,
-                "score": None if ready.score is None else round(ready.score, 1),
-            },
-            "deidentification": {
-                "methods": [text("refine_steps", s, lang) for s in steps],
-                "k_anonymity": after.k_anonymity,
-                "target_k": after.target_k,
-                "prosecutor_risk_max": None if risk is None else round(risk.prosecutor_max, 6),
-                "prosecutor_risk_mean": None if risk is None else round(risk.prosecutor_avg, 6),
-                "direct_identifiers_remaining": len(after.direct_identifiers),
-                "verdict": text("verdicts", after.verdict, lang),
-                "verdict_before": text("verdicts", before.verdict, lang),
-            },
-            "quality_fixes": {s: n for s, n in fixes.items() if n},
-            "intended_uses": list(settings.intended_uses) or _DEFAULT_USES[lang],
-            "restrictions": list(settings.restrictions) or _DEFAULT_RESTRICTIONS[lang],
-            "licence": meta.get("licence_intent"),
-            "price_band": None
-            if valuation is None
-            else {
-                "currency": valuation.currency,
-                "low": round(valuation.band[0], -2),
-                "mid": round(valuation.band[1], -2),
-                "high": round(valuation.band[2], -2),
-                "note": text("refine_labels", "price_note", lang),
-            },
-            "medvalue_version": __version__,
-            "parameters": dict(parameters),
-        }
-        out[lang] = card
-    return out
-
-
-def time_span(ds: Dataset, small_cell: int = SMALL_CELL_THRESHOLD) -> tuple[str | None, str | None]:
-    """First and last month of the data: the ``small_cell``-th earliest and latest date over
-    every date column but birth dates, so no single person's date is shown."""
-    values = []
-    for t in ds.table_names:
-        for c, plan in ds.plans[t].items():
-            # Birth dates say when people were born, not when the data was recorded.
-            if plan.kind == "datetime" and ds.spec.role_of(t, c).role != "birth_date":
-                values.append(ds.frame(t).select(pl.col(c).cast(pl.Datetime("us")).alias("d")))
-    if not values:
-        return None, None
-    dates = (
-        pl.concat(values)
-        .drop_nulls()
-        .select(
-            pl.col("d").bottom_k(small_cell).max().alias("first"),
-            pl.col("d").top_k(small_cell).min().alias("last"),
-        )
-        .collect()
-    )
-    first, last = dates.row(0)
-    return (
-        None if first is None else first.strftime("%Y-%m"),
-        None if last is None else last.strftime("%Y-%m"),
-    )
-
-
-def _shift_note(settings: RefineSettings, lang: str) -> str | None:
-    if settings.dates == "shift":
-        return text("refine_labels", "shifted", lang, days=settings.max_shift_days)
-    if settings.dates == "month":
-        return text("refine_labels", "coarsened", lang)
-    return None
-
-
-def _card_label(lang: str, key: str, **params: Any) -> str:
-    return text("refine_labels", key, lang, **params)
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-
-
-def _markdown_safe(value: Any) -> Any:
-    """Every text of the card as literal Markdown: metadata from a spec (a product name, a
-    hospital) can hold HTML or links (``javascript:``) that a viewer would render."""
-    if isinstance(value, str):
-        text_ = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        text_ = _MARKDOWN_SPECIAL.sub(r"\\\1", text_)
-        return re.sub(r"(?i)javascript:", "javascript\\:", text_)
-    if isinstance(value, Mapping):
-        return {k: _markdown_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_markdown_safe(v) for v in value]
-    return value
-
-
-def datacard_markdown(card: Mapping[str, Any]) -> str:
-    """The datacard as Markdown: Chinese first, then English."""
-    parts = []
-    for lang in ("zh", "en"):
-        c = _markdown_safe(card[lang])
-        t = functools.partial(_card_label, lang)
-        lines = [f"# {t('title')}: {c['product_name']}", ""]
-        src = c["source"]
-        lines += [f"## {t('source')}", "",
-                  f"- {t('hospital')}: {src['hospital'] or '-'} ({src['hospital_tier'] or '-'})",
-                  f"- {t('region')}: {src['region'] or '-'}",
-                  f"- {t('specialty')}: {c['specialty'] or '-'}", ""]  # fmt: skip
-        span = c["time_span"]
-        size = c["size"]
-        lines += [f"## {t('size')}", "",
-                  f"- {t('time_span')}: {span['first_month'] or '-'} – {span['last_month'] or '-'}"
-                  + (f" ({span['note']})" if span["note"] else ""),
-                  f"- {t('patients')}: {_n(size['patients'])}; {t('records')}: {_n(size['records'])}; "
-                  f"{t('tables')}: {size['tables']}; {t('fields')}: {size['fields']}", ""]  # fmt: skip
-        cov = c["coverage"]
-        lines += [f"## {t('coverage')}", "", f"- {cov['headline']}"]
-        for tc in cov["top_conditions"]:
-            lines.append(f"  - {tc['code']} {tc['title'] or ''}: {_n(tc['patients'])}")
-        q = c["quality"]
-        lines += [
-            "",
-            f"## {t('quality')}",
-            "",
-            f"- {t('overall')}: {_n(q['score'])} ({q['grade']})",
-        ]
-        for d in q["dimensions"].values():
-            lines.append(f"  - {d['name']}: {_n(d['score'])}")
-        fixes = c["quality_fixes"]
-        if fixes:
-            lines.append(f"- {t('fixes')}: " + "; ".join(
-                f"{text('refine_steps', s, lang)} {_n(n)}" for s, n in fixes.items()))  # fmt: skip
-        r = c["ai_readiness"]
-        lines += ["", f"## {t('readiness')}", "",
-                  f"- {t('readiness_score')}: {_n(r['score'])}" + (f" ({t('label')}: {r['label']})" if r["label"] else f" ({t('no_label')})"),
-                  ""]  # fmt: skip
-        d = c["deidentification"]
-        lines += [f"## {t('deidentification')}", ""]
-        lines += [f"- {m}" for m in d["methods"]]
-        lines += [f"- {t('k_result')}: k = {_n(d['k_anonymity'])} ({t('target')} {d['target_k']}); "
-                  f"{t('risk')}: {_pct(d['prosecutor_risk_max'])} / {_pct(d['prosecutor_risk_mean'])}",
-                  f"- {t('verdict')}: {d['verdict']} ({t('before')}: {d['verdict_before']})", ""]  # fmt: skip
-        lines += [f"## {t('uses')}", ""] + [f"- {u}" for u in c["intended_uses"]] + [""]
-        lines += [f"## {t('restrictions')}", ""] + [f"- {u}" for u in c["restrictions"]]
-        if c["licence"]:
-            lines.append(f"- {t('licence')}: {c['licence']}")
-        lines.append("")
-        band = c["price_band"]
-        lines += [f"## {t('price')}", ""]
-        if band:
-            lines += [f"- {_n(band['low'])} – {_n(band['high'])} {band['currency']} "
-                      f"({t('mid')} {_n(band['mid'])})", f"- {band['note']}", ""]  # fmt: skip
-        else:
-            lines += [f"- {t('not_priced')}", ""]
-        p = c["parameters"]
-        lines += [f"## {t('parameters')}", "", f"- medvalue {c['medvalue_version']}"]
-        lines += [
-            f"- {k}: {v}" for k, v in p.items() if v not in (None, [], "") and k != "medvalue"
-        ]
-        lines.append("")
-        parts.append("\n".join(lines))
-    return "\n---\n\n".join(parts)
-
-
-def _n(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and not v.is_integer():
-        return f"{v:,.1f}"
-    return f"{int(v):,}"
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1%}"
