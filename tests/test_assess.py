@@ -94,3 +94,12 @@ def test_replace_keeps_what_is_not_given():
     o = mv.AssessOptions(k=9, label="y")
     assert o.replace(k=None, label="z") == mv.AssessOptions(k=9, label="z")
     assert o.replace(exclusive=False).exclusive is False
+
+
+def test_an_assessment_shows_itself_as_the_report_sections(liver):
+    a = mv.assess(liver, mv.AssessOptions(as_of=AS_OF))
+    page = str(a.html("en"))
+    for heading in ("Executive summary", "5. What is it worth?"):
+        assert f"<h2>{heading}</h2>" in page
+    assert page.count('<div class="mv">') == 6  # summary, four analyses, the price
+    assert "text/html" in a._repr_mimebundle_()

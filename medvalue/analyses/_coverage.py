@@ -27,6 +27,7 @@ from medvalue.core._errors import InputError
 from medvalue.core._files import load_user_yaml, load_yaml
 from medvalue.core._i18n import text
 from medvalue.core._suppression import suppress
+from medvalue.read import standards
 from medvalue.read._dataset import Dataset
 from medvalue.read._spec import TableSpec
 from medvalue.read._tables import read_user_table
@@ -326,7 +327,6 @@ def coverage(
     if isinstance(reference, str | Path):
         reference = load_reference(reference)
     lists = dict(code_lists if code_lists is not None else default_code_lists())
-    from medvalue.read import standards
 
     concept_frame = standards.concepts(ds.raw)
     long = _diagnoses(ds)

@@ -33,6 +33,7 @@ from markupsafe import Markup
 from nbconvert import HTMLExporter
 
 from medvalue.analyses._coverage import load_code_lists, load_reference
+from medvalue.analyses._targets import load_registry, load_targets
 from medvalue.core._config import DEFAULT_LANG, NOTEBOOK_DIR, SMALL_CELL_THRESHOLD
 from medvalue.core._errors import InputError, MedvalueError, ParameterError, ReportError
 from medvalue.core._files import check_output, write_atomic
@@ -360,7 +361,6 @@ def render_targets(
     progress: bool = False,
 ) -> Rendered:
     """Render the planner's report: a region's data products against its targets."""
-    from medvalue.analyses._targets import load_registry, load_targets
 
     check_lang(lang)
     load_registry(registry)  # a bad file is a one-line error before a kernel starts

@@ -45,6 +45,8 @@ from medvalue.present._html import (
 from medvalue.present._html import page_start as page_top
 from medvalue.product._datacard import datacard_markdown
 from medvalue.product._refine import Refined
+from medvalue.value._assess import Assessment
+from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL
 from medvalue.value._pricing import Valuation
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
@@ -57,6 +59,9 @@ class Html:
         self.body = body
 
     def _repr_html_(self) -> str:
+        return self.body
+
+    def __html__(self) -> str:  # a block placed in a template stays as it is
         return self.body
 
     def __str__(self) -> str:
@@ -798,8 +803,8 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
 
 def hedonic_tutorial(v: Valuation, lang: str) -> Html:
     """The hedonic regression fitted on the synthetic registry, next to the model that drew it."""
-    from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL as model
 
+    model = SYNTHETIC_PRICE_MODEL
     est = v.methods["hedonic"]
     parts = [
         h3(_pl("tutorial", lang)),
@@ -880,3 +885,19 @@ def refine_section(r: Refined, lang: str) -> Html:
         para(f"{_rf('files', lang)}: {', '.join(r.files)}"),
     ]
     return _wrap(parts)
+
+
+def assessment_section(a: Assessment, lang: str) -> Html:
+    """A whole assessment as the valuation report shows it: the executive summary, then one
+    section per analysis and the price band."""
+    parts = [
+        executive_summary(lang, profile=a.profile, coverage=a.coverage, readiness=a.readiness,
+                          privacy=a.privacy, valuation=a.valuation),
+        profile_section(a.profile, lang),
+        coverage_section(a.coverage, lang),
+        readiness_section(a.readiness, lang),
+        privacy_section(a.privacy, lang),
+    ]  # fmt: skip
+    if a.valuation is not None:
+        parts.append(pricing_section(a.valuation, lang))
+    return Html(Markup("").join(Markup(p.body) for p in parts))

@@ -46,6 +46,8 @@ from medvalue.analyses._privacy import (
     apply_generalisation,
     privacy,
 )
+from medvalue.analyses._profile import as_date
+from medvalue.analyses._profile import profile as run_profile
 from medvalue.core import _codes as codes
 from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._config import VERSION as __version__
@@ -78,6 +80,7 @@ _NOT_SECRETS = frozenset(
      "HOSTNAME", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "EDITOR",
      "DISPLAY", "MAIL", "SHLVL", "_"}
 )  # fmt: skip
+
 #: Hex characters kept of each HMAC: 80 bits, so ten million ids collide with probability
 #: about 4e-11.
 PSEUDONYM_HEX = 20
@@ -201,7 +204,6 @@ def refine(
     out = Path(out)
     _check_out(ds, out)
     settings = RefineSettings.from_spec(ds.spec)
-    from medvalue.analyses._profile import as_date
 
     day = as_date(as_of)
     seconds: dict[str, float] = {}
@@ -251,7 +253,6 @@ def refine(
             work / LOG_FILE,
             _json({"medvalue": __version__, "parameters": parameters, "changes": log}),
         )
-        from medvalue.analyses._profile import profile as run_profile
 
         prof = run_profile(final, as_of=day, small_cell=small_cell)
         write_atomic(work / DICTIONARY_FILE, data_dictionary(final, prof))

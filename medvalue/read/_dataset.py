@@ -28,6 +28,7 @@ from medvalue.read._spec import (
     apply_spec,
     infer_roles,
     load_spec,
+    spec_beside,
 )
 from medvalue.read._tables import RawData, read_tables
 
@@ -53,6 +54,7 @@ PLACEHOLDERS = (
     "9999/12/31",
     "99999999",
 )
+
 #: "无"/"none" mean "absent" in a clinical category (腹水: 无 = no ascites), a real value;
 #: only where a number or a date is expected do they mean "not recorded".
 PLACEHOLDERS_UNLESS_TEXT = ("无", "NONE", "没有", "未做")
@@ -311,7 +313,6 @@ def open_dataset(
     """:func:`load_dataset` as a notebook wants it: paths found from the project folder or
     the notebook's folder (:func:`locate`), and without ``spec`` the ``<name>.spec.yaml``
     beside the data if there is one, so a spec only ever applies to its own data."""
-    from medvalue.read._spec import spec_beside
 
     found = locate(path)
     chosen = locate(spec) if spec else spec_beside(found)

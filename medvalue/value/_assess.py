@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from medvalue.analyses._coverage import Coverage, coverage
 from medvalue.analyses._privacy import DEFAULT_K, PrivacyAssessment, privacy
 from medvalue.analyses._profile import Profile, profile
 from medvalue.analyses._readiness import Readiness, readiness
 from medvalue.core._config import SMALL_CELL_THRESHOLD
+from medvalue.core._display import Displayed
 from medvalue.core._errors import ParameterError
 from medvalue.read._dataset import Dataset
 from medvalue.read._refined import load_refinement
@@ -137,8 +138,11 @@ def _checked(source: str, key: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class Assessment:
-    """Every analysis of one dataset and its price, from one set of options."""
+class Assessment(Displayed):
+    """Every analysis of one dataset and its price, from one set of options. In a notebook it
+    shows itself as the valuation report's sections."""
+
+    _view: ClassVar[str] = "assessment_section"
 
     dataset: str
     options: AssessOptions

@@ -24,6 +24,8 @@ import numpy as np
 import polars as pl
 import yaml
 
+from medvalue.analyses import _samplesize as samplesize
+from medvalue.analyses._profile import profile as run_profile
 from medvalue.core._config import PACKAGE_DATA
 from medvalue.core._display import Displayed
 from medvalue.core._errors import InputError, ParameterError
@@ -516,7 +518,6 @@ def simple_model_minimum(income: Mapping[str, Any]) -> int | None:
     spec = income.get("simple_model")
     if not spec:
         return None
-    from medvalue.analyses import _samplesize as samplesize
 
     return samplesize.binary(
         int(spec["parameters"]), float(spec["prevalence"]), cstatistic=float(spec["cstatistic"])
@@ -580,8 +581,6 @@ def price(
     :func:`medvalue.read._refined.load_refinement`) replaces the rows-based cleaning cost by the
     measured work."""
     import datetime as dt
-
-    from medvalue.analyses._profile import profile as run_profile
 
     inputs = costs if isinstance(costs, Mapping) else load_inputs(costs)
     cur = (currency or inputs.get("currency") or "CNY").upper()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from medvalue.core import _patterns as patterns
 from medvalue.core._errors import InputError
 from medvalue.core._patterns import share
 from medvalue.read._spec import ColumnSpec, DatasetSpec, Link, TableSpec
@@ -378,7 +379,6 @@ def _code_system(frame: pl.LazyFrame, column: str) -> str:
     ``mixed``: each value is classified by its own shape (ICD-10 on some rows, SNOMED on
     others, as in OHDSI's GiBleed), so no ICD-10 code is ignored because its neighbours are
     SNOMED."""
-    from medvalue.core import _patterns as patterns
 
     s = pl.col(column).cast(pl.String).str.strip_chars()
     sample = frame.select(s).drop_nulls().unique().head(2000).collect()[column]
