@@ -53,7 +53,7 @@ def test_every_public_row_has_a_source_and_the_schema(public):
     assert public.height >= 25
     assert public["source_url"].str.starts_with("http").all()
     assert not public["synthetic"].any()
-    c1 = public.filter(pl.col("id") == "C1").row(0, named=True)
+    c1 = public.filter(pl.col("id") == "CN01").row(0, named=True)
     assert (c1["price"], c1["currency"], c1["cases"]) == (30000.0, "CNY", 1000)
 
 
@@ -67,13 +67,13 @@ def test_the_synthetic_registry_is_labelled_and_regenerates():
 def test_exchange_rates_are_the_latest_on_or_before_the_trade():
     rates = reg.load_rates()
     frame = reg.convert(reg.load_registry(), rates, "CNY")
-    i7 = frame.filter(pl.col("id") == "I7").row(0, named=True)  # 2015-01 trade, USD
+    i7 = frame.filter(pl.col("id") == "X09").row(0, named=True)  # 2015-01 trade, USD
     assert i7["rate_used"] == 6.23 and i7["price_converted"] == pytest.approx(10_000_000 * 6.23)
-    f2 = frame.filter(pl.col("id") == "F2").row(0, named=True)  # 2010-01 trade, GBP
+    f2 = frame.filter(pl.col("id") == "UK05").row(0, named=True)  # 2010-01 trade, GBP
     assert f2["rate_used"] == 10.55
     back = (
         reg.convert(reg.load_registry(), rates, "USD")
-        .filter(pl.col("id") == "C1")
+        .filter(pl.col("id") == "CN01")
         .row(0, named=True)
     )
     assert back["price_converted"] == pytest.approx(30000 / 7.10)  # inverse of the 2026 USD rate
@@ -85,7 +85,7 @@ def test_exchange_rates_are_the_latest_on_or_before_the_trade():
         (lambda f: f.drop("price"), "missing column(s) price"),
         (lambda f: f.with_columns(pl.lit("gift").alias("deal_type")), "deal_type"),
         (lambda f: f.with_columns(pl.lit("April 2026").alias("date")), "YYYY-MM"),
-        (lambda f: f.with_columns(pl.lit("C1").alias("id")), "appears twice"),
+        (lambda f: f.with_columns(pl.lit("CN01").alias("id")), "appears twice"),
         (lambda f: f.with_columns(pl.lit("").alias("source_url")), "source"),
         (lambda f: f.with_columns(pl.lit("thirty").alias("price")), "not a number"),
     ],
@@ -101,7 +101,7 @@ def test_bad_registries_are_one_line_errors(tmp_path, run, edit, needle):
 
 
 def test_adjusting_a_comparable_to_itself_returns_its_price(public):
-    row = public.filter(pl.col("id") == "C1").row(0, named=True)
+    row = public.filter(pl.col("id") == "CN01").row(0, named=True)
     market = pricing.default_inputs()["market"]
     twin = _subject(
         cases=row["cases"],
@@ -110,7 +110,9 @@ def test_adjusting_a_comparable_to_itself_returns_its_price(public):
     )
     f = pricing.factors(twin, row, market, row["date"])
     assert all(v == pytest.approx(1.0) for v in f.values())
-    est, _ = pricing.market_approach(twin, public.filter(pl.col("id") == "C1"), market, row["date"])
+    est, _ = pricing.market_approach(
+        twin, public.filter(pl.col("id") == "CN01"), market, row["date"]
+    )
     assert est.mid == pytest.approx(30000)
 
 
@@ -132,9 +134,11 @@ def test_dissimilar_trades_are_shown_but_not_used(public):
         _subject(), public, pricing.default_inputs()["market"], dt.date(2026, 6, 1)
     )
     by = {a.id: a for a in adjusted}
-    assert by["C1"].used
-    assert not by["I10"].used and by["I10"].reason == "excl_dissimilar"  # Roche buying Flatiron
-    assert by["C2"].reason == "excl_no_size" and by["C3"].reason == "excl_no_price"
+    assert by["CN01"].used
+    assert (
+        not by["X01"].used and by["X01"].reason == "excl_layer_acquisition"
+    )  # Roche buying Flatiron
+    assert by["CN02"].reason == "excl_no_size" and by["CN03"].reason == "excl_no_price"
 
 
 # --- the hedonic regression -----------------------------------------------------------------
@@ -163,6 +167,69 @@ def test_prediction_interval_covers_about_80_percent_leaving_one_out(synthetic):
 def test_hedonic_is_not_fitted_on_too_few_rows(public):
     est = pricing.hedonic_approach(_subject(), public)
     assert not est.available and est.detail["needed"] == 18
+    # Only commercial trades with a date, a price and a size count: never fees or takeovers.
+    commercial = public.filter(
+        (pl.col("layer") == "commercial") & pl.col("price").is_not_null()
+        & pl.col("cases").is_not_null() & pl.col("date").is_not_null()
+    )  # fmt: skip
+    assert est.detail["rows"] == commercial.height
+    assert "commercial trades" in est.reason_text("en")
+
+
+def test_leave_one_out_error_equals_refitting_without_each_trade(synthetic):
+    est = pricing.hedonic_approach(_subject(country="CN"), synthetic)
+    rows = synthetic.filter(pl.col("price_converted").is_not_null() & pl.col("cases").is_not_null())
+    x = pricing._design(rows)
+    keep = x.std(axis=0) > 0
+    keep[0] = True  # the intercept, as the fit keeps it
+    x = x[:, keep]
+    y = np.log(rows["price_converted"].to_numpy())
+    errors = []
+    for i in range(len(y)):  # an independent computation: refit n times with numpy
+        keep = np.arange(len(y)) != i
+        beta, *_ = np.linalg.lstsq(x[keep], y[keep], rcond=None)
+        errors.append(abs(y[i] - x[i] @ beta))
+    assert est.detail["loo_median_factor"] == pytest.approx(np.exp(np.median(errors)), abs=1e-3)
+    assert est.detail["loo_rmse_log"] == pytest.approx(
+        np.sqrt(np.mean(np.square(errors))), abs=1e-4
+    )
+
+
+# --- price layers ---------------------------------------------------------------------------
+
+
+def test_every_row_is_in_one_layer_and_only_commercial_trades_are_used(public):
+    assert set(public["layer"]) == set(reg.LAYERS)
+    # The notes on the reference search: public fees, commercial licences and takeovers
+    # of data businesses are different markets.
+    layer = dict(zip(public["id"], public["layer"], strict=True))
+    assert (
+        layer["UK01"] == "public_fee"
+        and layer["X01"] == "acquisition"
+        and layer["CN01"] == "commercial"
+    )
+    _, adjusted = pricing.market_approach(
+        _subject(cases=1_000_000, country="US", specialty="oncology"), public,
+        pricing.default_inputs()["market"], dt.date(2026, 6, 1),
+    )  # fmt: skip
+    for a in adjusted:
+        if a.about["layer"] != "commercial":
+            assert not a.used and a.reason == f"excl_layer_{a.about['layer']}"
+
+
+def test_a_trade_without_a_size_is_an_anchor_for_products_of_its_kind(run):
+    import json as _json
+
+    out = _json.loads(
+        run("price", SAMPLE_DIR / "county_hospital", "--as-of", "2026-06-30", "--json").out
+    )
+    minqing = next(c for c in out["comparables_considered"] if c["id"] == "CN02")
+    assert minqing["excluded_because"] == "anchor" and minqing["seller_zh"] == "闽清县总医院"
+    assert any("Minqing County General Hospital" in w and "450,000" in w for w in out["warnings"])
+    # The liver dataset (a tertiary hepatology set) is not of Minqing's kind.
+    liver = _json.loads(run("price", LIVER, "--as-of", "2026-06-30", "--json").out)
+    assert all(c["excluded_because"] != "anchor" for c in liver["comparables_considered"])
+    assert any("public cost-recovery fees" in w for w in liver["warnings"])
 
 
 # --- cost and income ------------------------------------------------------------------------
@@ -201,6 +268,60 @@ def test_income_approach_discounts_licence_fees():
     )
 
 
+@pytest.mark.parametrize(
+    ("age", "years"), [(None, 3), (0.5, 3), (1.99, 3), (2.0, 2), (3.9, 2), (4.0, 1), (12.0, 1)]
+)
+def test_the_licence_horizon_shortens_as_the_data_ages(age, years):
+    assert pricing.horizon(_subject(data_age_years=age), {"horizon_years": 3}) == years
+
+
+def test_buyers_are_derived_from_what_the_dataset_can_be_used_for():
+    class Ready:
+        score = 70
+
+    class Cov:
+        patients = 1000
+        top_conditions = (type("C", (), {"patients": 300})(),)
+
+    small, large = _subject(cases=50, specialty=""), _subject(cases=5000, specialty="")
+    assert pricing.buyer_groups(large, None, None, 500) == ("research",)
+    assert pricing.buyer_groups(large, Cov(), Ready(), 500) == ("research", "ai", "pharma_device")
+    # Below Riley's minimum for a simple model, no model developer buys it to train.
+    assert "ai" not in pricing.buyer_groups(small, Cov(), Ready(), 500)
+    income = {"buyers_per_group": 1, "buyers_per_year": None}
+    assert pricing.buyers_per_year(_subject(buyer_groups=("research", "ai")), income) == 2
+    assert pricing.buyers_per_year(_subject(), {**income, "buyers_per_year": 5}) == 5  # given
+
+
+def test_income_differs_between_datasets_and_stays_near_the_market(run):
+    mids = {}
+    for name in ("liver_transplant.csv", "carotid_stenting.csv", "county_hospital", "omop_cdm"):
+        out = json.loads(run("price", SAMPLE_DIR / name, "--as-of", AS_OF, "--json").out)
+        mids[name] = out["methods"]["income"]["mid"]
+        market = out["methods"]["market"]["mid"]
+        # The income approach no longer dwarfs the evidence (it was 3-5x the band's top).
+        assert market is None or mids[name] < 4 * market
+        assert out["default_share"] == pytest.approx(
+            out["weights"]["cost"] + out["weights"]["income"]
+        )
+        assert out["warnings"][0].startswith(f"{out['default_share']:.0%} of the band")
+    assert len(set(mids.values())) == len(mids)
+
+
+def test_inputs_given_by_the_hospital_are_not_called_defaults(tmp_path, run):
+    costs = tmp_path / "costs.yaml"
+    costs.write_text(
+        "cost: {staff_day_rate: 1800}\nincome: {fee_per_buyer: 15000}\n", encoding="utf-8"
+    )
+    out = json.loads(run("price", LIVER, "--as-of", AS_OF, "--costs", costs, "--json").out)
+    assert out["default_share"] == 0
+    assert (
+        "fee_per_buyer_scale" not in out["default_inputs"]
+        and "cost_scale" not in out["default_inputs"]
+    )
+    assert "annual_price_index" in out["default_inputs"]
+
+
 # --- the band -------------------------------------------------------------------------------
 
 
@@ -214,9 +335,10 @@ def test_liver_band_is_ordered_and_honest(liver_price):
     p10, p50, p90 = liver_price.distribution
     assert low < p10 <= p50 <= p90 < high  # widened: one priced, sized comparable
     assert mid == p50
-    assert liver_price.warnings[0][0] == "warn_few"
+    # What the band rests on comes first: the defaults, then the few comparables.
+    assert [w[0] for w in liver_price.warnings[:2]] == ["warn_defaults", "warn_few"]
     assert "order of magnitude" in liver_price.paragraph("en")
-    assert [c.id for c in liver_price.comparables if c.used] == ["C1"]
+    assert [c.id for c in liver_price.comparables if c.used] == ["CN01"]
     assert sum(liver_price.weights.values()) == pytest.approx(1.0)
 
 
@@ -272,7 +394,7 @@ def test_price_json_contract(run):
         "p90",
     }
     assert set(d["methods"]) == {"market", "hedonic", "cost", "income"}
-    assert d["comparables_used"][0]["id"] == "C1" and "factors" in d["comparables_used"][0]
+    assert d["comparables_used"][0]["id"] == "CN01" and "factors" in d["comparables_used"][0]
     assert isinstance(d["warnings"], list)
 
 

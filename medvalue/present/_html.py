@@ -76,6 +76,10 @@ def badge(text: Any, cls: str) -> Markup:
     return Markup(_blocks().badge(text, cls))
 
 
+def link(text: Any, href: str | None) -> Markup:
+    return Markup(_blocks().link(text, href or ""))
+
+
 def verdict(label: Any, value: Any, colour: str) -> Markup:
     return Markup(_blocks().verdict(label, value, colour))
 

@@ -455,7 +455,11 @@ def tornado(v: Valuation, lang: str = "en") -> go.Figure:
     """The mid price with each uncertain input at the low and at the high end of its range."""
     base = v.band[1]
     rows = list(v.tornado)[::-1]
-    names = [_label_price(f"factor_{f}", lang) for f, _, _ in rows]
+    names = [
+        _label_price(f"factor_{f}", lang)
+        + (" " + _label_price("default_tag", lang) if v.is_default(f) else "")
+        for f, _, _ in rows
+    ]
     fig = go.Figure()
     fig.add_trace(go.Bar(y=names, x=[a - base for _, a, _ in rows], base=base, orientation="h",
                          name=_label_price("at_low", lang), marker_color=_AMBER,

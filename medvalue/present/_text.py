@@ -265,7 +265,7 @@ def pricing_summary(v: Valuation, lang: str = "en") -> Group:
     for c in v.comparables:
         if c.used:
             comps.add_row(c.id, f"{c.similarity:.2f}", f"{c.price:,.0f}", f"{c.value:,.0f}")
-    return Group(head, v.paragraph(lang), methods, comps, lab("inputs_note"))
+    return Group(head, v.paragraph(lang), methods, comps)
 
 
 def targets_summary(t: TargetProgress, lang: str = "en") -> Group:

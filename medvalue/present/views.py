@@ -33,6 +33,7 @@ from medvalue.present._html import (
     cards,
     h2,
     h3,
+    link,
     markdown_outline,
     para,
     plotly_script,
@@ -47,7 +48,7 @@ from medvalue.product._datacard import datacard_markdown
 from medvalue.product._refine import Refined
 from medvalue.value._assess import Assessment
 from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL
-from medvalue.value._pricing import Valuation
+from medvalue.value._pricing import Valuation, short_money
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
 
@@ -714,23 +715,10 @@ def pricing_section(v: Valuation, lang: str) -> Html:
         )
     )
     parts.append(h3(_pl("comparables", lang)))
-    comp_rows = []
-    for c in sorted(v.comparables, key=lambda c: (not c.used, -c.similarity)):
-        f = c.factors
-        comp_rows.append((
-            c.id, f"{c.similarity:.2f}", "–" if c.price is None else f"{c.price:,.0f}",
-            *(f"{f[k]:.2f}" if k in f else "–" for k in ("tech", "density", "date", "volume", "other")),
-            "–" if c.value is None else f"{c.value:,.0f}",
-            _pl("used_yes", lang) if c.used else _pl("used_no", lang, reason=_pl(c.reason or "excl_dissimilar", lang)),
-        ))  # fmt: skip
-    parts.append(_table(
-        [_pl("id", lang), _pl("similarity", lang), _pl("price", lang), "K_tech", "K_density", "K_date",
-         "K_volume", "K_other", _pl("adjusted", lang), _pl("used", lang)],
-        comp_rows, numeric=(1, 2, 3, 4, 5, 6, 7, 8),
-    ))  # fmt: skip
+    parts += _comparables_table(v, lang)
     parts.append(plots.to_html(plots.tornado(v, lang), "mv-pricing-tornado"))
     parts.append(h3(_pl("warnings", lang)))
-    items = [*v.warning_texts(lang), _pl("inputs_note", lang)]
+    items = v.warning_texts(lang)
     parts.append(bullets(items))
     return _wrap(parts)
 
@@ -812,7 +800,7 @@ def hedonic_tutorial(v: Valuation, lang: str) -> Html:
     ]
     if not est.available:
         parts.append(para(_pl("not_available", lang, reason=est.reason_text(lang))))
-        return _wrap(parts)
+    return _wrap(parts)
     true = {"intercept": model["intercept"], "log_cases": model["log_cases"], "country_cn": model["country_cn"],
             "report": model["deal_analysis_report"], "equity_or_acquisition": model["deal_equity_or_acquisition"],
             "exclusive": model["exclusive"]}  # fmt: skip
@@ -836,6 +824,8 @@ def hedonic_tutorial(v: Valuation, lang: str) -> Html:
             )
         )
     )
+    if "loo_median_factor" in est.detail:
+        parts.append(para(_pl("loo", lang, factor=f"{est.detail['loo_median_factor']:.2f}")))
     return _wrap(parts)
 
 
@@ -901,3 +891,37 @@ def assessment_section(a: Assessment, lang: str) -> Html:
     if a.valuation is not None:
         parts.append(pricing_section(a.valuation, lang))
     return Html(Markup("").join(Markup(p.body) for p in parts))
+
+
+_FACTORS = ("tech", "density", "date", "volume", "other")
+
+
+def _comparables_table(v: Valuation, lang: str) -> list[Markup]:
+    """The commercial trades (used first, then anchors, then the rest), each with its seller,
+    date, venue, price in the report's unit, similarity and correction factors; the other
+    layers are counted in the note below the band, not listed."""
+    shown = [c for c in v.comparables if c.about.get("layer", "commercial") == "commercial"]
+    order = {True: 0}
+    shown.sort(key=lambda c: (order.get(c.used, 1 if c.reason == "anchor" else 2), -c.similarity))
+    rows = []
+    for c in shown:
+        f = c.factors
+        status = (
+            _pl("used_yes", lang) if c.used
+            else _pl("anchor", lang) if c.reason == "anchor"
+            else _pl("used_no", lang, reason=_pl(c.reason or "excl_dissimilar", lang))
+        )  # fmt: skip
+        rows.append((
+            link(c.seller(lang), c.about.get("source_url")), c.about.get("date") or "–",
+            c.about.get("venue") or "–",
+            "–" if c.price is None else f"{short_money(c.price, lang)} {v.currency}",
+            f"{c.similarity:.2f}", *(f"{f[k]:.2f}" if k in f else "–" for k in _FACTORS),
+            "–" if c.value is None else f"{short_money(c.value, lang)} {v.currency}", status,
+        ))  # fmt: skip
+    head = [_pl(k, lang) for k in ("col_seller", "col_date", "col_venue", "price", "similarity")]
+    head += [_pl(f"k_{k}", lang) for k in _FACTORS] + [_pl("adjusted", lang), _pl("used", lang)]
+    market = v.methods["market"].detail if v.methods.get("market") else {}
+    explain = [_pl(f"explain_{k}", lang) for k in _FACTORS]
+    if market.get("layers"):
+        explain.insert(0, _pl("explain_layers", lang))
+    return [table(head, rows, numeric=tuple(range(3, 11))), bullets(explain)]

@@ -142,7 +142,9 @@ def read_tables(path: str | Path, *, encoding: str | None = None) -> RawData:
     return RawData(path=shown, format=tables[0].format, tables=tuple(tables))
 
 
-def read_user_table(path: str | Path, what: str, columns: Sequence[str], fix: str) -> pl.DataFrame:
+def read_user_table(
+    path: str | Path, what: str, columns: Sequence[str], fix: str, optional: Sequence[str] = ()
+) -> pl.DataFrame:
     """A small table the user supplies (a registry, targets, rates), CSV or Excel, read as
     text with ``columns`` required and trimmed; any failure is one line naming the file."""
     p = Path(path)
@@ -161,7 +163,8 @@ def read_user_table(path: str | Path, what: str, columns: Sequence[str], fix: st
     missing = [c for c in columns if c not in raw.columns]
     if missing:
         raise InputError.at(path, f"missing column(s) {', '.join(missing)}", fix)
-    return raw.select(columns).with_columns(pl.col(c).str.strip_chars() for c in columns)
+    kept = [*columns, *(c for c in optional if c in raw.columns)]
+    return raw.select(kept).with_columns(pl.col(c).str.strip_chars() for c in kept)
 
 
 def _check_unique_names(shown: str, tables: Sequence[Table]) -> None:

@@ -4,11 +4,22 @@ dated exchange rates that put their prices in one currency.
 The registry is validated on load (CSV or Excel) with errors naming the file, the row, the
 column and the fix. Unpriced rows stay: they describe the market (who sells what to whom),
 even though only priced rows enter the market approach. Exchange rates are the user's (no
-network): for a trade, the latest rate dated on or before it, else the earliest after it.
+network): for a trade, the latest rate dated on or before it, else the earliest after it;
+for an undated trade, the latest rate.
+
+Every trade belongs to one price *layer* (see docs/methods.md, "Price layers"); mixing them
+is the classic error of pricing health data:
+
+- ``public_fee``: cost-recovery fees of public data services (CPRD, NHS DARS, HCUP, SEER);
+- ``commercial``: sales and licences of datasets to companies and institutes;
+- ``acquisition``: purchases of whole data businesses (the price buys staff, software and
+  customers too): context, never a comparable for a dataset;
+- ``context``: estimates and data-broker list prices, shown for scale only.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +27,8 @@ import polars as pl
 from medvalue.core._config import PACKAGE_DATA
 from medvalue.core._errors import InputError
 from medvalue.read._tables import read_user_table
+
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 # Runtime data ships inside the package (a wheel has no data/sample beside it).
 PUBLIC_REGISTRY = PACKAGE_DATA / "comparables.csv"
@@ -26,9 +39,16 @@ COLUMNS = (
     "seller_tier", "buyer_type", "specialty", "modality", "cases", "price", "currency",
     "deal_type", "exclusivity", "intended_use", "source_url",
 )  # fmt: skip
-DEAL_TYPES = ("dataset_sale", "licence", "analysis_report", "access_fee", "equity", "acquisition")
+#: Columns a registry may add; when absent they are blank (``layer``: commercial, so that a
+#: registry of one's own trades works as before).
+OPTIONAL = ("seller_zh", "case_unit", "price_high", "layer", "evidence")
+DEAL_TYPES = (
+    "dataset_sale", "licence", "analysis_report", "access_fee", "equity", "acquisition",
+    "listing", "per_record",
+)  # fmt: skip
+LAYERS = ("public_fee", "commercial", "acquisition", "context")
 EXCLUSIVITY = ("exclusive", "non_exclusive", "unknown")
-RELIABILITY = ("reported", "secondary", "unverified_date", "synthetic")
+RELIABILITY = ("reported", "listed", "estimated", "secondary", "unverified_date", "synthetic")
 
 
 def load_registry(path: str | Path = PUBLIC_REGISTRY) -> pl.DataFrame:
@@ -38,14 +58,24 @@ def load_registry(path: str | Path = PUBLIC_REGISTRY) -> pl.DataFrame:
         "comparables",
         COLUMNS,
         f"use the columns of {PUBLIC_REGISTRY.name}: {', '.join(COLUMNS)}",
+        optional=OPTIONAL,
     )
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(c) for c in OPTIONAL if c not in frame.columns
+    ).with_columns(pl.col("layer").fill_null("commercial").replace("", "commercial"))
     _check_values(path, frame)
-    month = pl.col("date").str.replace(r"^(\d{4}-\d{2})$", "$1-01")
+    # A month is its first day; a year alone (an old price list) is its middle.
+    day = (
+        pl.col("date")
+        .str.replace(r"^(\d{4}-\d{2})$", "$1-01")
+        .str.replace(r"^(\d{4})$", "$1-07-01")
+    )
     return frame.with_columns(
         (pl.col("synthetic").str.to_lowercase() == "true").alias("synthetic"),
-        month.str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("date"),
+        day.str.strptime(pl.Date, "%Y-%m-%d", strict=False).alias("date"),
         pl.col("cases").cast(pl.Float64, strict=False).cast(pl.Int64),
         pl.col("price").cast(pl.Float64, strict=False),
+        pl.col("price_high").cast(pl.Float64, strict=False),
         pl.col("currency").str.to_uppercase(),
     )
 
@@ -70,18 +100,22 @@ def _check_values(path: str | Path, frame: pl.DataFrame) -> None:
             fail(
                 i, "reliability", f"'{row['reliability']}'", f"use one of {', '.join(RELIABILITY)}"
             )
-        if (
-            not row["date"]
-            or not pl.Series([row["date"]]).str.contains(r"^\d{4}-\d{2}(-\d{2})?$").item()
-        ):
-            fail(i, "date", f"'{row['date']}'", "write YYYY-MM or YYYY-MM-DD")
+        if row["date"] and not _DATE.fullmatch(row["date"]):
+            fail(
+                i,
+                "date",
+                f"'{row['date']}'",
+                "write YYYY-MM-DD, YYYY-MM or YYYY (blank if unknown)",
+            )
+        if row["layer"] not in LAYERS:
+            fail(i, "layer", f"'{row['layer']}'", f"use one of {', '.join(LAYERS)}")
         if row["deal_type"] not in DEAL_TYPES:
             fail(i, "deal_type", f"'{row['deal_type']}'", f"use one of {', '.join(DEAL_TYPES)}")
         if row["exclusivity"] not in EXCLUSIVITY:
             fail(
                 i, "exclusivity", f"'{row['exclusivity']}'", f"use one of {', '.join(EXCLUSIVITY)}"
             )
-        for column in ("cases", "price"):
+        for column in ("cases", "price", "price_high"):
             value = row[column]
             if value:
                 try:
@@ -155,9 +189,14 @@ def convert(registry: pl.DataFrame, rates: pl.DataFrame, currency: str) -> pl.Da
         other = before.with_columns(
             pl.coalesce(pl.col("before"), after["after"]).alias("rate_used")
         ).drop("before")
-    rest = priced.filter(
-        (pl.col("currency") != currency) & pl.col("date").is_null() | pl.col("currency").is_null()
-    ).with_columns(pl.lit(None, dtype=pl.Float64).alias("rate_used"))
+    undated = priced.filter((pl.col("currency") != currency) & pl.col("date").is_null())
+    if undated.height:  # an undated trade (an old price list): the latest rate
+        latest = table.group_by("currency").agg(pl.col("rate").sort_by("date").last())
+        undated = undated.join(latest, on="currency", how="left").rename({"rate": "rate_used"})
+    unknown = priced.filter(pl.col("currency").is_null()).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("rate_used")
+    )
+    rest = pl.concat([undated, unknown], how="diagonal_relaxed")
     out = pl.concat([same, other, rest], how="diagonal_relaxed").sort("_row").drop("_row")
     return out.with_columns((pl.col("price") * pl.col("rate_used")).alias("price_converted"))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -96,6 +96,11 @@ class Subject:
     exclusive: bool = False
     deal_type: str = "dataset_sale"
     as_of: str = ""
+    #: The selling hospital's tier (the spec's metadata), for comparables "of its kind".
+    tier: str = ""
+    #: Who would license it (see :func:`buyer_groups`), and how old its newest record is.
+    buyer_groups: tuple[str, ...] = ("research",)
+    data_age_years: float | None = None
     #: What the density was measured on: coded (share of people with a recognised code),
     #: completeness (no diagnosis codes: the profile's completeness) or assumed (neither).
     density_basis: str = "coded"
@@ -109,7 +114,8 @@ class Subject:
             # number of uncoded people.
             "density": round(self.density, 2), "country": self.country, "specialty": self.specialty,
             "modality": self.modality, "exclusive": self.exclusive, "deal_type": self.deal_type,
-            "as_of": self.as_of,
+            "as_of": self.as_of, "tier": self.tier, "buyer_groups": list(self.buyer_groups),
+            "data_age_years": None if self.data_age_years is None else round(self.data_age_years, 1),
         }  # fmt: skip
 
 
@@ -123,7 +129,14 @@ class Adjusted:
     price: float | None  # in the valuation currency
     factors: Mapping[str, float]
     value: float | None  # adjusted price
-    reason: str | None = None  # why not used
+    reason: str | None = None  # why not used ("anchor": unsized, shown as a reference)
+    #: Who, when, where and in which layer, as the registry says (for the report's table).
+    about: Mapping[str, Any] = field(default_factory=dict)
+
+    def seller(self, lang: str) -> str:
+        """The seller's name in the report's language where the registry has one."""
+        named = self.about.get("seller_zh") if lang == "zh" else None
+        return str(named or self.about.get("seller") or self.id)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -131,7 +144,24 @@ class Adjusted:
             "price": _money(self.price), "factors": {k: round(v, 4) for k, v in self.factors.items()},
             "adjusted_price": _money(self.value),
             "excluded_because": None if self.reason is None else self.reason.removeprefix("excl_"),
+            **{k: self.about.get(k) for k in ABOUT},
         }  # fmt: skip
+
+
+#: Registry fields each comparable carries into the report and the JSON.
+ABOUT = ("seller", "seller_zh", "date", "venue", "layer", "deal_type", "cases",
+         "price_original", "currency_original", "source_url")  # fmt: skip
+
+
+def _about(row: Mapping[str, Any]) -> dict[str, Any]:
+    date = row.get("date")
+    return {
+        "seller": row.get("seller"), "seller_zh": row.get("seller_zh"),
+        "date": date.strftime("%Y-%m") if date is not None else None, "venue": row.get("venue"),
+        "layer": row.get("layer") or "commercial", "deal_type": row.get("deal_type"),
+        "cases": row.get("cases"), "price_original": row.get("price"),
+        "currency_original": row.get("currency"), "source_url": row.get("source_url"),
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -178,12 +208,25 @@ class Valuation(Displayed):
     warnings: tuple[tuple[str, Mapping[str, Any]], ...]  # catalogue key, parameters
     registry: str
     seed: int
+    #: Inputs taken from the illustrative defaults (tornado factor names), and the share of
+    #: the band's weight on approaches whose money inputs are defaults (cost, income).
+    defaults: tuple[str, ...] = ()
+    default_share: float = 0.0
 
     def headline(self, lang: str) -> tuple[str, str]:
         low, mid, high = self.band
         value = f"{short_money(low, lang)} – {short_money(high, lang)} {self.currency}"
-        return value, text("pricing_labels", "headline", lang, mid=f"{mid:,.0f}", currency=self.currency,
-                           n=sum(1 for c in self.comparables if c.used))  # fmt: skip
+        sentence = text("pricing_labels", "headline", lang, mid=f"{mid:,.0f}", currency=self.currency,
+                        n=sum(1 for c in self.comparables if c.used))  # fmt: skip
+        if self.default_share > 0:
+            sentence += text(
+                "pricing_labels", "rests_on_defaults", lang, share=f"{self.default_share:.0%}"
+            )
+        return value, sentence
+
+    def is_default(self, factor: str) -> bool:
+        """Whether a tornado factor is an illustrative default rather than a given input."""
+        return factor in self.defaults
 
     def paragraph(self, lang: str) -> str:
         low, mid, high = self.band
@@ -208,6 +251,8 @@ class Valuation(Displayed):
         for key, params in self.warnings:
             if key == "warn_privacy":  # the verdict itself in the reader's language
                 params = {**params, "verdict": text("verdicts", str(params["verdict"]), lang)}
+            if key == "warn_anchor" and lang == "zh":  # the seller's name as the reader knows it
+                params = {**params, "seller": params["seller_zh"]}
             out.append(text("pricing_labels", key, lang, **params))
         return out
 
@@ -232,6 +277,8 @@ class Valuation(Displayed):
             "seed": self.seed,
             "paragraph": self.paragraph(lang),
             "warnings": self.warning_texts(lang),
+            "default_inputs": list(self.defaults),
+            "default_share": round(self.default_share, 4),
         }
 
 
@@ -307,7 +354,25 @@ def subject_of(
         exclusive=exclusive,
         as_of=as_of or "",
         density_basis=basis,
+        tier=hospital_tier(meta.get("hospital_tier")),
     )
+
+
+def hospital_tier(value: str | None) -> str:
+    """The registry's tier words for a spec's hospital tier, as hospitals write it: 3a, 三甲,
+    三级 and tertiary are tertiary; 2a, 二级 secondary; 县级 and county county."""
+    v = (value or "").strip().lower()
+    if not v:
+        return ""
+    if v[0] in "3三" or "tertiary" in v:
+        return "tertiary"
+    if v[0] in "2二" or "secondary" in v:
+        return "secondary"
+    if "县" in v or "county" in v:
+        return "county"
+    if v[0] in "1一" or "primary" in v:
+        return "primary"
+    return v
 
 
 # --- market approach ------------------------------------------------------------------------
@@ -363,6 +428,28 @@ def factors(
     return {"tech": tech, "density": density, "date": date, "volume": volume, "other": other}
 
 
+#: The price layers that are comparables for a dataset sold or licensed to a company or an
+#: institute; public cost-recovery fees, acquisitions of data businesses and context rows
+#: (estimates, list brokers) are listed with the reason, never used.
+MARKET_LAYERS = ("commercial",)
+
+
+def is_anchor(subject: Subject, row: Mapping[str, Any]) -> bool:
+    """An unsized commercial trade of the subject's kind (same country, and the same hospital
+    tier or an overlapping specialty): it cannot be scaled, but it says what such products
+    sell for, and the report puts the band beside it."""
+    return (
+        (row.get("layer") or "commercial") in MARKET_LAYERS
+        and row.get("price_converted") is not None
+        and not row.get("cases")
+        and (row.get("country") or "") == subject.country
+        and (
+            (bool(subject.tier) and row.get("seller_tier") == subject.tier)
+            or _overlap(subject.specialty, row.get("specialty") or "")
+        )
+    )
+
+
 def market_approach(
     subject: Subject, comps: pl.DataFrame, market: Mapping[str, Any], as_of: Any
 ) -> tuple[Estimate, tuple[Adjusted, ...]]:
@@ -370,20 +457,32 @@ def market_approach(
     for row in comps.iter_rows(named=True):
         sim = similarity(subject, row)
         price = row.get("price_converted")
+        about = _about(row)
+        layer = about["layer"]
+        if layer not in MARKET_LAYERS:
+            out.append(
+                Adjusted(row["id"], sim, False, price, {}, None, f"excl_layer_{layer}", about)
+            )
+            continue
         if price is None or row["price"] is None:
-            out.append(Adjusted(row["id"], sim, False, None, {}, None, "excl_no_price"))
+            out.append(Adjusted(row["id"], sim, False, None, {}, None, "excl_no_price", about))
             continue
         if not row["cases"]:
-            out.append(Adjusted(row["id"], sim, False, price, {}, None, "excl_no_size"))
+            reason = "anchor" if is_anchor(subject, row) else "excl_no_size"
+            out.append(Adjusted(row["id"], sim, False, price, {}, None, reason, about))
+            continue
+        if row["date"] is None:
+            out.append(Adjusted(row["id"], sim, False, price, {}, None, "excl_no_date", about))
             continue
         f = factors(subject, row, market, as_of)
         value = price * math.prod(f.values())
         similar = sim >= float(market["min_similarity"])
         out.append(
             Adjusted(
-                row["id"], sim, similar, price, f, value, None if similar else "excl_dissimilar"
+                row["id"], sim, similar, price, f, value,
+                None if similar else "excl_dissimilar", about,
             )
-        )
+        )  # fmt: skip
     used = [a for a in out if a.used]
     if not used:
         return Estimate(
@@ -392,7 +491,8 @@ def market_approach(
     w = np.array([a.similarity for a in used])
     v = np.array([a.value for a in used], dtype=float)
     mid = float(np.exp(np.sum(w * np.log(v)) / w.sum()))  # similarity-weighted geometric mean
-    detail = {"comparables": len(used), "combination": "similarity-weighted geometric mean"}
+    detail = {"comparables": len(used), "combination": "similarity-weighted geometric mean",
+              "layers": list(MARKET_LAYERS)}  # fmt: skip
     return Estimate("market", float(v.min()), mid, float(v.max()), detail), tuple(out)
 
 
@@ -417,7 +517,17 @@ def hedonic_approach(subject: Subject, comps: pl.DataFrame, *, alpha: float = 0.
     terms; the subject's prediction interval at 1 - ``alpha``."""
     import statsmodels.api as sm
 
-    rows = comps.filter(pl.col("price_converted").is_not_null() & pl.col("cases").is_not_null())
+    layer = (
+        pl.col("layer").fill_null("commercial")
+        if "layer" in comps.columns
+        else pl.lit("commercial")
+    )
+    rows = comps.filter(
+        pl.col("price_converted").is_not_null()
+        & pl.col("cases").is_not_null()
+        & pl.col("date").is_not_null()
+        & layer.is_in(MARKET_LAYERS)
+    )
     needed = max(HEDONIC_MIN_ROWS, 3 * (len(_HEDONIC_TERMS) + 1))
     if rows.height < needed:
         return Estimate("hedonic", None, None, None, {"rows": rows.height, "needed": needed},
@@ -438,7 +548,10 @@ def hedonic_approach(subject: Subject, comps: pl.DataFrame, *, alpha: float = 0.
         float(np.exp(frame["obs_ci_lower"].iloc[0])),
         float(np.exp(frame["obs_ci_upper"].iloc[0])),
     )
-    influence = fit.get_influence().cooks_distance[0]
+    influence_of = fit.get_influence()
+    influence = influence_of.cooks_distance[0]
+    # Leave-one-out errors without refitting: e_i / (1 - h_ii) for ordinary least squares.
+    loo = np.abs(fit.resid / (1 - influence_of.hat_matrix_diag))
     names = ["intercept", *[t for t, k in zip(_HEDONIC_TERMS, keep[1:], strict=True) if k]]
     detail = {
         "rows": rows.height,
@@ -446,6 +559,9 @@ def hedonic_approach(subject: Subject, comps: pl.DataFrame, *, alpha: float = 0.
         "residual_sd": round(float(np.sqrt(fit.scale)), 4),
         "coefficients": {n: round(float(b), 4) for n, b in zip(names, fit.params, strict=True)},
         "influential": [rows["id"][int(i)] for i in np.flatnonzero(influence > 4 / rows.height)],
+        # A trade left out is predicted within this factor half the time (median of exp|e|).
+        "loo_median_factor": round(float(np.exp(np.median(loo))), 3),
+        "loo_rmse_log": round(float(np.sqrt(np.mean(loo**2))), 4),
         "interval": f"{1 - alpha:.0%} prediction interval",
     }
     return Estimate("hedonic", low, mid, high, detail)
@@ -524,6 +640,53 @@ def simple_model_minimum(income: Mapping[str, Any]) -> int | None:
     ).required_n
 
 
+#: A disease focus: the largest condition holds at least this share of the coded people.
+FOCUS_SHARE = 0.2
+#: The readiness score from which a dataset is offered for model training.
+TRAINABLE_SCORE = 50
+
+
+def buyer_groups(
+    subject: Subject, coverage: Any, readiness: Any, minimum: int | None
+) -> tuple[str, ...]:
+    """Who licenses a dataset like this one: research institutes always; medical-AI
+    developers when it can train a model (a label, a readiness score of at least 50, and at
+    least Riley's minimum for a simple model); drug and device makers when it has a disease
+    focus (its largest condition holds a fifth of the coded people, or the spec names a
+    specialty)."""
+    groups = ["research"]
+    score = getattr(readiness, "score", None)
+    if (
+        score is not None
+        and score >= TRAINABLE_SCORE
+        and (minimum is None or subject.cases >= minimum)
+    ):
+        groups.append("ai")
+    top = getattr(coverage, "top_conditions", ()) or ()
+    people = getattr(coverage, "patients", None)
+    focused = bool(top and people and top[0].patients and top[0].patients / people >= FOCUS_SHARE)
+    if focused or subject.specialty:
+        groups.append("pharma_device")
+    return tuple(groups)
+
+
+def horizon(subject: Subject, income: Mapping[str, Any]) -> int:
+    """Licence years: the full horizon for data whose newest record is under two years old,
+    one year fewer for each two years more, at least one."""
+    full = int(income["horizon_years"])
+    if subject.data_age_years is None:
+        return full
+    return max(1, full - int(max(subject.data_age_years, 0.0) // 2))
+
+
+def buyers_per_year(subject: Subject, income: Mapping[str, Any]) -> float:
+    """Buyers a year: the inputs' number when given, else one per buyer group."""
+    given = income.get("buyers_per_year")
+    if given is not None:
+        return float(given)
+    return len(subject.buyer_groups) * float(income.get("buyers_per_group", 1))
+
+
 def income_approach(
     subject: Subject,
     income: Mapping[str, Any],
@@ -531,18 +694,22 @@ def income_approach(
     buyers: float | None = None,
     rate: float | None = None,
 ) -> Estimate:
+    """Licence fees over the horizon, discounted: the fee scaled to this dataset, the buyers
+    and the horizon derived from it (``buyers`` scales the buyers per year)."""
     quoted = float(income["fee_per_buyer"]) * fee_scale
     fee = quoted * income_scale(subject, income)
-    n_buyers = float(income["buyers_per_year"] if buyers is None else buyers)
+    n_buyers = buyers_per_year(subject, income) * (1.0 if buyers is None else buyers)
     r = float(income["discount_rate"] if rate is None else rate)
-    years = int(income["horizon_years"])
+    years = horizon(subject, income)
     annuity = sum(1 / (1 + r) ** t for t in range(1, years + 1))
     non_exclusive = fee * n_buyers * annuity
     exclusive = fee * float(income["exclusive_multiplier"]) * annuity
     mid = exclusive if subject.exclusive else non_exclusive
     detail = {"non_exclusive": round(non_exclusive, 2), "exclusive": round(exclusive, 2), "fee_per_buyer": quoted,
               "dataset_scale": round(income_scale(subject, income), 4), "dataset_fee": round(fee, 2),
-              "buyers_per_year": n_buyers, "horizon_years": years, "discount_rate": r}  # fmt: skip
+              "buyers_per_year": n_buyers, "horizon_years": years, "discount_rate": r,
+              "buyer_groups": list(subject.buyer_groups),
+              "buyers_basis": "given" if income.get("buyers_per_year") is not None else "derived"}  # fmt: skip
     low = min(non_exclusive, exclusive) if not subject.exclusive else exclusive * 0.8
     return Estimate(
         "income",
@@ -609,6 +776,13 @@ def price(
         exclusive=exclusive,
         as_of=day.isoformat(),
     )
+    minimum = simple_model_minimum(inputs["income"])
+    last = getattr(getattr(profile, "size", None), "last_date", None)
+    if isinstance(last, dt.datetime):
+        last = last.date()
+    age = (day - last).days / 365.25 if isinstance(last, dt.date) else None
+    subj = replace(subj, buyer_groups=buyer_groups(subj, coverage, readiness, minimum),
+                   data_age_years=age)  # fmt: skip
     rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
     warnings: list[tuple[str, Mapping[str, Any]]] = []
     if reg["synthetic"].any():
@@ -634,22 +808,69 @@ def price(
         warnings.append(("warn_few", {"n": priced_sized, "widen": f"{widen:.0%}"}))
     if not methods["market"].available:
         warnings.append(("warn_no_market", {}))
-    minimum = simple_model_minimum(inputs["income"])
     if minimum is not None and subj.cases < minimum:
         warnings.append(
             ("warn_below_minimum", {"cases": f"{subj.cases:,}", "minimum": f"{minimum:,}"})
         )
+    context = {
+        layer: sum(1 for c in adjusted if c.about.get("layer") == layer)
+        for layer in ("public_fee", "acquisition", "context")
+    }
+    if any(context.values()):
+        warnings.append(("note_layers", {k: str(v) for k, v in context.items()}))
+    for anchor in adjusted:
+        if anchor.reason != "anchor" or not anchor.price:
+            continue
+        warnings.append(("warn_anchor", {
+            "seller": anchor.seller("en"), "seller_zh": anchor.seller("zh"),
+            "price": f"{anchor.price:,.0f}", "currency": cur, "date": anchor.about.get("date") or "-",
+            "ratio": f"{mid / anchor.price:.0%}",
+        }))  # fmt: skip
     if subj.density_basis != "coded":
         warnings.append(("warn_density_" + subj.density_basis, {"density": f"{subj.density:.0%}"}))
     if privacy is not None and getattr(privacy, "verdict", "anonymised") != "anonymised":
         warnings.append(("warn_privacy", {"verdict": privacy.verdict}))
     tornado = _tornado(subj, comps, inputs, day, rows)
+    given = given_inputs(costs)
+    defaults = tuple(f for f, _, _ in tornado if not given & set(_FACTOR_INPUTS.get(f, ())))
+    resting = [k for k, keys in _APPROACH_INPUTS.items() if not given & set(keys)]
+    default_share = sum(weights.get(k, 0.0) for k in resting)
+    if default_share > 0:
+        warnings.insert(0, ("warn_defaults", {"share": f"{default_share:.0%}"}))
     return Valuation(
         dataset=ds.name, currency=cur, subject=subj, methods=methods, weights=weights,
         band=(low, mid, high), distribution=(p10, p50, p90), tornado=tornado, comparables=adjusted,
         warnings=tuple(warnings), registry=registry_name,
         seed=seed if seed is not None else int(inputs["band"]["seed"]),
+        defaults=defaults, default_share=default_share,
     )  # fmt: skip
+
+
+#: The inputs behind each tornado factor and each approach: given in a --costs file, they
+#: are the hospital's; otherwise they are illustrative defaults, and the report says so.
+_FACTOR_INPUTS = {
+    "annual_price_index": ("market.annual_price_index", "uncertainty.annual_price_index"),
+    "volume_elasticity": ("market.volume_elasticity", "uncertainty.volume_elasticity"),
+    "comparable_quality": ("market.comparable_quality", "uncertainty.comparable_quality"),
+    "cost_scale": ("cost.staff_day_rate", "uncertainty.cost_scale"),
+    "fee_per_buyer_scale": ("income.fee_per_buyer", "uncertainty.fee_per_buyer_scale"),
+    "buyers_scale": ("income.buyers_per_year", "uncertainty.buyers_scale"),
+    "discount_rate": ("income.discount_rate", "uncertainty.discount_rate"),
+}
+_APPROACH_INPUTS = {"cost": ("cost.staff_day_rate",), "income": ("income.fee_per_buyer",)}
+
+
+def given_inputs(costs: str | Path | Mapping[str, Any] | None) -> set[str]:
+    """``section.key`` of every input the user gave (a --costs file or a mapping)."""
+    if costs is None:
+        return set()
+    user = (
+        costs
+        if isinstance(costs, Mapping)
+        else load_user_yaml(Path(costs).read_text(encoding="utf-8"), Path(costs))
+    )
+    return {f"{section}.{key}" for section, values in (user or {}).items()
+            if isinstance(values, Mapping) for key in values}  # fmt: skip
 
 
 _MONEY = {"cost": ("staff_day_rate", "annotation_per_record", "deidentification_review", "storage_platform_per_year",
@@ -741,7 +962,7 @@ def _monte_carlo(
         values["cost"] = cost_approach(subj, rows, trial["cost"], rng.uniform(*u["cost_scale"])).mid
         values["income"] = income_approach(
             subj, trial["income"], rng.uniform(*u["fee_per_buyer_scale"]),
-            float(rng.integers(u["buyers_per_year"][0], u["buyers_per_year"][1] + 1)), rng.uniform(*u["discount_rate"]),
+            rng.uniform(*u["buyers_scale"]), rng.uniform(*u["discount_rate"]),
         ).mid  # fmt: skip
         logs = [(w, math.log(v)) for k, w in weights.items() if w > 0 and (v := values.get(k))]
         out[i] = math.exp(sum(w * v for w, v in logs) / sum(w for w, _ in logs))
@@ -763,7 +984,7 @@ def _tornado(
                 trial["market"][key] = value
             elif key == "discount_rate":
                 scales["rate"] = value
-            elif key == "buyers_per_year":
+            elif key == "buyers_scale":
                 scales["buyers"] = value
             elif key == "cost_scale":
                 scales["cost_scale"] = value
@@ -773,7 +994,7 @@ def _tornado(
         return _combine(methods, _weights(methods, inputs["band"]["weights"]))
 
     for key in ("annual_price_index", "volume_elasticity", "comparable_quality", "cost_scale",
-                "fee_per_buyer_scale", "buyers_per_year", "discount_rate"):  # fmt: skip
+                "fee_per_buyer_scale", "buyers_scale", "discount_rate"):  # fmt: skip
         lo, hi = u[key]
         out.append((key, mid_with(**{key: lo}), mid_with(**{key: hi})))
     out.sort(key=lambda t: -abs(t[2] - t[1]))
