@@ -79,3 +79,60 @@ def test_a_hostile_dataset_title_is_escaped_in_the_page(tmp_path):
     spec.write_text(f"metadata:\n  title: '{HOSTILE}'\n", encoding="utf-8")
     page = str(views.page_start(mv.load_dataset(data, spec=spec), "en", "2026-01-01"))
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+ESCAPED_TAG = re.compile(r"&lt;/?(h\d|p|table|thead|tbody|tr|td|th|div|ul|li|span|b|a|script)\b")
+
+
+@pytest.fixture(scope="module")
+def liver_assessment():
+    import medvalue as mv
+    from tests.conftest import LIVER, LIVER_SPEC
+
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    return ds, mv.assess(ds, mv.AssessOptions(as_of="2026-06-30", label="death_90d"))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_no_block_is_escaped_twice(liver_assessment, lang):
+    # A block passed where text is expected would show its tags as text: the page says
+    # "<h2>" instead of drawing a heading. Every view, both languages.
+    from medvalue.present import views
+
+    ds, a = liver_assessment
+    pages = [
+        views.page_start(ds, lang, "2026-06-30"),
+        views.executive_summary(lang, profile=a.profile, coverage=a.coverage,
+                                readiness=a.readiness, privacy=a.privacy, valuation=a.valuation),
+        views.profile_section(a.profile, lang), views.coverage_section(a.coverage, lang),
+        views.readiness_section(a.readiness, lang), views.privacy_section(a.privacy, lang),
+        views.pricing_section(a.valuation, lang), views.methods(lang, 5),
+        views.parameters({"data_path": "x.csv", "k_target": 5, "label": ""}, lang),
+        views.assessment_section(a, lang),
+    ]  # fmt: skip
+    for page in pages:
+        assert not ESCAPED_TAG.search(str(page)), ESCAPED_TAG.search(str(page))
+
+
+def test_a_chinese_report_names_things_in_chinese(liver_assessment):
+    from medvalue.present import views
+
+    ds, a = liver_assessment
+    assert "肝病与肝移植状态队列" in str(views.page_start(ds, "zh", "2026-06-30"))
+    coverage = str(views.coverage_section(a.coverage, "zh"))
+    assert "属消化系统疾病" in coverage and "Fibrosis and cirrhosis" not in coverage
+    profile = str(views.profile_section(a.profile, "zh"))
+    for word in ("患者", "出院日期", "数值", "日期"):  # a table kind, a role, value kinds
+        assert word in profile
+    # Parameters left empty are not listed.
+    params = str(views.parameters({"data_path": "x.csv", "label": ""}, "zh"))
+    assert "data_path" in params and "label" not in params
+
+
+def test_price_axes_read_in_the_report_units(liver_assessment):
+    from medvalue.present import _plots as plots
+
+    _, a = liver_assessment
+    axis = plots.football_field(a.valuation, "zh").layout.xaxis
+    assert axis.ticktext and all("万" in t or t.isdigit() for t in axis.ticktext)
+    assert [t for t in plots.football_field(a.valuation, "en").layout.xaxis.ticktext if "k" in t]

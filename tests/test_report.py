@@ -59,11 +59,16 @@ def test_html_is_self_contained(zh_report):
     assert page.count("plotly.js v") == 1
     assert page.count('id="mv-') >= 4
     # Outside that bundle (whose source mentions map-tile servers it never loads here),
-    # nothing refers to the network.
+    # nothing is loaded from the network. Links a reader may follow (the sources of the
+    # comparable trades) are <a href>, which load nothing.
     bundle_start = page.index("plotly.js v")
     bundle_end = page.index("</script>", bundle_start)
     rest = page[:bundle_start] + page[bundle_end:]
-    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", rest)
+    assert not re.search(r"src\s*=\s*[\"']?(https?:)?//", rest)
+    assert not re.search(r"<link[^>]*href\s*=\s*[\"']?(https?:)?//", rest)
+    assert not re.search(r"url\(\s*[\"']?(https?:)?//", rest)
+    links = re.findall(r"<a [^>]*href=\"(https?://[^\"]+)\"", rest)
+    assert links and all('target="_blank"' in a for a in re.findall(r"<a [^>]*>", rest))
     assert "cdn" not in rest.lower()
 
 

@@ -20,7 +20,7 @@ from medvalue.core import _patterns as patterns
 from medvalue.core import _units as units
 from medvalue.core._codes import normalise
 from medvalue.core._dates import YEAR_LAST
-from medvalue.core._i18n import text
+from medvalue.core._i18n import catalogue, text
 from medvalue.read._dataset import ColumnPlan, Dataset
 from medvalue.read._spec import UNKNOWN_UNIT, ColumnSpec, TableSpec
 
@@ -149,6 +149,8 @@ class Finding:
                 params[key] = text("roles", params[key], lang)
         if "value_kind" in params:
             params["value_kind"] = text("kinds", params["value_kind"], lang)
+        if params.get("unit") in catalogue()["units"]:
+            params["unit"] = text("units", params["unit"], lang)
         return text("checks", self.check, lang, **params)
 
     def fix(self, lang: str = "en") -> str:

@@ -202,7 +202,10 @@ class Coverage(Displayed):
         if top is None:
             sentence = text("headlines", "coverage_chapters_sentence", lang, covered=covered)
         else:
-            title = (top.title_zh or top.title) if lang == "zh" else top.title
+            title = top.title
+            if lang == "zh":  # WHO titles are English: a Chinese reader gets the chapter
+                chapter = codes.chapter_title_zh(top.key)
+                title = top.title_zh or (f"（属{chapter}）" if chapter else top.title)
             sentence = text("headlines", "coverage_top_sentence", lang, covered=covered,
                             code=top.key, title=title)  # fmt: skip
         return text("headlines", "coverage_chapters", lang, covered=covered), sentence

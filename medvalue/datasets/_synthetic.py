@@ -559,6 +559,7 @@ _SPECS: dict[str, dict[str, object]] = {
     "liver_transplant": {
         "metadata": {
             "title": "Liver disease and transplant status cohort (synthetic)",
+            "title_zh": "肝病与肝移植状态队列（合成数据）",
             "hospital": "Sample Provincial Hospital (synthetic)",
             "hospital_tier": "3A",
             "province": "Shandong",
@@ -583,6 +584,7 @@ _SPECS: dict[str, dict[str, object]] = {
     "carotid_stenting": {
         "metadata": {
             "title": "Carotid artery stenting procedures (synthetic)",
+            "title_zh": "颈动脉支架置入手术（合成数据）",
             "hospital": "Sample Beijing Hospital (synthetic)",
             "hospital_tier": "3A",
             "province": "Beijing",
@@ -624,6 +626,7 @@ _SPECS: dict[str, dict[str, object]] = {
     "county_hospital": {
         "metadata": {
             "title": "County hospital neurology, cardiology and geriatrics (synthetic)",
+            "title_zh": "县医院神经内科、心血管内科与老年病科数据（合成数据）",
             "hospital": "Sample County People's Hospital (synthetic)",
             "hospital_tier": "2A",
             "province": "Zhejiang",

@@ -7,6 +7,7 @@ gives the same HTML.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import plotly.graph_objects as go
@@ -53,8 +54,31 @@ def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
     return fig
 
 
+def _money_axis(fig: go.Figure, values: list[float], lang: str, currency: str, log: bool) -> None:
+    """An axis of money with ticks at 1, 2 and 5 times powers of ten, labelled as boards read
+    them (万 and 亿 in Chinese, k and M in English): no bare minor ticks."""
+    lo, hi = min(values), max(values)
+    ticks: list[float] = []
+    # A narrow range (less than a factor of ten) gets finer steps, each labelled.
+    steps = (1, 2, 5) if lo <= 0 or hi / lo >= 10 else (1, 1.5, 2, 3, 4, 5, 6, 8)
+    if lo > 0:
+        for exp in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+            ticks += [m * 10**exp for m in steps]
+    ticks = [t for t in ticks if lo * 0.8 <= t <= hi * 1.25] or [lo, hi]
+    if not log and len(ticks) > 8:
+        ticks = ticks[:: max(1, len(ticks) // 6)]
+    fig.update_xaxes(type="log" if log else "linear", tickvals=ticks,
+                     ticktext=[short_money(t, lang) for t in ticks], minor={"showgrid": False},
+                     title=currency)  # fmt: skip
+
+
+#: Roles whose values are missing for most people by nature, not by failure.
+EXPECTED_GAPS = ("death_date", "procedure_date")
+
+
 def missing_by_column(p: Profile, lang: str = "en") -> go.Figure:
-    """Horizontal bars: the share of rows missing in each column, worst first."""
+    """Horizontal bars: the share of rows missing in each column, worst first (expected gaps
+    in grey)."""
     cols = sorted(p.columns, key=lambda c: (c.null_fraction, c.table, c.name))
     multi = len({c.table for c in cols}) > 1
     names = [f"{c.table}.{c.name}" if multi else c.name for c in cols]
@@ -63,12 +87,22 @@ def missing_by_column(p: Profile, lang: str = "en") -> go.Figure:
             x=[c.null_fraction for c in cols],
             y=names,
             orientation="h",
-            marker_color=[_RED if c.null_fraction > 0.5 else _BLUE for c in cols],
+            # Columns that are empty for most people by nature (a death date, a procedure date)
+            # are grey, not red: their gaps are expected.
+            marker_color=[
+                _GREY if c.role in EXPECTED_GAPS else _RED if c.null_fraction > 0.5 else _BLUE
+                for c in cols
+            ],
             hovertemplate="%{y}: %{x:.1%}<extra></extra>",
         )
     )
     fig.update_xaxes(tickformat=".0%", range=[0, 1], title=_label("axis_share_missing", lang))
-    return _layout(fig, _label("chart_missing", lang), height=max(260, 22 * len(cols) + 90))
+    title = _label("chart_missing", lang)
+    if any(c.role in EXPECTED_GAPS for c in cols):
+        title += f"<br><sup>{_label('expected_gaps_note', lang)}</sup>"
+    fig = _layout(fig, title, height=max(260, 22 * len(cols) + 110))
+    fig.update_layout(margin={"t": 70})
+    return fig
 
 
 def patient_completeness(p: Profile, lang: str = "en") -> go.Figure:
@@ -148,12 +182,20 @@ def distributions(p: Profile, lang: str = "en") -> go.Figure:
         centres = [(a + b) / 2 for a, b in zip(h.edges[:-1], h.edges[1:], strict=True)]
         width = (h.edges[1] - h.edges[0]) * 0.95
         peak = max((n for n in h.counts if n is not None), default=1)
+        # The first and last bins are open-ended (everything beyond the 1st and 99th
+        # percentiles): their bars say so.
+        ends = [""] * len(centres)
+        if len(ends) > 1:
+            ends[0], ends[-1] = f"≤{h.edges[1]:.4g}", f"≥{h.edges[-2]:.4g}"
         fig.add_trace(
             go.Bar(
                 x=centres,
                 y=[n or 0 for n in h.counts],
                 width=width,
                 marker_color=_BLUE,
+                text=ends,
+                textposition="outside",
+                cliponaxis=False,
                 hovertemplate="%{x:.4g}: %{y}<extra></extra>",
             ),
             row=r,
@@ -199,6 +241,20 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+def _wrap_label(label: str, lang: str, width: int = 18) -> str:
+    """A long label on lines of about ``width`` characters, broken between words (Chinese: every
+    ten characters), never cut."""
+    if lang == "zh":
+        return "<br>".join(label[i : i + 10] for i in range(0, len(label), 10))
+    lines: list[str] = []
+    for word in label.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def coverage_sunburst(cov: Coverage, lang: str = "en") -> go.Figure:
     """Chapter > block > category, sized by patients (withheld cells are left out)."""
     table = code_table()
@@ -208,7 +264,9 @@ def coverage_sunburst(cov: Coverage, lang: str = "en") -> go.Figure:
     for c in cov.chapters:
         if c.patients:
             ids.append(c.key)
-            labels.append(f"{c.key} {(c.title_zh if lang == 'zh' else c.title) or ''}"[:40])
+            labels.append(
+                _wrap_label(f"{c.key} {(c.title_zh if lang == 'zh' else c.title) or ''}", lang)
+            )
             parents.append("")
             values.append(c.patients)
     shown_blocks = {b.key: b for b in cov.blocks if b.patients}
@@ -376,8 +434,9 @@ def learning_curve(r: Readiness, lang: str = "en") -> go.Figure:
                                  line={"color": _GREY, "dash": "dot"}, hoverinfo="skip"))  # fmt: skip
         at_x = [n for _, n, _, _, _ in e.at]
         fig.add_trace(go.Scatter(
-            x=at_x, y=[mid for *_, mid, _ in e.at], mode="markers", name=_label_ready("curve_band", lang),
-            marker={"color": _AMBER, "size": 9},
+            x=at_x, y=[mid for *_, mid, _ in e.at], mode="markers+text", name=_label_ready("curve_band", lang),
+            text=[_label_ready("times_rows", lang, m=f"{m:g}") for m, *_ in e.at], textposition="middle right",
+            marker={"color": _AMBER, "size": 9}, cliponaxis=False,
             error_y={"type": "data", "symmetric": False,
                      "array": [hi - mid for *_, mid, hi in e.at], "arrayminus": [mid - lo for *_, lo, mid, _ in e.at]},
             hovertemplate="%{x:,} → %{y:.3f}<extra></extra>",
@@ -442,13 +501,19 @@ def football_field(v: Valuation, lang: str = "en") -> go.Figure:
         mids.append(est.mid)
         texts.append(f"{short_money(est.low, lang)} – {short_money(est.high, lang)}")
     fig.add_trace(go.Bar(y=names, x=spans, base=lows, orientation="h", marker_color=_GREY, text=texts,
-                         textposition="outside", cliponaxis=False,
+                         textposition="auto", cliponaxis=False, name=_label_price("legend_range", lang),
                          hovertemplate="%{y}: %{text}<extra></extra>"))  # fmt: skip
-    fig.add_trace(go.Scatter(y=names, x=mids, mode="markers", marker={"color": "#1a202c", "symbol": "line-ns-open", "size": 18},
+    fig.add_trace(go.Scatter(y=names, x=mids, mode="markers", name=_label_price("legend_mid", lang),
+                             marker={"color": "#1a202c", "symbol": "line-ns-open", "size": 18},
                              hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))  # fmt: skip
-    fig.update_xaxes(type="log", title=v.currency)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_label_price("legend_band", lang),
+                             marker={"color": "#bee3f8", "symbol": "square", "size": 14}))  # fmt: skip
+    _money_axis(fig, [*lows, *[a + b for a, b in zip(lows, spans, strict=True)], low, high], lang,
+                v.currency, log=True)  # fmt: skip
     fig.update_yaxes(autorange="reversed")
-    return _layout(fig, _label_price("football", lang), height=320)
+    fig = _layout(fig, _label_price("football", lang), height=360)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
+    return fig
 
 
 def tornado(v: Valuation, lang: str = "en") -> go.Figure:

@@ -22,8 +22,9 @@ from medvalue.analyses._profile import Profile
 from medvalue.analyses._quality import display_score
 from medvalue.analyses._readiness import WEIGHTS, Readiness
 from medvalue.analyses._targets import TargetProgress
+from medvalue.core._codes import chapter_title_zh
 from medvalue.core._config import VERSION as __version__
-from medvalue.core._i18n import check_lang, text
+from medvalue.core._i18n import catalogue, check_lang, text
 from medvalue.present import _plots as plots
 from medvalue.present._html import (
     badge,
@@ -94,7 +95,8 @@ def _table(
 
 
 def _wrap(parts: Sequence[Any]) -> Html:
-    return Html(section(parts))
+    # One block given alone is one part, not a sequence of characters.
+    return Html(section([parts] if isinstance(parts, str) else parts))
 
 
 def _style() -> Markup:
@@ -116,7 +118,9 @@ def standalone(section: Html) -> Html:
 def page_start(dataset: Any, lang: str, as_of: dt.date | str | None = None) -> Html:
     """Styles, the page's one copy of plotly.js, and the title block for a dataset."""
     check_lang(lang)
-    title = f"{_l('report_title', lang)} · {dataset.spec.title or dataset.name}"
+    meta = dataset.spec.metadata
+    named = (meta.get("title_zh") if lang == "zh" else None) or dataset.spec.title
+    title = f"{_l('report_title', lang)} · {named or dataset.name}"
     day = (
         as_of.isoformat() if isinstance(as_of, dt.date) else (as_of or dt.date.today().isoformat())
     )
@@ -193,22 +197,22 @@ def profile_section(p: Profile, lang: str) -> Html:
         )
     tables = _table(
         [_l("table", lang), _l("kind", lang), _l("rows", lang), _l("columns", lang)],
-        [(t.name, t.kind, f"{t.rows:,}", t.columns) for t in s.tables],
+        [(t.name, _term("table_kinds", t.kind, lang), f"{t.rows:,}", t.columns) for t in s.tables],
         numeric=(2, 3),
     )
     q = p.quality
     dims = _table(
-        [_l("dimension", lang), _l("score", lang), _l("weight", lang), "A / B"],
+        [_l("dimension", lang), _l("score", lang), _l("weight", lang), _l("basis", lang)],
         [
             (
                 text("dimensions", k, lang),
                 "–" if d.score is None else f"{display_score(d.score):.1f}",
                 f"{d.weight:.0%}",
-                f"{d.evaluated - d.failed:,} / {d.evaluated:,}",
+                _basis(k, d, lang),
             )
             for k, d in q.dimensions.items()
         ],
-        numeric=(1, 2, 3),
+        numeric=(1, 2),
     )
     parts = [
         h2(_l("profile_section", lang)),
@@ -230,6 +234,36 @@ def profile_section(p: Profile, lang: str) -> Html:
         parts.append(plots.to_html(plots.distributions(p, lang), "mv-distributions"))
     parts += [h3(_l("columns_detail", lang)), _columns_table(p, lang)]
     return _wrap(parts)
+
+
+def _basis(key: str, d: Any, lang: str) -> str:
+    """What a dimension's score was computed from, so that the table's arithmetic holds:
+    completeness averages its cells and its records; timeliness is the newest record's age."""
+    if d.score is None:
+        return "–"
+    if key == "timeliness":
+        return _l("basis_timeliness", lang, days=f"{d.detail.get('age_days', 0):,.0f}")
+    if key == "completeness" and "record_completeness" in d.detail:
+        return _l("basis_completeness", lang, passed=f"{d.evaluated - d.failed:,}", total=f"{d.evaluated:,}",
+                  cells=f"{d.detail['element_completeness']:.1%}", records=f"{d.detail['record_completeness']:.1%}")  # fmt: skip
+    return _l("basis_ratio", lang, passed=f"{d.evaluated - d.failed:,}", total=f"{d.evaluated:,}")
+
+
+def _term(section: str, key: str, lang: str) -> str:
+    """A catalogue word (a role, a kind of table or value) in ``lang``; the key itself where
+    the catalogue has none (a kind a user's spec made up)."""
+    return text(section, key, lang) if key in catalogue().get(section, {}) else key
+
+
+def _condition(c: Any, lang: str) -> str:
+    """An ICD-10 category's name: its Chinese title where one exists, else (WHO titles are
+    English only) the Chinese title of its chapter, so a Chinese reader knows the disease area."""
+    if lang != "zh":
+        return c.title or ""
+    if c.title_zh:
+        return str(c.title_zh)
+    chapter = chapter_title_zh(c.key)
+    return _c("in_chapter", lang, chapter=chapter) if chapter else (c.title or "")
 
 
 def _findings_table(p: Profile, lang: str) -> Markup:
@@ -272,8 +306,8 @@ def _columns_table(p: Profile, lang: str) -> Markup:
         rows.append(
             (
                 f"{c.table}.{c.name}" if multi else c.name,
-                c.role,
-                c.dtype,
+                _term("roles", c.role, lang),
+                _term("kinds", c.dtype, lang),
                 f"{c.null_fraction:.1%}",
                 f"{c.n_unique:,}",
                 rng,
@@ -317,10 +351,17 @@ def methods(lang: str, threshold: int) -> Html:
 
 def parameters(params: Mapping[str, Any], lang: str) -> Html:
     """The parameters this report was run with (paths shown by file name only)."""
-    rows = [(k, Path(v).name if k.endswith("_path") and v else v) for k, v in params.items()]
+    # Parameters left empty were not set and have no value to show.
+    rows = [
+        (k, Path(v).name if k.endswith("_path") else v)
+        for k, v in params.items()
+        if v is not None and v != ""
+    ]
     return _wrap(
-        h2(_l("parameters_section", lang))
-        + _table([_l("parameter", lang), _l("value", lang)], rows)
+        [
+            h2(_l("parameters_section", lang)),
+            _table([_l("parameter", lang), _l("value", lang)], rows),
+        ]
     )
 
 
@@ -375,7 +416,7 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
     )
     top = _table(
         [_c("code", lang), _c("name", lang), _l("patients", lang)],
-        [(c.key, c.title or "", n(c.patients)) for c in cov.top_conditions],
+        [(c.key, _condition(c, lang), n(c.patients)) for c in cov.top_conditions],
         numeric=(2,),
     )
     lists = _table(
@@ -913,7 +954,7 @@ def _comparables_table(v: Valuation, lang: str) -> list[Markup]:
         )  # fmt: skip
         rows.append((
             link(c.seller(lang), c.about.get("source_url")), c.about.get("date") or "–",
-            c.about.get("venue") or "–",
+            c.venue(lang) or "–",
             "–" if c.price is None else f"{short_money(c.price, lang)} {v.currency}",
             f"{c.similarity:.2f}", *(f"{f[k]:.2f}" if k in f else "–" for k in _FACTORS),
             "–" if c.value is None else f"{short_money(c.value, lang)} {v.currency}", status,

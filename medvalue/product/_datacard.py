@@ -61,6 +61,7 @@ def datacard(
         top = cov.top_conditions[:5]
         card = {
             "product_name": settings.product_name
+            or (meta.get("title_zh") if lang == "zh" else None)
             or meta.get("title")
             or Path(str(parameters["input"])).stem,
             "source": {

@@ -67,6 +67,7 @@ QUASI_ROLES = ("age", "birth_date", "sex", "region", "admission_date", "discharg
 
 META_FIELDS = (
     "title",
+    "title_zh",
     "hospital",
     "hospital_tier",
     "province",

@@ -41,7 +41,7 @@ COLUMNS = (
 )  # fmt: skip
 #: Columns a registry may add; when absent they are blank (``layer``: commercial, so that a
 #: registry of one's own trades works as before).
-OPTIONAL = ("seller_zh", "case_unit", "price_high", "layer", "evidence")
+OPTIONAL = ("seller_zh", "venue_zh", "case_unit", "price_high", "layer", "evidence")
 DEAL_TYPES = (
     "dataset_sale", "licence", "analysis_report", "access_fee", "equity", "acquisition",
     "listing", "per_record",

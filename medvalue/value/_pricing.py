@@ -138,6 +138,11 @@ class Adjusted:
         named = self.about.get("seller_zh") if lang == "zh" else None
         return str(named or self.about.get("seller") or self.id)
 
+    def venue(self, lang: str) -> str:
+        """Where it traded, in the report's language where the registry says."""
+        named = self.about.get("venue_zh") if lang == "zh" else None
+        return str(named or self.about.get("venue") or "")
+
     def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id, "similarity": round(self.similarity, 4), "used": self.used,
@@ -149,7 +154,7 @@ class Adjusted:
 
 
 #: Registry fields each comparable carries into the report and the JSON.
-ABOUT = ("seller", "seller_zh", "date", "venue", "layer", "deal_type", "cases",
+ABOUT = ("seller", "seller_zh", "date", "venue", "venue_zh", "layer", "deal_type", "cases",
          "price_original", "currency_original", "source_url")  # fmt: skip
 
 
@@ -158,6 +163,7 @@ def _about(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "seller": row.get("seller"), "seller_zh": row.get("seller_zh"),
         "date": date.strftime("%Y-%m") if date is not None else None, "venue": row.get("venue"),
+        "venue_zh": row.get("venue_zh"),
         "layer": row.get("layer") or "commercial", "deal_type": row.get("deal_type"),
         "cases": row.get("cases"), "price_original": row.get("price"),
         "currency_original": row.get("currency"), "source_url": row.get("source_url"),
