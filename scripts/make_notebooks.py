@@ -157,7 +157,6 @@ prof = nb(
         *opening(),
         new_code_cell(PROFILE),
         new_code_cell("views.profile_section(profile, lang)"),
-        new_code_cell("profile.findings_frame(lang)"),
         new_code_cell(
             "views.results(lang=lang, dataset=dataset.name, as_of=str(profile.as_of), profile=profile)"
         ),
@@ -247,7 +246,7 @@ regional = nb(
         new_code_cell("import medvalue as mv\nfrom medvalue.present import views"),
         new_code_cell(
             "progress = mv.targets(mv.locate(registry_path), mv.locate(targets_path), as_of=as_of or None)\n"
-            "views.targets_page_start(registry_path.rsplit('/', 1)[-1], lang, progress.as_of)"
+            "views.targets_page_start(progress.title(lang), lang, progress.as_of)"
         ),
         new_code_cell("views.targets_section(progress, lang)"),
         new_code_cell("views.results(lang=lang, targets=progress)"),

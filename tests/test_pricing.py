@@ -426,3 +426,20 @@ def test_a_dataset_that_is_not_anonymised_carries_a_warning():
     v = mv.price(ds, privacy=mv.privacy(ds), as_of=AS_OF)
     assert ("warn_privacy", {"verdict": "de_identified"}) in v.warnings
     assert "De-identified only" in v.paragraph("en") and "仅去标识化" in v.paragraph("zh")
+
+
+def test_default_inputs_are_tagged_next_to_the_numbers_they_move(tmp_path):
+    from medvalue.present import _plots as plots
+    from medvalue.present import views
+
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    costs = tmp_path / "costs.yaml"
+    costs.write_text("income: {fee_per_buyer: 15000}\n", encoding="utf-8")
+    for given, tagged in ((None, {"cost", "income"}), (costs, {"cost"})):
+        v = mv.price(ds, as_of=AS_OF, costs=given)
+        page = str(views.pricing_section(v, "en"))
+        for key, label in (("cost", "cost"), ("income", "income")):
+            assert (f"<td>{label} (default)</td>" in page) == (key in tagged), (given, key)
+        names = plots.tornado(v, "en").data[0].y
+        assert any("(default)" in n for n in names)  # the market's parameters stay defaults
+        assert ("licence fee per buyer (default)" in names) == (given is None)

@@ -162,6 +162,31 @@ def test_the_planners_report_renders_offline(tmp_path, run):
     assert saved["targets"] == cli
     seen = open_in_browser(html)
     assert seen["external"] == [] and seen["errors"] == []
-    assert seen["charts"] == seen["chart_divs"] >= 5 and seen["rendered"] >= seen["charts"]
+    # ranking, the burn-ups as one grid of small multiples, funnel, monthly transactions
+    assert seen["charts"] == seen["chart_divs"] >= 4 and seen["rendered"] >= seen["charts"]
+    assert 'id="mv-targets-burnup"' in html.read_text(encoding="utf-8")
     assert "区域数据产品目标进度" in seen["text"]
+    # The title names the registry's regions and year, not its file.
+    assert (
+        "温州市" in seen["text"]
+        and "2026 年" in seen["text"]
+        and "regional_registry.csv" not in seen["text"]
+    )
     assert np.isfinite(saved["targets"]["regions"][0]["p_meet"])
+
+
+def test_months_without_trades_are_zero_and_laggards_are_behind(run):
+
+    out = json.loads(
+        run("targets", REGISTRY, "--targets", TARGETS, "--as-of", "2026-10-31", "--json").out
+    )
+    months = [m["month"] for m in out["monthly"]]
+    # Every month from the first trade to the progress date, in order, none skipped.
+    assert months == sorted(months) and months[-1] == "2026-10"
+    first = dt.date.fromisoformat(months[0] + "-01")
+    assert len(months) == (2026 - first.year) * 12 + 10 - first.month + 1
+    behind = {f"{p['region']}/{p['metric']}": p for p in out["regions"]}
+    for key in out["laggards"]:
+        assert (
+            behind[key]["p_meet"] < 0.5 and behind[key]["actual"] < behind[key]["expected_to_date"]
+        )

@@ -114,7 +114,25 @@ class TargetProgress(Displayed):
 
     @property
     def laggards(self) -> tuple[Progress, ...]:
-        return tuple(sorted((p for p in self.regions if p.p_meet < 0.5), key=lambda p: p.p_meet))
+        """Targets unlikely to be met (under an even chance) and behind their pace today."""
+        behind = (p for p in self.regions if p.p_meet < 0.5 and p.gap < 0)
+        return tuple(sorted(behind, key=lambda p: p.p_meet))
+
+    def title(self, lang: str) -> str:
+        """The report's title from the registry: its regions and the targets' year."""
+        names = list(dict.fromkeys(p.region for p in self.regions))
+        years = sorted({p.year for p in self.regions})
+        joined = ("、" if lang == "zh" else ", ").join(names[:4])
+        if len(names) > 4:
+            joined = text("targets_labels", "more_regions", lang, first=joined, n=len(names))
+        span = (
+            ""
+            if not years
+            else str(years[0])
+            if years[0] == years[-1]
+            else f"{years[0]}–{years[-1]}"
+        )
+        return text("targets_labels", "page_title", lang, regions=joined, year=span)
 
     def headline(self, lang: str) -> tuple[str, str]:
         on_track = sum(1 for p in self.regions if p.p_meet >= 0.5)
@@ -240,7 +258,7 @@ def targets(
         as_of=day,
         regions=tuple(progress),
         funnel=_funnel(clean),
-        monthly=_monthly(clean),
+        monthly=_monthly(clean, day),
         breakdowns={
             k: _breakdown(clean, k) for k in ("hospital", "specialty", "modality", "exchange")
         },
@@ -334,12 +352,20 @@ def _funnel(frame: pl.DataFrame) -> dict[str, int]:
     return {stage: int(counts.get(stage, 0)) for stage in FUNNEL}
 
 
-def _monthly(frame: pl.DataFrame) -> tuple[tuple[str, int, float], ...]:
+def _monthly(frame: pl.DataFrame, day: dt.date) -> tuple[tuple[str, int, float], ...]:
+    """Transactions and value by month, from the first trade's month to the progress date:
+    a month without a trade is there, as zero."""
     traded = frame.filter(pl.col("event") == "traded").with_columns(
         pl.col("date").dt.strftime("%Y-%m").alias("month")
     )
     rows = traded.group_by("month").agg(pl.len(), pl.col("price").fill_null(0).sum()).sort("month")
-    return tuple((m, int(n), float(v)) for m, n, v in rows.iter_rows())
+    found = {m: (int(n), float(v)) for m, n, v in rows.iter_rows()}
+    if not found:
+        return ()
+    first = dt.date.fromisoformat(f"{min(found)}-01")
+    months = pl.date_range(first, max(day, first), "1mo", eager=True).dt.strftime("%Y-%m").to_list()
+    months = sorted(set(months) | set(found))
+    return tuple((m, *found.get(m, (0, 0.0))) for m in months)
 
 
 def _breakdown(frame: pl.DataFrame, by: str) -> tuple[tuple[str, int, int, float], ...]:

@@ -18,6 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates" / "html"
+#: Tables with more columns than this are set compact.
+WIDE_COLUMNS = 6
 
 
 @cache
@@ -85,9 +87,16 @@ def verdict(label: Any, value: Any, colour: str) -> Markup:
 
 
 def table(
-    head: Sequence[Any], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()
+    head: Sequence[Any],
+    rows: Iterable[Sequence[Any]],
+    numeric: Sequence[int] = (),
+    *,
+    compact: bool = False,
 ) -> Markup:
-    return Markup(_blocks().table(list(head), [list(r) for r in rows], tuple(numeric)))
+    """A table; compact (smaller type, tighter cells, long words broken) when asked or when it
+    has more than six columns, so that it fits the width of A4."""
+    wide = compact or len(head) > WIDE_COLUMNS
+    return Markup(_blocks().table(list(head), [list(r) for r in rows], tuple(numeric), wide))
 
 
 def card(key: Any, value: Any, sentence: Any, *, missing: bool = False) -> Markup:

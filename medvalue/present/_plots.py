@@ -70,6 +70,8 @@ def _money_axis(fig: go.Figure, values: list[float], lang: str, currency: str, l
     fig.update_xaxes(type="log" if log else "linear", tickvals=ticks,
                      ticktext=[short_money(t, lang) for t in ticks], minor={"showgrid": False},
                      title=currency)  # fmt: skip
+    if log and lo > 0:  # room on the right for the labels drawn beside the longest bar
+        fig.update_xaxes(range=[math.log10(lo / 1.3), math.log10(hi * 2.2)])
 
 
 #: Roles whose values are missing for most people by nature, not by failure.
@@ -158,7 +160,10 @@ def quality_dimensions(p: Profile, lang: str = "en") -> go.Figure:
         annotation_text=f"{_label('overall', lang)} {overall:.1f}",
         annotation_position="top",
     )
-    fig.update_xaxes(range=[low, 100.5], title=_label("axis_score", lang))
+    # Room right of 100 for the label of a full score; ticks stop at 100.
+    fig.update_xaxes(
+        range=[low, 104], tickvals=list(range(int(low), 101, 5)), title=_label("axis_score", lang)
+    )
     return _layout(fig, _label("chart_quality", lang), height=300)
 
 
@@ -435,7 +440,9 @@ def learning_curve(r: Readiness, lang: str = "en") -> go.Figure:
         at_x = [n for _, n, _, _, _ in e.at]
         fig.add_trace(go.Scatter(
             x=at_x, y=[mid for *_, mid, _ in e.at], mode="markers+text", name=_label_ready("curve_band", lang),
-            text=[_label_ready("times_rows", lang, m=f"{m:g}") for m, *_ in e.at], textposition="middle right",
+            text=[_label_ready("times_rows", lang, m=f"{m:g}") for m, *_ in e.at],
+            # Labels above their markers, the last one leaning left: never past the chart's edge.
+            textposition=["top center"] * (len(e.at) - 1) + ["top left"],
             marker={"color": _AMBER, "size": 9}, cliponaxis=False,
             error_y={"type": "data", "symmetric": False,
                      "array": [hi - mid for *_, mid, hi in e.at], "arrayminus": [mid - lo for *_, lo, mid, _ in e.at]},
@@ -534,7 +541,8 @@ def tornado(v: Valuation, lang: str = "en") -> go.Figure:
                          hovertemplate="%{y}: %{x:,.0f}<extra></extra>"))  # fmt: skip
     fig.add_vline(x=base, line_color="#4a5568")
     fig.update_layout(barmode="overlay")
-    fig.update_xaxes(title=v.currency)
+    ends = [x for _, a, b in rows for x in (a, b)] or [base]
+    _money_axis(fig, [*ends, base], lang, v.currency, log=False)
     fig = _layout(fig, _label_price("tornado", lang), height=320)
     fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.25})
     return fig
@@ -544,28 +552,40 @@ def _label_tgt(key: str, lang: str, **params: object) -> str:
     return text("targets_labels", key, lang, **params)
 
 
-def burnup(t: TargetProgress, key: str, lang: str = "en") -> go.Figure:
-    """Cumulative actual by month, the target line, and the year-end forecast band."""
-    region, metric = key.split("/")
-    series = t.burnup[key]
-    prog = next(p for p in t.regions if p.region == region and p.metric == metric)
+def burnup_grid(t: TargetProgress, lang: str = "en", columns: int = 3) -> go.Figure:
+    """Every target's cumulative actual, its target line and year-end forecast band, as small
+    multiples (one panel per region and metric, each on its own scale)."""
+    keys = list(t.burnup)
+    rows = -(-len(keys) // columns)
+    titles = []
+    for key in keys:
+        region, metric = key.split("/")
+        titles.append(f"{region} · {_label_tgt(f'metric_{metric}', lang)}")
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles,
+                        horizontal_spacing=0.06, vertical_spacing=min(0.12, 0.6 / max(rows, 1)))  # fmt: skip
     month_now = f"{t.as_of:%Y-%m}"
-    shown = [(m, v) for m, v in series if m <= month_now]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[m for m, _ in shown], y=[v for _, v in shown], mode="lines+markers",
-                             name=_label_tgt("actual_line", lang), line={"color": _BLUE}))  # fmt: skip
-    fig.add_trace(go.Scatter(x=[series[0][0], series[-1][0]], y=[prog.target / 12, prog.target], mode="lines",
-                             name=_label_tgt("target_line", lang), line={"color": _GREY, "dash": "dash"}))  # fmt: skip
-    low, mid, high = prog.forecast
-    fig.add_trace(go.Scatter(x=[series[-1][0]], y=[mid], mode="markers", name=_label_tgt("forecast_band", lang),
-                             marker={"color": _AMBER, "size": 10},
-                             error_y={"type": "data", "symmetric": False, "array": [high - mid], "arrayminus": [mid - low]}))  # fmt: skip
-    fig = _layout(
-        fig,
-        _label_tgt("burnup", lang, region=region, metric=_label_tgt(f"metric_{metric}", lang)),
-        height=300,
-    )
-    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.3})
+    for i, key in enumerate(keys):
+        r, c = i // columns + 1, i % columns + 1
+        region, metric = key.split("/")
+        series = t.burnup[key]
+        prog = next(p for p in t.regions if p.region == region and p.metric == metric)
+        shown = [(m, v) for m, v in series if m <= month_now]
+        first = i == 0  # one legend for all panels
+        fig.add_trace(go.Scatter(x=[m for m, _ in shown], y=[v for _, v in shown], mode="lines+markers",
+                                 name=_label_tgt("actual_line", lang), line={"color": _BLUE}, marker={"size": 4},
+                                 showlegend=first, legendgroup="actual"), row=r, col=c)  # fmt: skip
+        fig.add_trace(go.Scatter(x=[series[0][0], series[-1][0]], y=[prog.target / 12, prog.target], mode="lines",
+                                 name=_label_tgt("target_line", lang), line={"color": _GREY, "dash": "dash"},
+                                 showlegend=first, legendgroup="target"), row=r, col=c)  # fmt: skip
+        low, mid, high = prog.forecast
+        fig.add_trace(go.Scatter(x=[series[-1][0]], y=[mid], mode="markers", name=_label_tgt("forecast_band", lang),
+                                 marker={"color": _AMBER, "size": 8}, showlegend=first, legendgroup="forecast",
+                                 error_y={"type": "data", "symmetric": False, "array": [high - mid],
+                                          "arrayminus": [mid - low]}), row=r, col=c)  # fmt: skip
+    fig.update_xaxes(type="category", tickangle=0, nticks=4)
+    fig = _layout(fig, _label_tgt("burnups", lang), height=90 + 220 * rows)
+    fig.update_layout(showlegend=True, legend={"orientation": "h", "y": -0.08}, margin={"t": 80})
+    fig.update_annotations(font_size=11)
     return fig
 
 

@@ -497,6 +497,10 @@ def _text_cell(v: str | None, missing: str) -> Cell:
     return {"text": v, "sort": v, "cls": None, "href": None}
 
 
+#: A4's width less two 10 mm margins, in CSS pixels (96 per inch).
+A4_PRINT_WIDTH_PX = 718
+
+
 def print_pdf(html_path: Path, pdf_path: Path) -> Path:
     """Print the HTML report to PDF with a system Chromium (CJK fonts come from the system)."""
     browser = find_chromium()
@@ -512,6 +516,9 @@ def print_pdf(html_path: Path, pdf_path: Path) -> Path:
             browser,
             *chromium_flags(profile_dir),
             "--no-pdf-header-footer",
+            # Lay the page out at A4's printable width (190 mm at 96 dpi) before printing:
+            # charts size themselves when the page loads and do not reflow on paper.
+            f"--window-size={A4_PRINT_WIDTH_PX},1200",
             "--virtual-time-budget=20000",
             f"--print-to-pdf={tmp}",
             html_path.resolve().as_uri(),

@@ -255,6 +255,14 @@ def _term(section: str, key: str, lang: str) -> str:
     return text(section, key, lang) if key in catalogue().get(section, {}) else key
 
 
+#: The approaches whose money inputs may be defaults, and the input that says so (see
+#: Valuation.defaults): tagged "(default)" in the approaches table unless a --costs file gave it.
+_DEFAULT_APPROACHES = {"cost": "cost_scale", "income": "fee_per_buyer_scale"}
+
+#: The catalogue section that names the keys of each planner breakdown.
+_BREAKDOWN_TERMS = {"specialty": "specialties", "modality": "modalities", "exchange": "exchanges"}
+
+
 def _condition(c: Any, lang: str) -> str:
     """An ICD-10 category's name: its Chinese title where one exists, else (WHO titles are
     English only) the Chinese title of its chapter, so a Chinese reader knows the disease area."""
@@ -319,7 +327,7 @@ def _columns_table(p: Profile, lang: str) -> Markup:
         _l(k, lang)
         for k in ("column", "role", "type", "missing", "distinct", "range", "mean", "top_values")
     ]
-    return _table(head, rows, numeric=(3, 4, 6))
+    return table(head, rows, numeric=(3, 4, 6), compact=True)
 
 
 def _short(v: Any) -> str:
@@ -731,7 +739,12 @@ def pricing_section(v: Valuation, lang: str) -> Html:
         if est.available:
             rows.append(
                 (
-                    _pl(f"method_{key}", lang),
+                    _pl(f"method_{key}", lang)
+                    + (
+                        " " + _pl("default_tag", lang)
+                        if v.is_default(_DEFAULT_APPROACHES.get(key, ""))
+                        else ""
+                    ),
                     f"{est.low:,.0f}",
                     f"{est.mid:,.0f}",
                     f"{est.high:,.0f}",
@@ -806,8 +819,8 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
     ]
     parts.append(_table(head, rows, numeric=(2, 3, 4, 5, 6, 7, 8)))
     parts.append(plots.to_html(plots.target_ranking(t, lang), "mv-targets-ranking"))
-    for i, key in enumerate(t.burnup):
-        parts.append(plots.to_html(plots.burnup(t, key, lang), f"mv-targets-burnup-{i}"))
+    if t.burnup:
+        parts.append(plots.to_html(plots.burnup_grid(t, lang), "mv-targets-burnup"))
     parts.append(plots.to_html(plots.target_funnel(t, lang), "mv-targets-funnel"))
     if t.monthly:
         parts.append(plots.to_html(plots.monthly_transactions(t, lang), "mv-targets-monthly"))
@@ -820,7 +833,8 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
     for by, rows_by in t.breakdowns.items():
         parts.append(h3(_tg("breakdown", lang, by=_tg("by_" + by, lang))))
         parts.append(_table(["", _tg("listed", lang), _tg("traded", lang), _tg("value", lang)],
-                            [(k, a, b, f"{v:,.0f}") for k, a, b, v in rows_by[:15]], numeric=(1, 2, 3)))  # fmt: skip
+                            [(_term(_BREAKDOWN_TERMS.get(by, ""), k, lang), a, b, f"{v:,.0f}") for k, a, b, v in rows_by[:15]],
+                            numeric=(1, 2, 3)))  # fmt: skip
     parts.append(h3(_tg("findings", lang)))
     parts.append(
         bullets(f.text(lang) for f in t.findings)
@@ -955,14 +969,22 @@ def _comparables_table(v: Valuation, lang: str) -> list[Markup]:
         rows.append((
             link(c.seller(lang), c.about.get("source_url")), c.about.get("date") or "–",
             c.venue(lang) or "–",
-            "–" if c.price is None else f"{short_money(c.price, lang)} {v.currency}",
+            "–" if c.price is None else short_money(c.price, lang),
             f"{c.similarity:.2f}", *(f"{f[k]:.2f}" if k in f else "–" for k in _FACTORS),
-            "–" if c.value is None else f"{short_money(c.value, lang)} {v.currency}", status,
+            "–" if c.value is None else short_money(c.value, lang), status,
         ))  # fmt: skip
-    head = [_pl(k, lang) for k in ("col_seller", "col_date", "col_venue", "price", "similarity")]
-    head += [_pl(f"k_{k}", lang) for k in _FACTORS] + [_pl("adjusted", lang), _pl("used", lang)]
+    money = f"{_pl('price', lang)} ({v.currency})"
+    head = [
+        _pl("col_seller", lang),
+        _pl("col_date", lang),
+        _pl("col_venue", lang),
+        money,
+        _pl("similarity", lang),
+    ]
+    head += [_pl(f"k_{k}", lang) for k in _FACTORS]
+    head += [f"{_pl('adjusted', lang)} ({v.currency})", _pl("used", lang)]
     market = v.methods["market"].detail if v.methods.get("market") else {}
     explain = [_pl(f"explain_{k}", lang) for k in _FACTORS]
     if market.get("layers"):
         explain.insert(0, _pl("explain_layers", lang))
-    return [table(head, rows, numeric=tuple(range(3, 11))), bullets(explain)]
+    return [table(head, rows, numeric=tuple(range(3, 11)), compact=True), bullets(explain)]
