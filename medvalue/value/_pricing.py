@@ -944,9 +944,13 @@ def _monte_carlo(
     used comparables resampled each draw."""
     rng = np.random.default_rng(seed)
     u = inputs["uncertainty"]
-    base_methods, _ = _methods(subj, comps, inputs, day, rows)
+    base_methods, base_adjusted = _methods(subj, comps, inputs, day, rows)
     weights = _weights(base_methods, inputs["band"]["weights"])
     hedonic = base_methods["hedonic"]
+    # Which trades are used depends on similarity, layer, price and size, none of which the
+    # draws vary: each draw re-corrects only those (the same answer, without re-scoring all).
+    used_ids = [a.id for a in base_adjusted if a.used]
+    comps = comps.filter(pl.col("id").is_in(used_ids))
     out = np.empty(draws)
     for i in range(draws):
         trial = copy.deepcopy(inputs)
