@@ -48,6 +48,19 @@ class Count:
     patients: int | None  # None: withheld by the small-cell rule
     records: int | None
 
+    def condition(self, lang: str) -> str:
+        """An ICD-10 category's name in ``lang``: WHO titles are English only, so in Chinese
+        its own Chinese title where there is one, else the Chinese title of its chapter
+        (a Chinese reader learns the disease area)."""
+        if lang != "zh" or self.title_zh:
+            return (self.title_zh if lang == "zh" else self.title) or ""
+        chapter = codes.chapter_title_zh(self.key)
+        return (
+            text("coverage_labels", "in_chapter", lang, chapter=chapter)
+            if chapter
+            else (self.title or "")
+        )
+
     def to_dict(self, key_name: str) -> dict[str, Any]:
         return {
             key_name: self.key,
@@ -202,10 +215,9 @@ class Coverage(Displayed):
         if top is None:
             sentence = text("headlines", "coverage_chapters_sentence", lang, covered=covered)
         else:
-            title = top.title
-            if lang == "zh":  # WHO titles are English: a Chinese reader gets the chapter
-                chapter = codes.chapter_title_zh(top.key)
-                title = top.title_zh or (f"（属{chapter}）" if chapter else top.title)
+            title = top.condition(lang)
+            if lang == "zh" and not top.title_zh and title != top.title:
+                title = f"（{title}）"  # the chapter, not the category: said as an aside
             sentence = text("headlines", "coverage_top_sentence", lang, covered=covered,
                             code=top.key, title=title)  # fmt: skip
         return text("headlines", "coverage_chapters", lang, covered=covered), sentence

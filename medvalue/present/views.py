@@ -22,7 +22,6 @@ from medvalue.analyses._profile import Profile
 from medvalue.analyses._quality import display_score
 from medvalue.analyses._readiness import WEIGHTS, Readiness
 from medvalue.analyses._targets import TargetProgress
-from medvalue.core._codes import chapter_title_zh
 from medvalue.core._config import VERSION as __version__
 from medvalue.core._i18n import catalogue, check_lang, text
 from medvalue.present import _plots as plots
@@ -255,23 +254,8 @@ def _term(section: str, key: str, lang: str) -> str:
     return text(section, key, lang) if key in catalogue().get(section, {}) else key
 
 
-#: The approaches whose money inputs may be defaults, and the input that says so (see
-#: Valuation.defaults): tagged "(default)" in the approaches table unless a --costs file gave it.
-_DEFAULT_APPROACHES = {"cost": "cost_scale", "income": "fee_per_buyer_scale"}
-
 #: The catalogue section that names the keys of each planner breakdown.
 _BREAKDOWN_TERMS = {"specialty": "specialties", "modality": "modalities", "exchange": "exchanges"}
-
-
-def _condition(c: Any, lang: str) -> str:
-    """An ICD-10 category's name: its Chinese title where one exists, else (WHO titles are
-    English only) the Chinese title of its chapter, so a Chinese reader knows the disease area."""
-    if lang != "zh":
-        return c.title or ""
-    if c.title_zh:
-        return str(c.title_zh)
-    chapter = chapter_title_zh(c.key)
-    return _c("in_chapter", lang, chapter=chapter) if chapter else (c.title or "")
 
 
 def _findings_table(p: Profile, lang: str) -> Markup:
@@ -424,7 +408,7 @@ def coverage_section(cov: Coverage, lang: str) -> Html:
     )
     top = _table(
         [_c("code", lang), _c("name", lang), _l("patients", lang)],
-        [(c.key, _condition(c, lang), n(c.patients)) for c in cov.top_conditions],
+        [(c.key, c.condition(lang), n(c.patients)) for c in cov.top_conditions],
         numeric=(2,),
     )
     lists = _table(
@@ -740,11 +724,7 @@ def pricing_section(v: Valuation, lang: str) -> Html:
             rows.append(
                 (
                     _pl(f"method_{key}", lang)
-                    + (
-                        " " + _pl("default_tag", lang)
-                        if v.is_default(_DEFAULT_APPROACHES.get(key, ""))
-                        else ""
-                    ),
+                    + (" " + _pl("default_tag", lang) if key in v.default_approaches else ""),
                     f"{est.low:,.0f}",
                     f"{est.mid:,.0f}",
                     f"{est.high:,.0f}",
@@ -956,8 +936,7 @@ def _comparables_table(v: Valuation, lang: str) -> list[Markup]:
     date, venue, price in the report's unit, similarity and correction factors; the other
     layers are counted in the note below the band, not listed."""
     shown = [c for c in v.comparables if c.about.get("layer", "commercial") == "commercial"]
-    order = {True: 0}
-    shown.sort(key=lambda c: (order.get(c.used, 1 if c.reason == "anchor" else 2), -c.similarity))
+    shown.sort(key=lambda c: (0 if c.used else 1 if c.reason == "anchor" else 2, -c.similarity))
     rows = []
     for c in shown:
         f = c.factors

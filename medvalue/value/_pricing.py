@@ -48,9 +48,13 @@ def default_inputs() -> dict[str, Any]:
 
 def load_inputs(path: str | Path | None) -> dict[str, Any]:
     """The defaults, overridden key by key by a user YAML (``--costs``)."""
-    merged = copy.deepcopy(default_inputs())
+    return _merge_inputs(_read_inputs(path), path or "--costs")
+
+
+def _read_inputs(path: str | Path | None) -> dict[str, Any]:
+    """The user's inputs file as written (empty without one)."""
     if path is None:
-        return merged
+        return {}
     p = Path(path)
     if not p.exists():
         raise InputError.at(path, "no such inputs file", "check the path, or omit --costs")
@@ -62,6 +66,12 @@ def load_inputs(path: str | Path | None) -> dict[str, Any]:
         raise InputError.at(
             path, "must be a mapping of sections", "start from medvalue/data/pricing_defaults.yaml"
         )
+    return user
+
+
+def _merge_inputs(user: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """The defaults with the user's inputs laid over them, each key checked."""
+    merged = copy.deepcopy(default_inputs())
     for section, values in user.items():
         if section not in merged:
             raise InputError.at(path, f"unknown section '{section}'", f"use {', '.join(merged)}")
@@ -135,13 +145,16 @@ class Adjusted:
 
     def seller(self, lang: str) -> str:
         """The seller's name in the report's language where the registry has one."""
-        named = self.about.get("seller_zh") if lang == "zh" else None
-        return str(named or self.about.get("seller") or self.id)
+        return self._in(lang, "seller") or self.id
 
     def venue(self, lang: str) -> str:
         """Where it traded, in the report's language where the registry says."""
-        named = self.about.get("venue_zh") if lang == "zh" else None
-        return str(named or self.about.get("venue") or "")
+        return self._in(lang, "venue")
+
+    def _in(self, lang: str, name: str) -> str:
+        # The registry's Chinese column (seller_zh, venue_zh) in Chinese, else the English one.
+        named = self.about.get(f"{name}_zh") if lang == "zh" else None
+        return str(named or self.about.get(name) or "")
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -214,10 +227,15 @@ class Valuation(Displayed):
     warnings: tuple[tuple[str, Mapping[str, Any]], ...]  # catalogue key, parameters
     registry: str
     seed: int
-    #: Inputs taken from the illustrative defaults (tornado factor names), and the share of
-    #: the band's weight on approaches whose money inputs are defaults (cost, income).
+    #: Inputs taken from the illustrative defaults (tornado factor names), and the approaches
+    #: whose money inputs are defaults (cost, income).
     defaults: tuple[str, ...] = ()
-    default_share: float = 0.0
+    default_approaches: tuple[str, ...] = ()
+
+    @property
+    def default_share(self) -> float:
+        """The share of the band's weight on approaches whose money inputs are defaults."""
+        return sum(self.weights.get(k, 0.0) for k in self.default_approaches)
 
     def headline(self, lang: str) -> tuple[str, str]:
         low, mid, high = self.band
@@ -315,6 +333,7 @@ MIN_DENSITY = 0.01
 
 def subject_of(
     ds: Dataset,
+    rows: int,
     *,
     profile: Any = None,
     readiness: Any = None,
@@ -323,9 +342,9 @@ def subject_of(
     as_of: str | None = None,
 ) -> Subject:
     """Size from distinct patients (rows if none); quality from the profile's score; value
-    density from the share of patients with a valid diagnosis code (else completeness)."""
+    density from the share of patients with a valid diagnosis code (else completeness).
+    ``rows`` is the dataset's row count over all tables (the caller has it)."""
     patients = ds.distinct_count("patient_id")
-    rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
     cases = int(patients or rows)
     quality = (
         profile.quality.score / 100
@@ -440,19 +459,13 @@ def factors(
 MARKET_LAYERS = ("commercial",)
 
 
-def is_anchor(subject: Subject, row: Mapping[str, Any]) -> bool:
-    """An unsized commercial trade of the subject's kind (same country, and the same hospital
-    tier or an overlapping specialty): it cannot be scaled, but it says what such products
-    sell for, and the report puts the band beside it."""
-    return (
-        (row.get("layer") or "commercial") in MARKET_LAYERS
-        and row.get("price_converted") is not None
-        and not row.get("cases")
-        and (row.get("country") or "") == subject.country
-        and (
-            (bool(subject.tier) and row.get("seller_tier") == subject.tier)
-            or _overlap(subject.specialty, row.get("specialty") or "")
-        )
+def of_its_kind(subject: Subject, row: Mapping[str, Any]) -> bool:
+    """A trade of the subject's kind: the same country, and the same hospital tier or an
+    overlapping specialty. An unsized commercial trade of its kind cannot be scaled, but it
+    says what such products sell for: the report puts the band beside it (an anchor)."""
+    return (row.get("country") or "") == subject.country and (
+        (bool(subject.tier) and row.get("seller_tier") == subject.tier)
+        or _overlap(subject.specialty, row.get("specialty") or "")
     )
 
 
@@ -474,7 +487,7 @@ def market_approach(
             out.append(Adjusted(row["id"], sim, False, None, {}, None, "excl_no_price", about))
             continue
         if not row["cases"]:
-            reason = "anchor" if is_anchor(subject, row) else "excl_no_size"
+            reason = "anchor" if of_its_kind(subject, row) else "excl_no_size"
             out.append(Adjusted(row["id"], sim, False, price, {}, None, reason, about))
             continue
         if row["date"] is None:
@@ -755,7 +768,9 @@ def price(
     measured work."""
     import datetime as dt
 
-    inputs = costs if isinstance(costs, Mapping) else load_inputs(costs)
+    # The file is read once: its keys say which inputs are the hospital's, not defaults.
+    user = costs if isinstance(costs, Mapping) else _read_inputs(costs)
+    inputs = user if isinstance(costs, Mapping) else _merge_inputs(user, costs or "--costs")
     cur = (currency or inputs.get("currency") or "CNY").upper()
     day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     if profile is None:
@@ -774,8 +789,11 @@ def price(
     inputs = _in_currency(inputs, cur, fx, day)
     if refinement:
         inputs = {**inputs, "cost": {**inputs["cost"], "refinement": dict(refinement)}}
+    # Every table's rows, counted once (a CSV is scanned to count them).
+    rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
     subj = subject_of(
         ds,
+        rows,
         profile=profile,
         readiness=readiness,
         coverage=coverage,
@@ -789,7 +807,6 @@ def price(
     age = (day - last).days / 365.25 if isinstance(last, dt.date) else None
     subj = replace(subj, buyer_groups=buyer_groups(subj, coverage, readiness, minimum),
                    data_age_years=age)  # fmt: skip
-    rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
     warnings: list[tuple[str, Mapping[str, Any]]] = []
     if reg["synthetic"].any():
         warnings.append(("warn_synthetic", {}))
@@ -804,7 +821,7 @@ def price(
         msg = "no approach could value this dataset; check the inputs file"
         raise ParameterError(msg)
     priced_sized = sum(1 for a in adjusted if a.used)
-    draws = _monte_carlo(subj, comps, inputs, day, rows, int(inputs["band"]["monte_carlo_draws"]),
+    draws = _monte_carlo(subj, comps, inputs, day, rows, methods, adjusted, int(inputs["band"]["monte_carlo_draws"]),
                          seed if seed is not None else int(inputs["band"]["seed"]))  # fmt: skip
     p10, p50, p90 = (float(np.percentile(draws, q)) for q in (10, 50, 90))
     low, mid, high = p10, p50, p90
@@ -837,9 +854,10 @@ def price(
     if privacy is not None and getattr(privacy, "verdict", "anonymised") != "anonymised":
         warnings.append(("warn_privacy", {"verdict": privacy.verdict}))
     tornado = _tornado(subj, comps, inputs, day, rows)
-    given = given_inputs(costs)
+    given = {f"{section}.{key}" for section, values in user.items()
+             if isinstance(values, Mapping) for key in values}  # fmt: skip
     defaults = tuple(f for f, _, _ in tornado if not given & set(_FACTOR_INPUTS.get(f, ())))
-    resting = [k for k, keys in _APPROACH_INPUTS.items() if not given & set(keys)]
+    resting = tuple(k for k, keys in _APPROACH_INPUTS.items() if not given & set(keys))
     default_share = sum(weights.get(k, 0.0) for k in resting)
     if default_share > 0:
         warnings.insert(0, ("warn_defaults", {"share": f"{default_share:.0%}"}))
@@ -848,7 +866,7 @@ def price(
         band=(low, mid, high), distribution=(p10, p50, p90), tornado=tornado, comparables=adjusted,
         warnings=tuple(warnings), registry=registry_name,
         seed=seed if seed is not None else int(inputs["band"]["seed"]),
-        defaults=defaults, default_share=default_share,
+        defaults=defaults, default_approaches=resting,
     )  # fmt: skip
 
 
@@ -864,19 +882,6 @@ _FACTOR_INPUTS = {
     "discount_rate": ("income.discount_rate", "uncertainty.discount_rate"),
 }
 _APPROACH_INPUTS = {"cost": ("cost.staff_day_rate",), "income": ("income.fee_per_buyer",)}
-
-
-def given_inputs(costs: str | Path | Mapping[str, Any] | None) -> set[str]:
-    """``section.key`` of every input the user gave (a --costs file or a mapping)."""
-    if costs is None:
-        return set()
-    user = (
-        costs
-        if isinstance(costs, Mapping)
-        else load_user_yaml(Path(costs).read_text(encoding="utf-8"), Path(costs))
-    )
-    return {f"{section}.{key}" for section, values in (user or {}).items()
-            if isinstance(values, Mapping) for key in values}  # fmt: skip
 
 
 _MONEY = {"cost": ("staff_day_rate", "annotation_per_record", "deidentification_review", "storage_platform_per_year",
@@ -937,14 +942,16 @@ def _monte_carlo(
     inputs: Mapping[str, Any],
     day: Any,
     rows: int,
+    base_methods: Mapping[str, Estimate],
+    base_adjusted: tuple[Adjusted, ...],
     draws: int,
     seed: int,
 ) -> np.ndarray:
     """Mid values under uncertain inputs (uniform over the documented ranges), with the
-    used comparables resampled each draw."""
+    used comparables resampled each draw; ``base_methods`` and ``base_adjusted`` are the
+    approaches at the inputs as given (the caller's)."""
     rng = np.random.default_rng(seed)
     u = inputs["uncertainty"]
-    base_methods, base_adjusted = _methods(subj, comps, inputs, day, rows)
     weights = _weights(base_methods, inputs["band"]["weights"])
     hedonic = base_methods["hedonic"]
     # Which trades are used depends on similarity, layer, price and size, none of which the
