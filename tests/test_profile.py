@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medvalue import load_dataset
+from medvalue.analyses import _profile as profile_module
 from medvalue.analyses._profile import profile
 from medvalue.analyses._quality import DIMENSION_WEIGHTS
-from medvalue.datasets import PLANTED
+from medvalue.datasets import PLANTED, measurements_table
 from medvalue.read._dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
@@ -199,6 +200,17 @@ def test_statistics_equal_duckdb_on_csv_samples(profiles, sample):
             assert math.isclose(c.mean, mean, rel_tol=1e-12), c.name
 
 
+#: The profile summarises a column over its distinct values or, when nearly every value is
+#: distinct, over its sorted rows; the statistics must not depend on which.
+ROUTES = {"distinct": float("inf"), "sorted": 0.0}
+
+
+def _profile_by(route: str, path, **kwargs):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(profile_module, "DIRECT_DISTINCT_SHARE", ROUTES[route])
+        return profile(load_dataset(path), **kwargs)
+
+
 frames = st.integers(min_value=1, max_value=60).flatmap(
     lambda n: st.fixed_dictionaries(
         {
@@ -226,13 +238,14 @@ frames = st.integers(min_value=1, max_value=60).flatmap(
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(frames)
-def test_random_frames_agree_with_duckdb(tmp_path_factory, data):
+@pytest.mark.parametrize("route", ROUTES)
+@given(data=frames)
+def test_random_frames_agree_with_duckdb(tmp_path_factory, route, data):
     path = tmp_path_factory.mktemp("h") / "t.parquet"
     pl.DataFrame(
         data, schema={"i": pl.Int64, "f": pl.Float64, "s": pl.String, "d": pl.Date}
     ).write_parquet(path)
-    p = profile(load_dataset(path), as_of="2024-01-01", small_cell=1)  # statistics, not privacy
+    p = _profile_by(route, path, as_of="2024-01-01", small_cell=1)  # statistics, not privacy
     cols = {c.name: c for c in p.columns}
     con = duckdb.connect()
     for name in ("i", "f", "d"):
@@ -261,8 +274,9 @@ def test_random_frames_agree_with_duckdb(tmp_path_factory, data):
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(frames)
-def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, data):
+@pytest.mark.parametrize("route", ROUTES)
+@given(data=frames)
+def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, route, data):
     # The profile computes quartiles, std and the open ends of histograms from each column's
     # distinct values and their counts; polars computes them here from the rows themselves.
     path = tmp_path_factory.mktemp("w") / "t.parquet"
@@ -270,9 +284,7 @@ def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, 
         data, schema={"i": pl.Int64, "f": pl.Float64, "s": pl.String, "d": pl.Date}
     )
     frame.write_parquet(path)
-    cols = {
-        c.name: c for c in profile(load_dataset(path), as_of="2024-01-01", small_cell=1).columns
-    }
+    cols = {c.name: c for c in _profile_by(route, path, as_of="2024-01-01", small_cell=1).columns}
     for name in ("i", "f"):
         values = frame.get_column(name).cast(pl.Float64).drop_nulls()
         c = cols[name]
@@ -291,11 +303,12 @@ def test_count_weighted_statistics_equal_polars_over_the_rows(tmp_path_factory, 
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.parametrize("route", ROUTES)
 @given(
-    st.lists(st.one_of(st.none(), st.integers(0, 110)), min_size=1, max_size=40),
-    st.integers(1, 12),
+    ages=st.lists(st.one_of(st.none(), st.integers(0, 110)), min_size=1, max_size=40),
+    k=st.integers(1, 12),
 )
-def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory, ages, k):
+def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory, route, ages, k):
     # An age range never shows one person's age: the k-th smallest and k-th largest ages
     # (k = the small-cell threshold); with fewer than k ages, none of them.
     path = tmp_path_factory.mktemp("k") / "t.parquet"
@@ -305,7 +318,7 @@ def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory,
     ).write_parquet(path)
     col = next(
         c
-        for c in profile(load_dataset(path), as_of="2024-01-01", small_cell=k).columns
+        for c in _profile_by(route, path, as_of="2024-01-01", small_cell=k).columns
         if c.name == "age"
     )
     present = sorted(a for a in ages if a is not None)
@@ -392,3 +405,50 @@ def test_well_formed_but_unknown_codes_and_icd9(tmp_path):
     # 250.00 (ICD-9) and K7A.1 are not shaped like ICD-10 at all: the malformed check's.
     assert by.get("unknown_code") == 1
     assert by.get("malformed_code") == 2
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)  # sums in another order
+    return a == b
+
+
+def test_both_routes_give_the_same_profile(tmp_path):
+    # Every statistic, check, histogram and finding, whichever way each column is summarised;
+    # floats with NaN, infinities and signed zeros, native dates and integers, a repeating id.
+    frame = measurements_table(3_000).with_columns(
+        pl.when(pl.int_range(pl.len()) % 97 == 0)
+        .then(float("nan"))
+        .when(pl.int_range(pl.len()) % 89 == 0)
+        .then(float("inf"))
+        .when(pl.int_range(pl.len()) % 83 == 0)
+        .then(-0.0)
+        .when(pl.int_range(pl.len()) % 79 == 0)
+        .then(0.0)
+        .when(pl.int_range(pl.len()) % 71 == 0)
+        .then(None)
+        .otherwise(pl.col("crp_mg_l"))
+        .alias("crp_mg_l")
+    )
+    path = tmp_path / "m.parquet"
+    frame.write_parquet(path)
+    a, b = (_profile_by(r, path, as_of="2025-01-01").to_dict() for r in ROUTES)
+    assert _close(a, b)
+    assert a["columns"] and a["histograms"], "the comparison must cover statistics and histograms"
+
+
+def test_continuous_columns_are_sorted_and_categories_counted(tmp_path):
+    # The route follows the cardinality of the table's head: the eight float measurements
+    # (nearly every value distinct) are sorted; integers, categories, dates, the code and
+    # the patient id are counted by distinct value.
+    path = tmp_path / "m.parquet"
+    measurements_table(20_000).write_parquet(path)
+    ds = load_dataset(path)
+    name = ds.table_names[0]
+    direct = profile_module._direct_columns(ds.raw_frame(name), ds.table_spec(name), ds.plans[name])
+    floats = {c for c, t in pl.read_parquet_schema(path).items() if t == pl.Float64}
+    assert len(floats) == 8 and direct == floats

@@ -3,7 +3,9 @@
 The column pass counts each column's distinct values (one streamed group-by per column,
 all collected together); every per-column statistic and single-column check is a
 count-weighted polars expression over those values, so a date is parsed once per distinct
-string and memory follows the distinct values, not the rows. The row pass computes what
+string and memory follows the distinct values, not the rows. A column typed at the source
+whose values are nearly all distinct (a continuous measurement) is sorted once instead and
+read by position: the same statistics without a group per row. The row pass computes what
 needs whole rows: checks across columns, record completeness and the per-patient
 group-by. Checks follow OHDSI DQD's shape (violating rows over evaluated rows); the quality
 dimensions follow GB/T 36344-2018 mapped to Kahn et al. 2016, each scored
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -353,7 +356,8 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     tspec = ds.table_spec(name)
     plans = ds.plans[name]
     raw = ds.raw_frame(name)
-    checks, row, distinct, on_rows = _column_pass(raw, tspec, plans, as_of, small_cell)
+    direct = _direct_columns(raw, tspec, plans)
+    checks, row, distinct, on_rows = _column_pass(raw, tspec, plans, as_of, small_cell, direct)
     pid = tspec.first("patient_id")
     cross = dict(
         enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
@@ -371,7 +375,11 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
 
     _count_values(tspec, plans, distinct, row)
     top, sites = _value_lists(tspec, plans, row, small_cell)
-    histograms = _histograms(name, tspec, plans, distinct, row, small_cell)
+    sources = {c: distinct[c].lazy() for c in distinct}
+    sources |= {
+        c: _rows_of(raw, plans, c) for c in direct if tspec.columns[c].role not in HIDDEN_ROLES
+    }
+    histograms = _histograms(name, tspec, plans, sources, row, small_cell)
     columns = [
         _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell)
         for c in plans
@@ -483,14 +491,53 @@ def collect_batched(queries: Sequence[pl.LazyFrame], **kwargs: Any) -> list[pl.D
     return out
 
 
+#: Rows of a table's head read to estimate each column's cardinality, and the share of them
+#: that must be distinct for the column to be summarised over its sorted rows instead of its
+#: distinct values (continuous measurements: a group-by would keep a group per row).
+CARDINALITY_PROBE_ROWS = 10_000
+DIRECT_DISTINCT_SHARE = 0.9
+
+
+def _direct_columns(
+    raw: pl.LazyFrame, tspec: TableSpec, plans: Mapping[str, ColumnPlan]
+) -> frozenset[str]:
+    """The columns summarised over their sorted rows: typed at the source (no text to
+    parse once per distinct value) and nearly all distinct in the table's first rows.
+
+    Either way gives the same statistics; this only picks the cheaper one. Counting distinct
+    values streams and is cheap when they are few; with nearly as many as rows it builds a
+    group per row and then sorts them, where sorting the column once is enough.
+    """
+    pid = tspec.first("patient_id")
+    candidates = [
+        c
+        for c, plan in plans.items()
+        if c != pid and not plan.is_text_source and plan.kind in ("number", "integer", "datetime")
+    ]
+    if not candidates:
+        return frozenset()
+    probe = CARDINALITY_PROBE_ROWS
+    seen = raw.head(probe).select(pl.col(c).n_unique() for c in candidates).collect().row(0)
+    return frozenset(
+        c for c, n in zip(candidates, seen, strict=True) if n >= DIRECT_DISTINCT_SHARE * probe
+    )
+
+
+def _rows_of(raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], c: str) -> pl.LazyFrame:
+    """Column ``c``'s rows as a table of values with a count of one each (see :data:`_N`)."""
+    return _with_typed(raw.select(c), plans, [c]).with_columns(pl.lit(1, pl.UInt32).alias(_N))
+
+
 def _column_pass(
     raw: pl.LazyFrame,
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
     as_of: dt.date,
     small_cell: int,
+    direct: frozenset[str] = frozenset(),
 ) -> tuple[list[Check], dict[str, Any], dict[str, pl.DataFrame], list[pl.Expr]]:
-    """Every per-column statistic and single-column check, from each column's distinct values.
+    """Every per-column statistic and single-column check, from each column's distinct values
+    or, for the ``direct`` columns, from its rows sorted once.
 
     One streamed group-by per column (all in one collect) counts the rows of each distinct
     raw value; the value is typed, flagged and checked once, and each statistic is the
@@ -501,6 +548,7 @@ def _column_pass(
     """
     checks: list[Check] = []
     queries: list[pl.LazyFrame] = []
+    sorted_queries: list[pl.LazyFrame] = []
     reduced: dict[str, list[pl.Expr]] = {}
     on_rows: list[pl.Expr] = []
     pid = tspec.first("patient_id")
@@ -510,14 +558,22 @@ def _column_pass(
         # The patient id is not grouped here: the per-patient group-by of the row pass
         # counts its distinct values, and its other statistics are sums over the rows.
         by_rows = c == pid
-        count = count_rows if by_rows else count_weighted(_N)
-        exprs = _column_exprs(c, plan, cspec, small_cell, count, distinct=not by_rows)
+        count = count_rows if by_rows or c in direct else count_weighted(_N)
+        exprs = _column_exprs(
+            c, plan, cspec, small_cell, count, distinct=not by_rows, on_sorted_rows=c in direct
+        )
         for chk in column_checks(c, cspec, plan, t, ~missing, as_of, count):
             i = len(checks)
             exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
             checks.append(chk)
         if by_rows:
             on_rows += exprs
+            continue
+        if c in direct:
+            # Typed at the source, so typing the sorted column keeps its order (NaN, sorted
+            # last among values, becomes null after them) and every statistic reads it.
+            rows_sorted = raw.select(pl.col(c).sort(nulls_last=True))
+            sorted_queries.append(_with_typed(rows_sorted, plans, [c]).select(exprs))
             continue
         reduced[c] = exprs
         counted = _with_typed(raw.group_by(c).agg(pl.len().alias(_N)), plans, [c])
@@ -533,7 +589,14 @@ def _column_pass(
     stats = collect_batched([_ranked(distinct[c], c).select(reduced[c]) for c in distinct])
     for result in stats:
         row.update(result.row(0, named=True))
+    # Sorting holds a column's rows: as many columns at once as there are cores.
+    for i in range(0, len(sorted_queries), _SORTED_BATCH):
+        for result in pl.collect_all(sorted_queries[i : i + _SORTED_BATCH]):
+            row.update(result.row(0, named=True))
     return checks, row, distinct, on_rows
+
+
+_SORTED_BATCH = max(1, min(8, os.cpu_count() or 1))
 
 
 def _row_queries(
@@ -615,17 +678,22 @@ def _column_exprs(
     count: Counter,
     *,
     distinct: bool = True,
+    on_sorted_rows: bool = False,
 ) -> list[pl.Expr]:
     """A column's statistics: count-weighted over a table of its distinct values, or (for
-    an identifier, ``count`` over rows and ``distinct`` False) summed over the rows."""
+    an identifier, ``count`` over rows and ``distinct`` False) summed over the rows, or
+    (``on_sorted_rows``) over the column's rows in sorted order."""
     k = f"{c}\x1f"
     t, missing = pl.col(_TYPED + c), pl.col(_MISSING + c)
+    ranked: _Ranked | _SortedRows = _SortedRows(t) if on_sorted_rows else _Ranked(t)
     out = [
         count(missing).alias(k + "null"),
         count(plan.placeholder()).alias(k + "placeholder"),
         count(~missing & t.is_null()).alias(k + "unparseable"),
     ]
-    if distinct:
+    if on_sorted_rows:
+        out.append(ranked.n_unique().alias(k + "n_unique"))
+    elif distinct:
         out.append(t.drop_nulls().n_unique().alias(k + "n_unique"))
     if cspec.role in HIDDEN_ROLES:
         # No value of an identifier or free-text column ever leaves this function.
@@ -635,7 +703,6 @@ def _column_exprs(
                 t.str.len_chars().max().alias(k + "maxlen"),
             ]
         return out
-    ranked = _Ranked(t)
     if plan.kind in ("number", "integer"):
         if cspec.role in _HIST_ROLES:
             out += [
@@ -643,8 +710,9 @@ def _column_exprs(
                 ranked.quantile(0.99).cast(pl.Float64).alias(k + "p99"),
             ]
         values = t.cast(pl.Float64)
-        mean = (values * pl.col(_N)).sum() / ranked.total
-        spread = ((values - mean).pow(2) * pl.col(_N)).sum() / (ranked.total - 1)
+        weight = pl.lit(1.0) if on_sorted_rows else pl.col(_N)
+        mean = (values * weight).sum() / ranked.total
+        spread = ((values - mean).pow(2) * weight).sum() / (ranked.total - 1)
         out += [
             *_extremes(ranked, k, cspec, small_cell),
             pl.when(ranked.total > 0).then(mean).alias(k + "mean"),
@@ -721,7 +789,42 @@ class _Ranked:
         return self._at(self.below.search_sorted((self.total - k).cast(pl.Int64), side="right"))
 
 
-def _extremes(ranked: _Ranked, k: str, cspec: ColumnSpec, small_cell: int) -> list[pl.Expr]:
+class _SortedRows:
+    """The same order statistics as :class:`_Ranked`, read by position from a column's
+    rows sorted once (nulls last), each row counting once."""
+
+    def __init__(self, sorted_rows: pl.Expr) -> None:
+        self.t = sorted_rows
+        self.total = sorted_rows.is_not_null().sum().cast(pl.Int64)
+
+    def _at(self, index: pl.Expr) -> pl.Expr:
+        return self.t.get(index, null_on_oob=True)
+
+    def quantile(self, q: float) -> pl.Expr:
+        position = ((self.total - 1) * q + 0.5).floor().cast(pl.Int64)
+        return pl.when(self.total > 0).then(self._at(position))
+
+    def smallest(self) -> pl.Expr:
+        return self._at(pl.lit(0))
+
+    def largest(self) -> pl.Expr:
+        return self._at(self.total - 1)
+
+    def kth_smallest(self, k: int) -> pl.Expr:
+        return self._at(pl.min_horizontal(pl.lit(k - 1, pl.Int64), self.total - 1))
+
+    def kth_largest(self, k: int) -> pl.Expr:
+        return self._at(pl.max_horizontal(self.total - k, pl.lit(0, pl.Int64)))
+
+    def n_unique(self) -> pl.Expr:
+        """Distinct values: runs of equal values in the sorted rows."""
+        held = self.t.drop_nulls()
+        return (held != held.shift(1)).sum() + (held.len() > 0).cast(pl.UInt32)
+
+
+def _extremes(
+    ranked: _Ranked | _SortedRows, k: str, cspec: ColumnSpec, small_cell: int
+) -> list[pl.Expr]:
     """Min and max; for a quasi-identifier, the ``small_cell``-th smallest and largest
     values instead, so the range never shows the age or birth date of one person."""
     if cspec.quasi and small_cell > 1:
@@ -863,26 +966,26 @@ def _histograms(
     name: str,
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
-    distinct: Mapping[str, pl.DataFrame],
+    sources: Mapping[str, pl.LazyFrame],
     row: Mapping[str, Any],
     small_cell: int,
 ) -> list[Histogram]:
-    """Binned counts of the key numeric columns, from their distinct values.
+    """Binned counts of the key numeric columns, from their distinct values (``sources``:
+    values with their row counts).
 
     The bins span each column's 1st to 99th percentile, known from the column pass.
     """
     ranges: dict[str, tuple[float, float]] = {}
     for c in plans:
         lo, hi = row.get(f"{c}\x1fp01"), row.get(f"{c}\x1fp99")
-        if c in distinct and lo is not None and hi is not None and hi > lo:
+        if c in sources and lo is not None and hi is not None and hi > lo:
             ranges[c] = (float(lo), float(hi))
     queries = []
     for c, (lo, hi) in ranges.items():
         width = (hi - lo) / HISTOGRAM_BINS
         idx = ((pl.col(_TYPED + c) - lo) / width).floor().clip(0, HISTOGRAM_BINS - 1).cast(pl.Int32)
         queries.append(
-            distinct[c]
-            .lazy()
+            sources[c]
             .select(idx.alias("bin"), pl.col(_N))
             .drop_nulls("bin")
             .group_by("bin")

@@ -952,6 +952,44 @@ def benchmark_table(rows: int, seed: int = 7) -> pl.DataFrame:
     return pl.concat([base, extra], how="horizontal")
 
 
+def measurements_table(rows: int, seed: int = 13) -> pl.DataFrame:
+    """20 columns x ``rows`` shaped like a lab or vital-signs export, unlike
+    :func:`benchmark_table`: eight continuous measurements as floats (nearly every value
+    distinct), four integer columns, four categorical ones of 3 to 5,000 levels, two dates,
+    an ICD-10 code and a patient id with about three rows per patient."""
+    rng = np.random.default_rng(seed)
+    n = rows
+    patients = max(1, n // 3)
+    epoch = (dt.date(2016, 1, 1) - dt.date(1970, 1, 1)).days
+    taken = rng.integers(0, 8 * 365, n)
+    codes = np.array([c for c, *_ in _LIVER_CODES] + ["I10", "E11.9", "I63.9", "N18.3", "J18.9"])
+    wards = np.array([f"W{i:02d}" for i in range(40)])
+    doctors = np.array([f"D{i:04d}" for i in range(5000)])
+    lognormal = {"crp_mg_l": (1.2, 1.0), "alt_u_l": (3.3, 0.6), "creatinine_umol_l": (4.4, 0.3)}
+    normal = {"sodium_mmol_l": (140, 3), "potassium_mmol_l": (4.2, 0.5), "hemoglobin_g_l": (132, 18),
+              "temperature_c": (36.9, 0.6), "weight_kg": (64, 12)}  # fmt: skip
+    floats = {k: rng.lognormal(m, s, n) for k, (m, s) in lognormal.items()}
+    floats |= {k: rng.normal(m, s, n) for k, (m, s) in normal.items()}
+    return pl.DataFrame(
+        {
+            "patient_id": _ids("P", rng.integers(0, patients, n), 8),
+            **floats,
+            "age": rng.integers(18, 96, n),
+            "heart_rate": rng.normal(80, 12, n).round().astype(np.int64),
+            "length_of_stay": rng.geometric(0.15, n),
+            "visit_number": rng.integers(1, 30, n),
+            "sex": rng.choice(["M", "F", "U"], n, p=[0.49, 0.49, 0.02]),
+            "ward": wards[rng.integers(0, wards.size, n)],
+            "department": rng.choice(["hepatology", "nephrology", "cardiology", "ICU",
+                                      "neurology", "endocrinology"], n),  # fmt: skip
+            "attending": doctors[rng.integers(0, doctors.size, n)],
+            "sample_date": pl.Series(taken + epoch).cast(pl.Int32).cast(pl.Date),
+            "report_date": pl.Series(taken + epoch + rng.integers(0, 3, n)).cast(pl.Int32).cast(pl.Date),
+            "diagnosis_code": codes[rng.integers(0, codes.size, n)],
+        }
+    )
+
+
 def scaled(
     name: str, scale: float, seed: int | None = None
 ) -> pl.DataFrame | dict[str, pl.DataFrame]:
