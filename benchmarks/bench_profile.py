@@ -1,16 +1,21 @@
-"""Profile speed and memory against DuckDB SUMMARIZE and ydata-profiling (minimal mode).
+"""Profile speed and memory against DuckDB SUMMARIZE, a plain polars read and
+ydata-profiling (minimal mode), on two shapes of table.
 
 Run by hand (``make bench``)::
 
     python benchmarks/bench_profile.py --rows 1000000 10000000 --ydata-python /path/to/python
 
-Data comes from ``medvalue.datasets.benchmark_table`` (about 25 columns), written once to
-``benchmarks/_data/`` as Parquet and UTF-8 CSV. Every measurement runs in a fresh Python
-process, which reports its own peak resident memory (``ru_maxrss``) and the time of the
-work itself (after imports); the median of ``--repeat`` runs is kept. Results go to
-``benchmarks/results/profile.json`` and a markdown table is printed for docs/benchmarks.md.
-ydata-profiling is slow enough that it is measured at 100k rows only, as the issue asks;
-install it in a separate environment and pass that interpreter with ``--ydata-python``.
+Shapes: ``benchmark`` (``medvalue.datasets.benchmark_table``, 25 columns of a hospital
+export with dirty text dates and numbers, one row per patient; Parquet and UTF-8 CSV) and
+``measurements`` (``medvalue.datasets.measurements_table``, 20 columns: continuous floats
+with nearly every value distinct, integers, categories of 3 to 5,000 levels, dates, a code,
+about three rows per patient; Parquet), written once to ``benchmarks/_data/``. Every
+measurement is a fresh Python process: *seconds* is the work after imports, *wall* the
+whole process as a user waits for it, *peak MB* its own high-water mark (VmHWM); the
+median of ``--repeat`` runs is kept. It prints the ratios the goals are stated in and
+writes ``benchmarks/results/profile.json`` (``benchmarks/summary.py`` puts them in the
+README). Install ydata-profiling in a separate environment and pass that interpreter with
+``--ydata-python``; it runs on the measurements shape at ``--ydata-rows``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +52,12 @@ t0 = time.perf_counter()
 p = profile(load_dataset(path), as_of="2025-01-01")
 assert p.size.rows > 0
 """,
+    "polars_read": """
+import polars as pl
+t0 = time.perf_counter()
+frame = pl.read_parquet(path) if path.endswith(".parquet") else pl.read_csv(path, infer_schema=False)
+assert frame.height > 0
+""",
     "duckdb_summarize": """
 import duckdb
 t0 = time.perf_counter()
@@ -65,12 +77,20 @@ ProfileReport(df, minimal=True, progress_bar=False).to_json()
 }
 
 
-def make_data(rows: int) -> dict[str, Path]:
-    """Write the benchmark table at ``rows`` rows as Parquet and CSV (reused if present).
+def make_data(rows: int, shape: str = "benchmark") -> dict[str, Path]:
+    """Write the ``shape`` table at ``rows`` rows as Parquet (and, for the benchmark
+    table, CSV), reused if present.
 
     Generated in a child process, so this process stays small while it measures others.
     """
     DATA.mkdir(parents=True, exist_ok=True)
+    if shape == "measurements":
+        parquet = DATA / f"meas_{rows}.parquet"
+        if not parquet.exists():
+            code = ("import sys; from medvalue.datasets import measurements_table; "
+                    "measurements_table(int(sys.argv[1])).write_parquet(sys.argv[2])")  # fmt: skip
+            subprocess.run([sys.executable, "-c", code, str(rows), str(parquet)], check=True)
+        return {"parquet": parquet}
     parquet, csv = DATA / f"bench_{rows}.parquet", DATA / f"bench_{rows}.csv"
     if not (parquet.exists() and csv.exists()):
         code = (
@@ -86,16 +106,19 @@ def measure(tool: str, path: Path, python: str, repeat: int) -> dict[str, float]
     code = _CHILD_PRELUDE + textwrap.dedent(RUNNERS[tool]) + _CHILD_REPORT
     runs = []
     for _ in range(repeat):
+        start = time.perf_counter()
         proc = subprocess.run(
             [python, "-c", code, str(path)], capture_output=True, text=True, check=False
         )
+        wall = time.perf_counter() - start
         if proc.returncode != 0:
             return {
                 "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
             }
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "wall": wall})
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
+        "wall": statistics.median(r["wall"] for r in runs),
         "peak_mb": max(r["peak_mb"] for r in runs),
         "runs": len(runs),
     }
@@ -104,7 +127,9 @@ def measure(tool: str, path: Path, python: str, repeat: int) -> dict[str, float]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    ap.add_argument("--ydata-rows", type=int, default=100_000)
+    ap.add_argument("--shapes", nargs="+", default=["benchmark", "measurements"],
+                    choices=["benchmark", "measurements"])  # fmt: skip
+    ap.add_argument("--ydata-rows", type=int, default=1_000_000)
     ap.add_argument(
         "--ydata-python", default=None, help="Interpreter with ydata-profiling installed."
     )
@@ -115,40 +140,94 @@ def main() -> None:
     args = ap.parse_args()
 
     results: list[dict[str, object]] = []
-    for rows in args.rows:
-        files = make_data(rows)
-        for fmt, path in ((f, files[f]) for f in args.formats):
-            repeat = args.repeat if rows <= 1_000_000 else 1
-            for tool in ("medvalue", "duckdb_summarize"):
-                r = measure(tool, path, sys.executable, repeat)
-                results.append({"rows": rows, "format": fmt, "tool": tool, **r})
-                print(results[-1], flush=True)
+    for shape in args.shapes:
+        for rows in args.rows:
+            files = make_data(rows, shape)
+            for fmt, path in ((f, files[f]) for f in args.formats if f in files):
+                repeat = args.repeat if rows <= 1_000_000 else 1
+                for tool in ("medvalue", "duckdb_summarize", "polars_read"):
+                    r = measure(tool, path, sys.executable, repeat)
+                    results.append({"shape": shape, "rows": rows, "format": fmt, "tool": tool, **r})
+                    print(results[-1], flush=True)
     if args.ydata_python:
-        files = make_data(args.ydata_rows)
+        path = make_data(args.ydata_rows, "measurements")["parquet"]
         for tool, python, repeat in (
             ("medvalue", sys.executable, args.repeat),
             ("ydata_minimal", args.ydata_python, 1),
         ):
-            r = measure(tool, files["parquet"], python, repeat)
-            results.append({"rows": args.ydata_rows, "format": "parquet", "tool": tool, **r})
+            r = measure(tool, path, python, repeat)
+            results.append({"shape": "measurements", "rows": args.ydata_rows, "format": "parquet",
+                            "tool": tool, "versus": "ydata", **r})  # fmt: skip
             print(results[-1], flush=True)
 
-    save("profile", results)
-    print("\n| rows | format | tool | seconds | peak MB |\n|---:|---|---|---:|---:|")
+    ratios = profile_ratios(results)
+    save("profile", results, ratios)
+    print("\n| shape | rows | format | tool | seconds | wall s | peak MB |")
+    print("|---|---:|---|---|---:|---:|---:|")
     for r in results:
         if "error" in r:
-            print(f"| {r['rows']:,} | {r['format']} | {r['tool']} | error: {r['error']} | |")
-        else:
             print(
-                f"| {r['rows']:,} | {r['format']} | {r['tool']} | {r['seconds']:.2f} | {r['peak_mb']:,.0f} |"
+                f"| {r['shape']} | {r['rows']:,} | {r['format']} | {r['tool']} | error: {r['error']} | | |"
             )
+        else:
+            print(f"| {r['shape']} | {r['rows']:,} | {r['format']} | {r['tool']} | {r['seconds']:.2f} "
+                  f"| {r['wall']:.2f} | {r['peak_mb']:,.0f} |")  # fmt: skip
+    print_ratios(ratios)
 
 
-def save(name: str, results: list[dict[str, object]]) -> None:
-    """Write ``results/<name>.json`` with the machine it was measured on."""
+def profile_ratios(results: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The ratios the goals are stated in (#23), each with its goal and whether it is met."""
+
+    def find(**match: object) -> dict[str, object] | None:
+        return next((r for r in results if "error" not in r
+                     and all(r.get(k) == v for k, v in match.items())), None)  # fmt: skip
+
+    out: list[dict[str, object]] = []
+    for r in results:
+        if r["tool"] != "medvalue" or "error" in r or r.get("versus"):
+            continue
+        key = {k: r[k] for k in ("shape", "rows", "format")}
+        duck = find(**key, tool="duckdb_summarize")
+        if duck:
+            ratio = float(r["wall"]) / float(duck["wall"])  # type: ignore[arg-type]
+            out.append({**key, "what": "profile / DuckDB SUMMARIZE (whole processes)",
+                        "ratio": ratio, "goal": "<= 1", "met": ratio <= 1})  # fmt: skip
+        read = find(**key, tool="polars_read")
+        if read and r["rows"] >= 10_000_000:
+            ratio = float(r["seconds"]) / float(read["seconds"])  # type: ignore[arg-type]
+            out.append({**key, "what": "profile / polars read (work after imports)",
+                        "ratio": ratio, "goal": "<= 3", "met": ratio <= 3})  # fmt: skip
+    ours, ydata = find(tool="medvalue", versus="ydata"), find(tool="ydata_minimal")
+    if ours and ydata:
+        key = {k: ours[k] for k in ("shape", "rows", "format")}
+        speed = float(ydata["wall"]) / float(ours["wall"])  # type: ignore[arg-type]
+        memory = float(ours["peak_mb"]) / float(ydata["peak_mb"])  # type: ignore[arg-type]
+        out.append({**key, "what": "ydata-profiling minimal / profile, wall (whole processes)",
+                    "ratio": speed, "goal": ">= 30", "met": speed >= 30})  # fmt: skip
+        out.append({**key, "what": "profile / ydata-profiling minimal, peak memory",
+                    "ratio": memory, "goal": "< 0.1", "met": memory < 0.1})  # fmt: skip
+    return out
+
+
+def print_ratios(ratios: list[dict[str, object]]) -> None:
+    print(
+        "\n| shape | rows | format | ratio | value | goal | met |\n|---|---:|---|---|---:|---|---|"
+    )
+    for q in ratios:
+        print(f"| {q['shape']} | {q['rows']:,} | {q['format']} | {q['what']} | {q['ratio']:.2f} "
+              f"| {q['goal']} | {'yes' if q['met'] else 'no'} |")  # fmt: skip
+
+
+def save(
+    name: str, results: list[dict[str, object]], ratios: list[dict[str, object]] | None = None
+) -> None:
+    """Write ``results/<name>.json`` with the machine and day it was measured on, and the
+    ratios the goals are stated in (read by ``summary.py``)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus": _cpus()}
-    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus": _cpus(),
+            "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    doc = {"meta": meta, "results": results, "ratios": ratios or []}
+    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2))
 
 
 def _cpus() -> int:

@@ -520,3 +520,16 @@ def test_the_spec_names_the_event_as_a_number_or_text(tmp_path):
     spec.write_text("tables:\n  status:\n    columns:\n      status: {role: label, event: 2}\n")
     r = readiness(mv.load_dataset(path, spec=spec))
     assert (r.label.positive, r.label.event_basis, r.label.competing) == ("2", "given", ("1",))
+
+
+def test_a_subsample_models_but_predictors_are_judged_on_every_row():
+    # Large tables: the models see a stratified sample, while completeness, levels and
+    # parameters (which set the minimum sample size) come from aggregations over all rows.
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    whole = readiness(ds, "death_90d")
+    part = readiness(ds, "death_90d", max_rows=300)
+    assert not whole.subsampled and part.subsampled
+    assert 290 <= part.model_rows <= 310 < whole.model_rows
+    assert part.predictors == whole.predictors
+    assert part.label == whole.label and part.available_n == whole.available_n
+    assert any("subsample of" in n for n in part.notes)

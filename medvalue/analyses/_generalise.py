@@ -207,7 +207,9 @@ def class_table(records: pl.LazyFrame, qi: Sequence[str]) -> pl.DataFrame:
     """
     kept = records.filter(~all_missing(qi))
     if SUBJECT in records.collect_schema():
-        return kept.select([SUBJECT, *qi]).unique().collect()
+        # People as integers from here on: only whether two rows share one matters.
+        people = kept.select([SUBJECT, *qi]).unique().collect(engine="streaming")
+        return people.with_columns(pl.col(SUBJECT).rank("dense"))
     return kept.group_by(list(qi)).agg(pl.len().alias("_w")).collect()
 
 
@@ -242,18 +244,16 @@ class _Coded:
         self.frames = frames
         self.ladders = ladders
         self.codes: dict[tuple[int, str, int], pl.Series] = {}
-        # People as integers: distinct counts of numbers are several times faster.
-        self.weights = [
-            f.select(pl.col(SUBJECT).rank("dense")).to_series() if SUBJECT in f.columns else f["_w"]
-            for f in frames
-        ]
+        # People as integers (class_table): distinct counts of numbers are several times faster.
+        self.weights = [f[SUBJECT] if SUBJECT in f.columns else f["_w"] for f in frames]
 
     def column(self, i: int, c: str, level: int) -> pl.Series:
         key = (i, c, level)
         if key not in self.codes:
             value = self.ladders[c].levels[level].apply(pl.col(c))
             frame = self.frames[i].with_columns(value.alias("_g"))  # broadcasts a constant
-            self.codes[key] = frame.select(pl.col("_g").rank("dense").alias(c)).to_series()
+            codes = frame.select(pl.col("_g").rank("dense").alias(c)).to_series()
+            self.codes[key] = _narrow(codes)
         return self.codes[key]
 
     def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
@@ -273,6 +273,16 @@ class _Coded:
             own = ["_key"]
         sizes = _sizes(coded, own)
         return _state(sizes, target_k)
+
+
+def _narrow(codes: pl.Series) -> pl.Series:
+    """Codes in the smallest unsigned type that holds them: the search keeps one series per
+    column and level, and most levels have few values (sex, age bands, years)."""
+    top = int(cast(int, codes.max()) or 0)
+    for dtype, limit in ((pl.UInt8, 2**8), (pl.UInt16, 2**16)):
+        if top < limit:
+            return codes.cast(dtype)
+    return codes
 
 
 def _state(sizes: pl.DataFrame, target_k: int) -> State:

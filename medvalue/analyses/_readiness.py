@@ -26,7 +26,6 @@ from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import ColumnError, ParameterError
 from medvalue.core._i18n import text
-from medvalue.core._patterns import share
 from medvalue.core._suppression import suppress
 from medvalue.read._dataset import Dataset
 
@@ -347,35 +346,37 @@ def _assess(
     if found is None:
         return Readiness(ds.name, small_cell, None, notes=("no label column",))
     table, column = found
-    frame = ds.frame(table).collect()
+    # Only the label (and follow-up time) columns are read whole; predictors are summarised
+    # by aggregations over the table and modelled on a sample of at most ``max_rows`` rows.
+    lazy = ds.frame(table)
+    columns = lazy.collect_schema().names()
+    label_values = lazy.select(column).collect(engine="streaming")[column]
     time_basis = "given" if time not in (None, "none") else None
-    if time is None and _looks_like_status(frame[column]):
+    if time is None and _looks_like_status(label_values):
         # An event status beside a follow-up time is a time-to-event outcome.
         time = _follow_up_column(ds, table)
         time_basis = "duration" if time else None
     elif time == "none":
         time = None
-    if time is not None and time not in frame.columns:
-        raise ColumnError.missing(ds.path, time, frame.columns, what="time column")
+    if time is not None and time not in columns:
+        raise ColumnError.missing(ds.path, time, columns, what="time column")
     event = event or ds.table_spec(table).columns[column].event
-    y_raw = frame[column]
-    summary, y, positive = _label(ds.path, table, column, y_raw, time, small_cell, event)
-    labelled = y is not None
-    keep = (
-        ~pl.Series(np.isnan(y)) if summary.outcome in ("continuous",) else pl.Series(y >= 0)
-    ) if labelled else None  # fmt: skip
+    summary, y, positive = _label(ds.path, table, column, label_values, time, small_cell, event)
+    del label_values
+    keep = np.isfinite(y) if summary.outcome == "continuous" else y >= 0
     tvals = None
     if time is not None:
-        tvals = _numeric(frame[time])
-        keep = keep & pl.Series(~np.isnan(tvals) & (tvals > 0))
-    rows = frame.filter(keep) if keep is not None else frame
-    y = y[keep.to_numpy()] if keep is not None else y
-    if tvals is not None and keep is not None:
-        tvals = tvals[keep.to_numpy()]
+        tvals = _numeric(lazy.select(time).collect(engine="streaming")[time])
+        keep &= ~np.isnan(tvals) & (tvals > 0)
+        tvals = tvals[keep]
+    kept = lazy if keep.all() else _rows_where(lazy, keep)
+    y = y[keep]
     _check_label(ds, summary, y)
-    predictors, design = _predictors(ds, table, column, time, rows)
-    leaks = _leakage(ds, table, rows, y, summary.outcome, design)
-    leaks += _dated_after(ds, table, rows, outcome_date)
+    idx = _model_rows(y, summary.outcome, max_rows, seed)
+    sample = _rows_at(lazy, np.flatnonzero(keep)[idx])
+    predictors, design = _predictors(ds, table, column, time, kept, sample)
+    leaks = _leakage(ds, table, sample, y[idx], summary.outcome, design)
+    leaks += _dated_after(ds, table, kept, outcome_date)
     leaked = {leak.column for leak in leaks if leak.kind == "separates_label"}
     predictors = tuple(
         Predictor(p.column, p.kind, p.parameters, p.completeness, False, "leakage")
@@ -383,10 +384,8 @@ def _assess(
         for p in predictors
     )  # fmt: skip
     used = [p.column for p in predictors if p.used]
-    x = _matrix(design, used)
-    idx = _model_rows(y, summary.outcome, max_rows, seed)
+    xm, ym = _matrix(design, used, len(idx)), y[idx]
     subsampled = len(idx) < len(y)
-    xm, ym = x[idx], y[idx]
     tm = None if tvals is None else tvals[idx]
     metrics, oof = baseline.cross_validate(summary.outcome, xm, ym, folds=folds, seed=seed, time=tm)
     if summary.outcome == "binary":
@@ -623,59 +622,125 @@ class _Design:
 
 
 def _predictors(
-    ds: Dataset, table: str, label: str, time: str | None, rows: pl.DataFrame
+    ds: Dataset,
+    table: str,
+    label: str,
+    time: str | None,
+    kept: pl.LazyFrame,
+    sample: pl.DataFrame,
 ) -> tuple[tuple[Predictor, ...], _Design]:
+    """Each column's use as a predictor, judged over all ``kept`` rows (completeness,
+    constancy, levels: one aggregation each), and its design values on the ``sample``."""
     tspec = ds.table_spec(table)
     plans = ds.plans[table]
+    schema = kept.collect_schema()
+    role_of = {c: tspec.columns[c].role if c in tspec.columns else "other" for c in schema}
+    candidates = [c for c in schema if c not in (label, time)]
+    numeric = [
+        c for c in candidates
+        if role_of[c] not in _EXCLUDED_ROLES and plans[c].kind != "datetime"
+        and not schema[c].is_temporal() and schema[c].is_numeric()
+    ]  # fmt: skip
+    textual = [
+        c for c in candidates
+        if role_of[c] not in _EXCLUDED_ROLES and plans[c].kind != "datetime"
+        and not schema[c].is_temporal() and not schema[c].is_numeric()
+    ]  # fmt: skip
+    stats = kept.select(
+        pl.len().alias("\x1frows"),
+        *[pl.col(c).null_count().alias(c) for c in candidates],
+        *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric],
+        *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric],
+    ).collect(engine="streaming").row(0, named=True)  # fmt: skip
+    n = int(stats["\x1frows"])
+    levels_of = dict(
+        zip(
+            textual,
+            pl.collect_all(
+                [
+                    kept.select(_level(pl.col(c), role_of[c]).alias("v"))
+                    .group_by("v")
+                    .agg(pl.len().alias("n"))
+                    for c in textual
+                ],
+                engine="streaming",
+            ),
+            strict=True,
+        )
+    )
     design = _Design()
     out = []
-    for c in rows.columns:
-        if c in (label, time):
-            continue
-        role = tspec.columns[c].role if c in tspec.columns else "other"
-        s = rows[c]
-        completeness = 1 - s.null_count() / len(s) if len(s) else 0.0
+    for c in candidates:
+        role = role_of[c]
+        completeness = 1 - stats[c] / n if n else 0.0
         if role in _EXCLUDED_ROLES:
             out.append(Predictor(c, "-", 0, completeness, False, _EXCLUDED_ROLES[role]))
-            continue
-        if plans[c].kind == "datetime" or s.dtype.is_temporal():
+        elif c not in numeric and c not in textual:
             out.append(Predictor(c, "date", 0, completeness, False, "date"))
-            continue
-        if s.dtype.is_numeric():
-            values = s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
-            if np.nanstd(values) == 0 or np.isnan(values).all():
+        elif c in numeric:
+            lo, hi = stats[f"\x1fmin:{c}"], stats[f"\x1fmax:{c}"]
+            if lo is None or lo == hi or math.isnan(lo) or math.isnan(hi):
                 out.append(Predictor(c, "numeric", 0, completeness, False, "constant"))
                 continue
-            design.numeric[c] = values
+            design.numeric[c] = sample[c].cast(pl.Float64).fill_null(float("nan")).to_numpy()
             out.append(Predictor(c, "numeric", 1, completeness, True))
-            continue
-        text_values = s.cast(pl.String).str.strip_chars()
-        if role == "diagnosis_code":
-            text_values = (
-                text_values.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "").str.slice(0, 3)
+        else:
+            counts = levels_of[c]
+            has_missing = counts["v"].null_count() > 0
+            counts = counts.drop_nulls("v").sort(["n", "v"], descending=[True, False])
+            # Missing is a level of its own (a comorbidity column is empty when absent).
+            if counts.height + has_missing <= 1:
+                out.append(Predictor(c, "categorical", 0, completeness, False, "constant"))
+                continue
+            if counts.height > 50 and role != "diagnosis_code":
+                out.append(Predictor(c, "categorical", 0, completeness, False, "too_many_levels"))
+                continue
+            levels = counts["v"].head(MAX_LEVELS)
+            # 0 = missing, 1.. = the commonest levels, len + 1 = other
+            other = len(levels) + 1
+            design.categorical[c] = (
+                sample.select(
+                    _level(pl.col(c), role)
+                    .replace_strict(levels, pl.int_range(1, other, eager=True), default=other)
+                    .fill_null(0)
+                )
+                .to_series()
+                .cast(pl.Int64)
+                .to_numpy()
             )
-        counts = text_values.drop_nulls().value_counts(sort=True)
-        # Missing is a level of its own (a comorbidity column is empty when absent).
-        if counts.height + (1 if text_values.null_count() else 0) <= 1:
-            out.append(Predictor(c, "categorical", 0, completeness, False, "constant"))
-            continue
-        if counts.height > 50 and role != "diagnosis_code":
-            out.append(Predictor(c, "categorical", 0, completeness, False, "too_many_levels"))
-            continue
-        levels = counts[text_values.name].head(MAX_LEVELS).to_list()
-        mapping = {v: i + 1 for i, v in enumerate(levels)}  # 0 = missing, len+1 = other
-        other = len(levels) + 1
-        codes = np.array(
-            [0 if v is None else mapping.get(v, other) for v in text_values.to_list()],
-            dtype=np.int64,
-        )
-        design.categorical[c] = codes
-        n_levels = len(np.unique(codes))
-        out.append(Predictor(c, "categorical", max(1, n_levels - 1), completeness, True))
+            n_levels = len(levels) + (counts.height > len(levels)) + has_missing
+            out.append(Predictor(c, "categorical", max(1, n_levels - 1), completeness, True))
     return tuple(out), design
 
 
-def _matrix(design: _Design, used: Sequence[str]) -> np.ndarray:
+def _level(value: pl.Expr, role: str) -> pl.Expr:
+    """A categorical predictor's level: the trimmed text (a diagnosis code's category)."""
+    text_values = value.cast(pl.String).str.strip_chars()
+    if role == "diagnosis_code":
+        return text_values.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "").str.slice(0, 3)
+    return text_values
+
+
+def _rows_where(frame: pl.LazyFrame, mask: np.ndarray) -> pl.LazyFrame:
+    """The rows of ``frame`` where ``mask`` is true, still lazy (streamed beside the mask)."""
+    flag = pl.LazyFrame({"\x1fkeep": mask})
+    return pl.concat([frame, flag], how="horizontal").filter(pl.col("\x1fkeep")).drop("\x1fkeep")
+
+
+def _rows_at(frame: pl.LazyFrame, positions: np.ndarray) -> pl.DataFrame:
+    """The rows of ``frame`` at the ascending ``positions``, read in one streamed pass."""
+    at = pl.Series(
+        positions, dtype=pl.UInt32 if positions.size and positions.max() < 2**32 else pl.UInt64
+    )
+    return (
+        frame.with_row_index("\x1frow")
+        .filter(pl.col("\x1frow").is_in(at.implode()))
+        .drop("\x1frow")
+        .collect(engine="streaming")
+    )
+
+
+def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
     """Numbers standardised with median imputation plus a missing flag where needed;
     categories one-hot with the commonest level as reference (missing is a level)."""
     blocks = []
@@ -697,9 +762,7 @@ def _matrix(design: _Design, used: Sequence[str]) -> np.ndarray:
                 if level != reference:
                     blocks.append((codes == level).astype(float)[:, None])
     if not blocks:
-        return np.zeros(
-            (len(next(iter(design.numeric.values()), np.zeros(0))) if design.numeric else 0, 0)
-        )
+        return np.zeros((rows, 0))
     return np.hstack(blocks)
 
 
@@ -770,28 +833,29 @@ def _leakage(
 
 
 def _dated_after(
-    ds: Dataset, table: str, rows: pl.DataFrame, outcome_date: str | None
+    ds: Dataset, table: str, rows: pl.LazyFrame, outcome_date: str | None
 ) -> list[Leak]:
     """Date columns that mostly fall after the outcome's date cannot be known at prediction."""
     tspec = ds.table_spec(table)
     column = outcome_date or tspec.first("death_date")
     if column is None:
         return []
-    if column not in rows.columns:
-        raise ColumnError.missing(ds.path, column, rows.columns, what="outcome date column")
-    when = rows[column]
-    if not when.dtype.is_temporal():
+    schema = rows.collect_schema()
+    if column not in schema:
+        raise ColumnError.missing(ds.path, column, schema.names(), what="outcome date column")
+    if not schema[column].is_temporal():
         return []
-    out = []
-    for c in rows.columns:
-        if c == column or not rows[c].dtype.is_temporal():
-            continue
-        both = rows.select((pl.col(c) > pl.col(column)).alias("after")).filter(
-            pl.col("after").is_not_null()
-        )
-        if both.height and share(both["after"]) >= 0.5:
-            out.append(Leak(c, "dated_after_outcome", share(both["after"])))
-    return out
+    dated = [c for c, t in schema.items() if c != column and t.is_temporal()]
+    if not dated:
+        return []
+    # The share of rows dated after the outcome among rows holding both dates.
+    after = rows.select((pl.col(c) > pl.col(column)).mean().alias(c) for c in dated)
+    shares = after.collect(engine="streaming").row(0, named=True)
+    return [
+        Leak(c, "dated_after_outcome", float(shares[c]))
+        for c in dated
+        if shares[c] is not None and shares[c] >= 0.5
+    ]
 
 
 def _sample_size(

@@ -134,12 +134,29 @@ def normalise(frame: pl.LazyFrame | pl.DataFrame, column: str) -> pl.LazyFrame:
     Each raw code is tried as written, then as its four-character subcategory, then as its
     three-character category: the most specific WHO code that exists wins. A national
     clinical edition ``K72.100x001`` becomes ``K72.1``, ``I10.x00x024`` becomes ``I10``,
-    ICD-10-CM ``E11.65`` becomes ``E11.6``. Only the distinct codes are worked on, then
-    joined back: a diagnosis column repeats a few thousand codes over millions of rows.
+    ICD-10-CM ``E11.65`` becomes ``E11.6``. Only the distinct codes are worked on (one
+    streamed pass now), then looked up row by row: a diagnosis column repeats a few thousand
+    codes over millions of rows, and a lookup streams where a join in row order would hold
+    the table.
     """
     lf = frame.lazy()
-    distinct = _normalise_distinct(lf.select(pl.col(column)).unique(), column)
-    return lf.join(distinct, on=column, how="left", nulls_equal=True, maintain_order="left")
+    distinct = _normalise_distinct(lf.select(pl.col(column)).unique(), column).collect(
+        engine="streaming"
+    )
+    known = distinct.filter(pl.col(column).is_not_null())
+    unwritten = distinct.filter(pl.col(column).is_null())
+    looked_up = []
+    for out in (f"{column}_icd10", f"{column}_status"):
+        # Every written code is among the known ones: the default is the missing code's.
+        default = unwritten[out][0] if unwritten.height else None
+        looked_up.append(
+            pl.col(column)
+            .replace_strict(
+                known[column], known[out], default=default, return_dtype=known.schema[out]
+            )
+            .alias(out)
+        )
+    return lf.with_columns(looked_up)
 
 
 def _normalise_distinct(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:

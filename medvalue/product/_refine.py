@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -391,20 +391,31 @@ def _pseudonym_table(
         .sort()
     )
     domain = b"patient:" if role == "patient_id" else b"encounter:"
-    # HMAC has no polars expression; this runs once per distinct id, not per row.
-    pseudonyms = _hmac_hex(key, domain, ids.to_list())
-    table = pl.DataFrame(
-        {"id": ids, "pseudonym": [h[:PSEUDONYM_HEX] for h in pseudonyms]},
-        schema={"id": pl.String, "pseudonym": pl.String},
-    )
-    if role == "patient_id" and settings.dates == "shift":
-        span = 2 * settings.max_shift_days + 1
-        shifts = [
-            int(h[:16], 16) % span - settings.max_shift_days
-            for h in _hmac_hex(key, b"shift:", ids.to_list())
-        ]
-        table = table.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
-    return table
+    shifting = role == "patient_id" and settings.dates == "shift"
+    span = 2 * settings.max_shift_days + 1
+    # HMAC has no polars expression; this runs once per distinct id, not per row, in
+    # slices, so that Python holds the strings of one slice at a time.
+    parts = []
+    for i in range(0, len(ids), _HMAC_SLICE):
+        chunk = ids.slice(i, _HMAC_SLICE)
+        part = pl.DataFrame(
+            {"id": chunk, "pseudonym": [h[:PSEUDONYM_HEX] for h in _hmac_hex(key, domain, chunk)]},
+            schema={"id": pl.String, "pseudonym": pl.String},
+        )
+        if shifting:
+            shifts = [int(h[:16], 16) % span - settings.max_shift_days
+                      for h in _hmac_hex(key, b"shift:", chunk)]  # fmt: skip
+            part = part.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
+        parts.append(part)
+    if not parts:
+        schema = {"id": pl.String, "pseudonym": pl.String} | (
+            {"shift_days": pl.Int32} if shifting else {}
+        )
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts)
+
+
+_HMAC_SLICE = 500_000
 
 
 @dataclass(frozen=True)
@@ -416,7 +427,7 @@ class _Cleaned:
     rows: int
 
 
-def _hmac_hex(key: bytes, prefix: bytes, values: Sequence[str]) -> list[str]:
+def _hmac_hex(key: bytes, prefix: bytes, values: Iterable[str]) -> list[str]:
     """HMAC-SHA256(key, prefix + value) in hex for each value (RFC 2104).
 
     The keyed inner and outer hash states are computed once and copied per value, twice
@@ -462,12 +473,15 @@ def _clean_table(
         col, mapping = tspec.first(role), ids[role]
         if col is None or mapping is None:
             continue
-        extra = ["shift_days"] if role == "patient_id" and shifting else []
-        lf = lf.with_columns(pl.col(_typed(col)).cast(pl.String))  # ids may be numbers
-        lf = lf.join(
-            mapping.lazy().select(pl.col("id").alias(_typed(col)), pl.col("pseudonym").alias(f"__{role}"), *extra),
-            on=_typed(col), how="left", maintain_order="left",
-        )  # fmt: skip
+        # A lookup, not a join: it streams in row order and holds only the mapping.
+        found = pl.col(_typed(col)).cast(pl.String)  # ids may be numbers
+        ids_, looked_up = mapping.get_column("id"), [("pseudonym", f"__{role}")]
+        if role == "patient_id" and shifting:
+            looked_up.append(("shift_days", "shift_days"))
+        lf = lf.with_columns(
+            found.replace_strict(ids_, mapping.get_column(v), default=None).alias(name)
+            for v, name in looked_up
+        )
 
     date_mode = settings.dates if (settings.dates != "shift" or shifting) else "month"
     # A date after the valuation date (or today, whichever is later) cannot have happened yet.
