@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -344,15 +344,11 @@ def _clean(
 ) -> DatasetSpec:
     """Write the cleaned tables to ``stage``; return their spec."""
     identifiers = {(f.table, f.column): f for f in before.direct_identifiers}
-    ids = {
-        role: _pseudonym_table(ds, role, key, settings) for role in ("patient_id", "encounter_id")
-    }
     tables: dict[str, TableSpec] = {}
     renames: dict[tuple[str, str], str] = {}
     stage.mkdir(parents=True, exist_ok=True)
     for t in ds.table_names:
-        cleaned = _clean_table(ds, t, settings, identifiers, ids, as_of)
-        cleaned.frame.sink_parquet(stage / f"{t}.parquet", compression="zstd", statistics=True)
+        cleaned = _clean_table(ds, t, settings, identifiers, key, as_of, stage / f"{t}.parquet")
         rows_out = pl.scan_parquet(stage / f"{t}.parquet").select(pl.len()).collect().item()
         changes.extend(cleaned.changes)
         if cleaned.rows > rows_out:
@@ -375,52 +371,84 @@ def _is_id_role(ds: Dataset, table: str, column: str) -> bool:
     return ds.spec.role_of(table, column).role in ("patient_id", "encounter_id")
 
 
-def _pseudonym_table(
-    ds: Dataset, role: str, key: bytes, settings: RefineSettings
-) -> pl.DataFrame | None:
-    """id -> pseudonym (and, for patients, a date shift in days), over the distinct ids of
-    every table, so the same id gets the same pseudonym everywhere."""
-    cols = ds.spec.columns_with_role(role)
-    if not cols:
-        return None
-    ids = (
-        pl.concat([ds.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols])
-        .drop_nulls()
-        .unique()
-        .collect()["id"]
-        .sort()
-    )
+def _pseudonyms(ids: pl.Series, role: str, key: bytes, settings: RefineSettings) -> pl.DataFrame:
+    """id -> pseudonym (and, for patients, a date shift in days) for the distinct ``ids``.
+
+    A keyed hash of the id alone, so the same id gets the same pseudonym in every table and
+    every slice of a table, without a table of all ids anywhere."""
     domain = b"patient:" if role == "patient_id" else b"encounter:"
     shifting = role == "patient_id" and settings.dates == "shift"
     span = 2 * settings.max_shift_days + 1
-    # HMAC has no polars expression; this runs once per distinct id, not per row, in
-    # slices, so that Python holds the strings of one slice at a time.
-    parts = []
-    for i in range(0, len(ids), _HMAC_SLICE):
-        chunk = ids.slice(i, _HMAC_SLICE)
-        part = pl.DataFrame(
-            {"id": chunk, "pseudonym": [h[:PSEUDONYM_HEX] for h in _hmac_hex(key, domain, chunk)]},
-            schema={"id": pl.String, "pseudonym": pl.String},
-        )
-        if shifting:
-            shifts = [int(h[:16], 16) % span - settings.max_shift_days
-                      for h in _hmac_hex(key, b"shift:", chunk)]  # fmt: skip
-            part = part.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
-        parts.append(part)
-    if not parts:
-        schema = {"id": pl.String, "pseudonym": pl.String} | (
-            {"shift_days": pl.Int32} if shifting else {}
-        )
-        return pl.DataFrame(schema=schema)
-    return pl.concat(parts)
+    # HMAC has no polars expression; this runs once per distinct id of a slice, not per row.
+    table = pl.DataFrame(
+        {"id": ids, "pseudonym": [h[:PSEUDONYM_HEX] for h in _hmac_hex(key, domain, ids)]},
+        schema={"id": pl.String, "pseudonym": pl.String},
+    )
+    if shifting:
+        shifts = [int(h[:16], 16) % span - settings.max_shift_days
+                  for h in _hmac_hex(key, b"shift:", ids)]  # fmt: skip
+        table = table.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
+    return table
 
 
-_HMAC_SLICE = 500_000
+class _Slices:
+    """A table's cleaning plan run over slices of its rows, so that memory follows a slice.
+
+    polars runs a value lookup (``replace_strict``: pseudonyms, normalised codes) outside its
+    streaming engine and holds every column beside it, so the whole table would be held. A
+    slice's pseudonyms are computed from the ids it holds and kept on disk in ``scratch``
+    between passes (the first pass counts and hashes; the second writes).
+    """
+
+    def __init__(
+        self,
+        frame: pl.LazyFrame,
+        ids: Mapping[str, str],  # role -> typed id column
+        key: bytes,
+        settings: RefineSettings,
+        scratch: Path,
+    ) -> None:
+        self.frame, self.ids, self.key, self.settings = frame, ids, key, settings
+        self.scratch = scratch
+        self.rows = int(frame.select(pl.len()).collect().item())
+        width = max(1, len(frame.collect_schema()))
+        self.size = max(_MIN_SLICE_ROWS, _SLICE_CELLS // width)
+        self.offsets = list(range(0, max(self.rows, 1), self.size))
+
+    def part(self, i: int) -> pl.LazyFrame:
+        """Slice ``i`` with its ids' pseudonyms (``__<role>``) and date shifts."""
+        part = self.frame.slice(self.offsets[i], self.size)
+        for role, col in self.ids.items():
+            path = self.scratch / f"ids-{role}-{i}.parquet"
+            if path.exists():
+                mapping = pl.read_parquet(path)
+            else:
+                held = part.select(pl.col(col).cast(pl.String).drop_nulls().unique().sort())
+                mapping = _pseudonyms(held.collect().to_series(), role, self.key, self.settings)
+                mapping.write_parquet(path)
+            found = pl.col(col).cast(pl.String)  # ids may be numbers
+            looked_up = [("pseudonym", f"__{role}")]
+            if "shift_days" in mapping.columns:
+                looked_up.append(("shift_days", "shift_days"))
+            part = part.with_columns(
+                found.replace_strict(mapping["id"], mapping[v], default=None).alias(name)
+                for v, name in looked_up
+            )
+        return part
+
+    def parts(self) -> Iterator[tuple[int, pl.LazyFrame]]:
+        for i, offset in enumerate(self.offsets):
+            yield offset, self.part(i)
+
+
+#: Cells of a table held at once while cleaning (a slice's rows x its columns): about
+#: 200-400 MB of typed values, whatever the size of the table.
+_SLICE_CELLS = 20_000_000
+_MIN_SLICE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
 class _Cleaned:
-    frame: pl.LazyFrame
     spec: TableSpec
     changes: list[Change]
     renames: dict[str, str]  # old column name -> new (pseudonymised ids)
@@ -452,9 +480,11 @@ def _clean_table(
     t: str,
     settings: RefineSettings,
     identifiers: Mapping[tuple[str, str], Any],
-    ids: Mapping[str, pl.DataFrame | None],
+    key: bytes,
     as_of: dt.date,
+    out: Path,
 ) -> _Cleaned:
+    """Clean table ``t`` into the Parquet file ``out``, slice by slice (see :class:`_Slices`)."""
     tspec = ds.table_spec(t)
     plans = ds.plans[t]
     # Raw and typed values side by side: counting what changed needs both.
@@ -467,21 +497,12 @@ def _clean_table(
     for c in code_cols:
         lf = codes.normalise(lf, _typed(c))
     pid = tspec.first("patient_id")
-    pid_map = ids["patient_id"]
-    shifting = settings.dates == "shift" and pid is not None and pid_map is not None
-    for role in ("patient_id", "encounter_id"):
-        col, mapping = tspec.first(role), ids[role]
-        if col is None or mapping is None:
-            continue
-        # A lookup, not a join: it streams in row order and holds only the mapping.
-        found = pl.col(_typed(col)).cast(pl.String)  # ids may be numbers
-        ids_, looked_up = mapping.get_column("id"), [("pseudonym", f"__{role}")]
-        if role == "patient_id" and shifting:
-            looked_up.append(("shift_days", "shift_days"))
-        lf = lf.with_columns(
-            found.replace_strict(ids_, mapping.get_column(v), default=None).alias(name)
-            for v, name in looked_up
-        )
+    shifting = settings.dates == "shift" and pid is not None
+    id_columns = {
+        role: _typed(col)
+        for role in ("patient_id", "encounter_id")
+        if (col := tspec.first(role)) is not None
+    }
 
     date_mode = settings.dates if (settings.dates != "shift" or shifting) else "month"
     # A date after the valuation date (or today, whichever is later) cannot have happened yet.
@@ -612,12 +633,48 @@ def _clean_table(
         outputs.append(value.alias(c))
         columns[c] = cspec
 
-    # Aggregates stream; so does the per-row hash the duplicate search starts from.
-    row = (
-        lf.select([e.alias(n) for n, e in counts.items()])
-        .collect(engine="streaming")
-        .row(0, named=True)
-    )
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
+    try:
+        slices = _Slices(lf, id_columns, key, settings, scratch)
+        row = _counted(slices, counts, any_of=set(has_time.values()), all_of=set(whole.values()))
+        return _write_cleaned(slices, t, tspec, row, pending, outputs, has_time, whole, columns,
+                              renames, out)  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _counted(
+    slices: _Slices, counts: Mapping[str, pl.Expr], any_of: set[str], all_of: set[str]
+) -> dict[str, Any]:
+    """``counts`` (sums, and the any/all flags named in ``any_of``/``all_of``) over every
+    slice. The counting pass also writes each slice's pseudonyms for the writing pass."""
+    total: dict[str, Any] = {}
+    for _, part in slices.parts():
+        got = part.select([e.alias(n) for n, e in counts.items()]).collect(engine="streaming")
+        for name, value in got.row(0, named=True).items():
+            if name in any_of:
+                total[name] = bool(total.get(name, False) or value)
+            elif name in all_of:
+                total[name] = bool(total.get(name, True) and (value is None or value))
+            else:
+                total[name] = int(total.get(name, 0)) + int(value or 0)
+    return total
+
+
+def _write_cleaned(
+    slices: _Slices,
+    t: str,
+    tspec: TableSpec,
+    row: Mapping[str, Any],
+    pending: Sequence[tuple[str, str, str, str]],
+    outputs: Sequence[pl.Expr],
+    has_time: Mapping[str, str],
+    whole: Mapping[str, str],
+    columns: dict[str, ColumnSpec],
+    renames: dict[str, str],
+    out: Path,
+) -> _Cleaned:
+    """The changes counted in ``row``, then the cleaned rows (duplicates dropped) to ``out``."""
     tchanges = [
         Change(step, t, c, int(row[name]), int(row[name]), detail)
         for step, c, name, detail in pending
@@ -632,29 +689,37 @@ def _clean_table(
         elif name in whole and row[whole[name]]:
             e = e.cast(pl.Int64).alias(name)
         final_outputs.append(e)
-    drop = _duplicate_rows(lf, final_outputs)
-    frame = (
-        lf.with_row_index("__row")
-        .filter(~pl.col("__row").is_in(drop.implode()))
-        .select(final_outputs)
-    )
-    return _Cleaned(
-        frame, TableSpec(kind=tspec.kind, columns=columns), tchanges, renames, int(row["__rows"])
-    )
+    drop = _duplicate_rows(slices, final_outputs).implode()
+    # Each slice to its own file, then one streamed copy into ``out``: nothing is held.
+    written = []
+    for i, (offset, part) in enumerate(slices.parts()):
+        kept = part.with_row_index("__row", offset=offset).filter(~pl.col("__row").is_in(drop))
+        written.append(slices.scratch / f"part-{i:05d}.parquet")
+        kept.select(final_outputs).sink_parquet(written[-1], compression="zstd", statistics=True)
+    pl.scan_parquet(written).sink_parquet(out, compression="zstd", statistics=True)
+    return _Cleaned(TableSpec(kind=tspec.kind, columns=columns), tchanges, renames,
+                    int(row["__rows"]))  # fmt: skip
 
 
-def _duplicate_rows(lf: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:
+def _duplicate_rows(slices: _Slices, outputs: list[pl.Expr]) -> pl.Series:
     """Row numbers of exact repeats of an earlier row, found without holding the table:
-    a streamed 64-bit hash of every row picks candidates, which are compared exactly."""
-    hashed = lf.select(pl.struct(outputs).hash(seed=0).alias("h")).collect(engine="streaming")["h"]
-    candidates = hashed.is_duplicated().arg_true()
-    if candidates.is_empty():
+    a 64-bit hash of every row (slice by slice) picks candidates, compared exactly."""
+    row_hash = pl.struct(outputs).hash(seed=0).alias("h")
+    hashed = pl.concat(
+        [part.select(row_hash).collect(engine="streaming") for _, part in slices.parts()]
+    )["h"]
+    candidates = hashed.is_duplicated().arg_true().implode()
+    del hashed
+    if candidates.list.len().item() == 0:
         return pl.Series("__row", [], dtype=pl.UInt32)
-    rows = (
-        lf.with_row_index("__row")
-        .filter(pl.col("__row").is_in(candidates.implode()))
-        .select("__row", *outputs)
-        .collect()
+    rows = pl.concat(
+        [
+            part.with_row_index("__row", offset=offset)
+            .filter(pl.col("__row").is_in(candidates))
+            .select("__row", *outputs)
+            .collect()
+            for offset, part in slices.parts()
+        ]
     )
     repeat = ~pl.struct(pl.exclude("__row")).is_first_distinct()
     return rows.filter(repeat)["__row"]
