@@ -343,6 +343,9 @@ def coverage(
         reference = load_reference(reference)
     lists = dict(code_lists if code_lists is not None else default_code_lists())
 
+    # The per-person counts first, while no diagnosis frame is held: both are large.
+    patients = ds.distinct_count("patient_id")
+    demographics, pyramid = _demographics(ds, small_cell)
     concept_frame = standards.concepts(ds.raw)
     long = _diagnoses(ds)
     normal = codes.normalise(long, "code").join(
@@ -358,8 +361,10 @@ def coverage(
     coded_frame, valid_ids = pl.collect_all(
         [
             normal.select(
-                patient_number, "position", "code_status", "code_icd10", "category", "block",
-                "chapter",
+                patient_number, "code_icd10",
+                # A few hundred values repeated over every row: 4 bytes each, not a string.
+                *(pl.col(c).cast(pl.Categorical) for c in
+                  ("position", "code_status", "category", "block", "chapter")),
             ),
             normal.filter(pl.col("code_icd10").is_not_null())
             .select(pl.col("patient").cast(pl.String))
@@ -392,8 +397,8 @@ def coverage(
         for pos in ("primary", "secondary")
         if pos in _positions(ds)
     }
-    patients = ds.distinct_count("patient_id")
-    demographics, pyramid = _demographics(ds, small_cell)
+    cohorts, pairs = _cohorts(valid, lists, small_cell), _pairs(valid, small_cell)
+    del normal, valid, coded_frame  # the vocabulary counts below hold their own sets of ids
     mix, recognised = _vocabulary_mix(
         _coded(ds), valid_ids.lazy(), _with_concept(concept_frame), small_cell
     )
@@ -411,8 +416,8 @@ def coverage(
         blocks=blocks,
         categories=categories,
         positions=positions,
-        code_lists=_cohorts(valid, lists, small_cell),
-        comorbidity_pairs=_pairs(valid, small_cell),
+        code_lists=cohorts,
+        comorbidity_pairs=pairs,
         demographics=demographics,
         reference=compare_with_reference(pyramid, reference) if reference is not None else None,
         concepts=_concepts(concept_frame, small_cell) if concept_frame is not None else (),
@@ -786,13 +791,22 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
         )
     band = _band_expr(pl.col("age"))
     broad = _broad_expr(pl.col("age"))
-    df = people.with_columns(band.alias("band"), broad.alias("broad")).collect()
+    # People per combination of sex, band and region: a few hundred rows, not one per person.
+    kept = ["sex", "band", "broad", *(["region"] if region else [])]
+    df = (
+        people.with_columns(band.alias("band"), broad.alias("broad"))
+        .group_by(kept)
+        .agg(pl.len().alias(_PEOPLE))
+        .collect(engine="streaming")
+    )
     by_sex = _partition(df, "sex", small_cell, order=("F", "M", "U"))
     bands = _partition(df, "band", small_cell, order=_band_labels())
     broad_counts = _partition(
         df, "broad", small_cell, order=[_broad_label(a, b) for a, b in AGE_BANDS_BROAD]
     )
-    pyramid_counts = df.group_by("band", "sex").agg(pl.len()).filter(pl.col("band").is_not_null())
+    pyramid_counts = (
+        df.group_by("band", "sex").agg(pl.col(_PEOPLE).sum()).filter(pl.col("band").is_not_null())
+    )
     raw = {(b, s): int(n) for b, s, n in pyramid_counts.iter_rows()}
     keys = [(b, s) for b in _band_labels() for s in ("F", "M")]
     shown = suppress([raw.get(k, 0) for k in keys], small_cell)
@@ -897,6 +911,10 @@ def _broad_expr(age: pl.Expr) -> pl.Expr:
 OTHER_KEY = "其他/other"
 
 
+#: In the demographics' table of combinations: the people holding each.
+_PEOPLE = "\x1fpeople"
+
+
 def _partition(
     df: pl.DataFrame,
     column: str,
@@ -905,10 +923,11 @@ def _partition(
     *,
     merge_small: bool = False,
 ) -> tuple[Count, ...]:
-    """Counts per value, suppressed as a partition. With ``merge_small`` (values taken from
+    """Counts per value (``df``: combinations with their people), suppressed as a partition.
+    With ``merge_small`` (values taken from
     the data, such as township names), a value held by too few people is not named at
     all: such values are pooled into one "other" row, itself suppressed if small."""
-    counted = df.filter(pl.col(column).is_not_null()).group_by(column).agg(pl.len())
+    counted = df.filter(pl.col(column).is_not_null()).group_by(column).agg(pl.col(_PEOPLE).sum())
     raw = {str(k): int(n) for k, n in counted.iter_rows()}
     keys = list(order) if order else sorted(raw, key=lambda k: (-raw[k], k))
     shown = suppress([raw.get(k, 0) for k in keys], small_cell)
