@@ -22,6 +22,8 @@ def table(results: Path = HERE / "results") -> str:
     ]
     for path in sorted(results.glob("*.json")):
         doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):  # a results file from before the ratios were saved
+            continue
         day = doc.get("meta", {}).get("date", "")
         for q in doc.get("ratios", []):
             label = f"{path.stem} ({day})" if day else path.stem

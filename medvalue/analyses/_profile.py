@@ -691,10 +691,8 @@ def _column_exprs(
         count(plan.placeholder()).alias(k + "placeholder"),
         count(~missing & t.is_null()).alias(k + "unparseable"),
     ]
-    if on_sorted_rows:
+    if distinct:
         out.append(ranked.n_unique().alias(k + "n_unique"))
-    elif distinct:
-        out.append(t.drop_nulls().n_unique().alias(k + "n_unique"))
     if cspec.role in HIDDEN_ROLES:
         # No value of an identifier or free-text column ever leaves this function.
         if plan.kind == "string":
@@ -778,6 +776,10 @@ class _Ranked:
 
     def largest(self) -> pl.Expr:
         return self._at(self.held - 1)
+
+    def n_unique(self) -> pl.Expr:
+        """Distinct typed values (two raw texts may type to one value: "45" and "45.0")."""
+        return self.t.drop_nulls().n_unique()
 
     def kth_smallest(self, k: int) -> pl.Expr:
         """The k-th smallest value over the rows (the largest, if fewer rows hold one)."""

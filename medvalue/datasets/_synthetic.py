@@ -980,11 +980,14 @@ def measurements_table(rows: int, seed: int = 13) -> pl.DataFrame:
             "visit_number": rng.integers(1, 30, n),
             "sex": rng.choice(["M", "F", "U"], n, p=[0.49, 0.49, 0.02]),
             "ward": wards[rng.integers(0, wards.size, n)],
-            "department": rng.choice(["hepatology", "nephrology", "cardiology", "ICU",
-                                      "neurology", "endocrinology"], n),  # fmt: skip
+            "department": rng.choice(
+                ["hepatology", "nephrology", "cardiology", "ICU", "neurology", "endocrinology"], n
+            ),  # fmt: skip
             "attending": doctors[rng.integers(0, doctors.size, n)],
             "sample_date": pl.Series(taken + epoch).cast(pl.Int32).cast(pl.Date),
-            "report_date": pl.Series(taken + epoch + rng.integers(0, 3, n)).cast(pl.Int32).cast(pl.Date),
+            "report_date": pl.Series(taken + epoch + rng.integers(0, 3, n))
+            .cast(pl.Int32)
+            .cast(pl.Date),
             "diagnosis_code": codes[rng.integers(0, codes.size, n)],
         }
     )
