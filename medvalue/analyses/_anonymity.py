@@ -12,13 +12,18 @@ t-closeness); formulas and sources in docs/methods.md.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
+
+from medvalue.core._files import cache_dir
 
 #: Class sizes whose shares of records are reported: below 2 (unique), 5 and 11 (CMS).
 BELOW = (2, 5, 11)
@@ -141,20 +146,56 @@ def class_sizes(records: pl.LazyFrame, qi: Sequence[str]) -> pl.LazyFrame:
     return kept.group_by(list(qi)).agg(size.cast(pl.Int64).alias(SIZE))
 
 
+#: Records whose classes are counted at once: a table of many unique people has about one
+#: class per record, each with its set of people, which at 10M records held 2 GB.
+CLASS_PART_ROWS = 2_500_000
+
+
+def parts_for(records: pl.LazyFrame) -> int:
+    """How many parts to count ``records``' classes in (see :data:`CLASS_PART_ROWS`)."""
+    rows = int(records.select(pl.len()).collect(engine="streaming").item())
+    return max(1, math.ceil(rows / CLASS_PART_ROWS))
+
+
 def summarise(
     records: pl.LazyFrame,
     qi: Sequence[str],
     *,
     threshold: float = 0.2,
     population: pl.DataFrame | None = None,
+    parts: int | None = None,
 ) -> ClassSummary:
     """k, records in small classes and ARX risks, from one group-by.
 
     ``population`` holds the quasi-identifier columns and a ``count`` column: how many
     people of the population (a census table, or the superset the data was drawn from)
-    share each combination; it enables the journalist model.
+    share each combination; it enables the journalist model. ``parts`` splits the classes
+    into that many groups counted one after the other (default: one per
+    :data:`CLASS_PART_ROWS` records), so memory follows a part, not the table.
     """
-    classes = class_sizes(records, qi)
+    with typed_copy(records, qi) as copy:
+        return _summarise(copy, qi, threshold, population, parts or parts_for(copy))
+
+
+@contextlib.contextmanager
+def typed_copy(records: pl.LazyFrame, qi: Sequence[str]) -> Iterator[pl.LazyFrame]:
+    """``records``' quasi-identifiers (and people) written once to a private Parquet copy
+    (one streamed pass), so that counting in parts types them (dates read out of text ...)
+    once, not per part, and counting the rows costs nothing."""
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
+        copy = Path(scratch) / "classes.parquet"
+        kept = [*qi, *([SUBJECT] if SUBJECT in records.collect_schema() else [])]
+        records.select(kept).sink_parquet(copy)
+        yield pl.scan_parquet(copy)
+
+
+def _summarise(
+    records: pl.LazyFrame,
+    qi: Sequence[str],
+    threshold: float,
+    population: pl.DataFrame | None,
+    parts: int,
+) -> ClassSummary:
     f = pl.col(SIZE)
     stats = [
         f.sum().alias("n"),
@@ -171,19 +212,32 @@ def summarise(
         pop = population.lazy().select(
             [*[pl.col(c).cast(pl.String) for c in qi], pl.col("count").cast(pl.Int64)]
         )
-        schema = classes.collect_schema()
-        classes = classes.with_columns([as_text(pl.col(c), schema[c]) for c in qi])
-        joined = classes.join(pop, on=list(qi), how="left", nulls_equal=True)
-        # A class the population table lacks is taken to be as small as it is here.
-        big_f = pl.max_horizontal(pl.col("count").fill_null(0), f)
-        classes = joined.with_columns(big_f.alias("_F"))
         stats += [
             pl.col("_F").min().alias("Fmin"),
             pl.col("_F").sum().alias("Fsum"),
             (f / pl.col("_F")).sum().alias("f_over_F"),
             f.filter(1.0 / pl.col("_F") > threshold).sum().alias("j_at_risk"),
         ]
-    row = classes.select(stats).collect().row(0, named=True)
+    # A class never spans two parts (they split the rows by a hash of the quasi-identifiers),
+    # so each statistic over all classes is the sum, or the minimum, of the parts'.
+    row: dict[str, Any] = {"k": None, "Fmin": None}
+    for p in range(parts):
+        part = records if parts == 1 else records.filter(pl.struct(qi).hash(seed=0) % parts == p)
+        classes = class_sizes(part, qi)
+        if population is not None:
+            schema = classes.collect_schema()
+            classes = classes.with_columns([as_text(pl.col(c), schema[c]) for c in qi])
+            joined = classes.join(pop, on=list(qi), how="left", nulls_equal=True)
+            # A class the population table lacks is taken to be as small as it is here.
+            big_f = pl.max_horizontal(pl.col("count").fill_null(0), f)
+            classes = joined.with_columns(big_f.alias("_F"))
+        got = classes.select(stats).collect(engine="streaming").row(0, named=True)
+        for name, value in got.items():
+            if name in ("k", "Fmin"):
+                if value is not None:
+                    row[name] = value if row.get(name) is None else min(row[name], value)
+            else:
+                row[name] = (row.get(name) or 0) + (value or 0)
     suppressed = int(records.filter(all_missing(qi)).select(pl.len()).collect().item())
     n = int(row["n"] or 0)
     J = int(row["J"] or 0)

@@ -25,7 +25,7 @@ from typing import cast
 
 import polars as pl
 
-from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing
+from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
 from medvalue.core._patterns import share
 
 OTHER = "其他/other"
@@ -206,11 +206,24 @@ def class_table(records: pl.LazyFrame, qi: Sequence[str]) -> pl.DataFrame:
     person appears once per distinct combination so merged classes count people, not rows.
     """
     kept = records.filter(~all_missing(qi))
-    if SUBJECT in records.collect_schema():
-        # People as integers from here on: only whether two rows share one matters.
-        people = kept.select([SUBJECT, *qi]).unique().collect(engine="streaming")
-        return people.with_columns(pl.col(SUBJECT).rank("dense"))
-    return kept.group_by(list(qi)).agg(pl.len().alias("_w")).collect()
+    if SUBJECT not in records.collect_schema():
+        return kept.group_by(list(qi)).agg(pl.len().alias("_w")).collect()
+    with typed_copy(kept, qi) as copy:
+        return _people_classes(copy, qi, parts_for(copy))
+
+
+def _people_classes(kept: pl.LazyFrame, qi: Sequence[str], parts: int) -> pl.DataFrame:
+    """Distinct (person, quasi-identifiers), people as integers from here on (only whether
+    two rows share one matters). In ``parts`` split by a hash of the person, so a person's
+    rows are in one part and the parts' numbers never collide: memory follows a part."""
+    out, offset = [], 0
+    for p in range(parts):
+        part = kept if parts == 1 else kept.filter(pl.col(SUBJECT).hash(seed=0) % parts == p)
+        people = part.select([SUBJECT, *qi]).unique().collect(engine="streaming")
+        people = people.with_columns(pl.col(SUBJECT).rank("dense").cast(pl.UInt32) + offset)
+        offset += people.select(pl.col(SUBJECT).n_unique()).item()
+        out.append(people)
+    return pl.concat(out)
 
 
 def _sizes(frame: pl.DataFrame, qi: Sequence[str]) -> pl.DataFrame:

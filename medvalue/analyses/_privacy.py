@@ -586,8 +586,10 @@ def _suppress_small(
         for t, own in by_table.items():
             frame = frames[t]
             pid = ds.table_spec(t).first("patient_id")
+            # Quasi-identifiers in their own types: only equality matters, and text copies
+            # of every value of a 10M-row table held 1 GB more.
             rec = frame.select(
-                *[pl.col(q.column).cast(pl.String).alias(q.name) for q in own],
+                *[pl.col(q.column).alias(q.name) for q in own],
                 *([pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT)] if pid else []),
             )
             names = [q.name for q in own]
@@ -596,7 +598,7 @@ def _suppress_small(
                     frames[hub]
                     .select(
                         pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT),
-                        *[pl.col(q.column).cast(pl.String).alias(q.name) for q in by_table[hub]],
+                        *[pl.col(q.column).alias(q.name) for q in by_table[hub]],
                     )
                     .unique(subset=[SUBJECT], keep="first")
                 )
