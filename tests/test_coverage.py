@@ -181,3 +181,21 @@ def test_share_with_valid_code_never_gives_away_a_small_complement(tmp_path):
     one = coverage(load_dataset(path))
     shown = {c.key: c.patients for c in one.chapters if c.patients != 0}
     assert shown["XI"] is None and None in (shown["IX"], shown["IV"])
+
+
+@pytest.mark.parametrize("sample", ["county_hospital", "omop_cdm", "fhir_export"])
+def test_parts_give_the_same_coverage(sample, monkeypatch):
+    # Past PART_ROWS records the diagnoses are normalised in parts split by a hash
+    # of the patient; with parts of 300 records every count (chapters, categories, code
+    # lists, pairs, vocabularies, recognised codes) must equal the one-part result.
+    from medvalue.analyses import _coverage as coverage_module
+    from medvalue.core._config import SAMPLE_DIR
+
+    path = SAMPLE_DIR / sample
+    spec = SAMPLE_DIR / f"{sample}.spec.yaml"
+    ds = load_dataset(path, spec=spec) if spec.exists() else load_dataset(path)
+    whole = coverage(ds).to_dict()
+    monkeypatch.setattr(coverage_module, "PART_ROWS", 300)
+    parted = coverage(ds).to_dict()
+    assert parted == whole
+    assert whole["chapters"] and whole["vocabularies"]

@@ -10,6 +10,8 @@ count of people passes the small-cell rule (:mod:`medvalue.analyses._privacy`).
 from __future__ import annotations
 
 import datetime as dt
+import math
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,7 +26,7 @@ from medvalue.core import _patterns as patterns
 from medvalue.core._config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import InputError
-from medvalue.core._files import load_user_yaml, load_yaml
+from medvalue.core._files import cache_dir, load_user_yaml, load_yaml
 from medvalue.core._i18n import text
 from medvalue.core._suppression import suppress
 from medvalue.read import standards
@@ -347,31 +349,29 @@ def coverage(
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
     concept_frame = standards.concepts(ds.raw)
-    long = _diagnoses(ds)
-    normal = codes.normalise(long, "code").join(
-        codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter"),
-        on="code_icd10",
-        how="left",
-    )
-    # Normalised once, then every count below reads this frame instead of redoing the joins;
-    # patient ids become integers, so every distinct count below hashes numbers.
-    patient_number = pl.col("patient").cast(pl.Categorical).to_physical().alias("patient")
-    # Collected together, so the joins run once (the plans share them): the integer frame
-    # for the counts, and the ids of coded patients for the recognised-code count.
-    coded_frame, valid_ids = pl.collect_all(
-        [
-            normal.select(
-                patient_number, "code_icd10",
-                # A few hundred values repeated over every row: 4 bytes each, not a string.
-                *(pl.col(c).cast(pl.Categorical) for c in
-                  ("position", "code_status", "category", "block", "chapter")),
-            ),
-            normal.filter(pl.col("code_icd10").is_not_null())
-            .select(pl.col("patient").cast(pl.String))
-            .unique(),
-        ]
-    )  # fmt: skip
-    normal = coded_frame.lazy()
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
+        normal, mix, recognised = _normalised_in_parts(
+            _diagnoses(ds), _coded(ds), _with_concept(concept_frame), Path(scratch), small_cell
+        )
+        return _coverage(ds, normal, mix, recognised, patients, demographics, pyramid,
+                         concept_frame, lists, reference, small_cell)  # fmt: skip
+
+
+def _coverage(
+    ds: Dataset,
+    normal: pl.LazyFrame,
+    mix: tuple[Count, ...],
+    recognised: int,
+    patients: int | None,
+    demographics: Demographics,
+    pyramid: pl.DataFrame,
+    concept_frame: pl.LazyFrame | None,
+    lists: Mapping[str, Any],
+    reference: pl.DataFrame | None,
+    small_cell: int,
+) -> Coverage:
+    """The counts per chapter, block, category, position and code list, from ``normal``
+    (the normalised records with patients as integers), and the result."""
     status = dict(
         normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
     )
@@ -398,10 +398,6 @@ def coverage(
         if pos in _positions(ds)
     }
     cohorts, pairs = _cohorts(valid, lists, small_cell), _pairs(valid, small_cell)
-    del normal, valid, coded_frame  # the vocabulary counts below hold their own sets of ids
-    mix, recognised = _vocabulary_mix(
-        _coded(ds), valid_ids.lazy(), _with_concept(concept_frame), small_cell
-    )
     return Coverage(
         dataset=ds.name,
         small_cell=small_cell,
@@ -463,30 +459,88 @@ def _with_concept(concept_frame: pl.LazyFrame | None) -> pl.LazyFrame:
     )
 
 
-def _vocabulary_mix(
-    coded: pl.LazyFrame, valid_icd: pl.LazyFrame, concepts: pl.LazyFrame, small_cell: int
-) -> tuple[tuple[Count, ...], int]:
-    """Records and people per vocabulary of the code columns, and the people with any
-    recognised code: a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept."""
-    counted = (
-        coded.group_by("vocabulary")
-        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
-        .sort(["records", "vocabulary"], descending=[True, False])
-        .collect()
-    )
+#: Records worked on at once (diagnoses normalised, people grouped): past it, the records
+#: are split into parts by a hash of the patient (a patient's records are all in one part),
+#: so memory follows a part and counts of people add up over the parts.
+PART_ROWS = 2_500_000
+
+
+def _parts(frame: pl.LazyFrame) -> int:
+    rows = int(frame.select(pl.len()).collect(engine="streaming").item())
+    return max(1, math.ceil(rows / PART_ROWS))
+
+
+def _part(frame: pl.LazyFrame, p: int, parts: int) -> pl.LazyFrame:
+    """Part ``p`` of ``parts`` of ``frame``'s records, by a hash of the patient id."""
+    return frame if parts == 1 else frame.filter(pl.col("patient").hash(seed=0) % parts == p)
+
+
+def _normalised_in_parts(
+    long: pl.LazyFrame,
+    coded: pl.LazyFrame,
+    concepts: pl.LazyFrame,
+    scratch: Path,
+    small_cell: int,
+) -> tuple[pl.LazyFrame, tuple[Count, ...], int]:
+    """The normalised diagnosis records (written to ``scratch``, read back lazily), with the
+    records and people per vocabulary of the code columns and the people with any recognised
+    code (a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept).
+
+    Patient ids become integers, unique over the parts (a part's patients are numbered after
+    the previous part's), so every distinct count reads numbers. Counts of people add up over
+    parts because no patient is in two.
+    """
+    parts = _parts(long)
+    hierarchy = codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter")
+    written: list[Path] = []
+    vocabularies: dict[str, list[int]] = {}
+    recognised = offset = 0
+
+    for p in range(parts):
+        normal = codes.normalise(_part(long, p, parts), "code").join(
+            hierarchy, on="code_icd10", how="left"
+        )
+        numbered, valid_ids = pl.collect_all(
+            [
+                normal.select(
+                    (pl.col("patient").rank("dense").cast(pl.Int64) + offset).alias("patient"),
+                    "code_icd10", "position", "code_status", "category", "block", "chapter",
+                ),
+                normal.filter(pl.col("code_icd10").is_not_null()).select("patient").unique(),
+            ],
+            engine="streaming",
+        )  # fmt: skip
+        offset += numbered.select(pl.col("patient").n_unique()).item()
+        written.append(scratch / f"diagnoses-{p:04d}.parquet")
+        numbered.write_parquet(written[-1])
+        del numbered
+        own = _part(coded, p, parts)
+        for vocab, people, records in (
+            own.group_by("vocabulary")
+            .agg(pl.col("patient").n_unique(), pl.len().alias("records"))
+            .collect(engine="streaming")
+            .iter_rows()
+        ):
+            total = vocabularies.setdefault(vocab, [0, 0])
+            total[0] += int(people)
+            total[1] += int(records)
+        recognised += int(
+            pl.concat(
+                [
+                    own.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
+                    valid_ids.lazy(),
+                    _part(concepts, p, parts),
+                ]
+            )
+            .select(pl.col("patient").n_unique())
+            .collect(engine="streaming")
+            .item()
+        )  # fmt: skip
     mix = []
-    for vocab, people, records in counted.iter_rows():
-        shown = suppress(int(people), small_cell)
-        mix.append(Count(vocab, None, None, shown, int(records) if shown is not None else None))
-    recognised = pl.concat(
-        [
-            coded.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
-            valid_icd.select("patient"),
-            concepts,
-        ]
-    )
-    people = recognised.select(pl.col("patient").n_unique()).collect().item()
-    return tuple(mix), int(people)
+    for vocab, (people, records) in sorted(vocabularies.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        shown = suppress(people, small_cell)
+        mix.append(Count(vocab, None, None, shown, records if shown is not None else None))
+    return pl.scan_parquet(written), tuple(mix), recognised
 
 
 #: A label with more levels than this is a measurement, not an outcome to count people by.
@@ -778,27 +832,40 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
         ),
         *cols,
     ).filter(pl.col("patient").is_not_null())
-    # One row per patient: the first record's sex, the youngest recorded age.
-    people = people.group_by("patient").agg(
-        pl.col("sex").first(), pl.col("age").min(), *([pl.col("region").first()] if region else [])
-    )
     elsewhere = _ages_elsewhere(ds, t) if pid else None
     if elsewhere is None and pid:
         elsewhere = _age_at_last_record(ds, t)
-    if elsewhere is not None:  # e.g. age at admission in the encounters table
-        people = people.join(elsewhere, on="patient", how="left").select(
-            pl.exclude("age", "age_elsewhere"), pl.coalesce("age", "age_elsewhere").alias("age")
-        )
     band = _band_expr(pl.col("age"))
     broad = _broad_expr(pl.col("age"))
     # People per combination of sex, band and region: a few hundred rows, not one per person.
     kept = ["sex", "band", "broad", *(["region"] if region else [])]
-    df = (
-        people.with_columns(band.alias("band"), broad.alias("broad"))
-        .group_by(kept)
-        .agg(pl.len().alias(_PEOPLE))
-        .collect(engine="streaming")
-    )
+    counted = []
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
+        # Typed once into private copies that each part of the patients then scans.
+        people.sink_parquet(Path(scratch) / "people.parquet")
+        people = pl.scan_parquet(Path(scratch) / "people.parquet")
+        if elsewhere is not None:  # e.g. age at admission in the encounters table
+            elsewhere.sink_parquet(Path(scratch) / "elsewhere.parquet")
+            elsewhere = pl.scan_parquet(Path(scratch) / "elsewhere.parquet")
+        parts = _parts(people)
+        for p in range(parts):
+            # One row per patient: the first record's sex, the youngest recorded age.
+            per = _part(people, p, parts).group_by("patient").agg(
+                pl.col("sex").first(), pl.col("age").min(),
+                *([pl.col("region").first()] if region else []),
+            )  # fmt: skip
+            if elsewhere is not None:
+                per = per.join(_part(elsewhere, p, parts), on="patient", how="left").select(
+                    pl.exclude("age", "age_elsewhere"),
+                    pl.coalesce("age", "age_elsewhere").alias("age"),
+                )
+            counted.append(
+                per.with_columns(band.alias("band"), broad.alias("broad"))
+                .group_by(kept)
+                .agg(pl.len().alias(_PEOPLE))
+                .collect(engine="streaming")
+            )
+    df = pl.concat(counted).group_by(kept).agg(pl.col(_PEOPLE).sum())
     by_sex = _partition(df, "sex", small_cell, order=("F", "M", "U"))
     bands = _partition(df, "band", small_cell, order=_band_labels())
     broad_counts = _partition(
