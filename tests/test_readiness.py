@@ -533,3 +533,14 @@ def test_a_subsample_models_but_predictors_are_judged_on_every_row():
     assert part.predictors == whole.predictors
     assert part.label == whole.label and part.available_n == whole.available_n
     assert any("subsample of" in n for n in part.notes)
+
+
+def test_the_model_sample_read_in_slices_is_the_same(monkeypatch):
+    # The sample rows are read a slice of the table at a time; slices of 97 rows must pick
+    # the same rows (the same models, the same result) as one slice.
+    from medvalue.analyses import _readiness as readiness_module
+
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    one = readiness(ds, "death_90d", max_rows=300)
+    monkeypatch.setattr(readiness_module, "_SAMPLE_SLICE", 97)
+    assert readiness(ds, "death_90d", max_rows=300) == one

@@ -373,7 +373,7 @@ def _assess(
     y = y[keep]
     _check_label(ds, summary, y)
     idx = _model_rows(y, summary.outcome, max_rows, seed)
-    sample = _rows_at(lazy, np.flatnonzero(keep)[idx])
+    sample = _rows_at(lazy, np.flatnonzero(keep)[idx], len(keep))
     predictors, design = _predictors(ds, table, column, time, kept, sample)
     leaks = _leakage(ds, table, sample, y[idx], summary.outcome, design)
     leaks += _dated_after(ds, table, kept, outcome_date)
@@ -653,21 +653,14 @@ def _predictors(
         *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric],
     ).collect(engine="streaming").row(0, named=True)  # fmt: skip
     n = int(stats["\x1frows"])
-    levels_of = dict(
-        zip(
-            textual,
-            pl.collect_all(
-                [
-                    kept.select(_level(pl.col(c), role_of[c]).alias("v"))
-                    .group_by("v")
-                    .agg(pl.len().alias("n"))
-                    for c in textual
-                ],
-                engine="streaming",
-            ),
-            strict=True,
-        )
-    )
+    # One column at a time: together, the columns' typed values were held side by side.
+    levels_of = {
+        c: kept.select(_level(pl.col(c), role_of[c]).alias("v"))
+        .group_by("v")
+        .agg(pl.len().alias("n"))
+        .collect(engine="streaming")
+        for c in textual
+    }
     design = _Design()
     out = []
     for c in candidates:
@@ -727,17 +720,21 @@ def _rows_where(frame: pl.LazyFrame, mask: np.ndarray) -> pl.LazyFrame:
     return pl.concat([frame, flag], how="horizontal").filter(pl.col("\x1fkeep")).drop("\x1fkeep")
 
 
-def _rows_at(frame: pl.LazyFrame, positions: np.ndarray) -> pl.DataFrame:
-    """The rows of ``frame`` at the ascending ``positions``, read in one streamed pass."""
-    at = pl.Series(
-        positions, dtype=pl.UInt32 if positions.size and positions.max() < 2**32 else pl.UInt64
-    )
-    return (
-        frame.with_row_index("\x1frow")
-        .filter(pl.col("\x1frow").is_in(at.implode()))
-        .drop("\x1frow")
-        .collect(engine="streaming")
-    )
+def _rows_at(frame: pl.LazyFrame, positions: np.ndarray, rows: int) -> pl.DataFrame:
+    """The rows of ``frame`` (of ``rows`` rows) at the ascending ``positions``, read a slice
+    of :data:`_SAMPLE_SLICE` rows at a time (a filter over the whole typed table held it)."""
+    got = []
+    for start in range(0, rows, _SAMPLE_SLICE):
+        lo, hi = np.searchsorted(positions, [start, start + _SAMPLE_SLICE])
+        if lo == hi:
+            continue
+        at = pl.Series(positions[lo:hi] - start, dtype=pl.UInt32).implode()
+        part = frame.slice(start, _SAMPLE_SLICE).with_row_index("\x1frow")
+        got.append(part.filter(pl.col("\x1frow").is_in(at)).drop("\x1frow").collect())
+    return pl.concat(got) if got else frame.head(0).collect()
+
+
+_SAMPLE_SLICE = 1_000_000
 
 
 def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
