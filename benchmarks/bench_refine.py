@@ -43,6 +43,7 @@ assert con.sql("SELECT count(*) FROM t").fetchall()[0][0] > 0
 """,
         "medvalue_refine": """
 import shutil, tempfile
+import medvalue.cli  # the command's process settings (the allocator's), as `medvalue refine` runs
 from medvalue import load_dataset, refine
 out = tempfile.mkdtemp(prefix="bench-refine-")
 t0 = time.perf_counter()
