@@ -349,10 +349,14 @@ def coverage(
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
     concept_frame = standards.concepts(ds.raw)
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
-        normal, mix, recognised = _normalised_in_parts(
-            _diagnoses(ds), _coded(ds), _with_concept(concept_frame), Path(scratch), small_cell
-        )
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
+        scratch = Path(folder)
+        # Typed once (codes stacked, vocabularies recognised) into private copies that each
+        # part of the patients then scans.
+        long = _copied(_diagnoses(ds), scratch / "diagnoses.parquet")
+        coded = _copied(_coded(ds), scratch / "coded.parquet")
+        concepts = _copied(_with_concept(concept_frame), scratch / "concepts.parquet")
+        normal, mix, recognised = _normalised_in_parts(long, coded, concepts, scratch, small_cell)
         return _coverage(ds, normal, mix, recognised, patients, demographics, pyramid,
                          concept_frame, lists, reference, small_cell)  # fmt: skip
 
@@ -463,6 +467,11 @@ def _with_concept(concept_frame: pl.LazyFrame | None) -> pl.LazyFrame:
 #: are split into parts by a hash of the patient (a patient's records are all in one part),
 #: so memory follows a part and counts of people add up over the parts.
 PART_ROWS = 2_500_000
+
+
+def _copied(frame: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+    frame.sink_parquet(path)
+    return pl.scan_parquet(path)
 
 
 def _parts(frame: pl.LazyFrame) -> int:
