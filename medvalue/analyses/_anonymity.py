@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import polars as pl
 
-from medvalue.core._files import cache_dir
+from medvalue.analyses import _parts
 
 #: Class sizes whose shares of records are reported: below 2 (unique), 5 and 11 (CMS).
 BELOW = (2, 5, 11)
@@ -153,8 +151,7 @@ CLASS_PART_ROWS = 2_500_000
 
 def parts_for(records: pl.LazyFrame) -> int:
     """How many parts to count ``records``' classes in (see :data:`CLASS_PART_ROWS`)."""
-    rows = int(records.select(pl.len()).collect(engine="streaming").item())
-    return max(1, math.ceil(rows / CLASS_PART_ROWS))
+    return _parts.count(records, CLASS_PART_ROWS)
 
 
 def summarise(
@@ -179,14 +176,11 @@ def summarise(
 
 @contextlib.contextmanager
 def typed_copy(records: pl.LazyFrame, qi: Sequence[str]) -> Iterator[pl.LazyFrame]:
-    """``records``' quasi-identifiers (and people) written once to a private Parquet copy
-    (one streamed pass), so that counting in parts types them (dates read out of text ...)
-    once, not per part, and counting the rows costs nothing."""
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
-        copy = Path(scratch) / "classes.parquet"
-        kept = [*qi, *([SUBJECT] if SUBJECT in records.collect_schema() else [])]
-        records.select(kept).sink_parquet(copy)
-        yield pl.scan_parquet(copy)
+    """``records``' quasi-identifiers (and people) in a private copy (:mod:`._parts`), so
+    counting in parts types them (dates read out of text ...) once, not per part."""
+    kept = [*qi, *([SUBJECT] if SUBJECT in records.collect_schema() else [])]
+    with _parts.private_copy(records.select(kept)) as copy:
+        yield copy
 
 
 def _summarise(
@@ -194,7 +188,7 @@ def _summarise(
     qi: Sequence[str],
     threshold: float,
     population: pl.DataFrame | None,
-    parts: int,
+    n_parts: int,
 ) -> ClassSummary:
     f = pl.col(SIZE)
     stats = [
@@ -221,9 +215,8 @@ def _summarise(
     # A class never spans two parts (they split the rows by a hash of the quasi-identifiers),
     # so each statistic over all classes is the sum, or the minimum, of the parts'.
     row: dict[str, Any] = {"k": None, "Fmin": None}
-    for p in range(parts):
-        part = records if parts == 1 else records.filter(pl.struct(qi).hash(seed=0) % parts == p)
-        classes = class_sizes(part, qi)
+    for p in range(n_parts):
+        classes = class_sizes(_parts.part(records, pl.struct(qi), p, n_parts), qi)
         if population is not None:
             schema = classes.collect_schema()
             classes = classes.with_columns([as_text(pl.col(c), schema[c]) for c in qi])

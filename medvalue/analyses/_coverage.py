@@ -10,7 +10,6 @@ count of people passes the small-cell rule (:mod:`medvalue.analyses._privacy`).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any, ClassVar
 import polars as pl
 import yaml
 
+from medvalue.analyses import _parts
 from medvalue.core import _codes as codes
 from medvalue.core import _patterns as patterns
 from medvalue.core._config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
@@ -353,9 +353,9 @@ def coverage(
         scratch = Path(folder)
         # Typed once (codes stacked, vocabularies recognised) into private copies that each
         # part of the patients then scans.
-        long = _copied(_diagnoses(ds), scratch / "diagnoses.parquet")
-        coded = _copied(_coded(ds), scratch / "coded.parquet")
-        concepts = _copied(_with_concept(concept_frame), scratch / "concepts.parquet")
+        long = _parts.copy_to(_diagnoses(ds), scratch / "diagnoses.parquet")
+        coded = _parts.copy_to(_coded(ds), scratch / "coded.parquet")
+        concepts = _parts.copy_to(_with_concept(concept_frame), scratch / "concepts.parquet")
         normal, mix, recognised = _normalised_in_parts(long, coded, concepts, scratch, small_cell)
         return _coverage(ds, normal, mix, recognised, patients, demographics, pyramid,
                          concept_frame, lists, reference, small_cell)  # fmt: skip
@@ -469,19 +469,9 @@ def _with_concept(concept_frame: pl.LazyFrame | None) -> pl.LazyFrame:
 PART_ROWS = 2_500_000
 
 
-def _copied(frame: pl.LazyFrame, path: Path) -> pl.LazyFrame:
-    frame.sink_parquet(path)
-    return pl.scan_parquet(path)
-
-
-def _parts(frame: pl.LazyFrame) -> int:
-    rows = int(frame.select(pl.len()).collect(engine="streaming").item())
-    return max(1, math.ceil(rows / PART_ROWS))
-
-
 def _part(frame: pl.LazyFrame, p: int, parts: int) -> pl.LazyFrame:
     """Part ``p`` of ``parts`` of ``frame``'s records, by a hash of the patient id."""
-    return frame if parts == 1 else frame.filter(pl.col("patient").hash(seed=0) % parts == p)
+    return _parts.part(frame, pl.col("patient"), p, parts)
 
 
 def _normalised_in_parts(
@@ -499,7 +489,7 @@ def _normalised_in_parts(
     the previous part's), so every distinct count reads numbers. Counts of people add up over
     parts because no patient is in two.
     """
-    parts = _parts(long)
+    parts = _parts.count(long, PART_ROWS)
     hierarchy = codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter")
     written: list[Path] = []
     vocabularies: dict[str, list[int]] = {}
@@ -851,12 +841,10 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
     counted = []
     with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
         # Typed once into private copies that each part of the patients then scans.
-        people.sink_parquet(Path(scratch) / "people.parquet")
-        people = pl.scan_parquet(Path(scratch) / "people.parquet")
+        people = _parts.copy_to(people, Path(scratch) / "people.parquet")
         if elsewhere is not None:  # e.g. age at admission in the encounters table
-            elsewhere.sink_parquet(Path(scratch) / "elsewhere.parquet")
-            elsewhere = pl.scan_parquet(Path(scratch) / "elsewhere.parquet")
-        parts = _parts(people)
+            elsewhere = _parts.copy_to(elsewhere, Path(scratch) / "elsewhere.parquet")
+        parts = _parts.count(people, PART_ROWS)
         for p in range(parts):
             # One row per patient: the first record's sex, the youngest recorded age.
             per = _part(people, p, parts).group_by("patient").agg(

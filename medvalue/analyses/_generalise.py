@@ -25,6 +25,7 @@ from typing import cast
 
 import polars as pl
 
+from medvalue.analyses import _parts
 from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
 from medvalue.core._patterns import share
 
@@ -218,7 +219,7 @@ def _people_classes(kept: pl.LazyFrame, qi: Sequence[str], parts: int) -> pl.Dat
     rows are in one part and the parts' numbers never collide: memory follows a part."""
     out, offset = [], 0
     for p in range(parts):
-        part = kept if parts == 1 else kept.filter(pl.col(SUBJECT).hash(seed=0) % parts == p)
+        part = _parts.part(kept, pl.col(SUBJECT), p, parts)
         people = part.select([SUBJECT, *qi]).unique().collect(engine="streaming")
         people = people.with_columns(pl.col(SUBJECT).rank("dense").cast(pl.UInt32) + offset)
         offset += people.select(pl.col(SUBJECT).n_unique()).item()
