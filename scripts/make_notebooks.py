@@ -276,3 +276,39 @@ refine = nb(
     ]
 )
 write(refine, "07_refine.ipynb")
+
+POOL_PARAMS = """spec_path = "data/sample/county_pool/pool.yaml"  # pool spec (YAML): linkage key, label, weights, sites
+sites = ""  # sites separated by semicolons, each a path (or a name, an equals sign and a path); empty for the pool spec's sites
+as_of = ""  # valuation date YYYY-MM-DD, or "" for today
+lang = "zh"  # report language: "zh" or "en"
+small_cell = 5  # counts of fewer people than this are never shown
+comparables_path = ""  # comparables registry (CSV or Excel), or "" for the public one
+secret_env = ""  # environment variable holding the sites' shared linkage key, or "" for the pool spec's
+permutations = 200  # random orders for the Shapley estimate beyond 10 sites
+seed = 0  # seed for the models and the random orders"""
+
+pooled = nb(
+    [
+        new_markdown_cell(
+            "# Pooled product: several hospitals' data as one product\n\n"
+            "How many distinct people the sites hold together (linked by keyed pseudonyms of a shared "
+            "linkage key, read from the environment variable the pool spec names), what each site adds "
+            "(Shapley values for people, ICD-10 categories and the baseline model), a revenue split beside "
+            "the naive ones, and the pooled product's coverage, readiness, privacy and price. "
+            "`medvalue pool --spec POOL.yaml --report reports/` renders it from the command line."
+        ),
+        params_cell(POOL_PARAMS),
+        new_code_cell("import medvalue as mv\nfrom medvalue.present import views"),
+        new_code_cell(
+            "pooled = mv.pool(sites or None, spec=mv.locate(spec_path) if spec_path else None, as_of=as_of or None,\n"
+            "                 small_cell=small_cell, comparables=comparables_path or None,\n"
+            "                 secret_env=secret_env or None, permutations=permutations, seed=seed)\n"
+            "views.pool_page_start(pooled, lang, as_of or None)"
+        ),
+        new_code_cell("views.pool_section(pooled, lang)"),
+        new_markdown_cell("## The pooled product as one dataset"),
+        new_code_cell("views.assessment_section(pooled.assessment, lang)"),
+        new_code_cell("views.results(lang=lang, pool=pooled)"),
+    ]
+)
+write(pooled, "08_pool.ipynb")

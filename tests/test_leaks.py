@@ -20,6 +20,7 @@ from medvalue.cli import cli
 from medvalue.core._config import NOTEBOOK_DIR, SAMPLE_DIR
 from medvalue.core._patterns import resident_id_check_char
 from medvalue.present._report import (
+    POOL_NOTEBOOK,
     TARGETS_NOTEBOOK,
     render_portfolio,
     render_targets,
@@ -122,6 +123,11 @@ COMMANDS: dict[str, list[list[str]]] = {
     # The planner's command reads a product registry (no people in it); run on the sample.
     "targets": [[str(SAMPLE_DIR / "regional_registry.csv"), "--targets", str(SAMPLE_DIR / "targets.yaml"), "--json"]],
     "samplesize": [["--outcome", "binary", "--parameters", "10", "--prevalence", "0.2", "--cstatistic", "0.8"]],
+    # Two sites holding the same people: linked by the planted resident IDs, never shown.
+    "pool": [
+        ["a={data}", "b={data}", "--json", "--as-of", "2026-06-01"],
+        ["a={data}", "b={data}", "--lang", "zh", "--report", "{out}/pool"],
+    ],
     # Reports are rendered below (one portfolio of all three, every notebook on one).
     "report": [],
 }  # fmt: skip
@@ -189,14 +195,15 @@ def test_nothing_planted_reaches_any_output(planted, run, tmp_path):
         lang="en",
     )
     for nb in notebooks:
-        if nb in ("valuation_report", TARGETS_NOTEBOOK):
-            continue
+        if nb in ("valuation_report", TARGETS_NOTEBOOK, POOL_NOTEBOOK):
+            continue  # the pool's report is rendered by the pool command above
         render_valuation(
             liver, spec=liver_spec, out_dir=reports, notebook=nb, name=f"liver-{nb}", lang="en"
         )
     report_files = [p for p in reports.rglob("*") if p.is_file()]
     rendered = {p.stem.removeprefix("liver-") for p in report_files if p.suffix == ".html"}
-    assert set(notebooks) - {"valuation_report", TARGETS_NOTEBOOK} <= rendered
+    assert set(notebooks) - {"valuation_report", TARGETS_NOTEBOOK, POOL_NOTEBOOK} <= rendered
+    assert all((tmp_path / n / "pool").glob("*.html") for n in planted)
     assert "regional_registry_targets" in {p.stem for p in report_files}
     outputs = [p for p in tmp_path.rglob("*") if p.is_file() and p not in data_outputs]
     outputs = [p for p in outputs if not str(p).startswith(str(tmp_path / "planted"))]

@@ -48,3 +48,18 @@ def test_notebook_runs_from_its_folder_with_only_data_path(project, notebook, sa
         progress_bar=False,
         cwd=str(folder),
     )
+
+
+@pytest.mark.slow
+def test_pool_notebook_runs_from_its_folder_with_its_defaults(project, tmp_path):
+    """The pool spec's default path is relative to the project; the notebook's folder is one
+    below it, and the spec's sites are relative to the spec."""
+    folder = project / "notebooks"
+    pm.execute_notebook(
+        str(folder / "08_pool.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters={"lang": "en", "as_of": "2025-06-30"},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(folder),
+    )

@@ -13,7 +13,7 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
@@ -385,6 +385,17 @@ def _plan(
     ladders = _ladders(ds, qis, k)
     frames = [generalise.class_table(f, names) for f, names in releases.values()]
     return generalise.search(frames, ladders, k, max_suppression)
+
+
+def plan_levels(ds: Dataset, a: PrivacyAssessment) -> dict[str, Callable[[pl.Expr], pl.Expr]]:
+    """Each quasi-identifier column's generalisation at the assessment's recommended level
+    (none without a plan), to apply the same levels to other records."""
+    if a.plan is None:
+        return {}
+    ladders = _ladders(ds, a.quasi_identifiers, a.target_k)
+    return {
+        q.column: ladders[q.name].levels[a.plan.levels[q.name]].apply for q in a.quasi_identifiers
+    }
 
 
 def _ladders(

@@ -330,21 +330,59 @@ def readiness(
         return Readiness(ds.name, small_cell, None, notes=(str(exc),), problem=str(exc))
 
 
-def _assess(
+@dataclass(frozen=True)
+class ModelDesign:
+    """What the baseline model is fitted on: the design matrix of the model sample, its
+    outcome (and follow-up time), and each sampled row's position in the label's table."""
+
+    outcome: str  # binary | multiclass | continuous | survival
+    x: np.ndarray
+    y: np.ndarray
+    time: np.ndarray | None
+    rows: np.ndarray  # positions in the label's table
+    table: str
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    summary: LabelSummary
+    y: np.ndarray  # every kept row's outcome
+    tvals: np.ndarray | None
+    positive: str | None
+    time_basis: str | None
+    predictors: tuple[Predictor, ...]
+    leaks: tuple[Leak, ...]
+    design: ModelDesign
+
+
+def model_design(
+    ds: Dataset,
+    label: str | None = None,
+    *,
+    time: str | None = None,
+    event: str | None = None,
+    seed: int = 0,
+    max_rows: int = MAX_MODEL_ROWS,
+) -> ModelDesign | None:
+    """The baseline model's inputs exactly as :func:`readiness` builds them (None without a
+    label): for callers that fit it on parts of the rows (a pool's sites)."""
+    prepared = _prepare(ds, label, time, event, seed, max_rows)
+    return None if prepared is None else prepared.design
+
+
+def _prepare(
     ds: Dataset,
     label: str | None,
     time: str | None,
     event: str | None,
-    outcome_date: str | None,
     seed: int,
-    folds: int,
     max_rows: int,
-    shrinkage: float,
-    small_cell: int,
-) -> Readiness:
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    outcome_date: str | None = None,
+) -> _Prepared | None:
     found = _find_label(ds, label)
     if found is None:
-        return Readiness(ds.name, small_cell, None, notes=("no label column",))
+        return None
     table, column = found
     # Only the label (and follow-up time) columns are read whole; predictors are summarised
     # by aggregations over the table and modelled on a sample of at most ``max_rows`` rows.
@@ -373,7 +411,8 @@ def _assess(
     y = y[keep]
     _check_label(ds, summary, y)
     idx = _model_rows(y, summary.outcome, max_rows, seed)
-    sample = _rows_at(lazy, np.flatnonzero(keep)[idx], len(keep))
+    positions = np.flatnonzero(keep)[idx]
+    sample = _rows_at(lazy, positions, len(keep))
     predictors, design = _predictors(ds, table, column, time, kept, sample)
     leaks = _leakage(ds, table, sample, y[idx], summary.outcome, design)
     leaks += _dated_after(ds, table, kept, outcome_date)
@@ -385,8 +424,31 @@ def _assess(
     )  # fmt: skip
     used = [p.column for p in predictors if p.used]
     xm, ym = _matrix(design, used, len(idx)), y[idx]
-    subsampled = len(idx) < len(y)
     tm = None if tvals is None else tvals[idx]
+    model = ModelDesign(summary.outcome, xm, ym, tm, positions, table)
+    return _Prepared(summary, y, tvals, positive, time_basis, predictors, tuple(leaks), model)
+
+
+def _assess(
+    ds: Dataset,
+    label: str | None,
+    time: str | None,
+    event: str | None,
+    outcome_date: str | None,
+    seed: int,
+    folds: int,
+    max_rows: int,
+    shrinkage: float,
+    small_cell: int,
+) -> Readiness:
+    prepared = _prepare(ds, label, time, event, seed, max_rows, small_cell, outcome_date)
+    if prepared is None:
+        return Readiness(ds.name, small_cell, None, notes=("no label column",))
+    summary, y, tvals, positive = prepared.summary, prepared.y, prepared.tvals, prepared.positive
+    predictors, leaks, time_basis = prepared.predictors, list(prepared.leaks), prepared.time_basis
+    xm, ym, tm = prepared.design.x, prepared.design.y, prepared.design.time
+    idx = prepared.design.rows
+    subsampled = len(idx) < len(y)
     metrics, oof = baseline.cross_validate(summary.outcome, xm, ym, folds=folds, seed=seed, time=tm)
     if summary.outcome == "binary":
         metrics = replace(metrics, calibration_bins=_safe_bins(ym, oof, small_cell))

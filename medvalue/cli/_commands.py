@@ -852,6 +852,80 @@ def report(
         click.echo(f"done in {outs.seconds:.1f} s")
 
 
+@cli.command()
+@click.argument("sites", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=str),
+    help="Pool spec (YAML): linkage key, label, predictors, weights, sites and their column names.",
+)
+@click.option(
+    "--secret-env",
+    default=None,
+    help="Environment variable holding the linkage key the sites share (default: the spec's, else MEDVALUE_SECRET).",
+)
+@_as_of_option
+@_comparables_option
+@click.option(
+    "--permutations",
+    type=int,
+    default=200,
+    show_default=True,
+    help="Random orders for the Shapley estimate beyond 10 sites.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for models and orders.")
+@_small_cell_option
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Also render the pool report (HTML, notebook, JSON) into this folder.",
+)
+@click.option("--pdf", is_flag=True, help="With --report: also print it to PDF with Chromium.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+def pool(
+    sites: tuple[str, ...],
+    spec_path: str | None,
+    secret_env: str | None,
+    as_of: str | None,
+    comparables_path: str | None,
+    permutations: int,
+    seed: int,
+    small_cell: int,
+    report_dir: str | None,
+    pdf: bool,
+    as_json: bool,
+    lang: str,
+) -> None:
+    """Several hospitals' data as one product: distinct people (linked by keyed pseudonyms),
+    what each site adds (Shapley values) and a revenue split. SITE is name=path or path."""
+    from medvalue.value._pool import PoolSpec, load_pool_spec
+    from medvalue.value._pool import pool as run_pool
+
+    if not sites and not spec_path:
+        msg = "give the sites (name=path ...) or --spec pool.yaml listing them"
+        raise MedvalueError(msg)
+    if permutations < 2:
+        msg = f"--permutations must be at least 2, got {permutations}"
+        raise MedvalueError(msg)
+    ps = load_pool_spec(spec_path) if spec_path else PoolSpec()
+    result = run_pool(list(sites) or None, spec=ps, as_of=as_of, small_cell=small_cell,
+                      comparables=comparables_path, permutations=permutations, seed=seed,
+                      secret_env=secret_env)  # fmt: skip
+    _show(result, as_json, lang, "pool_summary")
+    if report_dir:
+        from medvalue.present._report import render_pool
+
+        out = render_pool(list(sites), spec=spec_path, out_dir=report_dir, lang=lang, as_of=as_of,
+                          small_cell=small_cell, comparables=comparables_path,
+                          secret_env=secret_env, permutations=permutations, seed=seed, pdf=pdf)  # fmt: skip
+        for p in out.files:
+            click.echo(f"wrote {p}", err=as_json)
+
+
 #: Commands that can take more than a moment on a large export.
 _LONG = {"profile", "coverage", "readiness", "privacy", "price", "refine", "report", "pool"}
 

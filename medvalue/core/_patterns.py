@@ -29,12 +29,13 @@ CHINESE_NAME = r"^[\u4e00-\u9fff]{2,4}$"
 ADDRESS_HINT = r"(省|市|区|县|镇|乡|村|路|街|号|弄|栋|单元|室)"
 
 
-_RESIDENT_ID_PARTS = r"^" + r"(\d)" * 17 + r"([\dX])$"
+_RESIDENT_ID_PARTS = r"^" + r"([0-9])" * 17 + r"([0-9X])$"
 
 
 def is_resident_id(expr: pl.Expr) -> pl.Expr:
-    """True for an 18-character resident ID with a plausible birth date and valid check digit."""
-    text = expr.cast(pl.String).str.strip_chars().str.to_uppercase()
+    """True for an 18-character resident ID with a plausible birth date and valid check digit
+    (full-width digits, as some systems type them, read as digits)."""
+    text = expr.cast(pl.String).str.normalize("NFKC").str.strip_chars().str.to_uppercase()
     # One regex splits the 18 characters; the arithmetic then reads the struct's fields, so
     # nothing is recomputed per digit (17 slices took three times as long).
     digit = [pl.field(str(i + 1)).cast(pl.Int32) for i in range(17)]
@@ -48,7 +49,7 @@ def is_resident_id(expr: pl.Expr) -> pl.Expr:
     valid = (
         (pl.field("18") == expected) & birth.is_not_null() & (birth.dt.year() >= 1800)
     ).fill_null(False)
-    shaped = pl.when(text.str.contains(r"^\d{17}[\dX]$")).then(text)  # others skip the split
+    shaped = pl.when(text.str.contains(r"^[0-9]{17}[0-9X]$")).then(text)  # others skip the split
     return (
         shaped.str.extract_groups(_RESIDENT_ID_PARTS)
         .struct.with_fields(valid.alias("valid"))

@@ -842,6 +842,7 @@ def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path
     for name, frame in omop_tables(scale=0.05).items():
         written.append(_write_csv(frame, cdm / f"{name}.csv"))
     written += write_fhir_ndjson(out / "fhir_export", fhir_resources(scale=0.02))
+    written += write_pool(out / "county_pool")
     readme = out / "README.md"
     readme.write_text(readme_text(), encoding="utf-8")
     written.append(readme)
@@ -886,6 +887,7 @@ beside it with its column roles and listing metadata.
 | `county_hospital/` | a county hospital's neurology, cardiology and geriatrics data in four tables linked by `patient_id` and `encounter_id`: patients, encounters, diagnoses (primary and secondary), labs | 3,001 / 6,348 / 12,355 / 6,348 |
 | `regional_registry.csv` + `targets.yaml` | SYNTHETIC data-product events (planned, registered, listed, traded) of hospitals in three Zhejiang cities, 2025 to October 2026, and 2026 targets modelled on Wenzhou's plan; planted: an unknown status (上架), a product registered after it was listed (ZJ9001), a product id used by two hospitals (ZJ9002), a trade before listing (ZJ9003), a target for a city with no products (台州市) | events |
 | `comparables_synthetic.csv` | a SYNTHETIC comparables registry drawn from a known price model (`medvalue.value._comparables.SYNTHETIC_PRICE_MODEL`), for tests and the hedonic-regression tutorial; every row says `synthetic: true`; never used for a real valuation | 80 |
+| `county_pool/` + `pool.yaml` | four hospitals of one county for `medvalue pool`: the county hospital (UTF-8 CSV), the TCM hospital (GB18030 CSV), a township health centre (Parquet, English headers, mapped in `pool.yaml`) and a haematology and rare-disease clinic (lowercase dotless ICD-10 codes) whose ten rare-disease categories no other site has; people overlap between sites; each export holds resident ID numbers and names (synthetic, valid check digits) to link by. Planted: 12 resident IDs with one digit mistyped (6 at the TCM hospital, 6 at the health centre, each a person also seen at the county hospital), and harmless variants the linkage must read as the same ID (spaces, lowercase x, full-width digits) | 2,832 / 1,798 / 1,009 / 343 |
 | `my_code_lists.yaml` | two named cohorts (ICD-10 prefixes) in the form `--codes` reads | - |
 | `omop_cdm/` | the county sample as OMOP CDM v5.4 CSV tables (person, visit_occurrence, condition_occurrence with ICD-10 and SNOMED source values mixed, measurement, death, concept) | small |
 | `fhir_export/` | the county sample as a FHIR R4 Bulk Data export (Patient with names and phones, Encounter, Condition coded in ICD-10 and/or SNOMED with UUID ids, Observation, Procedure, MedicationRequest) | small |
@@ -982,7 +984,7 @@ def measurements_table(rows: int, seed: int = 13) -> pl.DataFrame:
             "ward": wards[rng.integers(0, wards.size, n)],
             "department": rng.choice(
                 ["hepatology", "nephrology", "cardiology", "ICU", "neurology", "endocrinology"], n
-            ),  # fmt: skip
+            ),
             "attending": doctors[rng.integers(0, doctors.size, n)],
             "sample_date": pl.Series(taken + epoch).cast(pl.Int32).cast(pl.Date),
             "report_date": pl.Series(taken + epoch + rng.integers(0, 3, n))
@@ -1226,3 +1228,201 @@ def fhir_observation_lines(n: int, seed: int = 11) -> pl.DataFrame:
     ]  # fmt: skip
     line = pl.concat_str([pl.lit(x) if isinstance(x, str) else x.cast(pl.String) for x in parts])
     return frame.select(line.alias("line"))
+
+
+# --- a pool of four hospitals of one county -------------------------------------------------
+
+#: The pool's sites: name, file, people, share of its people also seen at the county
+#: hospital, age range, what it treats.
+POOL_SITES = (
+    ("县人民医院", "county_people.csv", 1800, 0.0, (18, 95), "general"),
+    ("县中医院", "county_tcm.csv", 1100, 0.35, (25, 95), "general"),
+    ("东湖镇卫生院", "donghu_health_centre.parquet", 500, 0.55, (55, 98), "elderly"),
+    ("县第二人民医院血液与罕见病科", "rare_disease_clinic.csv", 220, 0.2, (3, 70), "rare"),
+)
+_POOL_COMMON = ("I10", "E11.9", "J18.9", "I63.9", "K29.7", "N18.3", "I25.1", "J44.1", "I50.9",
+                "C34.9", "K80.2", "M17.9", "S72.0", "N39.0", "I48.9", "E78.5", "G45.9", "K35.8")  # fmt: skip
+_POOL_ELDERLY = ("I10", "I50.9", "J44.1", "I63.9", "N18.3", "E11.9", "F03", "M81.9", "I48.9")
+#: Rare diseases (China's first national list of rare diseases, 2018, includes each).
+_POOL_RARE = ("D66", "D67", "E83.0", "G71.0", "E75.2", "G12.2", "D56.1", "Q87.4", "E70.0", "G35")
+_POOL_HIGH_RISK = {"I50.9", "N18.3", "J44.1", "C34.9", *_POOL_RARE}
+_POOL_TOWNSHIPS = ("城关镇", "东湖镇", "西岭乡", "南山乡", "北塘镇", "青石乡", "河口镇", "云溪镇")
+_POOL_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红梅文斌辉宇浩然欣怡子轩雨涵晨"
+#: Headers of the Chinese-language exports, and of the one export in English.
+_POOL_ZH = {"patient_no": "住院号", "id_number": "身份证号", "name": "姓名", "sex": "性别",
+            "birth_date": "出生日期", "township": "乡镇", "admit_date": "入院日期",
+            "dx_code": "主要诊断编码", "los": "住院天数", "prior_admissions": "既往住院次数",
+            "readmit_30d": "30天再入院"}  # fmt: skip
+
+
+def _resident_ids(area: str, birth: np.ndarray, seq: np.ndarray, male: np.ndarray) -> list[str]:
+    from medvalue.core._patterns import resident_id_check_char
+
+    seq = np.where(male == (seq % 2 == 1), seq, seq + 1) % 1000  # odd: male (GB 11643)
+    out = []
+    for b, s in zip(birth, seq, strict=True):  # a few thousand ids, once, for a sample
+        first17 = f"{area}{str(b)[:10].replace('-', '')}{int(s):03d}"
+        out.append(first17 + resident_id_check_char(first17))
+    return out
+
+
+def county_pool(seed: int = 20250630) -> tuple[dict[str, pl.DataFrame], pl.DataFrame]:
+    """Four hospitals of one county that see some of the same people: the county hospital,
+    the TCM hospital, a township health centre (elderly, English headers, Parquet) and a
+    haematology and rare-disease clinic whose rare diagnoses no other site has.
+
+    Returns the sites' exports (keyed by site name, in the sites' own headers) and the truth
+    the exports do not hold: which resident each (site, patient_no) is, and whether a typo was
+    planted in that person's resident ID at that site.
+    """
+    rng = np.random.default_rng(seed)
+    n = 6000
+    birth = _dates(rng, n, "1928-01-01", "2021-12-31")
+    male = rng.random(n) < 0.5
+    names = [
+        _POOL_SURNAMES[i] + _POOL_GIVEN[j] + (_POOL_GIVEN[k] if k >= 0 else "")
+        for i, j, k in zip(rng.integers(0, len(_POOL_SURNAMES), n),
+                           rng.integers(0, len(_POOL_GIVEN), n),
+                           np.where(rng.random(n) < 0.6, rng.integers(0, len(_POOL_GIVEN), n), -1), strict=True)
+    ]  # fmt: skip
+    ids = _resident_ids("330326", birth, rng.integers(1, 999, n), male)
+    township = rng.choice(_POOL_TOWNSHIPS, n)
+    age_now = (np.datetime64("2025-06-30") - birth).astype("timedelta64[D]").astype(int) / 365.25
+    sites: dict[str, pl.DataFrame] = {}
+    truth = []
+    first_people: np.ndarray | None = None
+    for s, (site, _file, size, shared, (lo, hi), kind) in enumerate(POOL_SITES):
+        eligible = np.flatnonzero((age_now >= lo) & (age_now <= hi))
+        if kind == "elderly":
+            eligible = eligible[np.isin(township[eligible], ["东湖镇", "城关镇", "西岭乡"])]
+        take_shared = 0 if first_people is None else round(size * shared)
+        pool_shared = (
+            np.intersect1d(first_people, eligible)
+            if first_people is not None
+            else np.array([], int)
+        )
+        chosen_shared = rng.choice(pool_shared, min(take_shared, len(pool_shared)), replace=False)
+        rest = np.setdiff1d(eligible, chosen_shared)
+        chosen = np.concatenate(
+            [chosen_shared, rng.choice(rest, size - len(chosen_shared), replace=False)]
+        )
+        if first_people is None:
+            first_people = chosen
+        visits = rng.poisson(0.6 if kind != "elderly" else 1.0, size) + 1
+        person = np.repeat(chosen, visits)
+        m = len(person)
+        catalogue: tuple[str, ...] = {"general": _POOL_COMMON, "elderly": _POOL_ELDERLY, "rare": _POOL_RARE}[kind]
+        dx = rng.choice(catalogue, m)
+        los = np.clip(rng.gamma(2.0, 3.5 if kind != "rare" else 6.0, m).round(), 1, 90).astype(int)
+        prior = rng.poisson(0.5 if kind != "elderly" else 1.5, m)
+        age = age_now[person]
+        risk = -3.2 + 0.022 * (age - 50) + 0.08 * np.minimum(los, 30) + 0.35 * prior
+        risk = risk + np.where(np.isin(dx, list(_POOL_HIGH_RISK)), 1.1, 0.0)
+        readmit = (rng.random(m) < 1 / (1 + np.exp(-risk))).astype(int)
+        patient_no = [f"{'ABCD'[s]}{i:06d}" for i in range(1, size + 1)]
+        local = dict(zip(chosen.tolist(), patient_no, strict=True))
+        id_col = [ids[p] for p in person]
+        typo = np.zeros(m, bool)
+        if s in (1, 2):
+            # A typed-in digit wrong for a few people seen elsewhere (every visit copies the
+            # registration), and harmless variants: a lowercase x, spaces, full-width digits.
+            seen_before = (
+                [i for i, p in enumerate(chosen) if p in set(first_people.tolist())] if s else []
+            )
+            wrong = set(rng.choice(seen_before, 6, replace=False).tolist())
+            for r in range(m):
+                slot = int(np.searchsorted(np.cumsum(visits), r, side="right"))
+                if slot in wrong:
+                    digits = list(id_col[r])
+                    pos = 14 + slot % 3
+                    digits[pos] = str((int(digits[pos]) + 1) % 10)
+                    id_col[r] = "".join(digits)
+                    typo[r] = True
+                elif slot % 97 == 5:
+                    id_col[r] = " ".join([id_col[r][:6], id_col[r][6:14], id_col[r][14:]]).lower()
+                elif slot % 89 == 7:
+                    id_col[r] = (
+                        id_col[r][:17].translate(
+                            str.maketrans("0123456789", "０１２３４５６７８９")
+                        )
+                        + id_col[r][17]
+                    )
+        codes = pl.Series(dx)
+        if kind == "rare":  # exported lowercase and without the dot
+            codes = codes.str.replace(".", "", literal=True).str.to_lowercase()
+        frame = pl.DataFrame({
+            "patient_no": [local[p] for p in person],
+            "id_number": id_col,
+            "name": [names[p] for p in person],
+            "sex": np.where(male[person], "男", "女") if kind != "elderly" else np.where(male[person], "M", "F"),
+            "birth_date": pl.Series(birth[person]).cast(pl.Date),
+            "township": township[person],
+            "admit_date": pl.Series(_dates(rng, m, "2023-01-01", "2025-05-31")).cast(pl.Date),
+            "dx_code": codes,
+            "los": los,
+            "prior_admissions": prior,
+            "readmit_30d": readmit,
+        })  # fmt: skip
+        sites[site] = frame if kind == "elderly" else frame.rename(_POOL_ZH)
+        truth.append(pl.DataFrame({
+            "site": [site] * m, "patient_no": frame["patient_no"], "resident": person.astype(np.int64),
+            "typo": typo,
+        }).unique(["site", "patient_no"], keep="first"))  # fmt: skip
+    return sites, pl.concat(truth)
+
+
+_POOL_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩邓冯曹"
+
+POOL_SPEC = """# A pooled product of four hospitals of one (synthetic) county: `medvalue pool --spec`.
+# Sites are linked by the resident ID number under a key the sites share (MEDVALUE_SECRET);
+# see docs/methods.md, "Pooled products".
+name: 示例县医共体住院数据 2023-2025 (synthetic)
+metadata:
+  title: Sample county medical community inpatient data, 2023-2025 (synthetic)
+  title_zh: 示例县医共体住院数据 2023-2025（合成数据）
+  province: Zhejiang
+  city: Wenzhou
+  hospital_tier: 2A
+  specialty: general medicine; haematology; rare diseases
+  modality: structured EHR
+  licence_intent: non-exclusive research licence
+linkage:
+  key: resident_id
+  secret_env: MEDVALUE_SECRET
+label: 30天再入院
+predictors: [住院天数, 既往住院次数, 主要诊断编码]
+weights: {people: 1, categories: 1, model: 1}
+sites:
+  - name: 县人民医院
+    path: county_people.csv
+  - name: 县中医院
+    path: county_tcm.csv
+  - name: 东湖镇卫生院
+    path: donghu_health_centre.parquet
+    columns: {身份证号: id_number, 30天再入院: readmit_30d, 住院天数: los, 既往住院次数: prior_admissions, 主要诊断编码: dx_code}
+  - name: 县第二人民医院血液与罕见病科
+    path: rare_disease_clinic.csv
+"""
+
+
+def write_pool(out: str | Path) -> list[Path]:
+    """The sample pool: four exports and ``pool.yaml``."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    sites, _ = county_pool()
+    written = []
+    for (site, file, *_rest), frame in zip(POOL_SITES, sites.values(), strict=True):
+        path = folder / file
+        if file.endswith(".parquet"):
+            tmp = path.with_suffix(".tmp.parquet")
+            frame.write_parquet(tmp, statistics=False)
+            tmp.replace(path)
+            written.append(path)
+        else:
+            written.append(
+                _write_csv(frame, path, encoding="gb18030" if site == "县中医院" else "utf-8")
+            )
+    spec = folder / "pool.yaml"
+    spec.write_text(POOL_SPEC, encoding="utf-8")
+    written.append(spec)
+    return written

@@ -26,6 +26,7 @@ from medvalue.core._codes import code_table
 from medvalue.core._i18n import text
 from medvalue.product._refine import Refined
 from medvalue.read._refined import FIX_STEPS
+from medvalue.value._pool import Pool
 from medvalue.value._pricing import Valuation, short_money
 
 FONT_FAMILY = (
@@ -626,3 +627,47 @@ def refine_changes(r: Refined, lang: str = "en") -> go.Figure:
     fig.update_xaxes(type="log", title=text("refine_labels", "col_values", lang))
     title = text("refine_labels", "chart", lang)
     return _layout(fig, title, height=max(260, 30 * len(steps) + 90))
+
+
+def _label_pool(key: str, lang: str, **params: object) -> str:
+    return text("pool_labels", key, lang, **params)
+
+
+def pool_overlap(p: Pool, lang: str = "en") -> go.Figure:
+    """Site x site: people both hold (hidden small counts shown blank, labelled)."""
+    names = _site_labels(p, lang)
+    z = [[None if v is None else v for v in row] for row in p.overlap]
+    hidden = f"<{p.small_cell}"
+    labels = [[hidden if v is None else f"{v:,}" for v in row] for row in p.overlap]
+    fig = go.Figure(
+        go.Heatmap(z=z, x=names, y=names, text=labels, texttemplate="%{text}",
+                   colorscale="Blues", showscale=False, hoverinfo="skip", xgap=2, ygap=2)
+    )  # fmt: skip
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, _label_pool("chart_overlap", lang), height=120 + 60 * len(names))
+
+
+def pool_split(p: Pool, lang: str = "en") -> go.Figure:
+    """Each site's revenue share under each method, side by side."""
+    s = p.split
+    methods = [("recommended", s.recommended, _BLUE), ("by_rows", s.by_rows, _GREY),
+               ("by_people", s.by_people, "#718096")]  # fmt: skip
+    methods += [
+        (f"game_{g}", v, c)
+        for (g, v), c in zip(s.by_game.items(), ("#90cdf4", "#63b3ed", "#4299e1"), strict=False)
+    ]
+    fig = go.Figure()
+    names = _site_labels(p, lang)
+    for key, shares, colour in methods:
+        fig.add_bar(name=_label_pool(key, lang), x=names, y=list(shares), marker_color=colour,
+                    text=[f"{v:.0%}" for v in shares], textposition="outside")  # fmt: skip
+    _layout(fig, _label_pool("chart_split", lang), height=380)
+    fig.update_layout(barmode="group", showlegend=True, legend={"orientation": "h", "y": -0.2})
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def _site_labels(p: Pool, lang: str) -> list[str]:
+    # Site names are as the pool spec writes them: Chinese names wrap by characters.
+    cjk = lambda n: any("\u4e00" <= ch <= "\u9fff" for ch in n)  # noqa: E731
+    return [_wrap_label(n, "zh" if cjk(n) else lang, 12) for n in p.site_names]

@@ -45,6 +45,7 @@ from medvalue.read._dataset import read_path
 from medvalue.read._spec import spec_beside
 
 VALUATION_NOTEBOOK = "valuation_report"
+POOL_NOTEBOOK = "08_pool"
 KERNEL_NAME = "medvalue"
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -374,6 +375,49 @@ def render_targets(
     }
     return render_notebook(
         TARGETS_NOTEBOOK, params, out_dir=out_dir, name=report_name, title=report_name,
+        lang=lang, pdf=pdf, progress=progress,
+    )  # fmt: skip
+
+
+def render_pool(
+    sites: Sequence[str],
+    *,
+    spec: str | Path | None = None,
+    out_dir: str | Path = "reports",
+    lang: str = DEFAULT_LANG,
+    as_of: str | None = None,
+    name: str | None = None,
+    small_cell: int = SMALL_CELL_THRESHOLD,
+    comparables: str | None = None,
+    secret_env: str | None = None,
+    permutations: int = 200,
+    seed: int = 0,
+    pdf: bool = False,
+    progress: bool = False,
+) -> Rendered:
+    """Render the pooled product's report (08_pool): sites, overlap, each site's share, the
+    revenue split and the union's coverage, readiness, privacy and price."""
+    from medvalue.value._pool import load_pool_spec
+
+    check_lang(lang)
+    pool_spec = load_pool_spec(spec) if spec else None  # a bad spec fails before a kernel starts
+    report_name = name or (_default_name(spec) if spec else "pool")
+    if spec and report_name == "pool":  # pool.yaml: named after its folder
+        report_name = f"{Path(spec).resolve().parent.name}_pool"
+    params = {
+        "spec_path": _relative(spec) if spec else "",
+        "sites": ";".join(_relative(s) if "=" not in s else s for s in sites),
+        "as_of": as_of or "",
+        "lang": lang,
+        "small_cell": small_cell,
+        "comparables_path": _relative(comparables) if comparables else "",
+        "secret_env": secret_env or "",
+        "permutations": permutations,
+        "seed": seed,
+    }
+    title = pool_spec.name if pool_spec else report_name
+    return render_notebook(
+        POOL_NOTEBOOK, params, out_dir=out_dir, name=report_name, title=title,
         lang=lang, pdf=pdf, progress=progress,
     )  # fmt: skip
 

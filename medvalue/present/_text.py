@@ -15,6 +15,7 @@ from medvalue.analyses._readiness import WEIGHTS, Readiness
 from medvalue.analyses._targets import TargetProgress
 from medvalue.core._i18n import catalogue, text
 from medvalue.product._refine import Refined
+from medvalue.value._pool import Pool
 from medvalue.value._pricing import Valuation
 
 
@@ -315,3 +316,44 @@ def refine_summary(r: Refined, lang: str = "en") -> Group:
         lines.append(f"{lab('price')}: {band['low']:,.0f} – {band['high']:,.0f} {band['currency']}")
     lines.append(lab("wrote", out=str(r.out), n=len(r.files)))
     return Group(table, *lines)
+
+
+def pool_summary(p: Pool, lang: str = "en") -> Group:
+    """Sites, the overlap, each site's Shapley shares and the revenue split."""
+
+    def lab(key: str, **params: object) -> str:
+        return text("pool_labels", key, lang, **params)
+
+    value, sentence = p.headline(lang)
+    t = p.small_cell
+    sites = Table(title=lab("sites"), title_justify="left")
+    for h in (
+        "site",
+        "rows",
+        "people",
+        "unique_people",
+        "categories",
+        "unique_categories",
+        "k_alone",
+    ):
+        sites.add_column(lab(h), justify="left" if h == "site" else "right")
+    for s in p.sites:
+        sites.add_row(s.name, f"{s.rows:,}", _n(s.people) if s.people is not None else f"<{t}",
+                      f"<{t}" if s.unique_people is None else f"{s.unique_people:,}", str(s.categories),
+                      str(s.unique_categories), "-" if s.k_alone is None else str(s.k_alone))  # fmt: skip
+    split = Table(title=lab("split"), title_justify="left")
+    split.add_column(lab("site"))
+    games = list(p.split.by_game)
+    for h in ("recommended", "by_rows", "by_people", *[f"game_{g}" for g in games]):
+        split.add_column(lab(h), justify="right")
+    for i, name in enumerate(p.site_names):
+        split.add_row(name, f"{p.split.recommended[i]:.1%}", f"{p.split.by_rows[i]:.1%}",
+                      f"{p.split.by_people[i]:.1%}", *[f"{p.split.by_game[g][i]:.1%}" for g in games])  # fmt: skip
+    lines: list[Any] = [f"[bold]{value}[/bold] {sentence}", sites, split]
+    if p.split.band is not None:
+        low, mid, high = p.split.band
+        lines.append(
+            f"{lab('band', currency=p.split.currency)}: {mid:,.0f} ({low:,.0f}-{high:,.0f})"
+        )
+    lines.append(lab("conflicts", n=f"<{t}" if p.conflicts is None else p.conflicts))
+    return Group(*lines)

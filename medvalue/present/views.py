@@ -17,6 +17,7 @@ from typing import Any
 from markupsafe import Markup
 
 from medvalue.analyses._coverage import Coverage
+from medvalue.analyses._linkage import KEYS
 from medvalue.analyses._privacy import PrivacyAssessment
 from medvalue.analyses._profile import Profile
 from medvalue.analyses._quality import display_score
@@ -24,6 +25,7 @@ from medvalue.analyses._readiness import WEIGHTS, Readiness
 from medvalue.analyses._targets import TargetProgress
 from medvalue.core._config import VERSION as __version__
 from medvalue.core._i18n import catalogue, check_lang, text
+from medvalue.core._suppression import suppress
 from medvalue.present import _plots as plots
 from medvalue.present._html import (
     badge,
@@ -48,6 +50,7 @@ from medvalue.product._datacard import datacard_markdown
 from medvalue.product._refine import Refined
 from medvalue.value._assess import Assessment
 from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL
+from medvalue.value._pool import Pool
 from medvalue.value._pricing import Valuation, short_money
 
 RESULTS_MIMETYPE = "application/vnd.medvalue.results+json"
@@ -821,6 +824,131 @@ def targets_section(t: TargetProgress, lang: str) -> Html:
         if t.findings else para(_tg('no_findings', lang))
     )  # fmt: skip
     parts.append(para(_tg("method", lang), "sub"))
+    return _wrap(parts)
+
+
+def _po(key: str, lang: str, **params: Any) -> str:
+    return text("pool_labels", key, lang, **params)
+
+
+def pool_page_start(p: Pool, lang: str, as_of: Any) -> Html:
+    """Styles, plotly.js and the title block of a pooled product's report."""
+    check_lang(lang)
+    sub = _l("generated", lang, version=__version__, as_of=str(as_of or dt.date.today()))
+    return Html(page_top(_style(), plots.plotly_js(), _po("page_title", lang, name=p.name), sub))
+
+
+def _count(v: int | None, threshold: int) -> str:
+    return f"<{threshold}" if v is None else f"{v:,}"
+
+
+def _key_text(key: tuple[str, ...], lang: str) -> str:
+    if key == ("pseudonym",):
+        return _po("key_pseudonym", lang)
+    for name, fields in KEYS.items():
+        if key == fields:
+            return _po(f"key_{name}", lang)
+    return _po("key_other", lang, fields=" + ".join(key))
+
+
+def pool_section(p: Pool, lang: str) -> Html:
+    """Sites and their overlap, linkage checks, pooling and k, each site's Shapley values
+    and the revenue split; the union's own sections follow in the report."""
+    t = p.small_cell
+    value, sentence = p.headline(lang)
+    parts: list[Any] = [
+        h2(_po("title", lang)),
+        runs((value, True), (f" · {sentence}", False), cls="lead"),
+    ]
+    parts.append(h3(_po("sites", lang)))
+    head = [_po(k, lang) for k in ("site", "rows", "people", "unique_people", "categories",
+                                   "unique_categories", "k_alone", "unique_alone")]  # fmt: skip
+    rows: list[Any] = [(s.name, f"{s.rows:,}", _count(s.people, t), _count(s.unique_people, t), s.categories,
+             s.unique_categories, "–" if s.k_alone is None else s.k_alone,
+             "–" if s.unique_share_alone is None else f"{s.unique_share_alone:.0%}")
+            for s in p.sites]  # fmt: skip
+    parts.append(_table(head, rows, numeric=(1, 2, 3, 4, 5, 6, 7)))
+    parts.append(h3(_po("linkage", lang)))
+    parts.append(para(_po("linkage_sentence", lang, linkage=_key_text(p.key, lang),
+                          several=_count(p.people_in_several, t))))  # fmt: skip
+    parts.append(plots.to_html(plots.pool_overlap(p, lang), "mv-pool-overlap"))
+    parts.append(para(_po("overlap_note", lang, threshold=t), "sub"))
+    checks = [
+        (s.name, _count(suppress(s.checks.people, t), t), _count(suppress(s.checks.without_key, t), t),
+         "–" if s.checks.invalid_resident_id is None else _count(suppress(s.checks.invalid_resident_id, t), t))
+        for s in p.sites
+    ]  # fmt: skip
+    parts.append(_table([_po("site", lang), _po("people", lang), _po("without_key", lang),
+                         _po("invalid_id", lang)], checks, numeric=(1, 2, 3)))  # fmt: skip
+    parts.append(para(_po("conflicts", lang, n=_count(p.conflicts, t))))
+    parts.append(para(_po("typo_note", lang), "sub"))
+    if p.quasi_identifiers:
+        parts.append(h3(_po("privacy", lang)))
+        unique = "–" if p.unique_share_pooled is None else f"{p.unique_share_pooled:.0%}"
+        parts.append(para(_po("privacy_sentence", lang, qis=", ".join(p.quasi_identifiers),
+                              k=p.k_pooled, unique=unique)))  # fmt: skip
+        if p.k_pooled_generalised is not None:
+            levels = ", ".join(
+                f"{q} {text('generalisation_levels', lv, lang)}"
+                for q, lv in p.generalisation.items()
+            )
+            alone = ", ".join(f"{s.name} {s.k_alone_generalised}" for s in p.sites)
+            parts.append(para(_po("privacy_generalised", lang, levels=levels, k=p.k_pooled_generalised,
+                                  alone=alone)))  # fmt: skip
+    parts.append(h3(_po("contributions", lang)))
+    games = list(p.shapley)
+    head = [_po("site", lang), *[_po(f"game_{g}", lang) for g in games]]
+    rows = []
+    for i, site in enumerate(p.sites):
+        cells: list[Any] = [site.name]
+        for g in games:
+            share = p.split.by_game[g][i]
+            sv = p.shapley[g]
+            cell = f"{share:.0%}"
+            if g != "people":
+                cell += f" ({sv.values[i]:+.3f})" if g == "model" else f" ({sv.values[i]:.1f})"
+            if sv.standard_errors is not None and g != "people":
+                cell += f" ± {sv.standard_errors[i]:.3f}"
+            cells.append(cell)
+        rows.append(cells)
+    parts.append(_table(head, rows, numeric=tuple(range(1, len(head)))))
+    methods = {sv.method: sv for sv in p.shapley.values()}
+    notes = [_po(f"method_{m}", lang, coalitions=sv.coalitions, permutations=sv.permutations)
+             for m, sv in methods.items()]  # fmt: skip
+    metric = {"auc": "AUC", "c_index": "C-index", "r2": "R²"}.get(p.model_metric or "", "AUC")
+    parts.append(
+        para(_po("contributions_note", lang, metric=metric) + " " + "; ".join(notes), "sub")
+    )
+    parts.append(h3(_po("split", lang)))
+    split = p.split
+    currency = split.currency or ""
+    head = [
+        _po("site", lang),
+        _po("recommended", lang),
+        _po("by_rows", lang),
+        _po("by_people", lang),
+    ]
+    if split.band is not None:
+        head += [_po("amount", lang, currency=currency), _po("amount_range", lang)]
+    rows = []
+    for i, name in enumerate(split.sites):
+        row: list[Any] = [
+            name,
+            f"{split.recommended[i]:.1%}",
+            f"{split.by_rows[i]:.1%}",
+            f"{split.by_people[i]:.1%}",
+        ]
+        if split.band is not None:
+            low, mid, high = (b * split.recommended[i] for b in split.band)
+            row += [short_money(mid, lang), f"{short_money(low, lang)}–{short_money(high, lang)}"]
+        rows.append(row)
+    parts.append(_table(head, rows, numeric=tuple(range(1, len(head)))))
+    parts.append(plots.to_html(plots.pool_split(p, lang), "mv-pool-split"))
+    weights = ", ".join(f"{_po('game_' + g, lang)} {w:.0%}" for g, w in split.weights.items())
+    parts.append(para(_po("split_note", lang, weights=weights), "sub"))
+    if split.band is None:
+        parts.append(para(_po("no_price", lang)))
+    parts.append(para(_po("method", lang), "sub"))
     return _wrap(parts)
 
 

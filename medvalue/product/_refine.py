@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,7 +51,7 @@ from medvalue.core import _codes as codes
 from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._config import VERSION as __version__
 from medvalue.core._display import Displayed
-from medvalue.core._errors import MedvalueError, ParameterError
+from medvalue.core._errors import ParameterError
 from medvalue.core._files import (
     cache_dir,
     check_output,
@@ -60,6 +59,8 @@ from medvalue.core._files import (
     write_atomic,
 )
 from medvalue.core._i18n import text
+from medvalue.core._keys import SECRET_ENV, read_secret
+from medvalue.core._keys import hmac_hex as _hmac_hex
 from medvalue.product._changes import PROTECT_STEPS, Change, values_of
 from medvalue.product._croissant import croissant
 from medvalue.product._datacard import datacard, datacard_markdown, time_span
@@ -68,18 +69,6 @@ from medvalue.product._settings import RefineSettings
 from medvalue.read._dataset import Dataset, load_dataset
 from medvalue.read._refined import FIX_STEPS, LOG_FILE, TIMING_FILE
 from medvalue.read._spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
-
-#: The environment variable holding the pseudonym key unless ``--secret-env`` names another.
-SECRET_ENV = "MEDVALUE_SECRET"
-MIN_SECRET_CHARS = 16
-#: A key needs at least this many different characters (a hex key of 16 has about 10).
-MIN_SECRET_DISTINCT = 8
-#: Environment variables every system sets: never a pseudonym key.
-_NOT_SECRETS = frozenset(
-    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "LANG", "LC_ALL", "TERM",
-     "HOSTNAME", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "EDITOR",
-     "DISPLAY", "MAIL", "SHLVL", "_"}
-)  # fmt: skip
 
 #: Hex characters kept of each HMAC: 80 bits, so ten million ids collide with probability
 #: about 4e-11.
@@ -96,31 +85,6 @@ DATACARD_JSON = "datacard.json"
 CROISSANT_FILE = "croissant.json"
 
 # --- settings --------------------------------------------------------------------------------
-
-
-def read_secret(env: str = SECRET_ENV) -> bytes:
-    """The pseudonym key from environment variable ``env`` (never from a file or argument,
-    so it is never written into shell history, notebooks or outputs)."""
-    if env.upper() in _NOT_SECRETS:
-        msg = (f"{env} is a system variable, not a secret. Fix: put a long random key in its own "
-               f"variable, e.g. export {SECRET_ENV}=$(python -c \"import secrets; print(secrets.token_hex(32))\")")  # fmt: skip
-        raise MedvalueError(msg)
-    value = os.environ.get(env)
-    if not value:
-        msg = (
-            f"environment variable {env} is not set. Fix: export {env}=<a long random secret> "
-            "(keep it safe: the same secret gives the same pseudonyms next time)"
-        )
-        raise MedvalueError(msg)
-    if len(value) < MIN_SECRET_CHARS:
-        msg = f"the secret in {env} has {len(value)} characters. Fix: use at least {MIN_SECRET_CHARS} random characters"
-        raise MedvalueError(msg)
-    if len(set(value.strip())) < MIN_SECRET_DISTINCT:
-        # 20 spaces or "aaaaaaaaaaaaaaaa" are long but guessable: pseudonyms would be reversible.
-        msg = (f"the secret in {env} has too few different characters to be a key. "
-               f'Fix: use a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"')  # fmt: skip
-        raise MedvalueError(msg)
-    return value.encode("utf-8")
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -453,26 +417,6 @@ class _Cleaned:
     changes: list[Change]
     renames: dict[str, str]  # old column name -> new (pseudonymised ids)
     rows: int
-
-
-def _hmac_hex(key: bytes, prefix: bytes, values: Iterable[str]) -> list[str]:
-    """HMAC-SHA256(key, prefix + value) in hex for each value (RFC 2104).
-
-    The keyed inner and outer hash states are computed once and copied per value, twice
-    as fast as ``hmac.digest`` per value; the tests check it against ``hmac``."""
-    block = 64  # SHA-256 block size
-    k = hashlib.sha256(key).digest() if len(key) > block else key
-    k = k.ljust(block, b"\0")
-    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in k) + prefix)
-    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in k))
-    out = []
-    for v in values:
-        inner = inner0.copy()
-        inner.update(v.encode("utf-8"))
-        outer = outer0.copy()
-        outer.update(inner.digest())
-        out.append(outer.hexdigest())
-    return out
 
 
 def _clean_table(

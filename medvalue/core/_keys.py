@@ -1,0 +1,72 @@
+"""Keyed hashing: the secret that keys pseudonyms, and HMAC-SHA256 of many values.
+
+A pseudonym is HMAC-SHA256(key, domain + value): the same value and key give the same
+pseudonym anywhere (another table, another hospital holding the same key), and without the
+key nobody can compute or reverse one. The key comes only from an environment variable, so
+it is never written into shell history, notebooks or outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+
+from medvalue.core._errors import MedvalueError
+
+#: The environment variable holding the pseudonym key unless ``--secret-env`` names another.
+SECRET_ENV = "MEDVALUE_SECRET"
+MIN_SECRET_CHARS = 16
+#: A key needs at least this many different characters (a hex key of 16 has about 10).
+MIN_SECRET_DISTINCT = 8
+#: Environment variables every system sets: never a pseudonym key.
+_NOT_SECRETS = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "LANG", "LC_ALL", "TERM",
+     "HOSTNAME", "TMPDIR", "TEMP", "TMP", "PYTHONPATH", "VIRTUAL_ENV", "CONDA_PREFIX", "EDITOR",
+     "DISPLAY", "MAIL", "SHLVL", "_"}
+)  # fmt: skip
+
+
+def read_secret(env: str = SECRET_ENV) -> bytes:
+    """The pseudonym key from environment variable ``env`` (never from a file or argument,
+    so it is never written into shell history, notebooks or outputs)."""
+    if env.upper() in _NOT_SECRETS:
+        msg = (f"{env} is a system variable, not a secret. Fix: put a long random key in its own "
+               f"variable, e.g. export {SECRET_ENV}=$(python -c \"import secrets; print(secrets.token_hex(32))\")")  # fmt: skip
+        raise MedvalueError(msg)
+    value = os.environ.get(env)
+    if not value:
+        msg = (
+            f"environment variable {env} is not set. Fix: export {env}=<a long random secret> "
+            "(keep it safe: the same secret gives the same pseudonyms next time)"
+        )
+        raise MedvalueError(msg)
+    if len(value) < MIN_SECRET_CHARS:
+        msg = f"the secret in {env} has {len(value)} characters. Fix: use at least {MIN_SECRET_CHARS} random characters"
+        raise MedvalueError(msg)
+    if len(set(value.strip())) < MIN_SECRET_DISTINCT:
+        # 20 spaces or "aaaaaaaaaaaaaaaa" are long but guessable: pseudonyms would be reversible.
+        msg = (f"the secret in {env} has too few different characters to be a key. "
+               f'Fix: use a random one, e.g. python -c "import secrets; print(secrets.token_hex(32))"')  # fmt: skip
+        raise MedvalueError(msg)
+    return value.encode("utf-8")
+
+
+def hmac_hex(key: bytes, prefix: bytes, values: Iterable[str]) -> list[str]:
+    """HMAC-SHA256(key, prefix + value) in hex for each value (RFC 2104).
+
+    The keyed inner and outer hash states are computed once and copied per value, twice
+    as fast as ``hmac.digest`` per value; the tests check it against ``hmac``."""
+    block = 64  # SHA-256 block size
+    k = hashlib.sha256(key).digest() if len(key) > block else key
+    k = k.ljust(block, b"\0")
+    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in k) + prefix)
+    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in k))
+    out = []
+    for v in values:
+        inner = inner0.copy()
+        inner.update(v.encode("utf-8"))
+        outer = outer0.copy()
+        outer.update(inner.digest())
+        out.append(outer.hexdigest())
+    return out
