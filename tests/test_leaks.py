@@ -127,6 +127,7 @@ COMMANDS: dict[str, list[list[str]]] = {
     "pool": [
         ["a={data}", "b={data}", "--json", "--as-of", "2026-06-01"],
         ["a={data}", "b={data}", "--lang", "zh", "--report", "{out}/pool"],
+        ["a={data}", "--link-out", "{out}/linked"],
     ],
     # Reports are rendered below (one portfolio of all three, every notebook on one).
     "report": [],
@@ -180,6 +181,7 @@ def test_nothing_planted_reaches_any_output(planted, run, tmp_path):
                 assert r.code == 0, (command, filled, r.err)
                 logs += [r.out, r.err]
         data_outputs += [p for p in (out / "released").rglob("*") if p.is_file()]
+        data_outputs += [p for p in (out / "linked").rglob("*") if p.is_file()]
 
     reports = tmp_path / "reports"
     portfolio = render_portfolio(

@@ -453,3 +453,34 @@ def test_standards_as_sites_omop_linked_to_a_folder_and_fhir_by_name(tmp_path):
     p = pool(spec=spec, as_of=AS_OF)
     assert p.sites[0].columns["name"] == "patient.name"
     assert p.overlap[0][1] == p.overlap[0][0] == p.distinct_people > 0
+
+
+def test_sites_link_at_home_and_the_analyst_pools_without_identifiers(
+    run, sample_pool, tmp_path, monkeypatch
+):
+    """`medvalue pool --link-out` at the sites, then a pool of the extracts with no key."""
+    r = run("pool", "--spec", POOL_SPEC, "--link-out", tmp_path / "linked", "--json")
+    assert r.code == 0, r.err
+    linked = json.loads(r.out)["linked"]
+    assert [s["site"] for s in linked] == list(sample_pool.site_names)
+    files = sorted((tmp_path / "linked").rglob("*.parquet"))
+    assert len(files) == 4
+    needles = set(_identifiers())
+    mrns = set()
+    for site in load_pool_spec(POOL_SPEC).sites:
+        path = Path(site.path)
+        frame = (pl.read_parquet(path) if path.suffix == ".parquet"
+                 else pl.read_csv(path, infer_schema=False, encoding="gb18030" if site.name == "县中医院" else "utf8"))  # fmt: skip
+        mrns |= set(frame[frame.columns[0]].to_list())
+    for f in files:
+        cells = set(pl.read_parquet(f).unpivot().get_column("value").cast(pl.String).to_list())
+        assert not cells & (needles | mrns)
+    spec = POOL_SPEC.read_text(encoding="utf-8").replace("key: resident_id", "key: pseudonym")
+    for site in load_pool_spec(POOL_SPEC).sites:
+        spec = spec.replace(f"path: {Path(site.path).name}", f"path: {site.name}")
+    (tmp_path / "linked" / "pool.yaml").write_text(spec, encoding="utf-8")
+    monkeypatch.delenv("MEDVALUE_SECRET")  # the analyst holds no key
+    again = pool(spec=tmp_path / "linked" / "pool.yaml", as_of=AS_OF)
+    assert again.distinct_people == sample_pool.distinct_people
+    assert again.overlap == sample_pool.overlap
+    assert again.split.recommended == pytest.approx(sample_pool.split.recommended)

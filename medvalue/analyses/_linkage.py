@@ -93,10 +93,10 @@ def _date_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return value.cast(pl.String).str.strip_chars()
 
 
-def pseudonyms(keys: pl.Series, secret: bytes) -> pl.Series:
+def pseudonyms(keys: pl.Series, secret: bytes, domain: bytes = _DOMAIN) -> pl.Series:
     """HMAC-SHA256 of each distinct key under the pool's shared secret (hex, truncated)."""
     return pl.Series(
-        [h[:LINK_HEX] for h in hmac_hex(secret, _DOMAIN, keys.to_list())], dtype=pl.String
+        [h[:LINK_HEX] for h in hmac_hex(secret, domain, keys.to_list())], dtype=pl.String
     )
 
 
@@ -145,7 +145,9 @@ def _identifier_columns(ds: Dataset) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     found = [f for f in scan_identifiers(ds) if not f.in_text]
     # A whole name before its parts (FHIR's name before given_name).
-    found.sort(key=lambda f: any(p in f.column.lower() for p in ("given", "family", "first", "last")))
+    found.sort(
+        key=lambda f: any(p in f.column.lower() for p in ("given", "family", "first", "last"))
+    )
     for f in found:
         kind = "name" if f.kind in ("name", "english_name") else f.kind
         out.setdefault(kind, (f.table, f.column))
@@ -197,7 +199,7 @@ def extract_site(
     return SiteExtract(name, rows, people, diagnoses, records, checks, shown, roles)
 
 
-def _person_expr(ds: Dataset, table: str) -> pl.Expr:
+def person_expr(ds: Dataset, table: str) -> pl.Expr:
     pid = ds.table_spec(table).first("patient_id")
     if pid is None:  # one row per person: the row number, as coverage numbers them
         return pl.concat_str(pl.lit(f"{table}#"), pl.int_range(pl.len()).cast(pl.String))
@@ -233,7 +235,7 @@ def _people(
                 "age": pl.col(c).cast(pl.Float64, strict=False),
                 "region": pl.col(c).cast(pl.String),
             }[f]  # fmt: skip
-    selected = [_person_expr(ds, table).alias(PERSON), keyed.alias("_key")]
+    selected = [person_expr(ds, table).alias(PERSON), keyed.alias("_key")]
     selected += [e.alias(f) for f, e in demo.items()]
     if "resident_id" in key and not prelinked:
         # Judged as hashed (normalised): a space or a full-width digit is not a typo.
@@ -256,15 +258,23 @@ def _people(
         distinct = people["_key"].drop_nulls().unique()
         lookup = pseudonyms(distinct, secret or b"")
         link = people["_key"].replace_strict(distinct, lookup, default=None, return_dtype=pl.String)
-    # A person without a key links to nobody: a pseudonym of their own.
-    own = pl.lit(f"unlinked:{name}:") + pl.col(PERSON)
-    people = (
-        people.with_columns(link.alias(LINK))
-        .with_columns(
-            pl.coalesce(pl.col(LINK), pl.lit("u") + own.hash(seed=0).cast(pl.String)).alias(LINK)
+    # A person without a key links to nobody: a pseudonym of their own, keyed too (it may
+    # leave the site in a linked extract).
+    people = people.with_columns(link.alias(LINK)).drop("_key")
+    alone = people.filter(pl.col(LINK).is_null())[PERSON]
+    if alone.len():
+        own = pl.Series([f"{name}\x1f{p}" for p in alone.to_list()])
+        names = (
+            pseudonyms(own, secret, b"medvalue-pool-unlinked:")
+            if secret
+            else own.hash(seed=0).cast(pl.String)
         )
-        .drop("_key")
-    )
+        people = people.with_columns(
+            pl.coalesce(
+                pl.col(LINK),
+                pl.lit("u") + pl.col(PERSON).replace_strict(alone, names, default=None),
+            )
+        )
     for f, dtype in (
         ("sex", pl.String),
         ("birth_date", pl.Date),
@@ -316,7 +326,7 @@ def _records(
         wanted[p] = pc
         roles[p] = ds.spec.role_of(t, pc).role
     frame = ds.frame(t).select(
-        _person_expr(ds, t).alias(PERSON), *[pl.col(src).alias(dst) for dst, src in wanted.items()]
+        person_expr(ds, t).alias(PERSON), *[pl.col(src).alias(dst) for dst, src in wanted.items()]
     )
     records = frame.collect(engine="streaming").join(
         people.select(PERSON, LINK, "sex", "age"), on=PERSON, how="left", maintain_order="left"

@@ -884,6 +884,13 @@ def report(
     help="Also render the pool report (HTML, notebook, JSON) into this folder.",
 )
 @click.option("--pdf", is_flag=True, help="With --report: also print it to PDF with Chromium.")
+@click.option(
+    "--link-out",
+    "link_out",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Run at a site: write each SITE to LINK_OUT/<name>/ with linkage pseudonyms and no identifiers, instead of pooling.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 def pool(
@@ -897,6 +904,7 @@ def pool(
     small_cell: int,
     report_dir: str | None,
     pdf: bool,
+    link_out: str | None,
     as_json: bool,
     lang: str,
 ) -> None:
@@ -912,6 +920,9 @@ def pool(
         msg = f"--permutations must be at least 2, got {permutations}"
         raise MedvalueError(msg)
     ps = load_pool_spec(spec_path) if spec_path else PoolSpec()
+    if link_out:
+        _link_sites(ps, list(sites), link_out, secret_env, as_json)
+        return
     result = run_pool(list(sites) or None, spec=ps, as_of=as_of, small_cell=small_cell,
                       comparables=comparables_path, permutations=permutations, seed=seed,
                       secret_env=secret_env)  # fmt: skip
@@ -924,6 +935,28 @@ def pool(
                           secret_env=secret_env, permutations=permutations, seed=seed, pdf=pdf)  # fmt: skip
         for p in out.files:
             click.echo(f"wrote {p}", err=as_json)
+
+
+def _link_sites(ps: Any, sites: list[str], out: str, secret_env: str | None, as_json: bool) -> None:
+    """Each site's linkable extract, for sites that send pseudonyms instead of identifiers."""
+    from medvalue.core._keys import read_secret
+    from medvalue.product._link import link_site
+    from medvalue.value._pool import resolve_sites
+
+    if ps.key == ("pseudonym",):
+        msg = "--link-out computes the pseudonyms: give the linkage key (resident_id, name_birth_sex ...), not pseudonym"
+        raise MedvalueError(msg)
+    secret = read_secret(secret_env or ps.secret_env)
+    done = [
+        link_site(ds, name, Path(out) / name, key=ps.key, secret=secret, columns=site.columns)
+        for name, ds, site in resolve_sites(ps, sites or None)
+    ]
+    if as_json:
+        _emit_json({"linked": [d.to_dict() for d in done]})
+        return
+    for d in done:
+        click.echo(f"wrote {d.folder} ({d.people:,} people; dropped {', '.join(d.dropped) or 'nothing'})")
+    click.echo("pool these folders with `linkage: {key: pseudonym}` in the pool spec")
 
 
 #: Commands that can take more than a moment on a large export.

@@ -408,7 +408,7 @@ def pool(
     ps = spec if isinstance(spec, PoolSpec) else (load_pool_spec(spec) if spec else PoolSpec())
     if isinstance(sites, str):
         sites = [s.strip() for s in sites.split(";") if s.strip()]
-    chosen = _sites(ps, sites)
+    chosen = resolve_sites(ps, sites)
     if len(chosen) < 2:
         msg = "a pool needs at least two sites; give SITE paths or sites: in the pool spec"
         raise ParameterError(msg)
@@ -466,9 +466,11 @@ def pool(
                        permutations, seed)  # fmt: skip
 
 
-def _sites(
+def resolve_sites(
     ps: PoolSpec, given: Sequence[SiteSpec | str | tuple[str, Dataset]] | None
 ) -> list[tuple[str, Dataset, SiteSpec]]:
+    """(name, dataset, site spec) of each site given, else of the pool spec's; a site given
+    by name or path takes its column names and spec from the pool spec's entry."""
     by_name = {s.name: s for s in ps.sites}
     by_path = {str(Path(s.path).resolve()): s for s in ps.sites}
     out = []
