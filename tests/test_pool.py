@@ -484,3 +484,55 @@ def test_sites_link_at_home_and_the_analyst_pools_without_identifiers(
     assert again.distinct_people == sample_pool.distinct_people
     assert again.overlap == sample_pool.overlap
     assert again.split.recommended == pytest.approx(sample_pool.split.recommended)
+
+
+def test_a_time_to_event_label_is_valued_by_c_index(tmp_path):
+    """Two sites with a follow-up time: the model values are C-index gains over 0.5."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    sites = []
+    for name, file in (("a", "county_people.csv"), ("b", "county_tcm.csv")):
+        frame = pl.read_csv(
+            POOL_DIR / file, infer_schema=False, encoding="gb18030" if "tcm" in file else "utf8"
+        )
+        risk = frame["住院天数"].cast(pl.Float64).to_numpy() / 10
+        time = rng.exponential(365 / np.exp(risk)).round() + 1
+        frame = frame.with_columns(
+            pl.Series("随访天数", time.astype(int)), pl.Series("死亡", (time < 200).astype(int))
+        ).drop("30天再入院")
+        frame.write_csv(tmp_path / f"{name}.csv")
+        sites.append(f"  - {{name: {name}, path: {name}.csv}}")
+    spec = (
+        "label: 死亡\ntime: 随访天数\npredictors: [住院天数, 既往住院次数]\nsites:\n"
+        + "\n".join(sites)
+        + "\n"
+    )
+    (tmp_path / "pool.yaml").write_text(spec, encoding="utf-8")
+    p = pool(spec=tmp_path / "pool.yaml", as_of=AS_OF)
+    assert p.model_metric == "c_index"
+    model = p.shapley["model"]
+    assert 0 < model.total < 0.5 and sum(model.values) == pytest.approx(model.total)
+    assert (
+        p.assessment.readiness.label is not None
+        and p.assessment.readiness.label.outcome == "survival"
+    )
+
+
+def test_eleven_sites_use_the_monte_carlo_estimate_with_standard_errors():
+    from medvalue.read._dataset import load_dataset
+
+    small = load_dataset(POOL_DIR / "rare_disease_clinic.csv")
+    big = load_dataset(POOL_DIR / "county_people.csv")
+    sites = [(f"s{i:02d}", small if i % 2 else big) for i in range(11)]
+    p = pool(sites, permutations=40, seed=2, as_of=AS_OF)
+    categories = p.shapley["categories"]
+    assert categories.method == "monte_carlo" and categories.standard_errors is not None
+    assert sum(categories.values) == pytest.approx(categories.total)
+    d = p.to_dict()
+    assert d["shapley"]["categories"]["permutations"] == 40
+    # Copies of one file: the union holds what the two files hold.
+    assert p.distinct_people == len(
+        set(pl.read_csv(POOL_DIR / "rare_disease_clinic.csv", infer_schema=False)["身份证号"])
+        | set(pl.read_csv(POOL_DIR / "county_people.csv", infer_schema=False)["身份证号"])
+    )
