@@ -264,10 +264,19 @@ class _Coded:
     def column(self, i: int, c: str, level: int) -> pl.Series:
         key = (i, c, level)
         if key not in self.codes:
+            # Generalised on the distinct values only (a few thousand birth dates, not ten
+            # million rows of text), then looked up for every record.
+            recorded = self.frames[i][c]
+            distinct = recorded.unique()
             value = self.ladders[c].levels[level].apply(pl.col(c))
-            frame = self.frames[i].with_columns(value.alias("_g"))  # broadcasts a constant
-            codes = frame.select(pl.col("_g").rank("dense").alias(c)).to_series()
-            self.codes[key] = _narrow(codes)
+            generalised = pl.DataFrame({c: distinct}).with_columns(value.alias("_g"))
+            ranked = generalised.select(pl.col(c), pl.col("_g").rank("dense").alias("_code"))
+            known = ranked.filter(pl.col(c).is_not_null())
+            missing = ranked.filter(pl.col(c).is_null())["_code"]  # what a missing value becomes
+            codes = recorded.replace_strict(known[c], known["_code"], default=None)
+            if missing.len() and missing[0] is not None:  # e.g. "*" for every value
+                codes = codes.fill_null(missing[0])
+            self.codes[key] = _narrow(codes.alias(c))
         return self.codes[key]
 
     def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
@@ -285,8 +294,29 @@ class _Coded:
                 scale *= size
             coded = coded.select(key.alias("_key"), pl.exclude(own))
             own = ["_key"]
+            if SUBJECT in coded.columns:
+                people = _people_sizes(coded["_key"], coded[SUBJECT])
+                if people is not None:
+                    return _state(people, target_k)
         sizes = _sizes(coded, own)
         return _state(sizes, target_k)
+
+
+def _people_sizes(key: pl.Series, people: pl.Series) -> pl.DataFrame | None:
+    """Distinct people per class, from one sorted integer: the class key in the high bits,
+    the person in the low ones. Equal neighbours are one person counted twice; the run
+    lengths of the key over what remains are the class sizes. A group-by counting distinct
+    people held about 1 GB at 10M records; the sort holds two integer columns. None when the
+    two do not fit in 64 bits (the caller groups instead)."""
+    if key.is_empty():
+        return pl.DataFrame({SIZE: pl.Series([], dtype=pl.UInt32)})
+    bits = max(1, int(cast(int, people.max())).bit_length())
+    if int(cast(int, key.max())).bit_length() + bits > 64:
+        return None
+    pair = (key.cast(pl.UInt64) * (1 << bits) + people.cast(pl.UInt64)).sort()
+    first = (pair != pair.shift(1)).fill_null(True)
+    classes = (pair.filter(first) // (1 << bits)).rle().struct.field("len")
+    return pl.DataFrame({SIZE: classes.cast(pl.Int64)})
 
 
 def _narrow(codes: pl.Series) -> pl.Series:

@@ -27,6 +27,7 @@ from medvalue.analyses._anonymity import (
     Diversity,
     all_missing,
     diversity,
+    in_small_classes,
     summarise,
 )
 from medvalue.analyses._identifiers import IdentifierFinding, scan_identifiers
@@ -585,12 +586,15 @@ def _suppress_small(
     """Blank quasi-identifiers of everyone still in a class smaller than k, until none is.
 
     ``frames`` hold each table's quasi-identifiers (by column name) and its person id (as
-    ``_HELD_PID``), and are changed in place."""
+    ``_HELD_PID``), and are changed in place. Between rounds the people found so far are
+    only marked (their records leave every class, as blanked records do); their values are
+    blanked once, at the end, rather than the columns rewritten every round."""
     hub = _hub(ds, qis)
     by_table: dict[str, list[QuasiIdentifier]] = {}
     for q in qis:
         by_table.setdefault(q.table, []).append(q)
     risky: set[str] = set()
+    hidden: dict[str, pl.Series] = {}  # per table with people: records of people found so far
     rows_blanked = 0
     for _ in range(10):  # blanking people can shrink other classes; a few rounds settle it
         new: set[str] = set()
@@ -613,36 +617,41 @@ def _suppress_small(
                     )
                     .unique(subset=[SUBJECT], keep="first")
                 )
-                rec = rec.join(people, on=SUBJECT, how="left")
+                rec = rec.join(people, on=SUBJECT, how="left", maintain_order="left")
                 names += [q.name for q in by_table[hub]]
-            kept = ~all_missing(names)
+            gone = hidden.get(t)
+            in_small = in_small_classes(rec, names, k, gone)
+            if in_small is None:  # too many classes to pack: count with a window
+                if gone is not None:
+                    rec = rec.with_columns(
+                        pl.when(gone).then(None).otherwise(pl.col(c)).alias(c) for c in names
+                    )
+                size = pl.col(SUBJECT).n_unique() if pid else pl.len()
+                in_small = rec.select((size.over(names) < k).alias("small"))["small"]
+            kept = ~all_missing(names) if gone is None else ~all_missing(names) & ~gone
+            small_here = rec.select((kept & in_small).alias("m"))["m"]
             if pid:
-                size = pl.col(SUBJECT).n_unique().over(names)
-                small = rec.filter(kept & (size < k))[SUBJECT].drop_nulls().unique().to_list()
-                new |= set(small) - risky
+                new |= set(rec.filter(small_here)[SUBJECT].drop_nulls().unique().to_list()) - risky
             else:
-                size = pl.len().over(names)
-                mask = rec.select((kept & (size < k)).alias("m"))["m"]
-                n = int(mask.sum())
+                n = int(small_here.sum())
                 if n:
                     frames[t] = frame.with_columns(
-                        [
-                            pl.when(mask).then(None).otherwise(pl.col(q.column)).alias(q.column)
-                            for q in own
-                        ]
+                        pl.when(small_here).then(None).otherwise(pl.col(q.column)).alias(q.column)
+                        for q in own
                     )
                     rows_blanked += n
         if not new:
             break
         risky |= new
-        for t, own in by_table.items():
-            pid = ds.table_spec(t).first("patient_id")
-            if not pid:
-                continue
-            hit = pl.col(_HELD_PID).cast(pl.String).is_in(list(risky))
-            frames[t] = frames[t].with_columns(
-                [pl.when(hit).then(None).otherwise(pl.col(q.column)).alias(q.column) for q in own]
-            )
+        found = pl.Series(sorted(risky), dtype=pl.String)
+        for t in by_table:
+            if ds.table_spec(t).first("patient_id"):
+                hidden[t] = frames[t][_HELD_PID].cast(pl.String).is_in(found.implode())
+    for t, gone in hidden.items():
+        frames[t] = frames[t].with_columns(
+            pl.when(gone).then(None).otherwise(pl.col(q.column)).alias(q.column)
+            for q in by_table[t]
+        )
     return len(risky) + rows_blanked
 
 
