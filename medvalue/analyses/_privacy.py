@@ -550,6 +550,7 @@ def apply_generalisation(
             exprs.append(pl.col(pid).alias(_HELD_PID))
         held[t] = ds.raw_frame(t).select(exprs).collect()
     suppressed = _suppress_small(ds, held, a.quasi_identifiers, a.target_k)
+    held = {t: f.drop(_HELD_PID, strict=False) for t, f in held.items()}  # ids are not written
     frames: dict[str, pl.LazyFrame] = {}
     for t in ds.table_names:
         columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
