@@ -93,13 +93,34 @@ def make_data(rows: int, shape: str = "benchmark") -> dict[str, Path]:
         return {"parquet": parquet}
     parquet, csv = DATA / f"bench_{rows}.parquet", DATA / f"bench_{rows}.csv"
     if not (parquet.exists() and csv.exists()):
-        code = (
-            "import sys; from medvalue.datasets import benchmark_table; "
-            "df = benchmark_table(int(sys.argv[1])); df.write_parquet(sys.argv[2]); df.write_csv(sys.argv[3])"
-        )
-        subprocess.run([sys.executable, "-c", code, str(rows), str(parquet), str(csv)],
+        subprocess.run([sys.executable, "-c", _CHUNKED, str(rows), str(parquet), str(csv)],
                        check=True, cwd=HERE.parent)  # fmt: skip
     return {"parquet": parquet, "csv": csv}
+
+
+#: The benchmark table in chunks of at most 10M rows (one 30M-row table needs about 12 GB
+#: to generate): each chunk its own seed and patient ids (LT... in the first, L1..., L2...
+#: after), streamed into one Parquet and one CSV file. Up to 10M rows: one chunk, the same
+#: table as ``benchmark_table(rows)``.
+_CHUNKED = """
+import sys, tempfile
+from pathlib import Path
+import polars as pl
+from medvalue.datasets import benchmark_table
+rows, parquet, csv = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+chunk = 10_000_000
+with tempfile.TemporaryDirectory(dir=Path(parquet).parent) as tmp:
+    parts = []
+    for i, start in enumerate(range(0, rows, chunk)):
+        df = benchmark_table(min(chunk, rows - start), seed=7 + i)
+        if i:
+            df = df.with_columns(pl.col("patient_id").str.replace("^LT", f"L{i}"))
+        parts.append(Path(tmp) / f"{i}.parquet")
+        df.write_parquet(parts[-1])
+        del df
+    pl.scan_parquet(parts).sink_parquet(parquet)
+    pl.scan_parquet(parts).sink_csv(csv)
+"""
 
 
 def measure(tool: str, path: Path, python: str, repeat: int) -> dict[str, float]:
