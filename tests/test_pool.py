@@ -31,6 +31,15 @@ POOL_SPEC = POOL_DIR / "pool.yaml"
 AS_OF = "2025-06-30"
 
 
+def _read_site(path: str | Path) -> pl.DataFrame:
+    """A sample site's export as written (text as text); the TCM hospital's is GB18030."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    encoding = "gb18030" if path.name == "county_tcm.csv" else "utf8"
+    return pl.read_csv(path, infer_schema=False, encoding=encoding)
+
+
 @pytest.fixture(scope="module")
 def sample_pool():
     import os
@@ -140,12 +149,7 @@ def _site_ids() -> dict[str, set[str]]:
     spec = load_pool_spec(POOL_SPEC)
     out = {}
     for site in spec.sites:
-        path = Path(site.path)
-        if path.suffix == ".parquet":
-            frame = pl.read_parquet(path)
-        else:
-            encoding = "gb18030" if site.name == "县中医院" else "utf8"
-            frame = pl.read_csv(path, infer_schema=False, encoding=encoding)
+        frame = _read_site(site.path)
         column = site.columns.get("身份证号", "身份证号")
         out[site.name] = {_python_normalised_id(v) for v in frame[column].to_list()} - {None}
     return out
@@ -205,8 +209,7 @@ def test_sites_that_ship_their_own_pseudonyms_give_the_same_counts(sample_pool, 
     lines = ["linkage: {key: pseudonym}", "sites:"]
     for site, (name, file, *_rest) in zip(spec.sites, POOL_SITES, strict=True):
         path = Path(site.path)
-        frame = (pl.read_parquet(path) if path.suffix == ".parquet"
-                 else pl.read_csv(path, infer_schema=False, encoding="gb18030" if name == "县中医院" else "utf8"))  # fmt: skip
+        frame = _read_site(path)
         column = site.columns.get("身份证号", "身份证号")
         keys = pl.select(normalised("resident_id", pl.lit(frame[column]))).to_series()
         distinct = keys.drop_nulls().unique()
@@ -234,13 +237,10 @@ def test_name_birth_sex_key_links_on_those_fields(tmp_path):
     p = pool(spec=tmp_path / "pool.yaml", as_of=AS_OF, secret=TEST_SECRET.encode())
     # Independently: distinct (name, birth date, sex) over the four files.
     frames = []
-    for site, (name, _file, *_rest) in zip(
-        load_pool_spec(tmp_path / "pool.yaml").sites, POOL_SITES, strict=True
-    ):
-        path = Path(site.path)
-        frame = (pl.read_parquet(path).rename({"name": "姓名", "birth_date": "出生日期", "sex": "性别"})
-                 if path.suffix == ".parquet"
-                 else pl.read_csv(path, infer_schema=False, encoding="gb18030" if name == "县中医院" else "utf8"))  # fmt: skip
+    for site in load_pool_spec(tmp_path / "pool.yaml").sites:
+        frame = _read_site(site.path).rename(
+            {"name": "姓名", "birth_date": "出生日期", "sex": "性别"}, strict=False
+        )
         frames.append(frame.select(
             pl.col("姓名"), pl.col("出生日期").cast(pl.String),
             pl.col("性别").replace({"男": "M", "女": "F"}),
@@ -317,8 +317,7 @@ def _identifiers() -> list[str]:
     spec = load_pool_spec(POOL_SPEC)
     for site in spec.sites:
         path = Path(site.path)
-        frame = (pl.read_parquet(path) if path.suffix == ".parquet"
-                 else pl.read_csv(path, infer_schema=False, encoding="gb18030" if site.name == "县中医院" else "utf8"))  # fmt: skip
+        frame = _read_site(path)
         for c in ("身份证号", "姓名", "id_number", "name"):
             if c in frame.columns:
                 out |= {v.strip() for v in frame[c].to_list() if v}
@@ -469,8 +468,7 @@ def test_sites_link_at_home_and_the_analyst_pools_without_identifiers(
     mrns = set()
     for site in load_pool_spec(POOL_SPEC).sites:
         path = Path(site.path)
-        frame = (pl.read_parquet(path) if path.suffix == ".parquet"
-                 else pl.read_csv(path, infer_schema=False, encoding="gb18030" if site.name == "县中医院" else "utf8"))  # fmt: skip
+        frame = _read_site(path)
         mrns |= set(frame[frame.columns[0]].to_list())
     for f in files:
         cells = set(pl.read_parquet(f).unpivot().get_column("value").cast(pl.String).to_list())
@@ -493,9 +491,7 @@ def test_a_time_to_event_label_is_valued_by_c_index(tmp_path):
     rng = np.random.default_rng(5)
     sites = []
     for name, file in (("a", "county_people.csv"), ("b", "county_tcm.csv")):
-        frame = pl.read_csv(
-            POOL_DIR / file, infer_schema=False, encoding="gb18030" if "tcm" in file else "utf8"
-        )
+        frame = _read_site(POOL_DIR / file)
         risk = frame["住院天数"].cast(pl.Float64).to_numpy() / 10
         time = rng.exponential(365 / np.exp(risk)).round() + 1
         frame = frame.with_columns(

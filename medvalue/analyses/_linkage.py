@@ -61,7 +61,8 @@ class LinkageChecks:
 
 @dataclass(frozen=True)
 class SiteExtract:
-    """One site in the pool's shape. Frames hold pseudonyms, never identifiers."""
+    """One site in the pool's shape: pseudonyms, never names or ID numbers (``person``, the
+    site's own patient number, stays in memory and in no output)."""
 
     name: str
     rows: int  # rows of the site's largest table (what a split "by rows" counts)
