@@ -179,7 +179,8 @@ def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
 # --- models ----------------------------------------------------------------------------------
 
 
-def _folds(y: np.ndarray, kind: str, folds: int, seed: int):
+def split_folds(y: np.ndarray, kind: str, folds: int, seed: int):
+    """(train, test) index pairs: stratified by class for class labels."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if kind in ("binary", "multiclass"):
@@ -191,7 +192,8 @@ def _folds(y: np.ndarray, kind: str, folds: int, seed: int):
     )
 
 
-def _fit_predict(kind: str, x_train, y_train, x_test, time_train=None):
+def fit_predict(kind: str, x_train, y_train, x_test, time_train=None):
+    """The baseline model of ``kind`` fitted on the training rows, predicting the test rows."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
     # Newton steps with a Cholesky solve: a handful of iterations on designs of up to a few
@@ -291,7 +293,10 @@ def cox_fit(
     return beta
 
 
-def _score(kind: str, y: np.ndarray, pred: np.ndarray, time: np.ndarray | None = None) -> float:
+def score_predictions(
+    kind: str, y: np.ndarray, pred: np.ndarray, time: np.ndarray | None = None
+) -> float:
+    """AUC (binary; mean one-vs-rest for classes), R2 (continuous) or Harrell's C (survival)."""
     if kind == "binary":
         return auc_delong(y, pred)[0]
     if kind == "multiclass":
@@ -315,10 +320,10 @@ def cross_validate(
     time: np.ndarray | None = None,
 ) -> tuple[Metrics, np.ndarray]:
     """Out-of-fold predictions and their metrics."""
-    splits = _folds(y, kind, folds, seed)
+    splits = split_folds(y, kind, folds, seed)
     oof = np.zeros((len(y), int(y.max()) + 1)) if kind == "multiclass" else np.zeros(len(y))
     for train, test in splits:
-        oof[test] = _fit_predict(
+        oof[test] = fit_predict(
             kind, x[train], y[train], x[test], None if time is None else time[train]
         )
     if kind == "binary":
@@ -328,11 +333,14 @@ def cross_validate(
     if kind == "multiclass":
         onehot = np.eye(oof.shape[-1])[y.astype(int)]
         return Metrics(
-            "auc", _score(kind, y, oof), None, float(np.mean(((oof - onehot) ** 2).sum(1)))
+            "auc",
+            score_predictions(kind, y, oof),
+            None,
+            float(np.mean(((oof - onehot) ** 2).sum(1))),
         ), oof
     if kind == "continuous":
-        return Metrics("r2", _score(kind, y, oof)), oof
-    return Metrics("c_index", _score(kind, y, oof, time)), oof
+        return Metrics("r2", score_predictions(kind, y, oof)), oof
+    return Metrics("c_index", score_predictions(kind, y, oof, time)), oof
 
 
 def learning_curve(
@@ -348,7 +356,7 @@ def learning_curve(
     """The cross-validated metric when training on a share of each training fold
     (stratified subsamples for class outcomes), always tested on the whole test fold."""
     rng = np.random.default_rng(seed)
-    splits = _folds(y, kind, folds, seed)
+    splits = split_folds(y, kind, folds, seed)
     points = []
     for frac in fractions:
         values, sizes = [], []
@@ -356,10 +364,12 @@ def learning_curve(
             take = _subsample(train, y[train], frac, kind, rng)
             if kind in ("binary", "multiclass") and len(np.unique(y[take])) < 2:
                 continue
-            pred = _fit_predict(
+            pred = fit_predict(
                 kind, x[take], y[take], x[test], None if time is None else time[take]
             )
-            values.append(_score(kind, y[test], pred, None if time is None else time[test]))
+            values.append(
+                score_predictions(kind, y[test], pred, None if time is None else time[test])
+            )
             sizes.append(len(take))
         if values:
             points.append(CurvePoint(frac, int(np.mean(sizes)), float(np.nanmean(values))))

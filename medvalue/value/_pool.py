@@ -599,7 +599,7 @@ def _model_game(design: Any, site_of_row: np.ndarray, seed: int) -> tuple[Any, f
     as a model that knows nothing (0.5; R2 0)."""
     kind = design.outcome
     floor = 0.0 if kind == "continuous" else 0.5
-    splits = baseline._folds(design.y, kind, SHAPLEY_FOLDS, seed)
+    splits = baseline.split_folds(design.y, kind, SHAPLEY_FOLDS, seed)
 
     def value(coalition: frozenset[str]) -> float:
         if not coalition:
@@ -617,10 +617,10 @@ def _model_game(design: Any, site_of_row: np.ndarray, seed: int) -> tuple[Any, f
                 return floor
             t_tr = None if design.time is None else design.time[tr]
             try:
-                pred[test] = baseline._fit_predict(kind, design.x[tr], y_tr, design.x[test], t_tr)
+                pred[test] = baseline.fit_predict(kind, design.x[tr], y_tr, design.x[test], t_tr)
             except (ValueError, np.linalg.LinAlgError):
                 return floor
-        return float(baseline._score(kind, design.y, pred, design.time))
+        return float(baseline.score_predictions(kind, design.y, pred, design.time))
 
     return value, floor
 
