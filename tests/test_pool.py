@@ -532,3 +532,12 @@ def test_eleven_sites_use_the_monte_carlo_estimate_with_standard_errors():
         set(pl.read_csv(POOL_DIR / "rare_disease_clinic.csv", infer_schema=False)["身份证号"])
         | set(pl.read_csv(POOL_DIR / "county_people.csv", infer_schema=False)["身份证号"])
     )
+
+
+def test_link_out_keeps_every_site_inside_its_folder(run, tmp_path):
+    site = f"../../县/人民={POOL_DIR / 'county_people.csv'}"
+    r = run("pool", site, "--link-out", tmp_path / "out", "--json")
+    assert r.code == 0, r.err
+    made = [p for p in tmp_path.rglob("*.parquet")]
+    assert made and all((tmp_path / "out") in p.parents for p in made)
+    assert json.loads(r.out)["linked"][0]["site"] == "../../县/人民"

@@ -939,6 +939,7 @@ def pool(
 
 def _link_sites(ps: Any, sites: list[str], out: str, secret_env: str | None, as_json: bool) -> None:
     """Each site's linkable extract, for sites that send pseudonyms instead of identifiers."""
+    from medvalue.core._files import file_name
     from medvalue.core._keys import read_secret
     from medvalue.product._link import link_site
     from medvalue.value._pool import resolve_sites
@@ -948,14 +949,23 @@ def _link_sites(ps: Any, sites: list[str], out: str, secret_env: str | None, as_
         raise MedvalueError(msg)
     secret = read_secret(secret_env or ps.secret_env)
     done = [
-        link_site(ds, name, Path(out) / name, key=ps.key, secret=secret, columns=site.columns)
+        link_site(
+            ds,
+            name,
+            Path(out) / file_name(name, "site"),
+            key=ps.key,
+            secret=secret,
+            columns=site.columns,
+        )
         for name, ds, site in resolve_sites(ps, sites or None)
     ]
     if as_json:
         _emit_json({"linked": [d.to_dict() for d in done]})
         return
     for d in done:
-        click.echo(f"wrote {d.folder} ({d.people:,} people; dropped {', '.join(d.dropped) or 'nothing'})")
+        click.echo(
+            f"wrote {d.folder} ({d.people:,} people; dropped {', '.join(d.dropped) or 'nothing'})"
+        )
     click.echo("pool these folders with `linkage: {key: pseudonym}` in the pool spec")
 
 

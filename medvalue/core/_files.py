@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -135,6 +136,12 @@ def staged(path: str | Path) -> Iterator[Path]:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: The same as a regular expression, for columns of cells (polars).
 FORMULA_REGEX = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_START) + "]"
+
+
+def file_name(text: str, default: str) -> str:
+    """``text`` as one file or folder name: every run of characters other than letters (of
+    any script), digits, "." and "-" becomes "_", so no name climbs out of its folder."""
+    return re.sub(r"[^\w.-]+", "_", text).strip("._") or default
 
 
 def spreadsheet_safe(text: str) -> str:

@@ -36,7 +36,7 @@ from medvalue.analyses._coverage import load_code_lists, load_reference
 from medvalue.analyses._targets import load_registry, load_targets
 from medvalue.core._config import DEFAULT_LANG, NOTEBOOK_DIR, SMALL_CELL_THRESHOLD
 from medvalue.core._errors import InputError, MedvalueError, ParameterError, ReportError
-from medvalue.core._files import check_output, write_atomic
+from medvalue.core._files import check_output, file_name, write_atomic
 from medvalue.core._i18n import check_lang, text
 from medvalue.present import _plots as plots
 from medvalue.present._html import plotly_script, render_page
@@ -697,7 +697,7 @@ def _relative(path: str | Path) -> str:
 
 def _default_name(path: str | Path) -> str:
     p = Path(str(path).rstrip("/"))
-    return re.sub(r"[^\w.-]+", "_", p.stem if p.suffix else p.name) or "dataset"
+    return file_name(p.stem if p.suffix else p.name, "dataset")
 
 
 def _check_name(name: str) -> None:

@@ -12,7 +12,6 @@ the naive splits by rows and by people are shown beside it.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,7 +40,7 @@ from medvalue.core import _codes as codes
 from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import InputError, ParameterError
-from medvalue.core._files import cache_dir, load_user_yaml
+from medvalue.core._files import cache_dir, file_name, load_user_yaml
 from medvalue.core._i18n import text
 from medvalue.core._keys import SECRET_ENV, read_secret
 from medvalue.core._suppression import suppress
@@ -435,7 +434,7 @@ def pool(
     ]
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         # The union is named after the pool (its folder's name is the dataset's name).
-        scratch = Path(tmp) / (re.sub(r"[\\/:*?\"<>|\s.]+", "_", ps.name).strip("_") or "pool")
+        scratch = Path(tmp) / file_name(ps.name, "pool")
         scratch.mkdir()
         union = _union_dataset(ps, extracts, scratch)
         qis = _quasi_identifiers(union)
