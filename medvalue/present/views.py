@@ -917,7 +917,7 @@ def pool_section(p: Pool, lang: str) -> Html:
              for m, sv in methods.items()]  # fmt: skip
     metric = {"auc": "AUC", "c_index": "C-index", "r2": "R²"}.get(p.model_metric or "", "AUC")
     parts.append(
-        para(_po("contributions_note", lang, metric=metric) + " " + "; ".join(notes), "sub")
+        para(_po("contributions_note", lang, metric=metric) + " " + " ".join(notes), "sub")
     )
     parts.append(h3(_po("split", lang)))
     split = p.split
@@ -944,7 +944,7 @@ def pool_section(p: Pool, lang: str) -> Html:
         rows.append(row)
     parts.append(_table(head, rows, numeric=tuple(range(1, len(head)))))
     parts.append(plots.to_html(plots.pool_split(p, lang), "mv-pool-split"))
-    weights = ", ".join(f"{_po('game_' + g, lang)} {w:.0%}" for g, w in split.weights.items())
+    weights = ", ".join(f"{_po('weight_' + g, lang)} {w:.0%}" for g, w in split.weights.items())
     parts.append(para(_po("split_note", lang, weights=weights), "sub"))
     if split.band is None:
         parts.append(para(_po("no_price", lang)))
