@@ -51,13 +51,6 @@ class LinkageChecks:
     without_key: int  # people whose key is missing or incomplete (linked to nobody)
     invalid_resident_id: int | None  # resident IDs failing their check digit (None: not used)
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "people": self.people,
-            "without_key": self.without_key,
-            "invalid_resident_id": self.invalid_resident_id,
-        }
-
 
 @dataclass(frozen=True)
 class SiteExtract:

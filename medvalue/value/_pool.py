@@ -304,10 +304,6 @@ class Pool(Displayed):
     notes: tuple[str, ...] = ()
 
     @property
-    def dataset(self) -> str:
-        return self.name
-
-    @property
     def site_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sites)
 
@@ -592,7 +588,7 @@ def _union_game(masks: pl.DataFrame, names: Sequence[str]) -> Any:
     return value
 
 
-def _model_game(design: Any, site_of_row: np.ndarray, seed: int) -> tuple[Any, float]:
+def _model_game(design: Any, site_of_row: np.ndarray, seed: int) -> Any:
     """v(S) = the cross-validated score (AUC, C-index, R2) on all sites' held-out rows of a
     model trained on the rows of the sites in S; an empty or unfittable training set scores
     as a model that knows nothing (0.5; R2 0)."""
@@ -621,7 +617,7 @@ def _model_game(design: Any, site_of_row: np.ndarray, seed: int) -> tuple[Any, f
                 return floor
         return float(baseline.score_predictions(kind, design.y, pred, design.time))
 
-    return value, floor
+    return value
 
 
 def _result(
@@ -658,7 +654,7 @@ def _result(
     notes = []
     metric = None
     if design is not None and site_of_row is not None:
-        game, _ = _model_game(design, site_of_row, seed)
+        game = _model_game(design, site_of_row, seed)
         values["model"] = shapley(names, game, permutations=permutations, seed=seed)
         metric = {"continuous": "r2", "survival": "c_index"}.get(design.outcome, "auc")
         notes.append(
