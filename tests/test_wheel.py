@@ -29,6 +29,7 @@ def test_wheel_in_a_clean_venv_from_an_empty_folder(tmp_path):
     work = tmp_path / "empty"
     work.mkdir()
     shutil.copy(ROOT / "data" / "sample" / "carotid_stenting.csv", work / "carotid.csv")
+    shutil.copytree(ROOT / "data" / "sample" / "county_pool", work / "pool")
     env = {**os.environ, "MEDVALUE_SECRET": "wheel-test-key-0123456789abcdef",
            "MEDVALUE_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
     env.pop("PYTHONPATH", None)
@@ -37,6 +38,7 @@ def test_wheel_in_a_clean_venv_from_an_empty_folder(tmp_path):
         ["-m", "medvalue", "price", "carotid.csv", "--json"],
         ["-m", "medvalue", "refine", "carotid.csv", "--out", "product", "--no-price"],
         ["-m", "medvalue", "report", "carotid.csv", "--out", "reports", "--lang", "en"],
+        ["-m", "medvalue", "pool", "--spec", "pool/pool.yaml", "--report", "reports"],
     ]
     for args in runs:
         done = subprocess.run(
@@ -44,6 +46,7 @@ def test_wheel_in_a_clean_venv_from_an_empty_folder(tmp_path):
         )
         assert done.returncode == 0, (args, done.stderr[-2000:])
     assert (work / "reports" / "carotid.html").exists()
+    assert (work / "reports" / "pool_pool.html").exists()
     machine = [str(tmp_path), str(ROOT), str(Path.home())]
     for f in work.rglob("*"):
         if f.is_file() and f.suffix in (".html", ".ipynb", ".json", ".md", ".csv", ".yaml"):
