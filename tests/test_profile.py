@@ -452,3 +452,49 @@ def test_continuous_columns_are_sorted_and_categories_counted(tmp_path):
     direct = profile_module._direct_columns(ds.raw_frame(name), ds.table_spec(name), ds.plans[name])
     floats = {c for c, t in pl.read_parquet_schema(path).items() if t == pl.Float64}
     assert len(floats) == 8 and direct == floats
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([f"p{i}" for i in range(12)] + [None]),
+            st.sampled_from(["男", "女", None]),
+            st.one_of(st.none(), st.integers(0, 99)),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    part_rows=st.integers(1, 8),
+)
+def test_patients_counted_in_parts_equal_one_group_by(
+    tmp_path_factory, monkeypatch, rows, part_rows
+):
+    # Past PATIENT_PART_ROWS records, patients are grouped in parts split by a hash of the
+    # id; every patient statistic must equal the whole table's, and records per patient
+    # must equal polars' statistics over the per-patient counts.
+    path = tmp_path_factory.mktemp("pp") / "t.parquet"
+    frame = pl.DataFrame(
+        rows, schema={"patient_id": pl.String, "sex": pl.String, "age": pl.Int64}, orient="row"
+    )
+    frame.write_parquet(path)
+    whole = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
+    with monkeypatch.context() as patch:
+        patch.setattr(profile_module, "PATIENT_PART_ROWS", part_rows)
+        parted = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
+    assert parted == whole
+    counts = frame.drop_nulls("patient_id").group_by("patient_id").len()["len"]
+    rpp = whole["size"]["records_per_patient"]
+    if len(counts) == 0:
+        assert rpp is None or rpp["max"] == 0
+        return
+    expected = {
+        "min": counts.min(),
+        "median": counts.median(),
+        "mean": counts.mean(),
+        "p90": counts.quantile(0.9, "nearest"),
+        "max": counts.max(),
+    }
+    assert rpp == pytest.approx(expected)

@@ -21,6 +21,7 @@ from medvalue.core import _units as units
 from medvalue.core._codes import normalise
 from medvalue.core._dates import YEAR_LAST
 from medvalue.core._i18n import catalogue, text
+from medvalue.core._lookup import look_up
 from medvalue.read._dataset import ColumnPlan, Dataset
 from medvalue.read._spec import UNKNOWN_UNIT, ColumnSpec, TableSpec
 
@@ -348,9 +349,7 @@ _FIELDS_PER_WORD = 62
 
 def sex_code(typed: pl.Expr) -> pl.Expr:
     """Sex as a small integer (1 male, 2 female, null otherwise) from a typed sex column."""
-    return patterns.canonical_sex(typed).replace_strict(
-        {"M": 1, "F": 2}, default=None, return_dtype=pl.UInt8
-    )
+    return look_up(patterns.canonical_sex(typed), {"M": 1, "F": 2}, return_dtype=pl.UInt8)
 
 
 def patient_columns(

