@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from medvalue.analyses import _parts
+from medvalue.core import _parts
 
 #: Class sizes whose shares of records are reported: below 2 (unique), 5 and 11 (CMS).
 BELOW = (2, 5, 11)

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 import polars as pl
 import yaml
 
-from medvalue.analyses import _parts
 from medvalue.core import _codes as codes
+from medvalue.core import _parts
 from medvalue.core import _patterns as patterns
 from medvalue.core._config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
@@ -364,7 +364,7 @@ def coverage(
 
 def _coverage(
     ds: Dataset,
-    normal: pl.LazyFrame,
+    normal: Sequence[pl.LazyFrame],
     mix: tuple[Count, ...],
     recognised: int,
     patients: int | None,
@@ -376,12 +376,17 @@ def _coverage(
     small_cell: int,
 ) -> Coverage:
     """The counts per chapter, block, category, position and code list, from ``normal``
-    (the normalised records with patients as integers), and the result."""
+    (the normalised records with patients as integers, in parts that share no patient), and
+    the result."""
     status = dict(
-        normal.group_by("code_status").agg(pl.len()).collect().iter_rows()  # five statuses at most
+        pl.concat(normal).group_by("code_status").agg(pl.len())
+        .collect(engine="streaming").iter_rows()  # five statuses at most
+    )  # fmt: skip
+    valid = [part.filter(pl.col("code_icd10").is_not_null()) for part in normal]
+    with_valid = sum(
+        int(v.select(pl.col("patient").n_unique()).collect(engine="streaming").item())
+        for v in valid
     )
-    valid = normal.filter(pl.col("code_icd10").is_not_null())
-    with_valid = valid.select(pl.col("patient").n_unique()).collect().item()
     table = codes.code_table()
     chapters = _counts(
         valid, "chapter", small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER,
@@ -393,7 +398,7 @@ def _coverage(
     )
     positions: dict[str, tuple[Count, ...]] = {
         pos: _counts(
-            valid.filter(pl.col("position") == pos),
+            [v.filter(pl.col("position") == pos) for v in valid],
             "chapter",
             small_cell,
             _titles(table, "chapter"),
@@ -481,8 +486,8 @@ def _normalised_in_parts(
     concepts: pl.LazyFrame,
     scratch: Path,
     small_cell: int,
-) -> tuple[pl.LazyFrame, tuple[Count, ...], int]:
-    """The normalised diagnosis records (written to ``scratch``, read back lazily), with the
+) -> tuple[list[pl.LazyFrame], tuple[Count, ...], int]:
+    """The normalised diagnosis records (written to ``scratch`` in parts, read back lazily), with the
     records and people per vocabulary of the code columns and the people with any recognised
     code (a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept).
 
@@ -540,7 +545,7 @@ def _normalised_in_parts(
     for vocab, (people, records) in sorted(vocabularies.items(), key=lambda kv: (-kv[1][1], kv[0])):
         shown = suppress(people, small_cell)
         mix.append(Count(vocab, None, None, shown, records if shown is not None else None))
-    return pl.scan_parquet(written), tuple(mix), recognised
+    return [pl.scan_parquet(w) for w in written], tuple(mix), recognised
 
 
 #: A label with more levels than this is a measurement, not an outcome to count people by.
@@ -553,7 +558,6 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
     out: dict[str, tuple[Count, ...]] = {}
     for t, c in ds.spec.columns_with_role("label"):
         pid = ds.table_spec(t).first("patient_id")
-        who = pl.col(pid).n_unique() if pid else pl.len()
         frame = ds.frame(t)
         value = pl.col(c)
         if frame.collect_schema()[c].is_float():  # 0.0 / 1.0 read from text: shown as 0 / 1
@@ -562,11 +566,14 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
                 .then(value.cast(pl.Int64).cast(pl.String))
                 .otherwise(value.cast(pl.String))
             )
+        # Rows stand for people where the table names none (one row each).
+        who = pl.col(pid).cast(pl.String) if pid else pl.int_range(pl.len()).cast(pl.String)
+        labelled = frame.select(value.cast(pl.String).alias("value"), who.alias("patient"))
+        n = _parts.count(labelled, _parts.PEOPLE_PART_ROWS)
         counted = (
-            frame.group_by(value.cast(pl.String).alias("value"))
-            .agg(who.alias("people"), pl.len().alias("records"))
+            _people_and_records([_part(labelled, p, n) for p in range(n)], ["value"])
+            .rename({"patients": "people"})
             .sort("value", nulls_last=True)
-            .collect()
         )
         if counted.height > MAX_OUTCOME_LEVELS:
             continue
@@ -686,19 +693,28 @@ def _titles(table: pl.DataFrame, level: str) -> dict[str, tuple[str | None, str 
     return {k: (en, zh) for k, en, zh in rows.iter_rows()}  # the code table, not data rows
 
 
+def _people_and_records(parts: Sequence[pl.LazyFrame], keys: Sequence[str]) -> pl.DataFrame:
+    """Distinct ``patient``s (``patients``) and rows (``records``) per value of ``keys``,
+    from ``parts`` that share no patient: counted a part at a time and added up, so memory
+    follows a part's people."""
+    counted = [
+        part.group_by(keys)
+        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
+        .collect(engine="streaming")
+        for part in parts
+    ]
+    return pl.concat(counted).group_by(keys).agg(pl.col("patients", "records").sum())
+
+
 def _counts(
-    valid: pl.LazyFrame,
+    valid: Sequence[pl.LazyFrame],
     level: str,
     small_cell: int,
     titles: Mapping[str, tuple[str | None, str | None]],
     order: Sequence[str] | None = None,
     total: int | None = None,
 ) -> tuple[Count, ...]:
-    counted = (
-        valid.group_by(level)
-        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
-        .collect()
-    )
+    counted = _people_and_records(valid, [level]).select(level, "patients", "records")
     rows = {k: (int(p), int(r)) for k, p, r in counted.iter_rows() if k is not None}
     keys = list(order) if order else sorted(rows)
     people = [rows.get(k, (0, 0))[0] for k in keys]
@@ -714,11 +730,13 @@ def _counts(
     return tuple(out)
 
 
-def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> tuple[Count, ...]:
+def _cohorts(
+    valid: Sequence[pl.LazyFrame], lists: Mapping[str, Any], small_cell: int
+) -> tuple[Count, ...]:
     """Patients per named code list: list membership is decided once per distinct code."""
     if not lists:
         return ()
-    distinct = valid.select("code_icd10").unique().collect()
+    distinct = pl.concat(valid).select("code_icd10").unique().collect(engine="streaming")
     membership = (
         distinct.select(
             "code_icd10",
@@ -741,13 +759,10 @@ def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> 
         .explode("list")
         .drop_nulls("list")
     )
+    members = [v.join(membership.lazy(), on="code_icd10") for v in valid]
     counted = dict(
-        valid.join(membership.lazy(), on="code_icd10")
-        .group_by("list")
-        .agg(pl.col("patient").n_unique())
-        .collect()
-        .iter_rows()  # one row per code list
-    )
+        _people_and_records(members, ["list"]).select("list", "patients").iter_rows()
+    )  # one row per code list
     return tuple(
         Count(
             name,
@@ -760,25 +775,28 @@ def _cohorts(valid: pl.LazyFrame, lists: Mapping[str, Any], small_cell: int) -> 
     )
 
 
-def _pairs(valid: pl.LazyFrame, small_cell: int) -> tuple[tuple[str, str, int | None], ...]:
+def _pairs(
+    valid: Sequence[pl.LazyFrame], small_cell: int
+) -> tuple[tuple[str, str, int | None], ...]:
     """The most frequent pairs among the 30 commonest categories recorded for one patient.
 
     Each patient's categories become a bit mask; patients sharing a mask are counted once,
     so the pair counts come from a few thousand masks instead of a self-join of patients.
     """
     top = (
-        valid.group_by("category").agg(pl.col("patient").n_unique().alias("n"))
-        .sort(["n", "category"], descending=[True, False]).head(30).collect()["category"].to_list()
+        _people_and_records(valid, ["category"])
+        .sort(["patients", "category"], descending=[True, False]).head(30)["category"].to_list()
     )  # fmt: skip
     if len(top) < 2:
         return ()
     bit = look_up(pl.col("category"), {c: 1 << i for i, c in enumerate(top)},
                   return_dtype=pl.UInt64)  # fmt: skip
-    masks = (
-        valid.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
+    masks = pl.concat([
+        v.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
         .group_by("patient").agg(pl.col("bit").sum().alias("mask"))
-        .group_by("mask").agg(pl.len().alias("n")).collect()
-    )  # fmt: skip
+        .group_by("mask").agg(pl.len().alias("n")).collect(engine="streaming")
+        for v in valid
+    ]).group_by("mask").agg(pl.col("n").sum())  # fmt: skip
     has = [(pl.col("mask") // (1 << i)) % 2 == 1 for i in range(len(top))]
     exprs = [
         pl.col("n").filter(has[i] & has[j]).sum().alias(f"{i},{j}")
@@ -1023,14 +1041,14 @@ def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
             )
     if not parts:
         return ()
-    counted = (
-        pl.concat(parts)
-        .filter(pl.col("year").is_between(1900, dt.date.today().year))
-        .group_by("year")
-        .agg(pl.col("patient").n_unique().alias("p"), pl.len().alias("r"))
-        .sort("year")
-        .collect()
-    )
+    dated = pl.concat(parts).filter(pl.col("year").is_between(1900, dt.date.today().year))
+    with _parts.private_copy(dated) as copy:  # typed once, then read a part at a time
+        n = _parts.count(copy, PART_ROWS)
+        counted = (
+            _people_and_records([_part(copy, p, n) for p in range(n)], ["year"])
+            .select("year", "patients", "records")
+            .sort("year")
+        )
     out = []
     for year, p, r in counted.iter_rows():  # one row per year
         shown = suppress(int(p), small_cell)

@@ -25,8 +25,8 @@ from typing import cast
 
 import polars as pl
 
-from medvalue.analyses import _parts
 from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
+from medvalue.core import _parts
 from medvalue.core._patterns import share
 
 OTHER = "其他/other"

@@ -27,7 +27,6 @@ from typing import Any, ClassVar, Final
 
 import polars as pl
 
-from medvalue.analyses import _parts
 from medvalue.analyses._checks import (
     DIMENSION_OF,
     HIGH_MISSING_SHARE,
@@ -53,6 +52,7 @@ from medvalue.analyses._checks import (
     stale_findings,
 )
 from medvalue.analyses._quality import Quality, score_quality
+from medvalue.core import _parts
 from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import ParameterError
@@ -848,7 +848,7 @@ _PID = "__pid"
 #: Records grouped per patient at once (1.2 GB at one record a patient). Past it, patients
 #: are grouped in parts split by a hash of the id (a patient is in one part), so memory
 #: follows a part: one group-by of 30M one-record patients held 3.3 GB.
-PATIENT_PART_ROWS = 10_000_000
+PATIENT_PART_ROWS = _parts.PEOPLE_PART_ROWS
 
 
 def _patient_row(

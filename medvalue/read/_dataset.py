@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from medvalue.core import _parts
 from medvalue.core._dates import ORDERS, date_order, decide_order, parse_datetime
 from medvalue.core._errors import InputError
 from medvalue.core._files import register_input
@@ -240,8 +241,7 @@ class Dataset:
         if not cols:
             return None
         ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
-        distinct = pl.concat(ids).drop_nulls().unique().select(pl.len())
-        return int(distinct.collect(engine="streaming").item())
+        return _parts.count_distinct(pl.concat(ids), "id")
 
     def columnar(self, scratch: Path) -> Dataset:
         """This dataset with every table not already in Parquet copied, as read, to Parquet

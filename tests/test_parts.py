@@ -1,0 +1,45 @@
+"""Counting in parts split by a hash of the person: the counts equal one pass over all rows."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medvalue import load_dataset
+from medvalue.analyses import _coverage as coverage_module
+from medvalue.core import _parts
+from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40),
+    part_rows=st.integers(1, 7),
+)
+def test_count_distinct_in_parts_equals_duckdb(ids, part_rows):
+    frame = pl.DataFrame({"id": ids}, schema={"id": pl.String})
+    expected = duckdb.sql("SELECT count(DISTINCT id) FROM frame").fetchall()[0][0]
+    original = _parts.PEOPLE_PART_ROWS
+    _parts.PEOPLE_PART_ROWS = part_rows
+    try:
+        assert _parts.count_distinct(frame.lazy(), "id") == expected
+    finally:
+        _parts.PEOPLE_PART_ROWS = original
+
+
+@pytest.mark.parametrize(("path", "spec"), [(COUNTY, COUNTY_SPEC), (LIVER, LIVER_SPEC)])
+def test_coverage_in_parts_equals_coverage_in_one(monkeypatch, path, spec):
+    # Every count of people (chapters, categories, code lists, pairs, years, outcomes,
+    # vocabularies) is added up over parts that share no patient; with parts of a few
+    # hundred records the samples' patients fall in a dozen parts or more.
+    ds = load_dataset(path, spec=spec)
+    whole = coverage_module.coverage(ds).to_dict()
+    monkeypatch.setattr(coverage_module, "PART_ROWS", 200)
+    monkeypatch.setattr(_parts, "PEOPLE_PART_ROWS", 300)
+    parted = coverage_module.coverage(ds).to_dict()
+    assert parted == whole
+    assert whole["chapters"] and whole["demographics"]["years"]
+    assert whole["outcomes"] or whole["comorbidity_pairs"]
