@@ -47,3 +47,18 @@ def test_look_up_takes_a_mapping_and_keeps_the_first_of_equal_keys():
     assert got.to_series().dtype == pl.UInt8
     twice = frame.select(look_up(pl.col("sex"), ["M", "M"], [1, 3])).to_series()
     assert twice.to_list() == [1, None, None, None]
+
+
+def test_look_up_keeps_slices_pushed_down_to_the_scan(tmp_path):
+    # Refine reads a table a slice at a time: a lookup the optimiser cannot see through would
+    # keep the slice above it, and every slice would compute the whole table first.
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"x": ["a", "b"] * 100}).write_parquet(path)
+    query = (
+        pl.scan_parquet(path)
+        .with_columns(look_up(pl.col("x"), ["a"], [1], default=0).alias("v"))
+        .slice(50, 10)
+    )
+    plan = query.explain()
+    assert "SLICE" in plan.split("Parquet SCAN")[1], plan
+    assert query.collect()["v"].to_list() == [1, 0] * 5

@@ -43,9 +43,15 @@ def look_up(
         .filter(pl.col("key").is_not_null())
         .unique("key", keep="first", maintain_order=True)
     )
+    values_ = table["value"]
     index = expr.cast(pl.String).cast(pl.Enum(table["key"]), strict=False).to_physical()
-    found = pl.lit(table["value"]).gather(index)
-    if default is None:
-        return found
-    fallback = pl.lit(default).cast(table.schema["value"])
-    return pl.when(index.is_null()).then(fallback).otherwise(found)
+    index = index.cast(pl.UInt32)
+    if default is not None:
+        # The default sits after the values: a missing or unknown value's index points at it.
+        values_ = values_.append(pl.Series([default]).cast(values_.dtype))
+        index = index.fill_null(table.height)
+    # A gather from a literal is not element-wise to polars' optimiser (slices and filters
+    # would stop above it); declared element-wise, the lookup keeps them pushed down.
+    return index.map_batches(
+        lambda i: values_.gather(i), return_dtype=values_.dtype, is_elementwise=True
+    )

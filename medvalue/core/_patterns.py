@@ -42,7 +42,7 @@ def is_resident_id(expr: pl.Expr) -> pl.Expr:
     # nothing is recomputed per digit (17 slices took three times as long).
     digit = [pl.field(str(i + 1)).cast(pl.Int32) for i in range(17)]
     total = pl.sum_horizontal([d * w for d, w in zip(digit, RESIDENT_ID_WEIGHTS, strict=True)])
-    expected = pl.lit(pl.Series(list(RESIDENT_ID_CHECK))).gather(total % 11)
+    expected = look_up(total % 11, list(range(11)), list(RESIDENT_ID_CHECK))
     birth = pl.concat_str([pl.field(str(i)) for i in range(7, 15)]).str.strptime(
         pl.Date, "%Y%m%d", strict=False
     )

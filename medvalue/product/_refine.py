@@ -61,7 +61,6 @@ from medvalue.core._files import (
 from medvalue.core._i18n import text
 from medvalue.core._keys import SECRET_ENV, read_secret
 from medvalue.core._keys import hmac_hex as _hmac_hex
-from medvalue.core._lookup import look_up
 from medvalue.product._changes import PROTECT_STEPS, Change, values_of
 from medvalue.product._croissant import croissant
 from medvalue.product._datacard import datacard, datacard_markdown, time_span
@@ -359,9 +358,10 @@ def _pseudonyms(ids: pl.Series, role: str, key: bytes, settings: RefineSettings)
 class _Slices:
     """A table's cleaning plan run over slices of its rows, so that memory follows a slice.
 
-    A slice's pseudonyms are computed from the ids it holds (a table of every id of the
-    table is never held) and kept on disk in ``scratch`` between passes (the first pass
-    counts and hashes; the second writes).
+    polars runs a value lookup (``replace_strict``: pseudonyms, normalised codes) outside its
+    streaming engine and holds every column beside it, so the whole table would be held. A
+    slice's pseudonyms are computed from the ids it holds and kept on disk in ``scratch``
+    between passes (the first pass counts and hashes; the second writes).
     """
 
     def __init__(
@@ -395,7 +395,8 @@ class _Slices:
             if "shift_days" in mapping.columns:
                 looked_up.append(("shift_days", "shift_days"))
             part = part.with_columns(
-                look_up(found, mapping["id"], mapping[v]).alias(name) for v, name in looked_up
+                found.replace_strict(mapping["id"], mapping[v], default=None).alias(name)
+                for v, name in looked_up
             )
         return part
 
