@@ -233,7 +233,7 @@ def test_the_search_counts_classes_as_the_reference_does(rows, data):
         ),
     }
     table = generalise.class_table(frame.lazy(), qi)
-    coded = generalise._Coded([table], ladders)
+    coded = generalise._Coded([generalise.coded_class_table(frame.lazy(), qi)], ladders)
     levels = {c: data.draw(st.integers(0, h.height)) for c, h in ladders.items()}
     assert coded.evaluate(0, levels, 5) == generalise.evaluate(table, ladders, levels, 5)
 
@@ -523,23 +523,41 @@ def test_privacy_text_output_in_both_languages(run):
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(st.lists(st.integers(1, 30), min_size=1, max_size=12), st.integers(2, 12))
-def test_apply_reaches_k_on_random_class_structures(tmp_path, sizes, k):
+@given(
+    st.lists(st.integers(1, 30), min_size=1, max_size=12),
+    st.integers(2, 12),
+    st.booleans(),
+    st.integers(1, 3),
+)
+def test_apply_reaches_k_on_random_class_structures(tmp_path, sizes, k, with_ids, visits):
+    # People with one to three records each (or rows without a patient id); every row has
+    # both quasi-identifiers, so a blank in the release is a suppression, and the count
+    # reported must be the people (rows, without ids) blanked.
     rows = [
-        (f"p{j}-{i}", (i % 2 and "M") or "F", 20 + i) for i, f in enumerate(sizes) for j in range(f)
+        (f"p{j}-{i}", (i % 2 and "M") or "F", 20 + i)
+        for i, f in enumerate(sizes)
+        for j in range(f)
+        for _ in range(visits if with_ids else 1)
     ]
     frame = pl.DataFrame(rows, schema=["patient_id", "sex", "age"], orient="row")
-    path = tmp_path / f"r{len(rows)}-{k}.csv"
+    if not with_ids:
+        frame = frame.drop("patient_id")
+    name = f"{len(rows)}-{k}-{with_ids}-{visits}"
+    path = tmp_path / f"r{name}.csv"
     frame.write_csv(path)
-    out = tmp_path / f"out-{len(rows)}-{k}.csv"
+    out = tmp_path / f"out-{name}.csv"
     a = privacy(mv.load_dataset(path), k=k, max_suppression=0.5)
-    if not a.plan.reached:
+    if a.plan is None or not a.plan.reached:
         return
-    apply_generalisation(mv.load_dataset(path), out, assessment=a)
+    applied = apply_generalisation(mv.load_dataset(path), out, assessment=a)
     released = pl.read_csv(out, infer_schema=False)
-    kept = released.filter(pl.col("sex").is_not_null() | pl.col("age").is_not_null())
+    blank = pl.col("sex").is_null() & pl.col("age").is_null()
+    kept = released.filter(~blank)
     if kept.height:
         assert kept.group_by(["sex", "age"]).len()["len"].min() >= k
+    blanked = released.filter(blank)
+    expected = blanked["patient_id"].n_unique() if with_ids else blanked.height
+    assert applied.suppressed_people == expected
 
 
 def test_privacy_counted_in_parts_gives_the_same_assessment(monkeypatch):

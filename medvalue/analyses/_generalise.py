@@ -27,6 +27,7 @@ import polars as pl
 
 from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
 from medvalue.core import _parts
+from medvalue.core._lookup import look_up
 from medvalue.core._patterns import share
 
 OTHER = "其他/other"
@@ -250,39 +251,93 @@ def evaluate(
     return _state(sizes, target_k)
 
 
-class _Coded:
-    """Each (frame, column, level) generalised once and kept as small integer codes, so
-    evaluating a combination of levels is one group-by on integers."""
+@dataclass(frozen=True)
+class CodedTable:
+    """A :func:`class_table` with each quasi-identifier held as an index into its distinct
+    recorded values (the last of them null when a value is missing): at 30M people, six
+    columns of dates and text took most of the search's 3 GB; the indexes take 4 bytes or
+    fewer a value, and generalising a level touches only the distinct values."""
 
-    def __init__(self, frames: Sequence[pl.DataFrame], ladders: Mapping[str, Hierarchy]) -> None:
-        self.frames = frames
+    codes: pl.DataFrame  # one index column per quasi-identifier, and SUBJECT or "_w"
+    values: Mapping[str, pl.Series]
+
+    @property
+    def height(self) -> int:
+        return self.codes.height
+
+
+def coded_class_table(records: pl.LazyFrame, qi: Sequence[str]) -> CodedTable:
+    """:func:`class_table` of ``records``, coded (see :class:`CodedTable`); built a part of
+    the people at a time, so neither the rows nor the text values are held at once."""
+    kept = records.filter(~all_missing(qi))
+    with typed_copy(kept, qi) as copy:
+        values = {
+            c: copy.select(pl.col(c).unique().sort(nulls_last=True))
+            .collect(engine="streaming")
+            .to_series()
+            for c in qi
+        }
+        index = [_index_of(pl.col(c), values[c]).alias(c) for c in qi]
+        if SUBJECT not in copy.collect_schema():
+            weighted = copy.group_by(list(qi)).agg(pl.len().alias("_w")).select(*index, "_w")
+            return CodedTable(_narrowed(weighted.collect(engine="streaming"), qi), values)
+        out, offset, parts = [], 0, parts_for(copy)
+        for p in range(parts):
+            part = _parts.part(copy, pl.col(SUBJECT), p, parts)
+            people = (
+                part.select([SUBJECT, *qi]).unique().select(SUBJECT, *index)
+                .collect(engine="streaming")
+            )  # fmt: skip
+            people = people.with_columns(pl.col(SUBJECT).rank("dense").cast(pl.UInt32) + offset)
+            offset += people.select(pl.col(SUBJECT).n_unique()).item()
+            out.append(_narrowed(people, qi))
+    return CodedTable(pl.concat(out, how="vertical_relaxed"), values)
+
+
+def _index_of(value: pl.Expr, distinct: pl.Series) -> pl.Expr:
+    """Each value's position in ``distinct`` (sorted, a missing value last if any)."""
+    known = distinct.drop_nulls()
+    return look_up(
+        value, known, pl.int_range(known.len(), dtype=pl.UInt32, eager=True),
+        default=known.len() if distinct.null_count() else None, return_dtype=pl.UInt32,
+    )  # fmt: skip
+
+
+def _narrowed(frame: pl.DataFrame, qi: Sequence[str]) -> pl.DataFrame:
+    if frame.is_empty():
+        return frame
+    return frame.with_columns(_narrow(frame[c]) for c in qi)
+
+
+class _Coded:
+    """Evaluate combinations of levels on :class:`CodedTable` s: each (table, column, level)
+    is generalised once on the distinct values, as a dense code per value, so evaluating a
+    combination gathers small integers and sorts one packed key."""
+
+    def __init__(self, tables: Sequence[CodedTable], ladders: Mapping[str, Hierarchy]) -> None:
+        self.tables = tables
         self.ladders = ladders
-        self.codes: dict[tuple[int, str, int], pl.Series] = {}
+        self.maps: dict[tuple[int, str, int], pl.Series] = {}
         # People as integers (class_table): distinct counts of numbers are several times faster.
-        self.weights = [f[SUBJECT] if SUBJECT in f.columns else f["_w"] for f in frames]
+        self.weights = [
+            t.codes[SUBJECT] if SUBJECT in t.codes.columns else t.codes["_w"] for t in tables
+        ]
 
     def column(self, i: int, c: str, level: int) -> pl.Series:
+        """Column ``c`` of table ``i`` at ``level``: 1, 2, ... in the order of the
+        generalised values, null where the level leaves no value."""
         key = (i, c, level)
-        if key not in self.codes:
-            # Generalised on the distinct values only (a few thousand birth dates, not ten
-            # million rows of text), then looked up for every record.
-            recorded = self.frames[i][c]
-            distinct = recorded.unique()
-            value = self.ladders[c].levels[level].apply(pl.col(c))
-            generalised = pl.DataFrame({c: distinct}).with_columns(value.alias("_g"))
-            ranked = generalised.select(pl.col(c), pl.col("_g").rank("dense").alias("_code"))
-            known = ranked.filter(pl.col(c).is_not_null())
-            missing = ranked.filter(pl.col(c).is_null())["_code"]  # what a missing value becomes
-            codes = recorded.replace_strict(known[c], known["_code"], default=None)
-            if missing.len() and missing[0] is not None:  # e.g. "*" for every value
-                codes = codes.fill_null(missing[0])
-            self.codes[key] = _narrow(codes.alias(c))
-        return self.codes[key]
+        if key not in self.maps:
+            values = self.tables[i].values[c]
+            value = self.ladders[c].levels[level].apply(pl.col(c))  # may be one literal: "*"
+            generalised = pl.DataFrame({c: values}).with_columns(value.alias("_g"))
+            self.maps[key] = _narrow(generalised["_g"].rank("dense"))
+        return self.maps[key].gather(self.tables[i].codes[c])
 
     def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
-        frame = self.frames[i]
-        own = [c for c in self.ladders if c in frame.columns]
-        columns = [self.column(i, c, levels[c]) for c in own]
+        table = self.tables[i]
+        own = [c for c in self.ladders if c in table.values]
+        columns = [self.column(i, c, levels[c]).alias(c) for c in own]
         coded = pl.DataFrame([*columns, self.weights[i]])
         # One integer key instead of several columns when the codes fit in 64 bits (ranks
         # start at 1; null codes become 0).
@@ -348,14 +403,14 @@ def loss(ladders: Mapping[str, Hierarchy], levels: Mapping[str, int]) -> float:
 
 
 def search(
-    frames: Sequence[pl.DataFrame],
+    tables: Sequence[CodedTable],
     ladders: Mapping[str, Hierarchy],
     target_k: int,
     max_suppression: float = 0.01,
 ) -> Plan:
     """Generalisation reaching ``target_k`` in every frame (tables released together).
 
-    Each frame is a :func:`class_table` holding some of the ``ladders``' columns. Greedy
+    Each table is a :func:`coded_class_table` holding some of the ``ladders``' columns. Greedy
     ascent: raise the quasi-identifier whose next level removes the most missing class
     members (the deficit, which still moves when every class is unique) per unit of
     precision lost, until few enough records remain below k to suppress. Then a descent
@@ -364,12 +419,12 @@ def search(
     """
     cache: dict[tuple[int, ...], State] = {}
     names = list(ladders)
-    coded = _Coded(frames, ladders)
+    coded = _Coded(tables, ladders)
 
     def state(lv: Mapping[str, int]) -> State:
         key = tuple(lv[c] for c in names)
         if key not in cache:
-            parts = [coded.evaluate(i, lv, target_k) for i in range(len(frames))]
+            parts = [coded.evaluate(i, lv, target_k) for i in range(len(tables))]
             cache[key] = State(
                 k=min((p.k for p in parts), default=0),
                 k_kept=min((p.k_kept for p in parts), default=0),
@@ -413,7 +468,7 @@ def search(
                 if done(state(trial)):
                     levels, now, improved = trial, state(trial), True
     if reached:
-        levels = _lowest_loss(levels, ladders, state, done, _budget(frames))
+        levels = _lowest_loss(levels, ladders, state, done, _budget(tables))
         now = state(levels)
     steps = _steps(levels, ladders, state, n)
     return Plan(
@@ -433,9 +488,9 @@ def search(
 _LATTICE_LIMIT = 50_000
 
 
-def _budget(frames: Sequence[pl.DataFrame]) -> int:
+def _budget(tables: Sequence[CodedTable]) -> int:
     """How many more levels to evaluate: about 3 million class-table rows' worth."""
-    rows = sum(f.height for f in frames) or 1
+    rows = sum(t.height for t in tables) or 1
     return max(20, min(400, 3_000_000 // rows))
 
 

@@ -36,6 +36,7 @@ from medvalue.core._display import Displayed
 from medvalue.core._errors import ColumnError, InputError, ParameterError
 from medvalue.core._files import FORMULA_REGEX, check_output, spreadsheet_safe, staged
 from medvalue.core._i18n import text
+from medvalue.core._lookup import look_up
 from medvalue.read._dataset import Dataset
 
 DEFAULT_K = 5
@@ -384,8 +385,8 @@ def _plan(
     max_suppression: float,
 ) -> generalise.Plan:
     ladders = _ladders(ds, qis, k)
-    frames = [generalise.class_table(f, names) for f, names in releases.values()]
-    return generalise.search(frames, ladders, k, max_suppression)
+    tables = [generalise.coded_class_table(f, names) for f, names in releases.values()]
+    return generalise.search(tables, ladders, k, max_suppression)
 
 
 def plan_levels(ds: Dataset, a: PrivacyAssessment) -> dict[str, Callable[[pl.Expr], pl.Expr]]:
@@ -533,34 +534,49 @@ def apply_generalisation(
     by_table: dict[str, list[QuasiIdentifier]] = {}
     for q in a.quasi_identifiers:
         by_table.setdefault(q.table, []).append(q)
-    # Only the quasi-identifiers (generalised from their typed values) and the person id are
-    # held in memory, for the suppression; every other column streams from the input to
-    # the output exactly as exported.
+    # Only the quasi-identifiers (generalised from their typed values, text as numbers into
+    # its distinct values) and a hash of the person are held in memory, for the suppression;
+    # every other column streams from the input to the output exactly as exported.
     held: dict[str, pl.DataFrame] = {}
+    labels: dict[tuple[str, str], pl.Series] = {}
     for t, own in by_table.items():
         pid = ds.table_spec(t).first("patient_id")
-        exprs = [
-            ladders[q.name]
-            .levels[a.plan.levels[q.name]]
-            .apply(ds.plans[t][q.column].typed())
-            .alias(q.column)
-            for q in own
-        ]
+        raw = ds.raw_frame(t)
+        exprs = []
+        for q in own:
+            value = (
+                ladders[q.name].levels[a.plan.levels[q.name]].apply(ds.plans[t][q.column].typed())
+            )
+            if raw.select(value).collect_schema().dtypes()[0] == pl.String:
+                labels[t, q.column] = _distinct_text(raw, value)
+                value = _numbered(value, labels[t, q.column])
+            exprs.append(value.alias(q.column))
         if pid:
-            exprs.append(pl.col(pid).alias(_HELD_PID))
-        held[t] = ds.raw_frame(t).select(exprs).collect()
-    suppressed = _suppress_small(ds, held, a.quasi_identifiers, a.target_k)
-    held = {t: f.drop(_HELD_PID, strict=False) for t, f in held.items()}  # ids are not written
+            exprs.append(_person_hash(pl.col(pid)).alias(_HELD_PID))
+        held[t] = raw.select(exprs).collect(engine="streaming")
+    risky = _suppress_small(ds, held, a.quasi_identifiers, a.target_k)
+    suppressed = _people_with_hash(ds, list(held), risky) + int(
+        sum(f.get_column(_BLANKED).sum() for f in held.values() if _BLANKED in f.columns)
+    )
     frames: dict[str, pl.LazyFrame] = {}
     for t in ds.table_names:
         columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
         generalised = {q.column for q in by_table.get(t, [])}
         rest = ds.raw_frame(t).select([c for c in columns if c not in generalised])
         if generalised:
-            parts = [rest, held[t].select([c for c in columns if c in generalised]).lazy()]
-            frames[t] = pl.concat(parts, how="horizontal").select(columns)
+            written = (
+                held[t]
+                .lazy()
+                .select(  # ids are not written
+                    _named(pl.col(c), labels[t, c]).alias(c) if (t, c) in labels else pl.col(c)
+                    for c in columns
+                    if c in generalised
+                )
+            )
+            frames[t] = pl.concat([rest, written], how="horizontal").select(columns)
         else:
             frames[t] = rest
+    del held
     files = _write(ds, frames, out)
     dropped = tuple(sorted(f"{t}.{c}" if len(ds.table_names) > 1 else c for t, c in drop))
     return Applied(files, dropped, suppressed, a.plan)
@@ -579,26 +595,67 @@ def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
 
 
 _HELD_PID = "\x1fperson"
+#: Per held table without people: the rows blanked (each is a person of its own).
+_BLANKED = "\x1fblanked"
+
+
+def _distinct_text(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
+    """The distinct non-null values of the text expression ``value`` over ``raw``, sorted."""
+    distinct = raw.select(value.alias("v").unique()).collect(engine="streaming").to_series()
+    return distinct.drop_nulls().sort()
+
+
+def _numbered(value: pl.Expr, labels: pl.Series) -> pl.Expr:
+    """Text ``value`` as its position (from 1) among ``labels``; null stays null."""
+    return look_up(value, labels, pl.int_range(1, labels.len() + 1, dtype=pl.UInt32, eager=True))
+
+
+def _named(number: pl.Expr, labels: pl.Series) -> pl.Expr:
+    """The inverse of :func:`_numbered`."""
+    return look_up(number, pl.int_range(1, labels.len() + 1, dtype=pl.UInt32, eager=True), labels)
+
+
+def _person_hash(pid: pl.Expr) -> pl.Expr:
+    """A 64-bit hash of the person id: two people sharing one only merge (their classes
+    look smaller, never larger), and the people suppressed are counted from the ids."""
+    return pid.cast(pl.String).hash(seed=0)
+
+
+def _people_with_hash(ds: Dataset, tables: Sequence[str], hashes: pl.Series) -> int:
+    """Distinct person ids (over ``tables``) whose :func:`_person_hash` is among ``hashes``."""
+    if hashes.is_empty():
+        return 0
+    ids = [
+        ds.raw_frame(t).select(pl.col(pid).cast(pl.String).alias("id"))
+        for t in tables
+        if (pid := ds.table_spec(t).first("patient_id"))
+    ]
+    if not ids:
+        return 0
+    found = pl.concat(ids).filter(_person_hash(pl.col("id")).is_in(hashes.implode()))
+    return int(found.select(pl.col("id").n_unique()).collect(engine="streaming").item())
 
 
 def _suppress_small(
     ds: Dataset, frames: dict[str, pl.DataFrame], qis: Sequence[QuasiIdentifier], k: int
-) -> int:
-    """Blank quasi-identifiers of everyone still in a class smaller than k, until none is.
+) -> pl.Series:
+    """Blank quasi-identifiers of everyone still in a class smaller than k, until none is;
+    return the person hashes blanked.
 
-    ``frames`` hold each table's quasi-identifiers (by column name) and its person id (as
-    ``_HELD_PID``), and are changed in place. Between rounds the people found so far are
-    only marked (their records leave every class, as blanked records do); their values are
-    blanked once, at the end, rather than the columns rewritten every round."""
+    ``frames`` hold each table's quasi-identifiers (by column name) and its person hash (as
+    ``_HELD_PID``, see :func:`_person_hash`), and are changed in place: the person hash is
+    dropped, and a table without people gets a ``_BLANKED`` flag. Between rounds the people
+    found so far are only marked (their records leave every class, as blanked records do);
+    their values are blanked once, at the end, rather than the columns rewritten every
+    round."""
     hub = _hub(ds, qis)
     by_table: dict[str, list[QuasiIdentifier]] = {}
     for q in qis:
         by_table.setdefault(q.table, []).append(q)
-    risky: set[str] = set()
+    risky: set[int] = set()
     hidden: dict[str, pl.Series] = {}  # per table with people: records of people found so far
-    rows_blanked = 0
     for _ in range(10):  # blanking people can shrink other classes; a few rounds settle it
-        new: set[str] = set()
+        new: set[int] = set()
         for t, own in by_table.items():
             frame = frames[t]
             pid = ds.table_spec(t).first("patient_id")
@@ -606,14 +663,14 @@ def _suppress_small(
             # of every value of a 10M-row table held 1 GB more.
             rec = frame.select(
                 *[pl.col(q.column).alias(q.name) for q in own],
-                *([pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT)] if pid else []),
+                *([pl.col(_HELD_PID).alias(SUBJECT)] if pid else []),
             )
             names = [q.name for q in own]
             if hub and t != hub and pid:
                 people = (
                     frames[hub]
                     .select(
-                        pl.col(_HELD_PID).cast(pl.String).alias(SUBJECT),
+                        pl.col(_HELD_PID).alias(SUBJECT),
                         *[pl.col(q.column).alias(q.name) for q in by_table[hub]],
                     )
                     .unique(subset=[SUBJECT], keep="first")
@@ -634,26 +691,28 @@ def _suppress_small(
             if pid:
                 new |= set(rec.filter(small_here)[SUBJECT].drop_nulls().unique().to_list()) - risky
             else:
-                n = int(small_here.sum())
-                if n:
+                if small_here.any():
+                    blanked = small_here | frame.get_column(_BLANKED, default=False)
                     frames[t] = frame.with_columns(
-                        pl.when(small_here).then(None).otherwise(pl.col(q.column)).alias(q.column)
-                        for q in own
-                    )
-                    rows_blanked += n
+                        *[pl.when(small_here).then(None).otherwise(pl.col(q.column)).alias(q.column)
+                          for q in own],
+                        blanked.alias(_BLANKED),
+                    )  # fmt: skip
         if not new:
             break
         risky |= new
-        found = pl.Series(sorted(risky), dtype=pl.String)
+        found = pl.Series(sorted(risky), dtype=pl.UInt64)
         for t in by_table:
             if ds.table_spec(t).first("patient_id"):
-                hidden[t] = frames[t][_HELD_PID].cast(pl.String).is_in(found.implode())
+                hidden[t] = frames[t][_HELD_PID].is_in(found.implode())
     for t, gone in hidden.items():
         frames[t] = frames[t].with_columns(
             pl.when(gone).then(None).otherwise(pl.col(q.column)).alias(q.column)
             for q in by_table[t]
         )
-    return len(risky) + rows_blanked
+    for t, frame in frames.items():
+        frames[t] = frame.drop(_HELD_PID, strict=False)
+    return pl.Series(sorted(risky), dtype=pl.UInt64)
 
 
 def _spreadsheet_safe(frame: pl.LazyFrame) -> pl.LazyFrame:
