@@ -13,6 +13,7 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,7 +35,13 @@ from medvalue.analyses._identifiers import IdentifierFinding, scan_identifiers
 from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import ColumnError, InputError, ParameterError
-from medvalue.core._files import FORMULA_REGEX, check_output, spreadsheet_safe, staged
+from medvalue.core._files import (
+    FORMULA_REGEX,
+    cache_dir,
+    check_output,
+    spreadsheet_safe,
+    staged,
+)
 from medvalue.core._i18n import text
 from medvalue.core._lookup import look_up
 from medvalue.read._dataset import Dataset
@@ -558,26 +565,26 @@ def apply_generalisation(
     suppressed = _people_with_hash(ds, list(held), risky) + int(
         sum(f.get_column(_BLANKED).sum() for f in held.values() if _BLANKED in f.columns)
     )
-    frames: dict[str, pl.LazyFrame] = {}
-    for t in ds.table_names:
-        columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
-        generalised = {q.column for q in by_table.get(t, [])}
-        rest = ds.raw_frame(t).select([c for c in columns if c not in generalised])
-        if generalised:
-            written = (
-                held[t]
-                .lazy()
-                .select(  # ids are not written
-                    _named(pl.col(c), labels[t, c]).alias(c) if (t, c) in labels else pl.col(c)
-                    for c in columns
-                    if c in generalised
-                )
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
+        scratch = Path(folder)
+        columnar = ds.columnar(scratch / "raw")  # slices of a Parquet copy, not of a CSV file
+        frames: dict[str, pl.LazyFrame] = {}
+        for t in ds.table_names:
+            columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
+            generalised = {q.column for q in by_table.get(t, [])}
+            rest = columnar.raw_frame(t).select([c for c in columns if c not in generalised])
+            if not generalised:
+                frames[t] = rest
+                continue
+            codes = held.pop(t)
+            written = codes.lazy().select(  # decoded a slice at a time; ids are not written
+                _named(pl.col(c), labels[t, c]).alias(c) if (t, c) in labels else pl.col(c)
+                for c in columns
+                if c in generalised
             )
-            frames[t] = pl.concat([rest, written], how="horizontal").select(columns)
-        else:
-            frames[t] = rest
-    del held
-    files = _write(ds, frames, out)
+            side = _side_by_side(rest, written, codes.height, scratch / f"table-{len(frames)}")
+            frames[t] = side.select(columns)
+        files = _write(ds, frames, out)
     dropped = tuple(sorted(f"{t}.{c}" if len(ds.table_names) > 1 else c for t, c in drop))
     return Applied(files, dropped, suppressed, a.plan)
 
@@ -597,6 +604,25 @@ def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
 _HELD_PID = "\x1fperson"
 #: Per held table without people: the rows blanked (each is a person of its own).
 _BLANKED = "\x1fblanked"
+
+
+#: Cells put side by side at once when writing a generalised table (a slice's rows times its
+#: columns): polars does not stream a horizontal concatenation, which held the table.
+_SLICE_CELLS = 20_000_000
+
+
+def _side_by_side(rest: pl.LazyFrame, held: pl.LazyFrame, rows: int, folder: Path) -> pl.LazyFrame:
+    """``rest`` and ``held`` (the same ``rows``, in the same order) side by side, written a
+    slice of rows at a time to Parquet files in ``folder`` and read back lazily."""
+    folder.mkdir(parents=True, exist_ok=True)
+    width = len(rest.collect_schema()) + len(held.collect_schema())
+    size = max(1, _SLICE_CELLS // max(1, width))
+    paths = []
+    for i, offset in enumerate(range(0, max(rows, 1), size)):
+        paths.append(folder / f"{i:05d}.parquet")
+        both = [rest.slice(offset, size), held.slice(offset, size)]
+        pl.concat(both, how="horizontal").sink_parquet(paths[-1])
+    return pl.scan_parquet(paths)
 
 
 def _distinct_text(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
