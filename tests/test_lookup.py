@@ -10,17 +10,21 @@ from medvalue.core._lookup import look_up
 
 texts = st.sampled_from(["a", "b", "c", " a", "A", "男", "", "1"])
 numbers = st.integers(-3, 5)
+floats = st.sampled_from([0.0, -0.0, 1.5, -2.25, 1e300, float("nan"), float("inf")])
+KINDS = {"text": (texts, pl.String), "number": (numbers, pl.Int64), "float": (floats, pl.Float64)}
 
 
 @given(
-    kind=st.sampled_from(["text", "number"]),
+    kind=st.sampled_from(sorted(KINDS)),
     data=st.data(),
     default=st.one_of(st.none(), st.integers(-9, 9)),
 )
 def test_look_up_equals_replace_strict(kind, data, default):
-    draw = texts if kind == "text" else numbers
-    dtype = pl.String if kind == "text" else pl.Int64
-    keys = data.draw(st.lists(draw, unique=True, max_size=6))
+    draw, dtype = KINDS[kind]
+    # Keys distinct as replace_strict sees them (it takes -0.0 for 0.0, and NaN for NaN).
+    keys = data.draw(
+        st.lists(draw, unique_by=lambda v: str(v + 0.0) if kind == "float" else v, max_size=6)
+    )
     values = data.draw(
         st.lists(st.one_of(st.none(), st.integers(0, 100)), min_size=len(keys), max_size=len(keys))
     )
@@ -47,6 +51,8 @@ def test_look_up_takes_a_mapping_and_keeps_the_first_of_equal_keys():
     assert got.to_series().dtype == pl.UInt8
     twice = frame.select(look_up(pl.col("sex"), ["M", "M"], [1, 3])).to_series()
     assert twice.to_list() == [1, None, None, None]
+    ages = pl.DataFrame({"age": [-0.0, 1.0]}).select(look_up(pl.col("age"), [0.0, 1.0], [5, 6]))
+    assert ages.columns == ["age"] and ages["age"].to_list() == [5, 6]  # the name is kept
 
 
 def test_look_up_keeps_slices_pushed_down_to_the_scan(tmp_path):

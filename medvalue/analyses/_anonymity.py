@@ -410,6 +410,8 @@ def in_small_classes(
 
 def _value_codes(values: pl.Series) -> pl.Series:
     """1, 2, ... for the distinct values of ``values``, 0 for missing."""
+    if values.dtype.is_unsigned_integer() and int(cast(int, values.min()) or 1) >= 1:
+        return values.fill_null(0).cast(pl.UInt32)  # numbered already (apply_generalisation)
     distinct = values.drop_nulls().unique()
     numbers = pl.int_range(1, distinct.len() + 1, dtype=pl.UInt32, eager=True)
     return values.replace_strict(distinct, numbers, default=0, return_dtype=pl.UInt32)

@@ -541,7 +541,7 @@ def apply_generalisation(
     by_table: dict[str, list[QuasiIdentifier]] = {}
     for q in a.quasi_identifiers:
         by_table.setdefault(q.table, []).append(q)
-    # Only the quasi-identifiers (generalised from their typed values, text as numbers into
+    # Only the quasi-identifiers (generalised from their typed values, each as a number into
     # its distinct values) and a hash of the person are held in memory, for the suppression;
     # every other column streams from the input to the output exactly as exported.
     held: dict[str, pl.DataFrame] = {}
@@ -554,10 +554,8 @@ def apply_generalisation(
             value = (
                 ladders[q.name].levels[a.plan.levels[q.name]].apply(ds.plans[t][q.column].typed())
             )
-            if raw.select(value).collect_schema().dtypes()[0] == pl.String:
-                labels[t, q.column] = _distinct_text(raw, value)
-                value = _numbered(value, labels[t, q.column])
-            exprs.append(value.alias(q.column))
+            labels[t, q.column] = _distinct_values(raw, value)
+            exprs.append(_numbered(value, labels[t, q.column]).alias(q.column))
         if pid:
             exprs.append(_person_hash(pl.col(pid)).alias(_HELD_PID))
         held[t] = raw.select(exprs).collect(engine="streaming")
@@ -578,9 +576,7 @@ def apply_generalisation(
                 continue
             codes = held.pop(t)
             written = codes.lazy().select(  # decoded a slice at a time; ids are not written
-                _named(pl.col(c), labels[t, c]).alias(c) if (t, c) in labels else pl.col(c)
-                for c in columns
-                if c in generalised
+                _named(pl.col(c), labels[t, c]).alias(c) for c in columns if c in generalised
             )
             side = _side_by_side(rest, written, codes.height, scratch / f"table-{len(frames)}")
             frames[t] = side.select(columns)
@@ -625,14 +621,14 @@ def _side_by_side(rest: pl.LazyFrame, held: pl.LazyFrame, rows: int, folder: Pat
     return pl.scan_parquet(paths)
 
 
-def _distinct_text(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
-    """The distinct non-null values of the text expression ``value`` over ``raw``, sorted."""
+def _distinct_values(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
+    """The distinct non-null values of ``value`` over ``raw``, sorted."""
     distinct = raw.select(value.alias("v").unique()).collect(engine="streaming").to_series()
     return distinct.drop_nulls().sort()
 
 
 def _numbered(value: pl.Expr, labels: pl.Series) -> pl.Expr:
-    """Text ``value`` as its position (from 1) among ``labels``; null stays null."""
+    """``value`` as its position (from 1) among ``labels``; null stays null."""
     return look_up(value, labels, pl.int_range(1, labels.len() + 1, dtype=pl.UInt32, eager=True))
 
 

@@ -27,9 +27,9 @@ def look_up(
     that streams.
 
     ``keys`` may be a mapping (then ``values`` is omitted). Keys are matched by their text
-    (``expr`` is cast to text the same way), so numbers match numbers; null keys are
-    ignored, and a missing or unknown value becomes ``default``. Where a key appears twice,
-    the first wins.
+    (``expr`` is cast to text the same way, floats with -0.0 made 0.0 first), so numbers
+    match numbers; null keys are ignored, and a missing or unknown value becomes
+    ``default``. Where a key appears twice, the first wins.
     """
     if isinstance(keys, Mapping):
         values = list(keys.values())
@@ -38,6 +38,9 @@ def look_up(
     value_series = pl.Series("value", values, strict=False)
     if return_dtype is not None:
         value_series = value_series.cast(return_dtype)
+    if key_series.dtype.is_float():  # -0.0 and 0.0 are one key, as replace_strict has them
+        key_series = pl.DataFrame({"key": key_series}).select(_zero(pl.col("key"))).to_series()
+        expr = _zero(expr)
     table = (
         pl.DataFrame({"key": key_series.cast(pl.String), "value": value_series})
         .filter(pl.col("key").is_not_null())
@@ -55,3 +58,9 @@ def look_up(
     return index.map_batches(
         lambda i: values_.gather(i), return_dtype=values_.dtype, is_elementwise=True
     )
+
+
+def _zero(value: pl.Expr) -> pl.Expr:
+    """``value`` with -0.0 written as 0.0, keeping its name (adding 0.0 is not enough:
+    polars may drop it)."""
+    return pl.when(value == 0).then(value.abs()).otherwise(value)
