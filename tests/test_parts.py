@@ -43,3 +43,18 @@ def test_coverage_in_parts_equals_coverage_in_one(monkeypatch, path, spec):
     assert parted == whole
     assert whole["chapters"] and whole["demographics"]["years"]
     assert whole["outcomes"] or whole["comorbidity_pairs"]
+
+
+def test_outcomes_without_patient_ids_count_rows_as_people(tmp_path):
+    # A table that names no patient: each row is a person of its own (no ids to count).
+    path = tmp_path / "t.csv"
+    pl.DataFrame(
+        {"death_90d": [0, 1, 0, 0, 1, 0, 0, 0] * 3, "diagnosis": ["I10", "E11.9", "J44.1"] * 8}
+    ).write_csv(path)
+    got = coverage_module.coverage(load_dataset(path)).to_dict()["outcomes"]["t.death_90d"]
+    expected = duckdb.sql(
+        f"SELECT CAST(death_90d AS VARCHAR), count(*) FROM '{path}' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert [(o["value"], o["patients"], o["records"]) for o in got] == [
+        (v, n, n) for v, n in expected
+    ]

@@ -487,9 +487,9 @@ def _normalised_in_parts(
     scratch: Path,
     small_cell: int,
 ) -> tuple[list[pl.LazyFrame], tuple[Count, ...], int]:
-    """The normalised diagnosis records (written to ``scratch`` in parts, read back lazily), with the
-    records and people per vocabulary of the code columns and the people with any recognised
-    code (a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept).
+    """The normalised diagnosis records (written to ``scratch`` in parts, read back lazily),
+    with the records and people per vocabulary of the code columns and the people with any
+    recognised code (a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept).
 
     Patient ids become integers, unique over the parts (a part's patients are numbered after
     the previous part's), so every distinct count reads numbers. Counts of people add up over
@@ -566,15 +566,20 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
                 .then(value.cast(pl.Int64).cast(pl.String))
                 .otherwise(value.cast(pl.String))
             )
-        # Rows stand for people where the table names none (one row each).
-        who = pl.col(pid).cast(pl.String) if pid else pl.int_range(pl.len()).cast(pl.String)
-        labelled = frame.select(value.cast(pl.String).alias("value"), who.alias("patient"))
-        n = _parts.count(labelled, _parts.PEOPLE_PART_ROWS)
-        counted = (
-            _people_and_records([_part(labelled, p, n) for p in range(n)], ["value"])
-            .rename({"patients": "people"})
-            .sort("value", nulls_last=True)
-        )
+        if pid:
+            labelled = frame.select(
+                value.cast(pl.String).alias("value"), pl.col(pid).cast(pl.String).alias("patient")
+            )
+            n = _parts.count(labelled, _parts.PEOPLE_PART_ROWS)
+            parts = [_part(labelled, p, n) for p in range(n)]
+            counted = _people_and_records(parts, ["value"]).rename({"patients": "people"})
+        else:  # rows stand for people where the table names none (one row each)
+            counted = (
+                frame.group_by(value.cast(pl.String).alias("value"))
+                .agg(pl.len().alias("people"), pl.len().alias("records"))
+                .collect(engine="streaming")
+            )
+        counted = counted.sort("value", nulls_last=True)
         if counted.height > MAX_OUTCOME_LEVELS:
             continue
         shown = suppress([int(n) for n in counted["people"]], small_cell)
