@@ -27,7 +27,7 @@ import polars as pl
 
 from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
 from medvalue.core import _parts
-from medvalue.core._lookup import look_up
+from medvalue.core._lookup import position_in
 from medvalue.core._patterns import share
 
 OTHER = "其他/other"
@@ -297,10 +297,7 @@ def coded_class_table(records: pl.LazyFrame, qi: Sequence[str]) -> CodedTable:
 def _index_of(value: pl.Expr, distinct: pl.Series) -> pl.Expr:
     """Each value's position in ``distinct`` (sorted, a missing value last if any)."""
     known = distinct.drop_nulls()
-    return look_up(
-        value, known, pl.int_range(known.len(), dtype=pl.UInt32, eager=True),
-        default=known.len() if distinct.null_count() else None, return_dtype=pl.UInt32,
-    )  # fmt: skip
+    return position_in(value, known, default=known.len() if distinct.null_count() else None)
 
 
 def _narrowed(frame: pl.DataFrame, qi: Sequence[str]) -> pl.DataFrame:

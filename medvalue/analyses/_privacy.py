@@ -43,7 +43,7 @@ from medvalue.core._files import (
     staged,
 )
 from medvalue.core._i18n import text
-from medvalue.core._lookup import look_up
+from medvalue.core._lookup import look_up, position_in
 from medvalue.read._dataset import Dataset
 
 DEFAULT_K = 5
@@ -629,7 +629,7 @@ def _distinct_values(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
 
 def _numbered(value: pl.Expr, labels: pl.Series) -> pl.Expr:
     """``value`` as its position (from 1) among ``labels``; null stays null."""
-    return look_up(value, labels, pl.int_range(1, labels.len() + 1, dtype=pl.UInt32, eager=True))
+    return position_in(value, labels, first=1)
 
 
 def _named(number: pl.Expr, labels: pl.Series) -> pl.Expr:

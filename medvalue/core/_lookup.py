@@ -60,6 +60,15 @@ def look_up(
     )
 
 
+def position_in(
+    value: pl.Expr, values: pl.Series, *, first: int = 0, default: int | None = None
+) -> pl.Expr:
+    """``value``'s position among the distinct non-null ``values``, counted from ``first``
+    (a UInt32); a missing or unknown value becomes ``default``."""
+    numbers = pl.int_range(first, first + values.len(), dtype=pl.UInt32, eager=True)
+    return look_up(value, values, numbers, default=default, return_dtype=pl.UInt32)
+
+
 def _zero(value: pl.Expr) -> pl.Expr:
     """``value`` with -0.0 written as 0.0, keeping its name (adding 0.0 is not enough:
     polars may drop it)."""
