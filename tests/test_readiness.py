@@ -535,12 +535,72 @@ def test_a_subsample_models_but_predictors_are_judged_on_every_row():
     assert any("subsample of" in n for n in part.notes)
 
 
-def test_the_model_sample_read_in_slices_is_the_same(monkeypatch):
-    # The sample rows are read a slice of the table at a time; slices of 97 rows must pick
-    # the same rows (the same models, the same result) as one slice.
-    from medvalue.analyses import _readiness as readiness_module
-
+def test_the_model_sample_is_the_typed_tables_rows_at_those_positions():
+    # The sample rows are picked from the raw table and only they are typed; they must be
+    # the typed table's rows at those positions (text ages, dates in four styles, codes).
     ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
-    one = readiness(ds, "death_90d", max_rows=300)
-    monkeypatch.setattr(readiness_module, "_SAMPLE_SLICE", 97)
-    assert readiness(ds, "death_90d", max_rows=300) == one
+    table = ds.table_names[0]
+    whole = ds.frame(table).collect()
+    positions = np.array([0, 3, 4, 17, 600, whole.height - 1])
+    picked = ds.rows_at(table, positions[::-1])  # any order: rows come in the table's order
+    assert picked.schema == whole.schema
+    assert picked.equals(whole[positions.tolist()])
+
+
+def test_predictors_are_judged_as_a_row_by_row_reading_of_the_labelled_rows(tmp_path):
+    # Completeness, constancy and levels come from each column's distinct raw values, typed
+    # once; over the labelled rows they must equal a row-by-row reading of the typed table
+    # (text dates and numbers, categories, codes by category). Some labels are blanked so
+    # the rows without one are left out.
+    from medvalue.analyses._readiness import _EXCLUDED_ROLES, MAX_LEVELS, _level
+
+    frame = pl.read_csv(LIVER, infer_schema=False)
+    blank = pl.int_range(pl.len()) % 7 == 3
+    frame = frame.with_columns(pl.when(blank).then(None).otherwise("death_90d").alias("death_90d"))
+    path = tmp_path / "liver.csv"
+    frame.write_csv(path)
+    ds = mv.load_dataset(path, spec=LIVER_SPEC)
+    got = {p.column: p for p in readiness(ds, "death_90d").predictors}
+    table = ds.table_names[0]
+    typed = ds.frame(table).collect().filter(pl.col("death_90d").is_not_null())
+    tspec = ds.table_spec(table)
+    assert got and set(got) == set(typed.columns) - {"death_90d"}
+    for c, p in got.items():
+        assert p.completeness == pytest.approx(1 - typed[c].null_count() / typed.height)
+        role = tspec.columns[c].role
+        if p.kind != "categorical" or role in _EXCLUDED_ROLES:
+            continue
+        levels = typed.select(_level(pl.col(c), role))[c]
+        present = levels.drop_nulls()
+        n_levels = min(present.n_unique(), MAX_LEVELS) + (present.n_unique() > MAX_LEVELS)
+        n_levels += levels.null_count() > 0
+        assert p.parameters == (max(1, n_levels - 1) if p.used else 0), c
+
+
+_LABEL_VALUES = st.sampled_from(["0", "1", " 1", "1 ", "yes", "no", "", "  ", None, "2", "x"])
+
+
+@given(st.lists(_LABEL_VALUES, min_size=1, max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_label_numbers_and_counts_equal_a_row_by_row_reading(values):
+    # The label is summarised on its distinct values and each row's number looked up; a
+    # row-by-row reading of the stripped text must give the same classes, counts and numbers.
+    from collections import Counter
+
+    from medvalue.analyses._readiness import _label
+
+    texts = [None if v is None or not v.strip() else v.strip() for v in values]
+    count = Counter(t for t in texts if t is not None)
+    distinct = sorted(count)
+    if len(distinct) == 2 and distinct != ["0", "1"]:
+        return  # which of two words is the event has its own tests
+    summary, y, positive = _label("f", "t", "c", pl.Series("c", values), None, 1)
+    assert summary.rows == len(values) and summary.labelled == sum(count.values())
+    assert [v for v, _ in summary.classes] == distinct
+    assert [n for _, n in summary.classes] == [count[v] for v in distinct]
+    if summary.outcome == "binary":
+        expected = [-1.0 if t is None else float(t == positive) for t in texts]
+        assert summary.events == count[positive]
+    else:
+        expected = [-1.0 if t is None else float(distinct.index(t)) for t in texts]
+    assert y.tolist() == expected

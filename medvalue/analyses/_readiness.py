@@ -407,13 +407,15 @@ def _prepare(
         tvals = _numeric(lazy.select(time).collect(engine="streaming")[time])
         keep &= ~np.isnan(tvals) & (tvals > 0)
         tvals = tvals[keep]
-    kept = lazy if keep.all() else _rows_where(lazy, keep)
+    raw = ds.raw_frame(table)
+    kept_raw = raw if keep.all() else _rows_where(raw, keep)
+    kept = ds.typed(table, kept_raw)
     y = y[keep]
     _check_label(ds, summary, y)
     idx = _model_rows(y, summary.outcome, max_rows, seed)
     positions = np.flatnonzero(keep)[idx]
-    sample = _rows_at(lazy, positions, len(keep))
-    predictors, design = _predictors(ds, table, column, time, kept, sample)
+    sample = ds.rows_at(table, positions)
+    predictors, design = _predictors(ds, table, column, time, kept_raw, sample)
     leaks = _leakage(ds, table, sample, y[idx], summary.outcome, design)
     leaks += _dated_after(ds, table, kept, outcome_date)
     leaked = {leak.column for leak in leaks if leak.kind == "separates_label"}
@@ -562,28 +564,51 @@ def _label(
     small_cell: int,
     event: str | None = None,
 ) -> tuple[LabelSummary, np.ndarray, str | None]:
-    """The outcome type, class counts and the label as numbers (-1 where missing)."""
-    if s.dtype.is_float() and bool((s.drop_nulls() == s.drop_nulls().round(0)).all()):
+    """The outcome type, class counts and the label as numbers (-1 where missing).
+
+    Everything but the numbers is worked out on the label's distinct values with their
+    counts, and the numbers are looked up from them: a label of 30M rows held as text for
+    each comparison cost a gigabyte."""
+    distinct_raw = s.drop_nulls().unique()
+    if s.dtype.is_float() and bool((distinct_raw == distinct_raw.round(0)).all()):
         s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
-    values = s.cast(pl.String).str.strip_chars()
-    present = values.is_not_null() & (values != "")
-    distinct = values.filter(present).unique().sort().to_list()
-    numeric = _numeric(s)
-    is_number = s.dtype.is_numeric() or bool(np.isfinite(numeric[present.to_numpy()]).all())
-    rows, labelled = len(s), int(present.sum())
+    counted = s.rename("raw").value_counts(name="n")
+    text_ = counted["raw"].cast(pl.String).str.strip_chars()
+    present = (text_.is_not_null() & (text_ != "")).to_numpy()
+    raw, n = counted["raw"].filter(present), counted["n"].cast(pl.Int64).to_numpy()[present]
+    text_ = text_.filter(present)
+    per_text = pl.DataFrame({"v": text_, "n": n}).group_by("v").agg(pl.col("n").sum()).sort("v")
+    distinct = per_text["v"].to_list()
+    count_of = dict(zip(distinct, per_text["n"].to_list(), strict=True))
+    is_number = s.dtype.is_numeric() or bool(np.isfinite(_numeric(raw)).all())
+    rows, labelled = len(s), int(n.sum())
+
+    def numbered(code_of: Mapping[str, float]) -> np.ndarray:
+        # Each row's number, looked up by its raw value (missing: -1); the label is in
+        # memory already, and matching raw values spares a text copy of every row.
+        codes = [code_of[t] for t in text_.to_list()]
+        y = np.empty(len(s))
+        for start in range(0, len(s), _LABEL_SLICE):  # a slice at a time: less held at once
+            part = s.slice(start, _LABEL_SLICE)
+            coded = part.replace_strict(raw, codes, default=-1.0, return_dtype=pl.Float64)
+            y[start : start + len(part)] = coded.to_numpy()
+        return y
+
     if event is not None and str(event) not in distinct:
         listed = ", ".join(distinct[:12])
         msg = (f"{path}: label '{column}' has no value '{event}' (values: {listed}). "
                f"Fix: give --event one of those values")  # fmt: skip
         raise ParameterError(msg)
     two_level = len(distinct) == 2
+    counts = [(v, count_of[v]) for v in distinct]
+    shown = suppress([c for _, c in counts], small_cell)
     if time is not None or event is not None or two_level:
         outcome = "survival" if time is not None else "binary"
         competing: tuple[str, ...] = ()
         if event is not None:
             positive, basis = str(event), "given"
         elif two_level:
-            positive, basis = _positive(distinct, values), "inferred"
+            positive, basis = _positive(count_of), "inferred"
         else:
             guess = next(
                 (v for v in distinct if v.lower() in _POSITIVE), distinct[-1] if distinct else ""
@@ -594,40 +619,32 @@ def _label(
             raise ParameterError(msg)
         if outcome == "survival" and len(distinct) > 2:
             competing = tuple(v for v in distinct if v != positive and v.lower() not in _CENSORED)
-        y = np.where(
-            present.to_numpy(), (values == positive).fill_null(False).to_numpy().astype(float), -1.0
-        )
-        counts = [(v, int((values == v).sum())) for v in distinct]
-        shown = suppress([n for _, n in counts], small_cell)
-        events = int((y == 1).sum())
+        y = numbered({v: float(v == positive) for v in distinct})
+        events = count_of.get(positive, 0)
         # Balance of the outcome as modelled: events against everything else.
         others = labelled - events
         ratio = (max(events, others) / min(events, others)) if min(events, others) else None
         summary = LabelSummary(
             table, column, outcome, rows, labelled,
-            tuple((v, n) for (v, _), n in zip(counts, shown, strict=True)), positive, events,
+            tuple((v, c) for (v, _), c in zip(counts, shown, strict=True)), positive, events,
             ratio, time, competing, basis,
         )  # fmt: skip
         return summary, y, positive
     if is_number and len(distinct) > 10:
-        y = np.where(present.to_numpy(), numeric, np.nan)
-        return LabelSummary(table, column, "continuous", rows, labelled), y, None
-    codes = {v: i for i, v in enumerate(distinct)}
-    y = (
-        values.replace_strict(codes, default=-1, return_dtype=pl.Int64)
-        .fill_null(-1)
-        .to_numpy()
-        .astype(float)
-    )
-    counts = [(v, int((values == v).sum())) for v in distinct]
-    shown = suppress([n for _, n in counts], small_cell)
-    minority = min((n for _, n in counts), default=0)
+        # Missing and empty values are NaN as numbers.
+        return LabelSummary(table, column, "continuous", rows, labelled), _numeric(s), None
+    y = numbered({v: float(i) for i, v in enumerate(distinct)})
+    minority = min((c for _, c in counts), default=0)
     summary = LabelSummary(
         table, column, "multiclass", rows, labelled,
-        tuple((v, n) for (v, _), n in zip(counts, shown, strict=True)), None, None,
-        (max(n for _, n in counts) / minority) if minority else None,
+        tuple((v, c) for (v, _), c in zip(counts, shown, strict=True)), None, None,
+        (max(c for _, c in counts) / minority) if minority else None,
     )  # fmt: skip
     return summary, y, None
+
+
+#: Rows of the label numbered at a time.
+_LABEL_SLICE = 1_000_000
 
 
 #: Label values that mean "no event yet" (censored) in a time-to-event label.
@@ -648,13 +665,12 @@ _CENSORED = {
 }
 
 
-def _positive(distinct: Sequence[str], values: pl.Series) -> str:
-    for v in distinct:
+def _positive(count_of: Mapping[str, int]) -> str:
+    for v in count_of:
         if v.lower() in _POSITIVE:
             return v
     # Otherwise the rarer value is the event (deaths, complications, readmissions).
-    counts = {v: int((values == v).sum()) for v in distinct}
-    return min(distinct, key=lambda v: (counts[v], v))
+    return min(count_of, key=lambda v: (count_of[v], v))
 
 
 def _check_label(ds: Dataset, summary: LabelSummary, y: np.ndarray) -> None:
@@ -688,13 +704,15 @@ def _predictors(
     table: str,
     label: str,
     time: str | None,
-    kept: pl.LazyFrame,
+    kept_raw: pl.LazyFrame,
     sample: pl.DataFrame,
 ) -> tuple[tuple[Predictor, ...], _Design]:
-    """Each column's use as a predictor, judged over all ``kept`` rows (completeness,
-    constancy, levels: one aggregation each), and its design values on the ``sample``."""
+    """Each column's use as a predictor, judged over all rows of ``kept_raw`` (the raw rows
+    the label keeps: completeness, constancy, levels, by aggregation), and its design values
+    on the ``sample``."""
     tspec = ds.table_spec(table)
     plans = ds.plans[table]
+    kept = ds.typed(table, kept_raw)
     schema = kept.collect_schema()
     role_of = {c: tspec.columns[c].role if c in tspec.columns else "other" for c in schema}
     candidates = [c for c in schema if c not in (label, time)]
@@ -708,21 +726,36 @@ def _predictors(
         if role_of[c] not in _EXCLUDED_ROLES and plans[c].kind != "datetime"
         and not schema[c].is_temporal() and not schema[c].is_numeric()
     ]  # fmt: skip
+    # Categories, and dates and numbers read out of text, are summarised from their distinct
+    # raw values, each typed once (typing every row took most of readiness's time at 30M
+    # rows); columns typed at the source and identifiers, over their rows.
+    by_value = [
+        c for c in candidates
+        if c in textual or (plans[c].is_text_source and plans[c].kind != "string")
+    ]  # fmt: skip
     stats = kept.select(
         pl.len().alias("\x1frows"),
-        *[pl.col(c).null_count().alias(c) for c in candidates],
-        *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric],
-        *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric],
+        *[pl.col(c).null_count().alias(c) for c in candidates if c not in by_value],
+        *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric if c not in by_value],
+        *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric if c not in by_value],
     ).collect(engine="streaming").row(0, named=True)  # fmt: skip
     n = int(stats["\x1frows"])
-    # One column at a time: together, the columns' typed values were held side by side.
-    levels_of = {
-        c: kept.select(_level(pl.col(c), role_of[c]).alias("v"))
-        .group_by("v")
-        .agg(pl.len().alias("n"))
-        .collect(engine="streaming")
-        for c in textual
-    }
+    levels_of = {}
+    for c in by_value:  # one column at a time: side by side, their values were all held
+        counted = (
+            kept_raw.group_by(c)
+            .agg(pl.len().alias("n"))
+            .collect(engine="streaming")
+            .with_columns(plans[c].typed())
+        )
+        stats[c] = int(counted.filter(pl.col(c).is_null())["n"].sum())
+        if c in numeric:
+            stats[f"\x1fmin:{c}"] = counted[c].cast(pl.Float64).min()
+            stats[f"\x1fmax:{c}"] = counted[c].cast(pl.Float64).max()
+        if c in textual:
+            levels_of[c] = counted.group_by(_level(pl.col(c), role_of[c]).alias("v")).agg(
+                pl.col("n").sum()
+            )
     design = _Design()
     out = []
     for c in candidates:
@@ -777,26 +810,13 @@ def _level(value: pl.Expr, role: str) -> pl.Expr:
 
 
 def _rows_where(frame: pl.LazyFrame, mask: np.ndarray) -> pl.LazyFrame:
-    """The rows of ``frame`` where ``mask`` is true, still lazy (streamed beside the mask)."""
-    flag = pl.LazyFrame({"\x1fkeep": mask})
-    return pl.concat([frame, flag], how="horizontal").filter(pl.col("\x1fkeep")).drop("\x1fkeep")
-
-
-def _rows_at(frame: pl.LazyFrame, positions: np.ndarray, rows: int) -> pl.DataFrame:
-    """The rows of ``frame`` (of ``rows`` rows) at the ascending ``positions``, read a slice
-    of :data:`_SAMPLE_SLICE` rows at a time (a filter over the whole typed table held it)."""
-    got = []
-    for start in range(0, rows, _SAMPLE_SLICE):
-        lo, hi = np.searchsorted(positions, [start, start + _SAMPLE_SLICE])
-        if lo == hi:
-            continue
-        at = pl.Series(positions[lo:hi] - start, dtype=pl.UInt32).implode()
-        part = frame.slice(start, _SAMPLE_SLICE).with_row_index("\x1frow")
-        got.append(part.filter(pl.col("\x1frow").is_in(at)).drop("\x1frow").collect())
-    return pl.concat(got) if got else frame.head(0).collect()
-
-
-_SAMPLE_SLICE = 1_000_000
+    """The rows of ``frame`` where ``mask`` is true, still lazy: each row's flag is read at its
+    row number, so the query streams (a horizontal concatenation with the mask held the
+    whole table)."""
+    flag = pl.Series(mask, dtype=pl.Boolean)
+    row = pl.col("\x1frow")
+    keep = row.map_batches(lambda i: flag.gather(i), return_dtype=pl.Boolean, is_elementwise=True)
+    return frame.with_row_index("\x1frow").filter(keep).drop("\x1frow")
 
 
 def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
