@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medvalue.core._lookup import look_up
@@ -68,3 +68,21 @@ def test_look_up_keeps_slices_pushed_down_to_the_scan(tmp_path):
     plan = query.explain()
     assert "SLICE" in plan.split("Parquet SCAN")[1], plan
     assert query.collect()["v"].to_list() == [1, 0] * 5
+
+
+@given(st.lists(st.integers(0, 400), max_size=80), st.sampled_from([0, 1, 250, 300]), st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_position_in_counts_from_first_in_the_smallest_type(values, first, with_default):
+    # Positions among the sorted distinct values, as a Python index would give them, held
+    # in the smallest unsigned type that fits (a 30M-row table holds several such columns).
+    from medvalue.core._lookup import position_in, smallest_unsigned
+
+    distinct = sorted(set(values))[: len(values) // 2]
+    default = len(distinct) + first if with_default else None
+    got = pl.DataFrame({"v": values}, schema={"v": pl.Int64}).select(
+        position_in(pl.col("v"), pl.Series(distinct, dtype=pl.Int64), first=first, default=default)
+    )["v"]
+    expected = [distinct.index(v) + first if v in distinct else default for v in values]
+    assert got.to_list() == expected
+    top = max(first + len(distinct), default or 0)
+    assert got.dtype == smallest_unsigned(top) == (pl.UInt8 if top < 256 else pl.UInt16)

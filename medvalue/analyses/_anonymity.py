@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from medvalue.core import _parts
+from medvalue.core._lookup import smallest_unsigned
 
 #: Class sizes whose shares of records are reported: below 2 (unique), 5 and 11 (CMS).
 BELOW = (2, 5, 11)
@@ -377,41 +378,58 @@ def in_small_classes(
     10M records. Two people whose hashes agree in those bits count as one, so a class can
     only look smaller than it is: never a class too small left unsuppressed.
     """
-    # One column at a time, each intermediate freed before the next: about 80 MB per
-    # 64-bit column at 10M records.
-    key = pl.Series("key", [], dtype=pl.UInt64)
+    # The key and the pair are the only full-length 64-bit arrays; each column is added a
+    # slice at a time, in place (whole-column sums held four such arrays at 30M records).
+    n = records.height
+    key = np.zeros(n, dtype=np.uint64)
     scale = 1
     for c in qi:
         codes = _value_codes(records[c])
-        term = codes.cast(pl.UInt64) * scale
-        key = term if key.is_empty() else key + term
-        scale *= int(cast(int, codes.max()) or 0) + 1
-        del codes, term
-    if (scale - 1).bit_length() > 64:
-        return None
+        size = int(cast(int, codes.max()) or 0) + 1
+        if (scale * size - 1).bit_length() > 64:
+            return None
+        for lo, hi in _slices(n):
+            key[lo:hi] += codes[lo:hi].to_numpy().astype(np.uint64) * np.uint64(scale)
+        scale *= size
+        del codes
     if hidden is not None:
-        key = pl.select(pl.when(hidden).then(pl.lit(0, pl.UInt64)).otherwise(key)).to_series()
+        key[hidden.to_numpy()] = 0
     if SUBJECT in records.columns:
         person_bits = 64 - max(1, (scale - 1).bit_length())
         if person_bits < 24:
             return None
-        pair = key * (1 << person_bits)
-        pair += records[SUBJECT].hash(seed=0) // (1 << (64 - person_bits))
-        pair.sort(in_place=True)
-        # Runs of equal pairs are one person; runs of the class over those are its people.
-        distinct = pair.rle().struct.field("value")
+        shift, drop = np.uint64(person_bits), np.uint64(64 - person_bits)
+        pair = np.empty(n, dtype=np.uint64)
+        people = records[SUBJECT]
+        for lo, hi in _slices(n):
+            top_of_hash = people[lo:hi].hash(seed=0).to_numpy() >> drop
+            pair[lo:hi] = (key[lo:hi] << shift) | top_of_hash
+        pairs = pl.Series(pair)
         del pair
+        pairs.sort(in_place=True)
+        # Runs of equal pairs are one person; runs of the class over those are its people.
+        distinct = pairs.rle().struct.field("value")
+        del pairs
         runs = (distinct // (1 << person_bits)).rle()
     else:
-        runs = key.sort().rle()
+        runs = pl.Series(key).sort().rle()
     small = runs.filter(runs.struct.field("len") < k).struct.field("value")
-    return key.is_in(small.implode())
+    return pl.Series(key).is_in(small.implode())
+
+
+#: Records a slice of :func:`in_small_classes` works on at once.
+_KEY_SLICE = 4_000_000
+
+
+def _slices(n: int) -> Iterator[tuple[int, int]]:
+    return ((lo, min(n, lo + _KEY_SLICE)) for lo in range(0, n, _KEY_SLICE))
 
 
 def _value_codes(values: pl.Series) -> pl.Series:
     """1, 2, ... for the distinct values of ``values``, 0 for missing."""
     if values.dtype.is_unsigned_integer() and int(cast(int, values.min()) or 1) >= 1:
-        return values.fill_null(0).cast(pl.UInt32)  # numbered already (apply_generalisation)
+        return values.fill_null(0)  # numbered already (apply_generalisation)
     distinct = values.drop_nulls().unique()
-    numbers = pl.int_range(1, distinct.len() + 1, dtype=pl.UInt32, eager=True)
-    return values.replace_strict(distinct, numbers, default=0, return_dtype=pl.UInt32)
+    dtype = smallest_unsigned(distinct.len())
+    numbers = pl.int_range(1, distinct.len() + 1, dtype=dtype, eager=True)
+    return values.replace_strict(distinct, numbers, default=0, return_dtype=dtype)

@@ -27,7 +27,7 @@ import polars as pl
 
 from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
 from medvalue.core import _parts
-from medvalue.core._lookup import position_in
+from medvalue.core._lookup import position_in, smallest_unsigned
 from medvalue.core._patterns import share
 
 OTHER = "其他/other"
@@ -375,10 +375,7 @@ def _narrow(codes: pl.Series) -> pl.Series:
     """Codes in the smallest unsigned type that holds them: the search keeps one series per
     column and level, and most levels have few values (sex, age bands, years)."""
     top = int(cast(int, codes.max()) or 0)
-    for dtype, limit in ((pl.UInt8, 2**8), (pl.UInt16, 2**16)):
-        if top < limit:
-            return codes.cast(dtype)
-    return codes
+    return codes if top >= 2**32 else codes.cast(smallest_unsigned(top))
 
 
 def _state(sizes: pl.DataFrame, target_k: int) -> State:

@@ -64,9 +64,20 @@ def position_in(
     value: pl.Expr, values: pl.Series, *, first: int = 0, default: int | None = None
 ) -> pl.Expr:
     """``value``'s position among the distinct non-null ``values``, counted from ``first``
-    (a UInt32); a missing or unknown value becomes ``default``."""
-    numbers = pl.int_range(first, first + values.len(), dtype=pl.UInt32, eager=True)
-    return look_up(value, values, numbers, default=default, return_dtype=pl.UInt32)
+    (in the smallest unsigned type that holds it: columns of numbers for a 30M-row table are
+    held in memory); a missing or unknown value becomes ``default``."""
+    dtype = smallest_unsigned(max(first + values.len(), default or 0))
+    numbers = pl.int_range(first, first + values.len(), dtype=dtype, eager=True)
+    return look_up(value, values, numbers, default=default, return_dtype=dtype)
+
+
+def smallest_unsigned(top: int) -> type[pl.UInt8 | pl.UInt16 | pl.UInt32 | pl.UInt64]:
+    """The smallest unsigned integer type that holds 0 to ``top``."""
+    if top < 2**8:
+        return pl.UInt8
+    if top < 2**16:
+        return pl.UInt16
+    return pl.UInt32 if top < 2**32 else pl.UInt64
 
 
 def _zero(value: pl.Expr) -> pl.Expr:

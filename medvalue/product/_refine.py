@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import polars as pl
 import yaml
 
-from medvalue.analyses._checks import plausible_range
+from medvalue.analyses._checks import plausible_range, repeated
 from medvalue.analyses._identifiers import IN_TEXT_PATTERNS, mask_with
 from medvalue.analyses._privacy import (
     DEFAULT_K,
@@ -652,11 +652,7 @@ def _duplicate_rows(slices: _Slices, outputs: list[pl.Expr]) -> pl.Series:
     hashed = pl.concat(
         [part.select(row_hash).collect(engine="streaming") for _, part in slices.parts()]
     )["h"]
-    # Hashes seen twice, found by sorting a copy: a hash table of 30M hashes held 1 GB.
-    ordered = hashed.sort()
-    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
-    del ordered
-    candidates = hashed.is_in(repeated.implode()).arg_true().implode()
+    candidates = hashed.is_in(repeated(hashed).implode()).arg_true().implode()
     del hashed
     if candidates.list.len().item() == 0:
         return pl.Series("__row", [], dtype=pl.UInt32)
