@@ -898,8 +898,8 @@ def _patient_row(
             .collect(engine=ENGINE)
         )  # fmt: skip
         if table["\x1fclash"].any():
-            table = part.group_by(_PID).agg(aggregations).group_by("__n").agg(sums)
-            table = table.collect(engine=ENGINE)
+            exact = part.group_by(_PID).agg(aggregations).group_by("__n").agg(sums)
+            table = exact.collect(engine=ENGINE)
         by_n.append(table.drop("\x1fclash", strict=False))
     table = pl.concat(by_n).group_by("__n").agg(pl.all().sum()).sort("__n")
     row: dict[str, Any] = {c: int(table[c].sum()) for c in table.columns if c != "__n"}
