@@ -58,3 +58,34 @@ def test_outcomes_without_patient_ids_count_rows_as_people(tmp_path):
     assert [(o["value"], o["patients"], o["records"]) for o in got] == [
         (v, n, n) for v, n in expected
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(["p1", "p22", "p333", "q1", "男", "r22"])),
+            st.one_of(st.none(), st.sampled_from(["0", "1", "x"])),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    collide=st.booleans(),
+)
+def test_people_per_value_equal_duckdb_even_when_keys_collide(rows, collide):
+    # Text ids are counted as 64-bit keys checked by a second hash; with a key that collides
+    # for most ids (their length), the check must catch it and the counts stay exact.
+    frame = pl.DataFrame(rows, schema={"patient": pl.String, "value": pl.String}, orient="row")
+    expected = duckdb.sql(
+        "SELECT value, count(DISTINCT patient) + max(CASE WHEN patient IS NULL THEN 1 ELSE 0 END),"
+        " count(*) FROM frame GROUP BY value ORDER BY value NULLS LAST"
+    ).fetchall()
+    original = _parts.id_key
+    if collide:
+        _parts.id_key = lambda ids: ids.str.len_bytes()
+    try:
+        got = coverage_module._people_and_records([frame.lazy()], ["value"])
+    finally:
+        _parts.id_key = original
+    got = got.sort("value", nulls_last=True)
+    assert [tuple(r) for r in got.iter_rows()] == [(v, p, r) for v, p, r in expected]

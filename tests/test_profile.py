@@ -17,6 +17,7 @@ from medvalue import load_dataset
 from medvalue.analyses import _profile as profile_module
 from medvalue.analyses._profile import profile
 from medvalue.analyses._quality import DIMENSION_WEIGHTS
+from medvalue.core import _parts
 from medvalue.datasets import PLANTED, measurements_table
 from medvalue.read._dataset import PLACEHOLDERS, PLACEHOLDERS_UNLESS_TEXT
 from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
@@ -486,7 +487,7 @@ def test_patients_counted_in_parts_equal_one_group_by(
         parted = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
         # Patients are grouped by a hash of the id; with a key that collides for most ids
         # (their length), the second hash must catch it and the part be grouped by the ids.
-        patch.setattr(profile_module, "_patient_key", lambda pid: pid.str.len_bytes())
+        patch.setattr(_parts, "id_key", lambda pid: pid.str.len_bytes())
         collided = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
     assert parted == whole
     assert collided == whole

@@ -702,13 +702,30 @@ def _people_and_records(parts: Sequence[pl.LazyFrame], keys: Sequence[str]) -> p
     """Distinct ``patient``s (``patients``) and rows (``records``) per value of ``keys``,
     from ``parts`` that share no patient: counted a part at a time and added up, so memory
     follows a part's people."""
-    counted = [
-        part.group_by(keys)
-        .agg(pl.col("patient").n_unique().alias("patients"), pl.len().alias("records"))
-        .collect(engine="streaming")
-        for part in parts
-    ]
-    return pl.concat(counted).group_by(keys).agg(pl.col("patients", "records").sum())
+    counted = []
+    for part in parts:
+        exact = part.group_by(keys).agg(
+            pl.col("patient").n_unique().alias("patients"), pl.len().alias("records")
+        )
+        if part.collect_schema()["patient"].is_integer():  # numbered already: exact and cheap
+            counted.append(exact.collect(engine="streaming"))
+            continue
+        # Text ids: each person as a 64-bit key, checked by a second hash (core/_parts).
+        person = pl.col("patient")
+        per_person = part.group_by(*keys, _parts.id_key(person).alias("\x1fkey")).agg(
+            pl.len().alias("records"), _parts.collided(_parts.id_check(person)).alias("\x1fclash")
+        )
+        table = (
+            per_person.group_by(keys)
+            .agg(pl.len().alias("patients"), pl.col("records").sum(), pl.col("\x1fclash").any())
+            .collect(engine="streaming")
+        )
+        if table["\x1fclash"].any():
+            table = exact.collect(engine="streaming")
+        counted.append(table.select(*keys, "patients", "records"))
+    return pl.concat(counted, how="vertical_relaxed").group_by(keys).agg(
+        pl.col("patients", "records").sum()
+    )
 
 
 def _counts(

@@ -851,18 +851,6 @@ _PID = "__pid"
 PATIENT_PART_ROWS = _parts.PEOPLE_PART_ROWS
 
 
-def _patient_key(pid: pl.Expr) -> pl.Expr:
-    """The 64-bit key patients are grouped by: a group-by of 10M 20-character pseudonyms
-    held 1.5 GB, of their hashes 0.65 GB."""
-    return pid.hash(seed=1)
-
-
-def _check_key(pid: pl.Expr) -> pl.Expr:
-    """A second, independent hash: a group whose ids differ in it holds two people whose
-    :func:`_patient_key` collided, and its part is grouped again by the ids themselves."""
-    return pid.hash(seed=2)
-
-
 def _patient_row(
     records: pl.LazyFrame, tspec: TableSpec, checks: Sequence[Check], offset: int, rows: int
 ) -> dict[str, Any]:
@@ -872,9 +860,7 @@ def _patient_row(
     Each part is reduced to one row per records-per-patient value, holding the part's
     patients and sums; summed over the parts, that small table gives every statistic
     exactly, the median and 90th percentile of records per patient included. Patients are
-    grouped by a 64-bit hash of the id; a collision is detected by a second hash and that
-    part grouped by the ids (two ids equal in both hashes would count as one: odds about
-    1e-24 per pair of people).
+    grouped by a hash of the id (:func:`medvalue.core._parts.id_key`), exact by its check.
     """
     pid = tspec.first("patient_id")
     fields = _patient_fields(tspec, pid)
@@ -885,10 +871,10 @@ def _patient_row(
     parts = _parts.parts_of(rows, PATIENT_PART_ROWS)
     key, check = pl.col("\x1fkey"), pl.col("\x1fcheck")
     keyed = records.with_columns(
-        _patient_key(pl.col(_PID)).alias(key.meta.output_name()),
-        _check_key(pl.col(_PID)).alias(check.meta.output_name()),
+        _parts.id_key(pl.col(_PID)).alias(key.meta.output_name()),
+        _parts.id_check(pl.col(_PID)).alias(check.meta.output_name()),
     )
-    clash = (check.min() != check.max()).alias("\x1fclash")
+    clash = _parts.collided(check).alias("\x1fclash")
     by_n = []
     for p in range(parts):
         part = keyed if parts == 1 else keyed.filter(key % parts == p)

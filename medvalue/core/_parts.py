@@ -47,6 +47,26 @@ def count_distinct(frame: pl.LazyFrame, column: str) -> int:
     )  # fmt: skip
 
 
+def id_key(ids: pl.Expr) -> pl.Expr:
+    """The 64-bit key people are grouped by instead of their ids: a group-by of 10M
+    20-character pseudonyms held 1.5 GB, of their hashes 0.65 GB. Exactness is kept by
+    :func:`id_check`."""
+    return ids.hash(seed=1)
+
+
+def id_check(ids: pl.Expr) -> pl.Expr:
+    """A second, independent 64-bit hash of the ids. A group of :func:`id_key` whose ids
+    differ in it (:func:`collided`) holds two people whose keys collided, and the caller
+    groups that part again by the ids themselves; two ids equal in both hashes would count
+    as one (odds about 1e-38 for a pair of people)."""
+    return ids.hash(seed=2)
+
+
+def collided(check: pl.Expr) -> pl.Expr:
+    """Per group of :func:`id_key`: whether it holds more than one id (see :func:`id_check`)."""
+    return check.min() != check.max()
+
+
 def part(frame: pl.LazyFrame, key: pl.Expr, p: int, parts: int) -> pl.LazyFrame:
     """Part ``p`` of ``parts``: the records whose ``key`` hashes to it."""
     return frame if parts == 1 else frame.filter(key.hash(seed=0) % parts == p)
