@@ -16,7 +16,9 @@ from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 @settings(max_examples=50, deadline=None)
 @given(
-    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40),
+    ids=st.lists(
+        st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40
+    ),
     part_rows=st.integers(1, 7),
 )
 def test_count_distinct_in_parts_equals_duckdb(ids, part_rows):

@@ -723,8 +723,10 @@ def _people_and_records(parts: Sequence[pl.LazyFrame], keys: Sequence[str]) -> p
         if table["\x1fclash"].any():
             table = exact.collect(engine="streaming")
         counted.append(table.select(*keys, "patients", "records"))
-    return pl.concat(counted, how="vertical_relaxed").group_by(keys).agg(
-        pl.col("patients", "records").sum()
+    return (
+        pl.concat(counted, how="vertical_relaxed")
+        .group_by(keys)
+        .agg(pl.col("patients", "records").sum())
     )
 
 
