@@ -20,16 +20,21 @@ from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
         st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40
     ),
     part_rows=st.integers(1, 7),
+    collide=st.booleans(),
 )
-def test_count_distinct_in_parts_equals_duckdb(ids, part_rows):
+def test_count_distinct_in_parts_equals_duckdb(ids, part_rows, collide):
+    # Values are counted as 64-bit keys checked by a second hash; a key that collides for
+    # most values (their length) must be caught and the count stay exact.
     frame = pl.DataFrame({"id": ids}, schema={"id": pl.String})
     expected = duckdb.sql("SELECT count(DISTINCT id) FROM frame").fetchall()[0][0]
-    original = _parts.PEOPLE_PART_ROWS
+    original = _parts.PEOPLE_PART_ROWS, _parts.id_key
     _parts.PEOPLE_PART_ROWS = part_rows
+    if collide:
+        _parts.id_key = lambda ids: ids.str.len_bytes()
     try:
         assert _parts.count_distinct(frame.lazy(), "id") == expected
     finally:
-        _parts.PEOPLE_PART_ROWS = original
+        _parts.PEOPLE_PART_ROWS, _parts.id_key = original
 
 
 @pytest.mark.parametrize(("path", "spec"), [(COUNTY, COUNTY_SPEC), (LIVER, LIVER_SPEC)])

@@ -443,3 +443,28 @@ def test_default_inputs_are_tagged_next_to_the_numbers_they_move(tmp_path):
         names = plots.tornado(v, "en").data[0].y
         assert any("(default)" in n for n in names)  # the market's parameters stay defaults
         assert ("licence fee per buyer (default)" in names) == (given is None)
+
+
+@pytest.mark.parametrize("which", ["liver", "county", "omop"])
+def test_priced_cases_are_the_distinct_patients_with_or_without_a_profile(which):
+    # The price takes the patients the profile counted; without a profile it counts them
+    # itself. Both must be the dataset's distinct patients (DuckDB over the id column(s)).
+    import duckdb
+
+    from tests.conftest import COUNTY, COUNTY_SPEC
+
+    paths = {"liver": (LIVER, LIVER_SPEC), "county": (COUNTY, COUNTY_SPEC),
+             "omop": (SAMPLE_DIR / "omop_cdm", None)}  # fmt: skip
+    path, spec = paths[which]
+    ds = mv.load_dataset(path, spec=spec) if spec else mv.load_dataset(path)
+    rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
+    profiled = mv.profile(ds, as_of="2025-01-01")
+    with_profile = pricing.subject_of(ds, rows, profile=profiled)
+    alone = pricing.subject_of(ds, rows)
+    hub = ds.hub("patient_id")
+    held = [hub] if hub else ds.spec.columns_with_role("patient_id")
+    ids = pl.concat(
+        [ds.frame(t).select(pl.col(c).cast(pl.String).alias("id")).collect() for t, c in held]
+    )
+    expected = duckdb.sql("SELECT count(DISTINCT id) FROM ids").fetchall()[0][0]
+    assert with_profile.cases == alone.cases == expected > 0

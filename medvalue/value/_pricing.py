@@ -344,7 +344,9 @@ def subject_of(
     """Size from distinct patients (rows if none); quality from the profile's score; value
     density from the share of patients with a valid diagnosis code (else completeness).
     ``rows`` is the dataset's row count over all tables (the caller has it)."""
-    patients = ds.distinct_count("patient_id")
+    # The profile has counted the patients already (the same distinct ids).
+    size = getattr(profile, "size", None)
+    patients = size.patients if size is not None else ds.distinct_count("patient_id")
     cases = int(patients or rows)
     quality = (
         profile.quality.score / 100
