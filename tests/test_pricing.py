@@ -466,6 +466,7 @@ def test_priced_cases_are_the_distinct_patients_with_or_without_a_profile(which)
     ids = pl.concat(
         [ds.frame(t).select(pl.col(c).cast(pl.String).alias("id")).collect() for t, c in held]
     )
-    expected = duckdb.query_df(ids.to_arrow(), "ids", "SELECT count(DISTINCT id) FROM ids")
-    expected = expected.fetchall()[0][0]
+    con = duckdb.connect()
+    con.register("ids", ids.to_arrow())
+    expected = con.sql("SELECT count(DISTINCT id) FROM ids").fetchall()[0][0]
     assert with_profile.cases == alone.cases == expected > 0
