@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from medvalue import load_dataset
@@ -96,3 +96,38 @@ def test_people_per_value_equal_duckdb_even_when_keys_collide(rows, collide):
         _parts.id_key = original
     got = got.sort("value", nulls_last=True)
     assert [tuple(r) for r in got.iter_rows()] == [(v, p, r) for v, p, r in expected]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(["p1", "p22", "p333", "q1", "男", "r22"])),
+            st.one_of(st.none(), st.sampled_from(["0", "1", "死亡"])),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    part_rows=st.integers(1, 9),
+    collide=st.booleans(),
+)
+@example(rows=[("p1", "0"), ("q1", "0"), ("p22", "1")], part_rows=9, collide=True)
+def test_people_per_outcome_value_equal_duckdb(rows, part_rows, collide):
+    # Outcome values are gathered per person as bits of a mask, people keyed by a hash
+    # (collisions caught by a second hash) and counted in parts; DuckDB counts directly (a
+    # missing id counts as one person, as polars' n_unique has it).
+    frame = pl.DataFrame(rows, schema={"patient": pl.String, "value": pl.String}, orient="row")
+    expected = duckdb.sql(
+        "SELECT count(DISTINCT patient) + max(CASE WHEN patient IS NULL THEN 1 ELSE 0 END)"
+        " FROM frame GROUP BY value ORDER BY value NULLS LAST"
+    ).fetchall()
+    values = frame["value"].unique().sort(nulls_last=True)
+    original = _parts.PEOPLE_PART_ROWS, _parts.id_key
+    _parts.PEOPLE_PART_ROWS = part_rows
+    if collide:
+        _parts.id_key = lambda ids: ids.str.len_bytes()
+    try:
+        got = coverage_module._people_per_value(frame.lazy(), values)
+    finally:
+        _parts.PEOPLE_PART_ROWS, _parts.id_key = original
+    assert got == [n for (n,) in expected]
