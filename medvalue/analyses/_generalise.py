@@ -18,14 +18,22 @@ suppress (at most ``max_suppression`` of them).
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+import numpy as np
 import polars as pl
 
-from medvalue.analyses._anonymity import SIZE, SUBJECT, all_missing, parts_for, typed_copy
+from medvalue.analyses._anonymity import (
+    SIZE,
+    SUBJECT,
+    all_missing,
+    packed_key,
+    parts_for,
+    people_per_class,
+    typed_copy,
+)
 from medvalue.core import _parts
 from medvalue.core._lookup import position_in, smallest_unsigned
 from medvalue.core._patterns import share
@@ -334,41 +342,27 @@ class _Coded:
     def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
         table = self.tables[i]
         own = [c for c in self.ladders if c in table.values]
-        columns = [self.column(i, c, levels[c]).alias(c) for c in own]
-        coded = pl.DataFrame([*columns, self.weights[i]])
+        weights = self.weights[i]
         # One integer key instead of several columns when the codes fit in 64 bits (ranks
         # start at 1; null codes become 0).
-        sizes_of = [int(cast(int, s.max()) or 0) + 1 for s in columns]
-        if math.prod(sizes_of) < 2**63:
-            key, scale = pl.lit(0, dtype=pl.UInt64), 1
-            for c, size in zip(own, sizes_of, strict=True):
-                key = key + pl.col(c).fill_null(0).cast(pl.UInt64) * scale
-                scale *= size
-            coded = coded.select(key.alias("_key"), pl.exclude(own))
-            own = ["_key"]
-            if SUBJECT in coded.columns:
-                people = _people_sizes(coded["_key"], coded[SUBJECT])
-                if people is not None:
-                    return _state(people, target_k)
-        sizes = _sizes(coded, own)
-        return _state(sizes, target_k)
-
-
-def _people_sizes(key: pl.Series, people: pl.Series) -> pl.DataFrame | None:
-    """Distinct people per class, from one sorted integer: the class key in the high bits,
-    the person in the low ones. Equal neighbours are one person counted twice; the run
-    lengths of the key over what remains are the class sizes. A group-by counting distinct
-    people held about 1 GB at 10M records; the sort holds two integer columns. None when the
-    two do not fit in 64 bits (the caller groups instead)."""
-    if key.is_empty():
-        return pl.DataFrame({SIZE: pl.Series([], dtype=pl.UInt32)})
-    bits = max(1, int(cast(int, people.max())).bit_length())
-    if int(cast(int, key.max())).bit_length() + bits > 64:
-        return None
-    pair = (key.cast(pl.UInt64) * (1 << bits) + people.cast(pl.UInt64)).sort()
-    first = (pair != pair.shift(1)).fill_null(True)
-    classes = (pair.filter(first) // (1 << bits)).rle().struct.field("len")
-    return pl.DataFrame({SIZE: classes.cast(pl.Int64)})
+        codes = (self.column(i, c, levels[c]).fill_null(0) for c in own)
+        packed = packed_key(codes, table.height)
+        if packed is None:
+            columns = [self.column(i, c, levels[c]).alias(c) for c in own]
+            return _state(_sizes(pl.DataFrame([*columns, weights]), own), target_k)
+        key = packed[0]
+        if SUBJECT in table.codes.columns and table.height:
+            # The person (a number from 1) in the low bits, when both fit in 64 bits.
+            bits = max(1, int(cast(int, weights.max())).bit_length())
+            if int(key.max()).bit_length() + bits <= 64:
+                key <<= np.uint64(bits)
+                key |= weights.to_numpy().astype(np.uint64)
+                runs = people_per_class(key, bits)
+                return _state(
+                    pl.DataFrame({SIZE: runs.struct.field("len").cast(pl.Int64)}), target_k
+                )
+        coded = pl.DataFrame([pl.Series("_key", key), weights])
+        return _state(_sizes(coded, ["_key"]), target_k)
 
 
 def _narrow(codes: pl.Series) -> pl.Series:
