@@ -569,9 +569,10 @@ def _label(
     Everything but the numbers is worked out on the label's distinct values with their
     counts, and the numbers are looked up from them: a label of 30M rows held as text for
     each comparison cost a gigabyte."""
-    distinct_raw = s.drop_nulls().unique()
-    if s.dtype.is_float() and bool((distinct_raw == distinct_raw.round(0)).all()):
-        s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
+    if s.dtype.is_float():
+        whole = s.drop_nulls().unique()
+        if bool((whole == whole.round(0)).all()):
+            s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
     counted = s.rename("raw").value_counts(name="n")
     text_ = counted["raw"].cast(pl.String).str.strip_chars()
     present = (text_.is_not_null() & (text_ != "")).to_numpy()
