@@ -67,7 +67,7 @@ def id_check(ids: pl.Expr) -> pl.Expr:
     """A second, independent 64-bit hash of the ids. A group of :func:`id_key` whose ids
     differ in it (:func:`collided`) holds two people whose keys collided, and the caller
     groups that part again by the ids themselves; two ids equal in both hashes would count
-    as one (odds about 1e-38 for a pair of people)."""
+    as one (odds about 2**-128, 3e-39, for a pair of people)."""
     return ids.hash(seed=2)
 
 
