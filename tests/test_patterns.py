@@ -83,3 +83,20 @@ def test_chinese_names_need_a_surname():
         False,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype", "expected"),
+    [
+        (["1", "1.0", " 1 ", "1e0", "01", "-0", "0.00"], pl.String, ["1"] * 5 + ["0", "0"]),
+        (["0.5", "x", "是", "", "inf", "NaN", "1e16"], pl.String,
+         ["0.5", "x", "是", "", "inf", "NaN", "1e16"]),
+        ([1.0, 0.0, -0.0, 0.5, None], pl.Float64, ["1", "0", "0", "0.5", None]),
+        ([1, 0, None], pl.Int64, ["1", "0", None]),
+    ],
+)  # fmt: skip
+def test_label_text_makes_spellings_of_one_number_one_value(values, dtype, expected):
+    from medvalue.core._patterns import label_text
+
+    frame = pl.DataFrame({"v": values}, schema={"v": dtype})
+    assert frame.select(label_text(pl.col("v"), dtype))["v"].to_list() == expected

@@ -604,3 +604,34 @@ def test_label_numbers_and_counts_equal_a_row_by_row_reading(values):
     else:
         expected = [-1.0 if t is None else float(distinct.index(t)) for t in texts]
     assert y.tolist() == expected
+
+
+def test_a_label_spelled_0_and_0_point_0_is_one_class_in_readiness_and_coverage(tmp_path):
+    # A text label (a word among its values keeps it text) that passed through a spreadsheet
+    # mixes "1" and "1.0": one outcome, not two, in readiness's classes and in coverage's
+    # outcome counts alike.
+    rng = np.random.default_rng(5)
+    n = 400
+    spellings = ["0", "0.0", " 0", "1", "1.0", "transferred"]
+    label = rng.choice(spellings, n, p=[0.1, 0.1, 0.1, 0.1, 0.1, 0.5])  # text: words dominate
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"P{i:04d}" for i in range(n)],
+            "age": rng.integers(20, 90, n),
+            "bilirubin": rng.normal(20, 5, n).round(1),
+            "death_90d": label,
+        }
+    )
+    path = tmp_path / "mixed.csv"
+    frame.write_csv(path)
+    ds = mv.load_dataset(path)
+    r = readiness(ds, "death_90d")
+    expected = {
+        "0": int(np.isin(label, ["0", "0.0", " 0"]).sum()),
+        "1": int(np.isin(label, ["1", "1.0"]).sum()),
+        "transferred": int((label == "transferred").sum()),
+    }
+    assert r.label is not None and r.label.outcome == "multiclass"
+    assert dict(r.label.classes) == expected
+    outcomes = mv.coverage(ds, small_cell=1).to_dict()["outcomes"]
+    assert {o["value"]: o["patients"] for o in outcomes["mixed.death_90d"]} == expected

@@ -559,15 +559,10 @@ def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
     for t, c in ds.spec.columns_with_role("label"):
         pid = ds.table_spec(t).first("patient_id")
         frame = ds.frame(t)
-        value = pl.col(c)
-        if frame.collect_schema()[c].is_float():  # 0.0 / 1.0 read from text: shown as 0 / 1
-            value = (
-                pl.when(value == value.round(0))
-                .then(value.cast(pl.Int64).cast(pl.String))
-                .otherwise(value.cast(pl.String))
-            )
+        # "0", "0.0" and 0.0 are one outcome (patterns.label_text), as readiness reads them.
+        value = patterns.label_text(pl.col(c), frame.collect_schema()[c])
         labelled = frame.select(
-            value.cast(pl.String).alias("value"),
+            value.alias("value"),
             (pl.col(pid).cast(pl.String) if pid else pl.lit(None, pl.String)).alias("patient"),
         )
         counted = (

@@ -26,6 +26,7 @@ from medvalue.core._config import SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import ColumnError, ParameterError
 from medvalue.core._i18n import text
+from medvalue.core._patterns import label_text
 from medvalue.core._suppression import suppress
 from medvalue.read._dataset import Dataset
 
@@ -574,7 +575,8 @@ def _label(
         if bool((whole == whole.round(0)).all()):
             s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
     counted = s.rename("raw").value_counts(name="n")
-    text_ = counted["raw"].cast(pl.String).str.strip_chars()
+    # "0", "0.0" and " 0" are one class (as coverage counts outcomes).
+    text_ = counted.select(label_text(pl.col("raw"), s.dtype)).to_series()
     present = (text_.is_not_null() & (text_ != "")).to_numpy()
     raw, n = counted["raw"].filter(present), counted["n"].cast(pl.Int64).to_numpy()[present]
     text_ = text_.filter(present)

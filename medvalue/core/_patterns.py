@@ -168,6 +168,20 @@ def vocabulary(expr: pl.Expr) -> pl.Expr:
     )  # fmt: skip
 
 
+def label_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A label's value as text in which spellings of one number are one value: "1", "1.0",
+    " 1 ", "1e0" and the number 1.0 are all "1" (whole numbers below 10^15, written without a
+    decimal point; exports mix them when a column passed through a spreadsheet); any other
+    value as written, trimmed."""
+    if dtype.is_numeric():
+        number, written = value.cast(pl.Float64), value.cast(pl.String)
+    else:
+        written = value.cast(pl.String).str.strip_chars()
+        number = written.cast(pl.Float64, strict=False)
+    whole = number.is_finite() & (number == number.round(0)) & (number.abs() < 1e15)
+    return pl.when(whole).then(number.cast(pl.Int64).cast(pl.String)).otherwise(written)
+
+
 def share(flags: pl.Series) -> float:
     """The share of true values in a boolean series (0.0 when it is empty)."""
     mean = cast("float | None", flags.mean())
