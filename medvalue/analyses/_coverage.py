@@ -600,19 +600,15 @@ def _people_per_value(labelled: pl.LazyFrame, values: pl.Series) -> list[int]:
     bit = look_up(pl.col("value"), known, bits[:-1], default=bits[-1], return_dtype=pl.UInt64)
     person = pl.col("patient")
     parts = _parts.count(labelled, _parts.PEOPLE_PART_ROWS)
-    order = [bits[i] for i in range(known.len())] + ([bits[-1]] if values.null_count() else [])
+    order = bits[:-1] + ([bits[-1]] if values.null_count() else [])
+    held = [((pl.col("mask") & b) != 0).sum().alias(f"v{i}") for i, b in enumerate(order)]
     totals = [0] * len(order)
     for p in range(parts):
         rows = _part(labelled, p, parts).select(person, bit.alias("bit"))
-        masks = rows.group_by(_parts.id_key(person).alias("\x1fkey")).agg(
-            pl.col("bit").bitwise_or().alias("mask"),
-            _parts.collided(_parts.id_check(person)).alias("\x1fclash"),
+        mask = pl.col("bit").bitwise_or().alias("mask")
+        sums = _parts.per_person(
+            rows, person, [mask], lambda people, extra: people.select(*held, *extra)
         )
-        held = [((pl.col("mask") & b) != 0).sum().alias(f"v{i}") for i, b in enumerate(order)]
-        sums = masks.select(*held, pl.col("\x1fclash").any()).collect(engine="streaming")
-        if sums["\x1fclash"].item():  # two people's keys collided: group by the ids
-            exact = rows.group_by(person).agg(pl.col("bit").bitwise_or().alias("mask"))
-            sums = exact.select(held).collect(engine="streaming")
         totals = [t + int(sums[f"v{i}"].item()) for i, t in enumerate(totals)]
     return totals
 

@@ -869,24 +869,15 @@ def _patient_row(
         sums += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
     aggregations = patient_aggregations(tspec, fields)
     parts = _parts.parts_of(rows, PATIENT_PART_ROWS)
-    key, check = pl.col("\x1fkey"), pl.col("\x1fcheck")
-    keyed = records.with_columns(
-        _parts.id_key(pl.col(_PID)).alias(key.meta.output_name()),
-        _parts.id_check(pl.col(_PID)).alias(check.meta.output_name()),
-    )
-    clash = _parts.collided(check).alias("\x1fclash")
-    by_n = []
-    for p in range(parts):
-        part = keyed if parts == 1 else keyed.filter(key % parts == p)
-        table = (
-            part.group_by(key).agg(*aggregations, clash)
-            .group_by("__n").agg(*sums, pl.col("\x1fclash").any())
-            .collect(engine=ENGINE)
-        )  # fmt: skip
-        if table["\x1fclash"].any():
-            exact = part.group_by(_PID).agg(aggregations).group_by("__n").agg(sums)
-            table = exact.collect(engine=ENGINE)
-        by_n.append(table.drop("\x1fclash", strict=False))
+    by_n = [
+        _parts.per_person(
+            _parts.part(records, pl.col(_PID), p, parts),
+            pl.col(_PID),
+            aggregations,
+            lambda people, extra: people.group_by("__n").agg(*sums, *extra),
+        )
+        for p in range(parts)
+    ]
     table = pl.concat(by_n).group_by("__n").agg(pl.all().sum()).sort("__n")
     row: dict[str, Any] = {c: int(table[c].sum()) for c in table.columns if c != "__n"}
     row |= _records_per_patient(table["__n"].to_list(), table["__patients"].to_list())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -43,17 +43,35 @@ def count_distinct(frame: pl.LazyFrame, column: str) -> int:
     total = 0
     for p in range(parts):
         values = part(held, pl.col(column), p, parts)
-        # Each value as a 64-bit key, checked by a second hash (see id_key).
-        value = pl.col(column)
-        keyed = values.group_by(id_key(value).alias("\x1fkey")).agg(
-            collided(id_check(value)).alias("\x1fclash")
+        counted = per_person(
+            values, pl.col(column), [], lambda people, extra: people.select(pl.len(), *extra)
         )
-        counted = keyed.select(pl.len(), pl.col("\x1fclash").any())
-        n, clash = counted.collect(engine="streaming").row(0)
-        if clash:
-            n = values.unique().select(pl.len()).collect(engine="streaming").item()
-        total += int(n)
+        total += int(counted.item(0, 0))
     return total
+
+
+_CLASH = "\x1fclash"
+
+
+def per_person(
+    frame: pl.LazyFrame,
+    person: pl.Expr,
+    aggregations: Sequence[pl.Expr],
+    reduce: Callable[[pl.LazyFrame, list[pl.Expr]], pl.LazyFrame],
+) -> pl.DataFrame:
+    """``frame`` grouped by person (``aggregations`` per person), then ``reduce``d, collected.
+
+    People are grouped by :func:`id_key`; ``reduce`` gets the per-person frame and an
+    expression list to aggregate along (whether a group held a collision, see
+    :func:`id_check`). If any did, the per-person frame is built again from the ids
+    themselves and reduced with an empty list, so the result is exact either way."""
+    keyed = frame.group_by(id_key(person).alias("\x1fkey")).agg(
+        *aggregations, collided(id_check(person)).alias(_CLASH)
+    )
+    out = reduce(keyed, [pl.col(_CLASH).any()]).collect(engine="streaming")
+    if out[_CLASH].any():
+        out = reduce(frame.group_by(person).agg(*aggregations), []).collect(engine="streaming")
+    return out.drop(_CLASH, strict=False)
 
 
 def id_key(ids: pl.Expr) -> pl.Expr:
