@@ -22,8 +22,9 @@ from medvalue.core._codes import normalise
 from medvalue.core._dates import YEAR_LAST
 from medvalue.core._i18n import catalogue, text
 from medvalue.core._lookup import look_up
+from medvalue.read import _spark
 from medvalue.read._dataset import ColumnPlan, Dataset
-from medvalue.read._spec import UNKNOWN_UNIT, ColumnSpec, TableSpec
+from medvalue.read._spec import UNKNOWN_UNIT, ColumnSpec, Link, TableSpec
 
 #: Name of the row-hash column that :func:`row_hash` adds for the duplicate-row check.
 ROW_HASH = "\x1frow_hash"
@@ -472,29 +473,12 @@ def orphan_findings(ds: Dataset, small_cell: int = 1) -> list[Finding]:
     """Relational conformance: foreign keys that point at no row of the parent table."""
     out = []
     for link in ds.spec.links:
-        # Keys compare as text: one table's ids may be numbers and another's text.
-        child = (
-            ds.frame(link.table).select(pl.col(link.column).cast(pl.String).alias("k")).drop_nulls()
-        )
-        parent = (
-            ds.frame(link.to_table)
-            .select(pl.col(link.to_column).cast(pl.String).alias("k"))
-            .drop_nulls()
-            .unique()
-        )
-        orphaned = child.join(parent, on="k", how="anti")
-        row = (
-            pl.concat(
-                [
-                    child.select(pl.len().alias("evaluated")),
-                    orphaned.select(pl.len().alias("orphans"), pl.col("k").n_unique().alias("ids")),
-                ],
-                how="horizontal",
-            )
-            .collect(engine="streaming")
-            .row(0)
-        )
-        evaluated, orphans, ids = int(row[0]), int(row[1]), int(row[2])
+        if ds.on_spark:
+            child_keys = ds.spark_typed(link.table, {"k": link.column})
+            parent_keys = ds.spark_typed(link.to_table, {"k": link.to_column})
+            evaluated, orphans, ids = _spark.orphans(child_keys, parent_keys)
+        else:
+            evaluated, orphans, ids = _orphans(ds, link)
         # DQD's fkDomain / foreign-key check: rows whose key has no parent row, and how many
         # distinct keys (people, visits) they are.
         params = {"target": f"{link.to_table}.{link.to_column}", "ids": f"{ids:,}"}
@@ -504,6 +488,32 @@ def orphan_findings(ds: Dataset, small_cell: int = 1) -> list[Finding]:
             Finding("orphan_keys", link.table, link.column, "warning", orphans, evaluated, params)
         )
     return out
+
+
+def _orphans(ds: Dataset, link: Link) -> tuple[int, int, int]:
+    """Rows of the link's child table with a key, rows whose key has no parent row, and
+    their distinct keys."""
+    # Keys compare as text: one table's ids may be numbers and another's text.
+    child = ds.frame(link.table).select(pl.col(link.column).cast(pl.String).alias("k")).drop_nulls()
+    parent = (
+        ds.frame(link.to_table)
+        .select(pl.col(link.to_column).cast(pl.String).alias("k"))
+        .drop_nulls()
+        .unique()
+    )
+    orphaned = child.join(parent, on="k", how="anti")
+    row = (
+        pl.concat(
+            [
+                child.select(pl.len().alias("evaluated")),
+                orphaned.select(pl.len().alias("orphans"), pl.col("k").n_unique().alias("ids")),
+            ],
+            how="horizontal",
+        )
+        .collect(engine="streaming")
+        .row(0)
+    )
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def stale_findings(last_date: dt.date | None, as_of: dt.date) -> list[Finding]:

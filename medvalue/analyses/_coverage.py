@@ -340,6 +340,7 @@ def coverage(
     >>> cov.patients
     3000
     """
+    ds.require_local("coverage")
     if isinstance(code_lists, str | Path):
         code_lists = load_code_lists(code_lists)
     if isinstance(reference, str | Path):

@@ -206,6 +206,7 @@ def privacy(
     >>> p.verdict
     'de_identified'
     """
+    ds.require_local("privacy")
     if k < 2:
         msg = f"k must be at least 2, got {k}"
         raise ParameterError(msg)

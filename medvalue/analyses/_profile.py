@@ -20,8 +20,8 @@ import itertools
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -60,6 +60,7 @@ from medvalue.core._files import cache_dir
 from medvalue.core._i18n import text
 from medvalue.core._lookup import look_up
 from medvalue.core._suppression import suppress
+from medvalue.read import _spark
 from medvalue.read._dataset import ColumnPlan, Dataset
 from medvalue.read._spec import HIDDEN_ROLES, ColumnSpec, TableSpec
 
@@ -106,6 +107,9 @@ class ColumnProfile:
     #: threshold) for a quasi-identifier, whose k-th lowest and highest values are shown so
     #: that no one person's age or birth date is.
     extremes_rank: int = 1
+    #: Set where q25, median and q75 are approximate (a Spark table's column with many
+    #: distinct values): the most their rank can differ from the exact one, as a share of rows.
+    quantile_rank_error: float | None = None
 
     @property
     def null_fraction(self) -> float:
@@ -141,7 +145,11 @@ class ColumnProfile:
             "max_length": self.max_length,
             "top_values": [{"value": v, "count": c} for v, c in self.top_values],
             "top_values_suppressed": self.top_values_suppressed,
-        }
+        } | (
+            {"quantile_rank_error": self.quantile_rank_error}
+            if self.quantile_rank_error is not None
+            else {}
+        )
 
 
 @dataclass(frozen=True)
@@ -356,13 +364,35 @@ class _TableResult:
     histograms: list[Histogram]
 
 
+@dataclass
+class _Gathered:
+    """What a table's passes over its rows found, on either engine: the checks (numbered as
+    in ``row``), the statistics by key, the distinct-value tables of the shown columns,
+    repeated rows, the histograms' counts per bin, and the columns whose quantiles are
+    approximate."""
+
+    checks: list[Check]
+    row: dict[str, Any]
+    distinct: dict[str, pl.DataFrame]
+    repeats: int
+    binned: dict[str, dict[int, int]]
+    approximate: frozenset[str] = frozenset()
+
+
 def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _TableResult:
+    gather = _gather_on_spark if ds.on_spark else _gather
+    return _finish_table(ds, name, gather(ds, name, as_of, small_cell), small_cell)
+
+
+def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathered:
     tspec = ds.table_spec(name)
     plans = ds.plans[name]
     raw = ds.raw_frame(name)
     direct = _direct_columns(raw, tspec, plans)
-    checks, row, distinct, on_rows = _column_pass(raw, tspec, plans, as_of, small_cell, direct)
-    pid = tspec.first("patient_id")
+    checks, row, distinct, on_rows = _column_pass(
+        lambda c: raw.group_by(c).agg(pl.len().alias(_N)),
+        tspec, plans, as_of, small_cell, direct, raw,
+    )  # fmt: skip
     cross = dict(
         enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
     )
@@ -371,22 +401,34 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     query, patients = _row_queries(raw, tspec, plans, distinct, on_rows, cross)
     row.update(query.collect(engine=ENGINE).row(0, named=True))
     if patients is not None:  # after the row pass: the patient group-by wants the memory
-        row.update(_patient_row(patients, tspec, per_patient, len(checks), int(row["__rows"])))
+        table = _records_table(patients, tspec, per_patient, len(checks), int(row["__rows"]))
+        row.update(_patient_row(table))
     checks += per_patient
-    if pid:
-        row[f"{pid}\x1fn_unique"] = row["__patients"]
-    repeats = _duplicate_rows(raw, plans, row)
-    rows = int(row["__rows"])
-
+    repeats = _duplicate_rows(lambda: duplicate_rows(raw, list(plans)), row)
     _count_values(tspec, plans, distinct, row)
-    top, sites = _value_lists(tspec, plans, row, small_cell)
     sources = {c: distinct[c].lazy() for c in distinct}
     sources |= {
         c: _rows_of(raw, plans, c) for c in direct if tspec.columns[c].role not in HIDDEN_ROLES
     }
-    histograms = _histograms(name, tspec, plans, sources, row, small_cell)
+    return _Gathered(checks, row, distinct, repeats, _binned(plans, sources, row))
+
+
+def _finish_table(ds: Dataset, name: str, g: _Gathered, small_cell: int) -> _TableResult:
+    tspec = ds.table_spec(name)
+    plans = ds.plans[name]
+    checks, row, distinct, repeats = g.checks, g.row, g.distinct, g.repeats
+    pid = tspec.first("patient_id")
+    if pid:
+        row[f"{pid}\x1fn_unique"] = row["__patients"]
+    rows = int(row["__rows"])
+    top, sites = _value_lists(tspec, plans, row, small_cell)
+    histograms = _histograms(name, tspec, plans, g.binned, row, small_cell)
+    error = 1 / _spark.QUANTILE_ACCURACY
     columns = [
-        _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell)
+        replace(
+            _column_profile(name, c, plans[c], tspec.columns[c], row, rows, top, small_cell),
+            quantile_rank_error=error if c in g.approximate else None,
+        )
         for c in plans
     ]
     findings: list[Finding] = []
@@ -413,8 +455,8 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     findings += _role_conflicts(name, tspec, columns)
     code_cols = tspec.icd_code_columns
     if code_cols:
-        counted = {c: distinct.get(c, raw.group_by(c).agg(pl.len().alias(_N))) for c in code_cols}
-        extra, evaluated, failed = code_findings(name, counted, _N)
+        # Code columns are always counted by distinct value (as are their checks).
+        extra, evaluated, failed = code_findings(name, {c: distinct[c] for c in code_cols}, _N)
         findings += extra
         part = counters.setdefault("conformance", [0, 0])
         part[0] += evaluated
@@ -447,16 +489,216 @@ def _profile_table(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _
     )
 
 
-def _duplicate_rows(
-    raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], row: Mapping[str, Any]
-) -> int:
-    """Repeated rows. Two equal rows share their patient id: where every patient has one
-    row (at most one row lacks the id), there can be none, and no row is hashed."""
+#: A Spark table's column is counted by distinct value, on the driver, when Spark estimates
+#: at most this many distinct values (the same code as on one machine, exact); one with more
+#: (and every identifier and free-text column) is summarised inside Spark.
+SPARK_DRIVER_DISTINCT = 100_000
+
+
+def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathered:
+    """:func:`_gather` for a table that stays in Spark, with the same statistics and checks.
+
+    Columns with few distinct values are counted by value in Spark and summarised by the
+    same code as on one machine. The others are typed and checked row by row by the same
+    polars expressions, run on Arrow batches in the executors, and summarised by Spark:
+    exact counts, distinct values and extremes, approximate quartiles. The row pass is
+    summed over batches; the patient group-by runs per partition of rows shuffled by
+    patient. Only aggregates reach the driver.
+    """
+    tspec, plans = ds.table_spec(name), ds.plans[name]
+    sdf, sample = ds.spark_frame(name), ds.raw.table(name).frame.collect()
+    pid = tspec.first("patient_id")
+    codes = set(tspec.icd_code_columns)
+    shown = [c for c in plans if c != pid and tspec.columns[c].role not in HIDDEN_ROLES]
+    estimate = _spark.approx_distinct(sdf, shown)
+    few = [c for c in shown if c in codes or estimate[c] <= SPARK_DRIVER_DISTINCT]
+    many = [c for c in plans if c != pid and c not in few]
+    counted = _spark.value_counts(sdf, few, _N)
+    checks, row, distinct, on_rows = _column_pass(
+        lambda c: counted[c].lazy(),
+        tspec, {c: p for c, p in plans.items() if c in few or c == pid}, as_of, small_cell,
+    )  # fmt: skip
+    many_checks, binned = _many_on_spark(ds, name, many, as_of, small_cell, row, len(checks))
+    checks += many_checks
+    cross = dict(
+        enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
+    )
+    checks += cross.values()
+
+    def row_pass(batch: pl.DataFrame) -> pl.DataFrame:
+        return _row_queries(batch.lazy(), tspec, plans, distinct, on_rows, cross)[0].collect()
+
+    row.update(_spark.reduce_batches(sdf, row_pass, sample, _merge_of))
+    per_patient = patient_checks(tspec)
+    if pid:
+        offset, rows = len(checks), int(row["__rows"])
+
+        def per_partition(batch: pl.DataFrame) -> pl.DataFrame:
+            records = _row_queries(batch.lazy(), tspec, plans, distinct, on_rows, cross)[1]
+            assert records is not None
+            return _records_table(records, tspec, per_patient, offset, rows)
+
+        key = plans[pid].typed()
+        by_n = _spark.per_key(sdf, lambda f: f.select(key).to_series(), per_partition, sample)
+        row.update(_patient_row(by_n))
+    checks += per_patient
+    repeats = _duplicate_rows(lambda: _spark.repeated_rows(sdf), row)
+    _count_values(tspec, plans, distinct, row)
+    binned |= _binned(plans, {c: distinct[c].lazy() for c in distinct}, row)
+    approximate = frozenset(
+        c
+        for c in many
+        if plans[c].kind in ("number", "integer", "datetime")
+        and tspec.columns[c].role not in HIDDEN_ROLES  # no quantile of theirs is shown
+    )
+    return _Gathered(checks, row, distinct, repeats, binned, approximate)
+
+
+def _merge_of(key: str) -> str:
+    """How a row-pass statistic combines over batches (see :func:`_spark.reduce_batches`)."""
+    if key.endswith("\x1fminlen"):
+        return "min"
+    if key.endswith("\x1fmaxlen"):
+        return "max"
+    return "sum"
+
+
+def _row_flag(cond: pl.Expr) -> pl.Expr:
+    """A :data:`Counter` that counts nothing: the row's own 0 or 1, for Spark to sum."""
+    return cond.fill_null(False).cast(pl.Int64)
+
+
+_QUARTILES = ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))
+
+
+def _many_on_spark(
+    ds: Dataset,
+    name: str,
+    many: Sequence[str],
+    as_of: dt.date,
+    small_cell: int,
+    row: dict[str, Any],
+    offset: int,
+) -> tuple[list[Check], dict[str, dict[int, int]]]:
+    """Statistics and checks of the columns with many distinct values, computed in Spark.
+
+    Each row is typed and flagged (missing, placeholder, unparseable, each check failed and
+    evaluated) by the polars expressions of one machine, in the executors; Spark sums the
+    flags and computes distinct counts, extremes, mean and spread, approximate quantiles
+    (:data:`medvalue.read._spark.QUANTILE_ACCURACY`), lengths and histogram bins. Adds to
+    ``row`` under the keys :func:`_column_exprs` uses; returns the checks (numbered from
+    ``offset``) and the rows per histogram bin."""
+    if not many:
+        return [], {}
+    tspec, plans = ds.table_spec(name), ds.plans[name]
+    sdf, sample = ds.spark_frame(name), ds.raw.table(name).frame.collect()
+    checks: list[Check] = []
+    outputs: list[pl.Expr] = []
+    for c in many:
+        plan, t, missing = plans[c], pl.col(_TYPED + c), pl.col(_MISSING + c)
+        value = t.cast(pl.Datetime("us")).dt.epoch("us") if plan.kind == "datetime" else t
+        outputs += [
+            value.alias(_TYPED + c),
+            _row_flag(missing).alias(f"{c}\x1fnull"),
+            _row_flag(plan.placeholder()).alias(f"{c}\x1fplaceholder"),
+            _row_flag(~missing & t.is_null()).alias(f"{c}\x1funparseable"),
+        ]
+        for chk in column_checks(c, tspec.columns[c], plan, t, ~missing, as_of, _row_flag):
+            i = offset + len(checks)
+            outputs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
+            checks.append(chk)
+
+    def typed_rows(batch: pl.DataFrame) -> pl.DataFrame:
+        return _with_typed(batch.lazy(), plans, many).select(outputs).collect()
+
+    typed = _spark.map_batches(sdf, typed_rows, _spark.output_schema(typed_rows, sample)).cache()
+    flags = [o.meta.output_name() for o in outputs if not o.meta.output_name().startswith(_TYPED)]
+    requests = {}
+    for c in many:
+        cspec, kind = tspec.columns[c], plans[c].kind
+        quantiles = [q for q, _ in _QUARTILES] if kind in ("number", "integer", "datetime") else []
+        if kind in ("number", "integer") and cspec.role in _HIST_ROLES:
+            quantiles += [0.01, 0.99]
+        bounds = None
+        if kind == "datetime" and cspec.role not in ("birth_date", "direct_identifier"):
+            bounds = (_epoch_us(dt.datetime(1900, 1, 1)),
+                      _epoch_us(dt.datetime.combine(dt.date.today(), dt.time.max)))  # fmt: skip
+        requests[_TYPED + c] = _spark.Request(
+            quantiles=tuple(quantiles),
+            moments=kind in ("number", "integer"),
+            lengths=kind == "string",
+            bounds=bounds,
+        )
+    stats = _spark.statistics(typed, requests, flags)
+    row.update({f: int(stats[f] or 0) for f in flags})
+    binned: dict[str, dict[int, int]] = {}
+    for c in many:
+        k, got, cspec, kind = f"{c}\x1f", stats[_TYPED + c], tspec.columns[c], plans[c].kind
+        row[k + "n_unique"] = int(got["n_unique"])
+        if kind == "string":
+            row[k + "minlen"], row[k + "maxlen"] = got["minlen"], got["maxlen"]
+        if cspec.role in HIDDEN_ROLES or kind not in ("number", "integer", "datetime"):
+            continue
+        as_date = plans[c].source_dtype == "Date"  # a date column's extremes stay dates
+        back = _back(kind, as_date)
+        lo, hi = got["min"], got["max"]
+        if cspec.quasi and small_cell > 1:
+            lo = _spark.kth_value(typed, _TYPED + c, small_cell, largest=False)
+            hi = _spark.kth_value(typed, _TYPED + c, small_cell, largest=True)
+        row[k + "min"], row[k + "max"] = back(lo), back(hi)
+        for q, key in _QUARTILES:
+            v = got[f"q{q}"]
+            row[k + key] = _back(kind, False)(v) if kind == "datetime" else _float(v)
+        if kind == "datetime":
+            if "first" in got:
+                row[k + "first"], row[k + "last"] = back(got["first"]), back(got["last"])
+            continue
+        row[k + "mean"], row[k + "std"] = got["mean"], got["std"]
+        if cspec.role in _HIST_ROLES:
+            row[k + "p01"], row[k + "p99"] = _float(got["q0.01"]), _float(got["q0.99"])
+            for col, (lo_edge, hi_edge) in _bin_ranges([c], row).items():
+                width = (hi_edge - lo_edge) / HISTOGRAM_BINS
+                binned[col] = _spark.binned(typed, _TYPED + c, lo_edge, width, HISTOGRAM_BINS)
+    typed.unpersist()
+    return checks, binned
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _back(kind: str, as_date: bool) -> Callable[[Any], Any]:
+    """A statistic computed in Spark as it reads on one machine: datetimes were sent as
+    microseconds since 1970 (no time zone can shift them)."""
+    if kind != "datetime":
+        return lambda v: v
+
+    def back(v: Any) -> Any:
+        value = _from_epoch_us(v)
+        return value.date() if as_date and value is not None else value
+
+    return back
+
+
+def _epoch_us(value: dt.datetime) -> int:
+    return round((value - dt.datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+
+
+def _from_epoch_us(value: int | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(value))
+
+
+def _duplicate_rows(count: Callable[[], int], row: Mapping[str, Any]) -> int:
+    """Repeated rows, counted by ``count`` unless there can be none: two equal rows share
+    their patient id, so where every patient has one row (at most one row lacks the id),
+    no row is compared."""
     if "__patients" in row:
         without_id = int(row["__rows"]) - int(row["__with_pid"] or 0)
         if int(row["__rpp\x1fmax"] or 0) <= 1 and without_id <= 1:
             return 0
-    return duplicate_rows(raw, list(plans))
+    return count()
 
 
 def _expected(cspec: ColumnSpec) -> bool:
@@ -514,10 +756,14 @@ def _direct_columns(
     group per row and then sorts them, where sorting the column once is enough.
     """
     pid = tspec.first("patient_id")
+    codes = tspec.icd_code_columns  # counted by value for the code checks
     candidates = [
         c
         for c, plan in plans.items()
-        if c != pid and not plan.is_text_source and plan.kind in ("number", "integer", "datetime")
+        if c != pid
+        and c not in codes
+        and not plan.is_text_source
+        and plan.kind in ("number", "integer", "datetime")
     ]
     if not candidates:
         return frozenset()
@@ -534,18 +780,19 @@ def _rows_of(raw: pl.LazyFrame, plans: Mapping[str, ColumnPlan], c: str) -> pl.L
 
 
 def _column_pass(
-    raw: pl.LazyFrame,
+    counts_of: Callable[[str], pl.LazyFrame],
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
     as_of: dt.date,
     small_cell: int,
     direct: frozenset[str] = frozenset(),
+    raw: pl.LazyFrame | None = None,
 ) -> tuple[list[Check], dict[str, Any], dict[str, pl.DataFrame], list[pl.Expr]]:
     """Every per-column statistic and single-column check, from each column's distinct values
     or, for the ``direct`` columns, from its rows sorted once.
 
-    One streamed group-by per column (all in one collect) counts the rows of each distinct
-    raw value; the value is typed, flagged and checked once, and each statistic is the
+    One streamed group-by per column (``counts_of``, all in one collect) counts the rows of
+    each distinct raw value (the table :data:`_N` names); the value is typed, flagged and checked once, and each statistic is the
     count-weighted one over those values. Returns the checks (numbered in the order of the
     ``__fail``/``__eval`` keys), the statistics, and the distinct-value tables of the
     columns whose values may be shown (identifier and free-text tables never leave here),
@@ -574,14 +821,14 @@ def _column_pass(
         if by_rows:
             on_rows += exprs
             continue
-        if c in direct:
+        if c in direct and raw is not None:
             # Typed at the source, so typing the sorted column keeps its order (NaN, sorted
             # last among values, becomes null after them) and every statistic reads it.
             rows_sorted = raw.select(pl.col(c).sort(nulls_last=True))
             sorted_queries.append(_with_typed(rows_sorted, plans, [c]).select(exprs))
             continue
         reduced[c] = exprs
-        counted = _with_typed(raw.group_by(c).agg(pl.len().alias(_N)), plans, [c])
+        counted = _with_typed(counts_of(c), plans, [c])
         # Identifier and free-text values are reduced to their statistics inside the query.
         queries.append(counted.select(exprs) if cspec.role in HIDDEN_ROLES else counted)
     row: dict[str, Any] = {}
@@ -851,16 +1098,18 @@ _PID = "__pid"
 PATIENT_PART_ROWS = _parts.PEOPLE_PART_ROWS
 
 
-def _patient_row(
+def _records_table(
     records: pl.LazyFrame, tspec: TableSpec, checks: Sequence[Check], offset: int, rows: int
-) -> dict[str, Any]:
-    """Patients, records per patient, patients with each key field and the patient checks
-    (numbered from ``offset``), from the per-patient group-by of ``records``.
+) -> pl.DataFrame:
+    """The per-patient group-by of ``records`` reduced to one row per records-per-patient
+    value (``__n``), holding its patients, patients with each key field and the patient
+    checks' sums (numbered from ``offset``).
 
-    Each part is reduced to one row per records-per-patient value, holding the part's
-    patients and sums; summed over the parts, that small table gives every statistic
-    exactly, the median and 90th percentile of records per patient included. Patients are
-    grouped by a hash of the id (:func:`medvalue.core._parts.id_key`), exact by its check.
+    Records are grouped in parts (a patient is in one part); summed over parts, or over
+    Spark's partitions by patient, that small table gives every statistic exactly
+    (:func:`_patient_row`), the median and 90th percentile of records per patient included.
+    Patients are grouped by a hash of the id (:func:`medvalue.core._parts.id_key`), exact
+    by its check.
     """
     pid = tspec.first("patient_id")
     fields = _patient_fields(tspec, pid)
@@ -878,7 +1127,13 @@ def _patient_row(
         )
         for p in range(parts)
     ]
-    table = pl.concat(by_n).group_by("__n").agg(pl.all().sum()).sort("__n")
+    return pl.concat(by_n).group_by("__n").agg(pl.all().sum())
+
+
+def _patient_row(by_n: pl.DataFrame) -> dict[str, Any]:
+    """Patients, records per patient and the per-patient sums from :func:`_records_table`'s
+    tables (stacked: parts of the patients)."""
+    table = by_n.group_by("__n").agg(pl.all().sum()).sort("__n")
     row: dict[str, Any] = {c: int(table[c].sum()) for c in table.columns if c != "__n"}
     row |= _records_per_patient(table["__n"].to_list(), table["__patients"].to_list())
     return row
@@ -992,24 +1247,24 @@ def _count_values(
         row[f"{c}\x1fcounts"] = result.to_dicts()
 
 
-def _histograms(
-    name: str,
-    tspec: TableSpec,
-    plans: Mapping[str, ColumnPlan],
-    sources: Mapping[str, pl.LazyFrame],
-    row: Mapping[str, Any],
-    small_cell: int,
-) -> list[Histogram]:
-    """Binned counts of the key numeric columns, from their distinct values (``sources``:
-    values with their row counts).
-
-    The bins span each column's 1st to 99th percentile, known from the column pass.
-    """
+def _bin_ranges(columns: Iterable[str], row: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each of ``columns`` with a histogram: its 1st and 99th percentiles, known from the
+    column pass, where they differ."""
     ranges: dict[str, tuple[float, float]] = {}
-    for c in plans:
+    for c in columns:
         lo, hi = row.get(f"{c}\x1fp01"), row.get(f"{c}\x1fp99")
-        if c in sources and lo is not None and hi is not None and hi > lo:
+        if lo is not None and hi is not None and hi > lo:
             ranges[c] = (float(lo), float(hi))
+    return ranges
+
+
+def _binned(
+    plans: Mapping[str, ColumnPlan], sources: Mapping[str, pl.LazyFrame], row: Mapping[str, Any]
+) -> dict[str, dict[int, int]]:
+    """Rows per bin of each key numeric column of ``sources`` (values with their row
+    counts): :data:`HISTOGRAM_BINS` equal bins between its 1st and 99th percentiles, values
+    beyond them in the first or last bin."""
+    ranges = _bin_ranges([c for c in plans if c in sources], row)
     queries = []
     for c, (lo, hi) in ranges.items():
         width = (hi - lo) / HISTOGRAM_BINS
@@ -1021,9 +1276,23 @@ def _histograms(
             .group_by("bin")
             .agg(pl.col(_N).sum())
         )
+    counted = collect_batched(queries)
+    return {c: dict(t.iter_rows()) for c, t in zip(ranges, counted, strict=True)}
+
+
+def _histograms(
+    name: str,
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    binned: Mapping[str, dict[int, int]],
+    row: Mapping[str, Any],
+    small_cell: int,
+) -> list[Histogram]:
+    """The key numeric columns' histograms from their rows per bin (``binned``), small
+    counts withheld."""
     out = []
-    for (c, (lo, hi)), counted in zip(ranges.items(), collect_batched(queries), strict=True):
-        by_bin = dict(counted.iter_rows())
+    for c, (lo, hi) in _bin_ranges([c for c in plans if c in binned], row).items():
+        by_bin = binned[c]
         width = (hi - lo) / HISTOGRAM_BINS
         edges = tuple(round(lo + i * width, 6) for i in range(HISTOGRAM_BINS + 1))
         # The bins add up to the column's shown non-missing count: suppress as a partition.

@@ -322,6 +322,7 @@ def readiness(
     >>> r.label.outcome, r.label.events
     ('binary', 69)
     """
+    ds.require_local("readiness")
     try:
         return _assess(ds, label, time, event, outcome_date, seed, folds, max_rows, shrinkage,
                        small_cell)  # fmt: skip

@@ -39,9 +39,12 @@ def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option("--encoding", default=None, help="Force the text encoding (utf-8, gb18030, gbk).")
     @_format_option
+    @_engine_option
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _remember_format(kwargs.pop("data_format"))
+        if kwargs.pop("engine") == "spark" and not kwargs["path"].startswith("spark:"):
+            kwargs["path"] = "spark:" + kwargs["path"]  # the path is read by Spark
         return func(*args, **kwargs)
 
     return wrapper
@@ -53,6 +56,16 @@ _format_option = click.option(
     type=click.Choice(["omop", "fhir"]),
     default=None,
     help="Read as OMOP CDM or FHIR (default: recognised from the files).",
+)
+
+
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(["polars", "spark"]),
+    default="polars",
+    show_default=True,
+    help="spark: the data stays in Spark (PATH may be spark:db.table or spark:db); "
+    "only aggregates reach this machine. Needs pip install 'medvalue[spark]'.",
 )
 
 

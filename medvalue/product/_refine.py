@@ -163,6 +163,7 @@ def refine(
     medvalue unless ``comparables`` names another) whose cost approach uses this
     refinement's measured fixes and time.
     """
+    ds.require_local("refine")
     started = time.perf_counter()
     key = secret if secret is not None else read_secret(secret_env)
     out = Path(out)

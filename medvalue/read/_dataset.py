@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -22,7 +23,7 @@ from medvalue.core import _parts
 from medvalue.core._dates import ORDERS, date_order, decide_order, parse_datetime
 from medvalue.core._errors import InputError
 from medvalue.core._files import register_input
-from medvalue.read import standards
+from medvalue.read import _spark, standards
 from medvalue.read._spec import (
     DATE_ROLES,
     DatasetSpec,
@@ -173,6 +174,8 @@ def read_path(
         When the path is missing, empty, not a table, or cannot be decoded; the message
         names the file and the fix.
     """
+    if _spark.is_spark_source(path):
+        return standards.recognise(_spark.read_spark(path), format)
     p = Path(path)
     if format != "tables" and p.exists():
         if format is not None and format not in standards.FORMATS:
@@ -209,7 +212,32 @@ class Dataset:
 
     @property
     def name(self) -> str:
+        if self.on_spark and self.path.startswith(_spark.PREFIX):
+            ref = self.path[len(_spark.PREFIX) :].rstrip("/")
+            return Path(ref).stem if "/" in ref else ref.rsplit(".", 1)[-1]
+        if self.on_spark and len(self.table_names) == 1:
+            return self.table_names[0]
         return Path(self.path.rstrip("/")).stem or "dataset"
+
+    @property
+    def on_spark(self) -> bool:
+        """The tables stay in Spark: analyses that run there read them through read._spark."""
+        return any(t.spark is not None for t in self.raw.tables)
+
+    def spark_frame(self, name: str) -> Any:
+        """Table ``name``'s Spark DataFrame (only for a dataset :attr:`on_spark`)."""
+        return self.raw.table(name).spark
+
+    def require_local(self, command: str) -> None:
+        """Refuse, in one line, to run ``command`` on Spark tables where it has no Spark path:
+        the tables' polars frames hold only their first rows."""
+        if self.on_spark:
+            msg = (
+                f"{self.path}: {command} does not run on Spark tables yet (profile does). "
+                "Fix: run medvalue profile on Spark, or export the table to Parquet and "
+                f"run {command} on the file"
+            )
+            raise _spark.EngineError(msg, path=self.path, fix="export to Parquet")
 
     @property
     def table_names(self) -> list[str]:
@@ -219,6 +247,7 @@ class Dataset:
         return self.spec.tables[name]
 
     def raw_frame(self, name: str) -> pl.LazyFrame:
+        self.require_local("this analysis")
         return self.raw.table(name).frame
 
     def hub(self, role: str) -> tuple[str, str] | None:
@@ -241,6 +270,8 @@ class Dataset:
         cols = [hub] if hub else self.spec.columns_with_role(role)
         if not cols:
             return None
+        if self.on_spark:
+            return _spark.distinct_values([self.spark_typed(t, {"id": c}) for t, c in cols])
         ids = [self.frame(t).select(pl.col(c).cast(pl.String).alias("id")) for t, c in cols]
         return _parts.count_distinct(pl.concat(ids), "id")
 
@@ -250,7 +281,7 @@ class Dataset:
         they read. The caller owns ``scratch`` and removes it."""
         tables = []
         for t in self.raw.tables:
-            if t.format == "parquet":
+            if t.format == "parquet" or t.spark is not None:
                 tables.append(t)
                 continue
             scratch.mkdir(parents=True, exist_ok=True)
@@ -258,6 +289,19 @@ class Dataset:
             t.frame.sink_parquet(target, compression="lz4", statistics=False)
             tables.append(replace(t, frame=pl.scan_parquet(target)))
         return replace(self, raw=replace(self.raw, tables=tuple(tables)))
+
+    def spark_typed(self, name: str, columns: Mapping[str, str]) -> Any:
+        """A Spark frame of table ``name``'s typed ``columns`` (output name -> column) as
+        text, typed in the executors by the same plans as :meth:`frame`; for comparing keys
+        across tables (ids may be numbers in one table and text in another)."""
+        plans = self.plans[name]
+        exprs = [plans[c].typed().cast(pl.String).alias(out) for out, c in columns.items()]
+
+        def typed(batch: pl.DataFrame) -> pl.DataFrame:
+            return batch.select(exprs)
+
+        schema = {out: pl.String() for out in columns}
+        return _spark.map_batches(self.spark_frame(name), typed, schema)
 
     def frame(self, name: str) -> pl.LazyFrame:
         """The typed view: placeholders are null, numbers and dates are parsed."""
@@ -285,7 +329,7 @@ class Dataset:
 
 
 def load_dataset(
-    path: str | Path,
+    path: str | Path | Any,
     *,
     spec: str | Path | None = None,
     encoding: str | None = None,
@@ -294,7 +338,9 @@ def load_dataset(
     """Read a file or folder and attach its spec (inferred, overlaid with ``spec`` YAML).
 
     OMOP CDM and FHIR inputs are recognised (``format`` forces ``omop`` or ``fhir``) and
-    their spec comes from the standard.
+    their spec comes from the standard. ``path`` may also be a Spark source: ``spark:db.table``,
+    ``spark:db``, ``spark:/path``, a Spark DataFrame or a mapping of names to DataFrames
+    (see :mod:`medvalue.read._spark`); the tables then stay in Spark.
 
     Examples
     --------
@@ -307,7 +353,8 @@ def load_dataset(
     inferred = infer_spec(raw)
     final = apply_spec(inferred, load_spec(spec), raw, spec) if spec else inferred
     plans = {t.name: _plan_table(t.name, t.frame, final.tables[t.name]) for t in raw.tables}
-    return Dataset(path=str(path), raw=raw, spec=final, plans=plans)
+    shown = raw.path if _spark.is_spark_source(path) else str(path)
+    return Dataset(path=shown, raw=raw, spec=final, plans=plans)
 
 
 def locate(path: str | Path) -> str:

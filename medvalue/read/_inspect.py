@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from medvalue.read import _spark
 from medvalue.read._dataset import Dataset
 
 
@@ -78,7 +79,12 @@ def inspect_dataset(ds: Dataset) -> Inspection:
     """Count rows and list columns with their planned type and inferred role."""
     tables = []
     for t in ds.raw.tables:
-        rows = t.frame.select(pl.len()).collect().item()
+        # A Spark table's frame is its first rows: Spark counts them all.
+        rows = (
+            _spark.rows(t.spark)
+            if t.spark is not None
+            else t.frame.select(pl.len()).collect().item()
+        )
         tspec = ds.spec.tables[t.name]
         cols = []
         for name, plan in ds.plans[t.name].items():

@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from charset_normalizer import from_bytes
@@ -70,6 +71,9 @@ class Table:
     delimiter: str | None = None
     bytes_on_disk: int = 0
     notes: tuple[ReadNote, ...] = ()
+    #: For a table that stays in Spark (``format`` ``spark``): its Spark DataFrame; ``frame``
+    #: then holds only its first rows, for reading roles and types (see read._spark).
+    spark: Any = field(default=None, repr=False, compare=False)
 
     @property
     def columns(self) -> list[str]:

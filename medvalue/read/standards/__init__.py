@@ -41,6 +41,18 @@ def read(path: str | Path, fmt: str, *, encoding: str | None = None) -> RawData:
     raise InputError.at(path, f"unknown format '{fmt}'", f"use one of {', '.join(FORMATS)}")
 
 
+def recognise(raw: RawData, fmt: str | None = None) -> RawData:
+    """Tables read from elsewhere (a Spark database) as the standard their names follow:
+    OMOP CDM table names (or ``fmt`` ``omop``) make them a CDM; otherwise as they are."""
+    if fmt == "omop" or (
+        fmt is None and omop.looks_like_names({t.name.lower() for t in raw.tables})
+    ):
+        return omop.assemble({t.name.lower(): t for t in raw.tables}, raw.path)
+    if fmt is not None and fmt != "tables":
+        raise InputError.at(raw.path, f"{fmt} is not read from Spark tables", "use omop or none")
+    return raw
+
+
 def spec(raw: RawData, inferred: DatasetSpec) -> DatasetSpec:
     """The spec a standard defines, over the generic inference."""
     if raw.standard == "omop":

@@ -22,6 +22,7 @@ import polars as pl
 from medvalue.core import _patterns as patterns
 from medvalue.core._errors import InputError
 from medvalue.core._patterns import share
+from medvalue.read import _spark
 from medvalue.read._spec import ColumnSpec, DatasetSpec, Link, TableSpec
 from medvalue.read._tables import SUPPORTED_SUFFIXES, RawData, ReadNote, Table, read_tables
 
@@ -167,10 +168,9 @@ def looks_like(path: str | Path) -> bool:
         return "person" in _duckdb_tables(p)
     if p.is_dir():
         stems = {f.stem.lower() for f in p.iterdir() if f.suffix.lower() in SUPPORTED_SUFFIXES}
-        clinical = stems & (set(TABLES) - {"person"})
         # Without person, two clinical CDM tables still say OMOP: read as plain tables, a
         # concept id would be guessed a date; read as OMOP, the missing person is a finding.
-        return bool(clinical) and ("person" in stems or len(clinical) >= 2)
+        return looks_like_names(stems)
     return False
 
 
@@ -190,6 +190,18 @@ def read(path: str | Path, *, encoding: str | None = None) -> RawData:
             "not an OMOP CDM folder or DuckDB file",
             "give the folder of CDM tables or the .duckdb file",
         )
+    return assemble(found, shown)
+
+
+def looks_like_names(names: set[str]) -> bool:
+    """Table names (lower case) of a CDM: person plus a clinical table, or two clinical ones."""
+    clinical = names & (set(TABLES) - {"person"})
+    return bool(clinical) and ("person" in names or len(clinical) >= 2)
+
+
+def assemble(found: Mapping[str, Table], shown: str) -> RawData:
+    """The CDM from its tables by lower-case name: clinical tables cleaned, vocabularies kept
+    as look-ups, other tables noted."""
     tables: list[Table] = []
     lookups: dict[str, pl.LazyFrame] = {}
     notes: list[ReadNote] = []
@@ -275,6 +287,8 @@ def _clean_table(name: str, table: Table) -> Table:
     frame = _lower(table.frame)
     names = frame.collect_schema().names()
     notes = list(table.notes)
+    # A table in Spark is cleaned there too (its frame is its first rows).
+    spark = _spark.lowered(table.spark) if table.spark is not None else None
     first = _FIRST_COLUMNS[name]
     if first not in names and names and all(n.startswith("column") for n in names):
         # The header became the first data row (columns column0, column1 ...).
@@ -289,20 +303,27 @@ def _clean_table(name: str, table: Table) -> Table:
         )
         if first in header:
             frame = frame.slice(1).rename(dict(zip(names, header, strict=True)))
+            if spark is not None:  # the header is the row whose first column reads its name
+                spark = _spark.without_rows_equal(spark.toDF(*header), first, first)
             notes.append(
                 ReadNote("header_row", name, None, 1, "the header was loaded as a data row")
             )
     elif first in names:
         # A header repeated inside the data (concatenated exports): rows whose id reads as its name.
         is_header = pl.col(first).cast(pl.String).str.to_lowercase() == first
-        repeats = frame.select(is_header.sum()).collect().item()
+        if spark is not None:
+            repeats = _spark.rows_equal(spark, first, first)
+        else:
+            repeats = frame.select(is_header.sum()).collect().item()
         if repeats:
             frame = frame.filter(~is_header.fill_null(False))
+            if spark is not None:
+                spark = _spark.without_rows_equal(spark, first, first)
             notes.append(
                 ReadNote("header_row", name, first, int(repeats), "a header row inside the data")
             )
     # An empty table is the profile's own finding (empty_table); nothing to note here.
-    return replace(table, name=name, frame=frame, notes=tuple(notes))
+    return replace(table, name=name, frame=frame, notes=tuple(notes), spark=spark)
 
 
 def _version(found: Mapping[str, Table], tables: list[Table]) -> str:

@@ -1,0 +1,517 @@
+"""Apache Spark as a source: tables that stay where they live, with aggregates reaching the driver.
+
+This is the only module that imports pyspark (an optional extra: ``pip install
+'medvalue[spark]'`` and a Java 17+ runtime). A Spark source is ``spark:`` followed by a table
+(``spark:db.table``), a database (``spark:db``: each of its tables), or a path Spark reads
+(``spark:/data/export``: a folder of Parquet/ORC/CSV tables, a folder Spark wrote, a file).
+From Python, a Spark DataFrame or a mapping of names to DataFrames works too.
+
+The analyses stay written once, as polars expressions. Spark runs them where the rows are:
+
+- :func:`map_batches` runs a polars function on each Arrow batch inside the executors (the
+  typing of hospital values, the row checks): the same code as on one machine, so the same
+  values;
+- :func:`reduce_batches` sums (or takes the min/max of) per-batch polars aggregates;
+- :func:`per_key` shuffles rows so that each key (a patient) is in one partition and runs a
+  polars reduction per partition, returning its small table;
+- the rest is Spark's own aggregation (value counts, distinct counts, approximate quantiles,
+  anti-joins), of which only the results are collected.
+
+Nothing here knows what a patient or a check is: the analyses pass their expressions in.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import polars as pl
+
+from medvalue.core._config import PACKAGE_DATA
+from medvalue.core._errors import InputError, MedvalueError
+from medvalue.read._tables import SUPPORTED_SUFFIXES, RawData, Table
+
+PREFIX = "spark:"
+#: Rows read to the driver to infer roles and plan types: as many as a file's head.
+SAMPLE_ROWS = 10_000
+#: percentile_approx's accuracy: a quantile's rank is within rows / accuracy of the exact
+#: one, give or take :data:`QUANTILE_RANK_SLACK` positions: Spark takes the lower of two
+#: middle values where polars' nearest rank rounds up, and its sketch's bound is not tight
+#: on ties (measured: two positions on 6,348 dates with many ties).
+QUANTILE_ACCURACY = 10_000
+QUANTILE_RANK_SLACK = 2
+INSTALL = "pip install 'medvalue[spark]' (pyspark) and a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
+
+Frame = Any  # a pyspark.sql.DataFrame; pyspark is optional, so not imported for typing
+
+
+class EngineError(MedvalueError):
+    """Raised when Spark is asked for and cannot be used, or a command does not run on it."""
+
+    code = "engine"
+
+
+def is_spark_source(source: object) -> bool:
+    """A ``spark:`` string, a Spark DataFrame or a non-empty mapping of names to them."""
+    if isinstance(source, str):
+        return source.startswith(PREFIX)
+    if isinstance(source, Mapping):
+        return bool(source) and all(_is_frame(v) for v in source.values())
+    return _is_frame(source)
+
+
+def _is_frame(obj: object) -> bool:
+    return type(obj).__module__.startswith("pyspark.sql") and hasattr(obj, "mapInArrow")
+
+
+def session() -> Any:
+    """The active Spark session, or a local one (``MEDVALUE_SPARK_MASTER``, default
+    ``local[*]``) set up for medvalue: UTC, timestamps without zone, no web UI."""
+    # pyspark warns on import that it is not tested with pandas 3; medvalue passes Arrow.
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        msg = f"Spark was asked for but pyspark is not installed. Fix: {INSTALL}"
+        raise EngineError(msg, fix=INSTALL) from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    master = os.environ.get("MEDVALUE_SPARK_MASTER", "local[*]")
+    if master.startswith("local"):
+        # Executors run our polars code: locally they must use this Python; and a local
+        # session binds to this machine whatever its hostname resolves to.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    quiet = f"-Dlog4j2.configurationFile={PACKAGE_DATA / 'log4j2-spark.properties'}"
+    builder = (
+        SparkSession.builder.master(master)
+        .config("spark.driver.extraJavaOptions", quiet)
+        .appName("medvalue")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.timestampType", "TIMESTAMP_NTZ")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.shuffle.partitions", os.environ.get("MEDVALUE_SPARK_PARTITIONS", "8"))
+    )
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # Java missing or failing to start: say so in one line
+        msg = f"Spark could not start ({type(exc).__name__}). Fix: {INSTALL}"
+        raise EngineError(msg, fix=INSTALL) from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def read_spark(source: object) -> RawData:
+    """The tables of a Spark source as raw tables: each holds its Spark DataFrame and, as its
+    polars frame, its first :data:`SAMPLE_ROWS` rows (roles and types are inferred from them,
+    as from a file's head)."""
+    shown = source if isinstance(source, str) else "spark DataFrame"
+    frames = _frames(source)
+    tables = tuple(_table(name, sdf, str(shown)) for name, sdf in frames.items())
+    return RawData(str(shown), "spark", tables)
+
+
+def _frames(source: object) -> dict[str, Frame]:
+    if isinstance(source, Mapping):
+        return {str(k): v for k, v in source.items()}
+    if not isinstance(source, str):
+        return {"table": source}
+    ref = source[len(PREFIX) :]
+    spark = session()
+    p = Path(ref)
+    if p.exists():
+        return _path_frames(spark, p, source)
+    catalog = spark.catalog
+    if "." in ref and catalog.tableExists(ref):
+        return {ref.rsplit(".", 1)[1]: spark.table(ref)}
+    if catalog.databaseExists(ref):
+        names = [t.name for t in catalog.listTables(ref)]
+        if not names:
+            raise InputError.at(source, "the database has no tables", "name a database with tables")
+        return {n: spark.table(f"{ref}.{n}") for n in sorted(names)}
+    if catalog.tableExists(ref):
+        return {ref: spark.table(ref)}
+    raise InputError.at(
+        source,
+        "no such table, database or path",
+        "give spark:db.table, spark:db or spark:/path/to/folder",
+    )
+
+
+_SPARK_FORMATS = {".parquet": "parquet", ".orc": "orc", ".csv": "csv", ".tsv": "csv", ".txt": "csv"}
+
+
+def _path_frames(spark: Any, p: Path, shown: str) -> dict[str, Frame]:
+    """A file, a folder Spark wrote (part files), or a folder of such tables."""
+    if p.is_file() or _format_of(p):
+        return {p.stem: _read_path(spark, p, shown)}
+    children = sorted(c for c in p.iterdir() if not c.name.startswith((".", "_")))
+    tables = {c.stem: _read_path(spark, c, shown) for c in children if _format_of(c)}
+    if not tables:
+        raise InputError.at(shown, "no Parquet, ORC or CSV table in the folder",
+                            "give a folder of .parquet/.orc/.csv files or folders")  # fmt: skip
+    return tables
+
+
+def _format_of(p: Path) -> str | None:
+    if p.is_file():
+        return _SPARK_FORMATS.get(p.suffix.lower())
+    if p.is_dir():  # a folder Spark (or Hive) wrote: part files of one format
+        parts = [f for f in p.iterdir() if f.is_file() and f.name.startswith("part-")]
+        found = {_SPARK_FORMATS.get(f.suffix.lower()) for f in parts}
+        found.discard(None)
+        return found.pop() if len(found) == 1 else None
+    return None
+
+
+def _read_path(spark: Any, p: Path, shown: str) -> Frame:
+    fmt = _format_of(p)
+    if fmt is None:
+        supported = ", ".join(sorted(set(SUPPORTED_SUFFIXES) & set(_SPARK_FORMATS)))
+        raise InputError.at(shown, f"Spark cannot read {p.name}", f"use {supported}")
+    reader = spark.read
+    if fmt == "csv":  # text stays text, as medvalue reads CSV: typing is a plan
+        sep = "\t" if p.suffix.lower() == ".tsv" else ","
+        reader = reader.option("header", True).option("sep", sep).option("encoding", "UTF-8")
+    return reader.format(fmt).load(str(p))
+
+
+def _table(name: str, sdf: Frame, shown: str) -> Table:
+    sample = collect(sdf.limit(SAMPLE_ROWS))
+    return Table(
+        name, f"{shown}#{name}", "spark", sample.lazy(), bytes_on_disk=_bytes(sdf), spark=sdf
+    )
+
+
+def _bytes(sdf: Frame) -> int:
+    """Bytes of the table's files where they are on this machine's disk (else 0: unknown)."""
+    total = 0
+    for uri in sdf.inputFiles():
+        parsed = urlparse(uri)
+        local = unquote(parsed.path) if parsed.scheme == "file" else None
+        if local and os.path.isfile(local):
+            total += os.path.getsize(local)
+    return total
+
+
+# -- moving data between Spark and polars ------------------------------------------------------
+
+
+def collect(sdf: Frame) -> pl.DataFrame:
+    """A (small) Spark result as a polars frame, datetimes without zone (UTC)."""
+    frame = pl.from_arrow(sdf.toArrow())
+    assert isinstance(frame, pl.DataFrame)
+    zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+    decimals = [c for c, t in frame.schema.items() if isinstance(t, pl.Decimal)]
+    return frame.with_columns(
+        *[pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in zoned],
+        *[pl.col(c).cast(pl.Float64) for c in decimals],
+    )
+
+
+def _arrow_type(dtype: pl.DataType) -> Any:
+    import pyarrow as pa
+
+    if dtype == pl.Boolean:
+        return pa.bool_()
+    if dtype.is_integer():
+        return pa.int64()
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        return pa.float64()
+    if isinstance(dtype, pl.Datetime):
+        return pa.timestamp("us")
+    if dtype == pl.Date:
+        return pa.date32()
+    if dtype == pl.Null:
+        return pa.string()
+    return pa.string()
+
+
+def _arrow_schema(schema: Mapping[str, pl.DataType]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, _arrow_type(t)) for c, t in schema.items()])
+
+
+def _spark_schema(arrow_schema: Any) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(arrow_schema)
+
+
+def _batches_to_polars(batches: Iterator[Any]) -> Iterator[pl.DataFrame]:
+    for batch in batches:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
+        yield frame.with_columns(
+            pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in zoned
+        )
+
+
+def _to_batches(frame: pl.DataFrame, arrow_schema: Any) -> Iterator[Any]:
+    import pyarrow as pa
+
+    cols = [
+        pa.array(frame.get_column(f.name).to_arrow(), type=None).cast(f.type) for f in arrow_schema
+    ]
+    table = pa.Table.from_arrays(cols, schema=arrow_schema)
+    yield from table.to_batches()
+
+
+def map_batches(
+    sdf: Frame,
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: Mapping[str, pl.DataType],
+) -> Frame:
+    """``fn`` (raw rows -> rows of ``schema``) run on every Arrow batch in the executors."""
+    arrow_schema = _arrow_schema(schema)
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        for frame in _batches_to_polars(batches):
+            yield from _to_batches(fn(frame), arrow_schema)
+
+    return sdf.mapInArrow(run, _spark_schema(arrow_schema))
+
+
+def output_schema(fn: Callable[[pl.DataFrame], pl.DataFrame], sample: pl.DataFrame) -> pl.Schema:
+    """The schema ``fn`` gives, read off its result on a few sampled rows."""
+    return fn(sample.head(1)).schema
+
+
+#: How per-batch aggregates combine.
+MERGES = ("sum", "min", "max")
+
+
+def reduce_batches(
+    sdf: Frame,
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    sample: pl.DataFrame,
+    merge: Callable[[str], str],
+) -> dict[str, Any]:
+    """One row: ``fn`` (rows -> one row of aggregates) on every batch, the batches' rows
+    combined per column by ``merge(column)`` (one of :data:`MERGES`)."""
+    from pyspark.sql import functions as F
+
+    schema = output_schema(fn, sample)
+    mapped = map_batches(sdf, fn, schema)
+    how = {"sum": F.sum, "min": F.min, "max": F.max}
+    aggregated = collect(mapped.agg(*[how[merge(c)](F.col(f"`{c}`")).alias(c) for c in schema]))
+    row = aggregated.row(0, named=True)
+    out = {}
+    for c, v in row.items():
+        if v is None and merge(c) == "sum":  # no batch at all (an empty table): as polars sums
+            v = 0
+        out[c] = int(v) if v is not None and schema[c].is_integer() else v
+    return out
+
+
+def per_key(
+    sdf: Frame,
+    key: Callable[[pl.DataFrame], pl.Series],
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    sample: pl.DataFrame,
+) -> pl.DataFrame:
+    """``fn`` run on the rows of each shuffle partition, after the rows were partitioned so
+    that rows of equal ``key`` (computed by polars in the executors) share a partition; the
+    partitions' results stacked. ``fn`` must give a small table (one row per group of a
+    statistic, not per key): that is what reaches the driver."""
+    key_name = "\x1fkey"
+    with_key_schema = {key_name: pl.String(), **sample.schema}
+    keyed = map_batches(
+        sdf,
+        lambda f: f.with_columns(key(f).cast(pl.String).alias(key_name)).select(
+            list(with_key_schema)
+        ),
+        with_key_schema,
+    )
+    out_schema = output_schema(fn, sample)
+    arrow_out = _arrow_schema(out_schema)
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        frames = list(_batches_to_polars(batches))
+        if not frames:
+            return
+        rows = pl.concat(frames, how="vertical_relaxed").drop(key_name)
+        yield from _to_batches(fn(rows.cast(sample.schema, strict=False)), arrow_out)
+
+    shuffled = keyed.repartition(key_name)
+    return collect(shuffled.mapInArrow(run, _spark_schema(arrow_out)))
+
+
+#: Columns counted by value in one Spark job (one scan; each row is expanded once per column).
+VALUE_COUNT_BATCH = 32
+
+
+def value_counts(sdf: Frame, columns: Sequence[str], count_name: str) -> dict[str, pl.DataFrame]:
+    """Each of ``columns``: its distinct values with their rows (nulls as one value), as a
+    frame of the column and ``count_name``. Columns are counted together, a batch of them
+    per job, with grouping sets."""
+    from pyspark.sql import functions as F
+
+    out: dict[str, pl.DataFrame] = {}
+    for i in range(0, len(columns), VALUE_COUNT_BATCH):
+        batch = list(columns[i : i + VALUE_COUNT_BATCH])
+        cols = [F.col(f"`{c}`") for c in batch]
+        counted = collect(
+            sdf.groupingSets([[c] for c in cols], *cols).agg(
+                F.count(F.lit(1)).alias(count_name), F.grouping_id().alias("\x1fset")
+            )
+        )
+        n = len(batch)
+        for j, c in enumerate(batch):
+            grouped_out = (1 << n) - 1 - (1 << (n - 1 - j))  # every other column's bit set
+            rows_of = counted.filter(pl.col("\x1fset") == grouped_out)
+            out[c] = rows_of.select(c, pl.col(count_name).cast(pl.UInt32))
+    return out
+
+
+def approx_distinct(sdf: Frame, columns: Sequence[str]) -> dict[str, int]:
+    """Distinct values per column, estimated (HyperLogLog++, 5% relative error) in one pass:
+    only used to choose how a column is summarised, never shown."""
+    from pyspark.sql import functions as F
+
+    if not columns:
+        return {}
+    row = collect(sdf.agg(*[F.approx_count_distinct(F.col(f"`{c}`")).alias(c) for c in columns]))
+    return {c: int(v) for c, v in row.row(0, named=True).items()}
+
+
+def lowered(sdf: Frame) -> Frame:
+    """``sdf`` with lower-case column names (polars, unlike Spark, tells case apart)."""
+    return sdf.toDF(*[c.lower() for c in sdf.columns])
+
+
+def rows_equal(sdf: Frame, column: str, text: str) -> int:
+    """Rows whose ``column`` reads ``text`` in lower case (a header row inside the data)."""
+    from pyspark.sql import functions as F
+
+    return int(sdf.where(F.lower(F.col(f"`{column}`").cast("string")) == text).count())
+
+
+def without_rows_equal(sdf: Frame, column: str, text: str) -> Frame:
+    """``sdf`` without the rows :func:`rows_equal` counts."""
+    from pyspark.sql import functions as F
+
+    same = F.lower(F.col(f"`{column}`").cast("string")) == text
+    return sdf.where(~F.coalesce(same, F.lit(False)))
+
+
+def rows(sdf: Frame) -> int:
+    return int(sdf.count())
+
+
+def repeated_rows(sdf: Frame) -> int:
+    """Rows equal to an earlier row in every column (exactly: Spark compares the values)."""
+    from pyspark.sql import functions as F
+
+    counted = sdf.groupBy(*[F.col(f"`{c}`") for c in sdf.columns]).count()
+    extra = counted.where(F.col("count") > 1).agg(F.sum(F.col("count") - 1).alias("n"))
+    value = extra.collect()[0]["n"]
+    return int(value or 0)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What :func:`statistics` computes for a column besides its distinct values and
+    extremes: approximate ``quantiles``, mean and spread (``moments``), text ``lengths``,
+    and the min and max within ``bounds``."""
+
+    quantiles: tuple[float, ...] = ()
+    moments: bool = False  # mean and sample standard deviation
+    lengths: bool = False
+    bounds: tuple[Any, Any] | None = None
+
+
+def statistics(
+    typed: Frame, requests: Mapping[str, Request], sums: Sequence[str]
+) -> dict[str, Any]:
+    """In one Spark job: the sums of the flag columns ``sums`` and, per column of
+    ``requests``, exact distinct values, min and max, mean and sample standard deviation
+    (numeric columns), approximate quantiles (:data:`QUANTILE_ACCURACY`), text lengths and
+    bounded extremes. Returns each sum by name and each column's statistics as a dict
+    (``n_unique``, ``min``, ``max``, ``mean``, ``std``, ``q<q>``, ``minlen``, ``maxlen``,
+    ``first``, ``last``)."""
+    from pyspark.sql import functions as F
+
+    exprs = [F.sum(F.col(f"`{s}`")).alias(s) for s in sums]
+    names: dict[str, dict[str, str]] = {}
+    for i, (column, request) in enumerate(requests.items()):
+        t = F.col(f"`{column}`")
+        named: dict[str, Any] = {
+            "n_unique": F.count_distinct(t),
+            "min": F.min(t),
+            "max": F.max(t),
+        }
+        if request.moments:
+            named |= {"mean": F.avg(t), "std": F.stddev_samp(t)}
+        if request.quantiles:
+            named["quantiles"] = F.percentile_approx(t, list(request.quantiles), QUANTILE_ACCURACY)
+        if request.lengths:
+            named |= {"minlen": F.min(F.char_length(t)), "maxlen": F.max(F.char_length(t))}
+        if request.bounds is not None:
+            inside = t.between(F.lit(request.bounds[0]), F.lit(request.bounds[1]))
+            named |= {"first": F.min(F.when(inside, t)), "last": F.max(F.when(inside, t))}
+        names[column] = {stat: f"s{i}_{stat}" for stat in named}
+        exprs += [e.alias(names[column][stat]) for stat, e in named.items()]
+    row = typed.agg(*exprs).collect()[0].asDict()
+    out: dict[str, Any] = {s: row[s] for s in sums}
+    for column, request in requests.items():
+        got = {stat: row[alias] for stat, alias in names[column].items()}
+        values = got.pop("quantiles", None) or [None] * len(request.quantiles)
+        got |= {f"q{q}": v for q, v in zip(request.quantiles, values, strict=True)}
+        out[column] = got
+    return out
+
+
+def kth_value(typed: Frame, column: str, k: int, *, largest: bool) -> Any:
+    """The k-th smallest (or largest) non-null value; the last one there is if fewer."""
+    from pyspark.sql import functions as F
+
+    t = F.col(f"`{column}`")
+    order = t.desc() if largest else t.asc()
+    taken = typed.select(t).where(t.isNotNull()).orderBy(order).limit(k).collect()
+    return taken[-1][0] if taken else None
+
+
+def binned(typed: Frame, column: str, lo: float, width: float, bins: int) -> dict[int, int]:
+    """Rows per equal-width bin of ``column`` from ``lo``; values beyond the ends in the
+    first or last bin (as the profile bins a column on one machine)."""
+    from pyspark.sql import functions as F
+
+    t = F.col(f"`{column}`").cast("double")
+    index = F.floor((t - F.lit(lo)) / F.lit(width))
+    clipped = F.least(F.greatest(index, F.lit(0)), F.lit(bins - 1)).cast("int")
+    # Spark's least and greatest skip nulls (greatest(null, 0) is 0): drop them first.
+    counted = typed.where(t.isNotNull()).select(clipped.alias("bin"))
+    return {int(r["bin"]): int(r["count"]) for r in counted.groupBy("bin").count().collect()}
+
+
+def distinct_values(frames: Sequence[Frame]) -> int:
+    """Distinct non-null values over the one-column frames ``frames`` together."""
+    union = frames[0]
+    for other in frames[1:]:
+        union = union.unionByName(other)
+    return int(union.where(union.columns[0] + " IS NOT NULL").distinct().count())
+
+
+def orphans(child: Frame, parent: Frame) -> tuple[int, int, int]:
+    """Rows of ``child`` (one column ``k``, nulls dropped), rows whose key is not in ``parent``
+    and their distinct keys."""
+    from pyspark.sql import functions as F
+
+    kids = child.where(F.col("k").isNotNull())
+    missing = kids.join(parent.where(F.col("k").isNotNull()).distinct(), on="k", how="left_anti")
+    row = missing.agg(
+        F.count(F.lit(1)).alias("rows"), F.count_distinct("k").alias("ids")
+    ).collect()[0]
+    return int(kids.count()), int(row["rows"]), int(row["ids"])
