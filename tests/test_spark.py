@@ -255,19 +255,67 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
     assert rows == pl.scan_parquet(table).select(pl.len()).collect().item() > _spark.SAMPLE_ROWS
 
 
-@pytest.mark.parametrize("command", ["coverage", "privacy", "readiness"])
-def test_commands_without_a_spark_path_refuse_in_one_line(spark, run, gibleed, command):
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        ("coverage", "coverage"),
+        ("privacy", "privacy"),
+        ("readiness", "readiness"),
+        ("price", "the valuation (price, report)"),
+        ("report", "report"),
+    ],
+)
+def test_commands_without_a_spark_path_refuse_in_one_line(spark, run, gibleed, command, named):
     _, folder = gibleed
     done = run(command, f"spark:{folder / 'person.parquet'}")
     assert done.code == 2
-    assert f"{command} does not run on Spark tables yet" in done.err
+    assert f"{named} does not run on Spark tables yet" in done.err
     assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1
 
 
-def test_unknown_spark_source_is_one_line(spark, run, tmp_path):
-    done = run("profile", "spark:no_such_db.no_such_table")
-    assert done.code == 2 and "no such table, database or path" in done.err
-    assert "Traceback" not in done.err
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("spark:", "no table named"),
+        ("spark:no_such_db.no_such_table", "no such table, database or path"),
+        ("spark:/no/such/folder", "no such file or folder"),
+        ("spark:a.b.c.d", "Spark could not read it"),
+    ],
+)
+def test_a_bad_spark_source_is_one_line(spark, run, source, says):
+    done = run("profile", source)
+    assert done.code == 2 and says in done.err, done.err
+    assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_profile_notebook_on_spark(spark, tmp_path):
+    """The profile notebook, as JupyterLab runs it, with a Spark source as its data path."""
+    import json
+
+    import papermill as pm
+
+    from medvalue.core._config import NOTEBOOK_DIR
+    from medvalue.present.views import RESULTS_MIMETYPE
+
+    folder = _as_parquet(CAROTID, tmp_path / "tables")
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOK_DIR / "01_profile.ipynb"),
+        str(out),
+        parameters={"data_path": f"spark:{folder}", "spec_path": str(CAROTID_SPEC), "lang": "en",
+                    "as_of": AS_OF},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(tmp_path),
+    )  # fmt: skip
+    cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    bundle = next(
+        o["data"][RESULTS_MIMETYPE] for o in outputs if RESULTS_MIMETYPE in o.get("data", {})
+    )
+    local = mv.profile(mv.load_dataset(folder, spec=CAROTID_SPEC), as_of=AS_OF).to_dict()
+    assert _compare(_without_source(local), _without_source(bundle["profile"])) == []
 
 
 def test_without_pyspark_the_error_says_how_to_install(monkeypatch, run):

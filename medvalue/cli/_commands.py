@@ -819,6 +819,10 @@ def report(
                "costs_path": costs_path or "", "rates_path": rates_path or "",
                "currency": currency.upper() if currency else "", "exclusive": exclusive}  # fmt: skip
 
+    if any(p.startswith("spark:") for p in paths):
+        msg = ("report does not run on Spark tables yet (profile does). Fix: run medvalue "
+               "profile on Spark, or export the table to Parquet and report on the file")  # fmt: skip
+        raise MedvalueError(msg, fix="export to Parquet", code="engine")
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"
         raise MedvalueError(msg)

@@ -115,8 +115,22 @@ def read_spark(source: object) -> RawData:
     polars frame, its first :data:`SAMPLE_ROWS` rows (roles and types are inferred from them,
     as from a file's head)."""
     shown = source if isinstance(source, str) else "spark DataFrame"
-    frames = _frames(source)
-    tables = tuple(_table(name, sdf, str(shown)) for name, sdf in frames.items())
+    if isinstance(source, str) and not source[len(PREFIX) :].strip():
+        raise InputError.at(
+            source, "no table named", "give spark:db.table, spark:db or spark:/path"
+        )
+    try:
+        frames = _frames(source)
+        tables = tuple(_table(name, sdf, str(shown)) for name, sdf in frames.items())
+    except MedvalueError:
+        raise
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        # Spark's own message (a parse error, a missing file, a corrupt table): first line.
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError.at(str(shown), f"Spark could not read it ({reason})",
+                            "give spark:db.table, spark:db or a folder Spark can read") from None  # fmt: skip
     return RawData(str(shown), "spark", tables)
 
 
@@ -126,10 +140,12 @@ def _frames(source: object) -> dict[str, Frame]:
     if not isinstance(source, str):
         return {"table": source}
     ref = source[len(PREFIX) :]
-    spark = session()
     p = Path(ref)
     if p.exists():
-        return _path_frames(spark, p, source)
+        return _path_frames(session(), p, source)
+    if "/" in ref or "\\" in ref:
+        raise InputError.at(source, "no such file or folder", "check the path and spelling")
+    spark = session()
     catalog = spark.catalog
     if "." in ref and catalog.tableExists(ref):
         return {ref.rsplit(".", 1)[1]: spark.table(ref)}
