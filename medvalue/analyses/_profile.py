@@ -792,8 +792,8 @@ def _column_pass(
     or, for the ``direct`` columns, from its rows sorted once.
 
     One streamed group-by per column (``counts_of``, all in one collect) counts the rows of
-    each distinct raw value (the table :data:`_N` names); the value is typed, flagged and checked once, and each statistic is the
-    count-weighted one over those values. Returns the checks (numbered in the order of the
+    each distinct raw value (in the column :data:`_N` names); the value is typed, flagged
+    and checked once, and each statistic is the count-weighted one over those values. Returns the checks (numbered in the order of the
     ``__fail``/``__eval`` keys), the statistics, and the distinct-value tables of the
     columns whose values may be shown (identifier and free-text tables never leave here),
     and the patient id's statistics as expressions over rows, for the row pass.
