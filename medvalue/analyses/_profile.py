@@ -398,10 +398,11 @@ def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathere
     )
     checks += cross.values()
     per_patient = patient_checks(tspec)
-    query, patients = _row_queries(raw, tspec, plans, distinct, on_rows, cross)
+    query = _row_query(raw, tspec, plans, distinct, on_rows, cross)
     row.update(query.collect(engine=ENGINE).row(0, named=True))
-    if patients is not None:  # after the row pass: the patient group-by wants the memory
-        table = _records_table(patients, tspec, per_patient, len(checks), int(row["__rows"]))
+    if tspec.first("patient_id"):  # after the row pass: the patient group-by wants the memory
+        records = _patient_records(raw, tspec, plans, distinct)
+        table = _records_table(records, tspec, per_patient, len(checks), int(row["__rows"]))
         row.update(_patient_row(table))
     checks += per_patient
     repeats = _duplicate_rows(lambda: duplicate_rows(raw, list(plans)), row)
@@ -526,20 +527,23 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
     checks += cross.values()
 
     def row_pass(batch: pl.DataFrame) -> pl.DataFrame:
-        return _row_queries(batch.lazy(), tspec, plans, distinct, on_rows, cross)[0].collect()
+        return _row_query(batch.lazy(), tspec, plans, distinct, on_rows, cross).collect()
 
-    row.update(_spark.reduce_batches(sdf, row_pass, sample, _merge_of))
+    read = _row_columns(tspec, plans)  # only these columns leave Spark's scan
+    row.update(_spark.reduce_batches(sdf, row_pass, sample, _merge_of, columns=read))
     per_patient = patient_checks(tspec)
     if pid:
-        offset, rows = len(checks), int(row["__rows"])
+        offset = len(checks)
 
-        def per_partition(batch: pl.DataFrame) -> pl.DataFrame:
-            records = _row_queries(batch.lazy(), tspec, plans, distinct, on_rows, cross)[1]
-            assert records is not None
-            return _records_table(records, tspec, per_patient, offset, rows)
+        def per_partition(rows: pl.DataFrame) -> pl.DataFrame:
+            records = _patient_records(rows.lazy(), tspec, plans, distinct)
+            return _records_table(records, tspec, per_patient, offset, rows.height)
 
         key = plans[pid].typed()
-        by_n = _spark.per_key(sdf, lambda f: f.select(key).to_series(), per_partition, sample)
+        by_n = _spark.per_key(
+            sdf, lambda f: f.select(key).to_series(), per_partition, sample,
+            columns=_record_columns(tspec), rows=int(row["__rows"]),
+        )  # fmt: skip
         row.update(_patient_row(by_n))
     checks += per_patient
     repeats = _duplicate_rows(lambda: _spark.repeated_rows(sdf), row)
@@ -851,41 +855,69 @@ def _column_pass(
 _SORTED_BATCH = max(1, min(8, os.cpu_count() or 1))
 
 
-def _row_queries(
+def _row_columns(tspec: TableSpec, plans: Mapping[str, ColumnPlan]) -> list[str]:
+    """The raw columns :func:`_row_query` reads (at least one: the rows are counted)."""
+    pid = tspec.first("patient_id")
+    key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
+    read = list(dict.fromkeys([*key_cols, *cross_columns(tspec), *([pid] if pid else [])]))
+    return read or list(plans)[:1]
+
+
+def _row_query(
     raw: pl.LazyFrame,
     tspec: TableSpec,
     plans: Mapping[str, ColumnPlan],
     distinct: Mapping[str, pl.DataFrame],
     on_rows: Sequence[pl.Expr],
     cross: Mapping[int, Check],
-) -> tuple[pl.LazyFrame, pl.LazyFrame | None]:
-    """The query that needs whole rows (rows, complete key fields, ``on_rows`` (the patient
-    id's statistics), the checks across columns (``cross``, by check number)) and, if the
-    table has a patient id, the rows' inputs of the per-patient group-by (:func:`_patient_row`)."""
+) -> pl.LazyFrame:
+    """The statistics that need whole rows: rows, complete key fields, ``on_rows`` (the
+    patient id's statistics) and the checks across columns (``cross``, by check number)."""
     pid = tspec.first("patient_id")
     key_cols = [c for c in plans if tspec.columns[c].role in _KEY_ROLES]
     compared = cross_columns(tspec)
-    ids = [pid] if pid else []
-    typed_cols = list(dict.fromkeys([*compared, *ids]))
-    flagged = list(dict.fromkeys([*key_cols, *_patient_fields(tspec, pid), *compared, *ids]))
+    typed_cols = list(dict.fromkeys([*compared, *([pid] if pid else [])]))
+    flagged = list(dict.fromkeys([*key_cols, *typed_cols]))
     frame = raw.with_columns(
         [_typed_from(plans[c], distinct.get(c)).alias(_TYPED + c) for c in typed_cols]
         + [plans[c].missing().alias(_MISSING + c) for c in flagged]
     )
-    typed = {c: pl.col(_TYPED + c) for c in typed_cols}
-    present = {c: ~pl.col(_MISSING + c) for c in flagged}
     exprs = [pl.len().alias("__rows"), *on_rows]
     if key_cols:
-        exprs.append(pl.all_horizontal([present[c] for c in key_cols]).sum().alias("__keys"))
+        present = [~pl.col(_MISSING + c) for c in key_cols]
+        exprs.append(pl.all_horizontal(present).sum().alias("__keys"))
     for i, chk in cross.items():
         exprs += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
-    if not pid:
-        return frame.select(exprs), None
+    return frame.select(exprs)
+
+
+def _record_columns(tspec: TableSpec) -> list[str]:
+    """The raw columns :func:`_patient_records` reads: the patient id and the key fields."""
+    pid = tspec.first("patient_id")
+    return list(dict.fromkeys([pid, *_patient_fields(tspec, pid)])) if pid else []
+
+
+def _patient_records(
+    raw: pl.LazyFrame,
+    tspec: TableSpec,
+    plans: Mapping[str, ColumnPlan],
+    distinct: Mapping[str, pl.DataFrame],
+) -> pl.LazyFrame:
+    """The rows' inputs of the per-patient group-by (:func:`_records_table`): the typed
+    patient id, the sex code and which key fields each row holds; rows without an id left
+    out."""
+    pid = tspec.first("patient_id")
+    assert pid is not None
     fields = _patient_fields(tspec, pid)
-    patients = frame.filter(typed[pid].is_not_null()).select(
-        typed[pid].alias(_PID), *patient_columns(_sex_code(tspec, plans, distinct), present, fields)
+    frame = raw.with_columns(
+        plans[pid].typed().alias(_TYPED + pid),
+        *[plans[c].missing().alias(_MISSING + c) for c in fields],
     )
-    return frame.select(exprs), patients
+    present = {c: ~pl.col(_MISSING + c) for c in fields}
+    return frame.filter(pl.col(_TYPED + pid).is_not_null()).select(
+        pl.col(_TYPED + pid).alias(_PID),
+        *patient_columns(_sex_code(tspec, plans, distinct), present, fields),
+    )
 
 
 def _sex_code(
