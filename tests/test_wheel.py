@@ -45,6 +45,13 @@ def test_wheel_in_a_clean_venv_from_an_empty_folder(tmp_path):
             [str(py), *args], cwd=work, env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, (args, done.stderr[-2000:])
+    # Spark is an optional extra: without pyspark, --engine spark says how to install it.
+    done = subprocess.run(
+        [str(py), "-m", "medvalue", "profile", "--engine", "spark", "carotid.csv"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 2 and "pip install 'medvalue[spark]'" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
     assert (work / "reports" / "carotid.html").exists()
     assert (work / "reports" / "pool_pool.html").exists()
     machine = [str(tmp_path), str(ROOT), str(Path.home())]
