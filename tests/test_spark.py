@@ -339,3 +339,26 @@ def test_without_pyspark_the_error_says_how_to_install(monkeypatch, run):
     done = run("profile", "spark:db.table")
     assert done.code == 2
     assert "pip install 'medvalue[spark]'" in done.err and "Traceback" not in done.err
+
+
+def test_hostile_headers_and_repeated_rows(spark, tmp_path):
+    """Headers that are paths or SQL to Spark (dots, spaces, a backtick, a column named
+    count), Chinese names, dirty dates and repeated rows: the same profile as from the file."""
+    frame = pl.DataFrame(
+        {
+            "患者ID": ["P1", "P2", "P2", "P3", "P4", "P4", "P5", "P6"] * 50,
+            "a.b": ["1", "2", "3", "x", None, "5", "6", "7"] * 50,
+            "x y": ["2020-01-01", "2021/02/03", "bad", None, "2020-05-06", "2019-01-01",
+                    "2022-02-02", "2023-03-03"] * 50,
+            "we`ird": ["M", "F", "F", "男", "女", None, "M", "F"] * 50,
+            "count": [1, 2, 3, 4, 5, 6, 7, 8] * 50,
+        }
+    )  # fmt: skip
+    frame.write_parquet(tmp_path / "t.parquet")
+    local = mv.profile(mv.load_dataset(tmp_path / "t.parquet"), as_of=AS_OF).to_dict()
+    remote = mv.profile(
+        mv.load_dataset({"t": spark.createDataFrame(frame.to_arrow())}), as_of=AS_OF
+    )
+    assert _compare(_without_source(local), _without_source(remote.to_dict())) == []
+    repeated = next(f for f in remote.findings if f.check == "duplicate_rows")
+    assert repeated.count == 400 - 8  # eight distinct rows, each written 50 times

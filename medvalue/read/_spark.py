@@ -325,7 +325,7 @@ def reduce_batches(
     schema = output_schema(fn, sample)
     mapped = map_batches(sdf, fn, schema)
     how = {"sum": F.sum, "min": F.min, "max": F.max}
-    aggregated = collect(mapped.agg(*[how[merge(c)](F.col(f"`{c}`")).alias(c) for c in schema]))
+    aggregated = collect(mapped.agg(*[how[merge(c)](_col(c)).alias(c) for c in schema]))
     row = aggregated.row(0, named=True)
     out = {}
     for c, v in row.items():
@@ -403,16 +403,24 @@ def value_counts(sdf: Frame, columns: Sequence[str], count_name: str) -> dict[st
     from pyspark.sql import functions as F
 
     def one(c: str) -> pl.DataFrame:
-        counted = collect(sdf.groupBy(F.col(f"`{c}`")).agg(F.count(F.lit(1)).alias(count_name)))
+        counted = collect(sdf.groupBy(_col(c)).agg(F.count(F.lit(1)).alias(count_name)))
         return counted.with_columns(pl.col(count_name).cast(pl.UInt32))
 
     with ThreadPoolExecutor(max(1, CONCURRENT_JOBS)) as pool:
         return dict(zip(columns, pool.map(one, columns), strict=True))
 
 
+def _col(name: str) -> Any:
+    """Spark's column ``name`` taken literally (dots, spaces and backticks in hospital
+    headers are not paths or SQL)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def _project(sdf: Frame, columns: Sequence[str]) -> Frame:
     """Only ``columns``: Spark then reads no other column of a columnar table."""
-    return sdf.select(*[f"`{c}`" for c in columns])
+    return sdf.select(*[_col(c) for c in columns])
 
 
 def _is_text(sdf: Frame) -> bool:
@@ -427,7 +435,7 @@ def _value_counts_together(
     out: dict[str, pl.DataFrame] = {}
     for i in range(0, len(columns), VALUE_COUNT_BATCH):
         batch = list(columns[i : i + VALUE_COUNT_BATCH])
-        cols = [F.col(f"`{c}`") for c in batch]
+        cols = [_col(c) for c in batch]
         counted = collect(
             sdf.groupingSets([[c] for c in cols], *cols).agg(
                 F.count(F.lit(1)).alias(count_name), F.grouping_id().alias("\x1fset")
@@ -448,7 +456,7 @@ def approx_distinct(sdf: Frame, columns: Sequence[str]) -> dict[str, int]:
 
     if not columns:
         return {}
-    row = collect(sdf.agg(*[F.approx_count_distinct(F.col(f"`{c}`")).alias(c) for c in columns]))
+    row = collect(sdf.agg(*[F.approx_count_distinct(_col(c)).alias(c) for c in columns]))
     return {c: int(v) for c, v in row.row(0, named=True).items()}
 
 
@@ -461,14 +469,14 @@ def rows_equal(sdf: Frame, column: str, text: str) -> int:
     """Rows whose ``column`` reads ``text`` in lower case (a header row inside the data)."""
     from pyspark.sql import functions as F
 
-    return int(sdf.where(F.lower(F.col(f"`{column}`").cast("string")) == text).count())
+    return int(sdf.where(F.lower(_col(column).cast("string")) == text).count())
 
 
 def without_rows_equal(sdf: Frame, column: str, text: str) -> Frame:
     """``sdf`` without the rows :func:`rows_equal` counts."""
     from pyspark.sql import functions as F
 
-    same = F.lower(F.col(f"`{column}`").cast("string")) == text
+    same = F.lower(_col(column).cast("string")) == text
     return sdf.where(~F.coalesce(same, F.lit(False)))
 
 
@@ -480,8 +488,9 @@ def repeated_rows(sdf: Frame) -> int:
     """Rows equal to an earlier row in every column (exactly: Spark compares the values)."""
     from pyspark.sql import functions as F
 
-    counted = sdf.groupBy(*[F.col(f"`{c}`") for c in sdf.columns]).count()
-    extra = counted.where(F.col("count") > 1).agg(F.sum(F.col("count") - 1).alias("n"))
+    n = F.col("\x1fcount")  # not "count": a table may have a column of that name
+    counted = sdf.groupBy(*[_col(c) for c in sdf.columns]).agg(F.count(F.lit(1)).alias("\x1fcount"))
+    extra = counted.where(n > 1).agg(F.sum(n - 1).alias("n"))
     value = extra.collect()[0]["n"]
     return int(value or 0)
 
@@ -509,10 +518,10 @@ def statistics(
     ``first``, ``last``)."""
     from pyspark.sql import functions as F
 
-    exprs = [F.sum(F.col(f"`{s}`")).alias(s) for s in sums]
+    exprs = [F.sum(_col(s)).alias(s) for s in sums]
     names: dict[str, dict[str, str]] = {}
     for i, (column, request) in enumerate(requests.items()):
-        t = F.col(f"`{column}`")
+        t = _col(column)
         named: dict[str, Any] = {
             "n_unique": F.count_distinct(t),
             "min": F.min(t),
@@ -541,9 +550,8 @@ def statistics(
 
 def kth_value(typed: Frame, column: str, k: int, *, largest: bool) -> Any:
     """The k-th smallest (or largest) non-null value; the last one there is if fewer."""
-    from pyspark.sql import functions as F
 
-    t = F.col(f"`{column}`")
+    t = _col(column)
     order = t.desc() if largest else t.asc()
     taken = typed.select(t).where(t.isNotNull()).orderBy(order).limit(k).collect()
     return taken[-1][0] if taken else None
@@ -554,7 +562,7 @@ def binned(typed: Frame, column: str, lo: float, width: float, bins: int) -> dic
     first or last bin (as the profile bins a column on one machine)."""
     from pyspark.sql import functions as F
 
-    t = F.col(f"`{column}`").cast("double")
+    t = _col(column).cast("double")
     index = F.floor((t - F.lit(lo)) / F.lit(width))
     clipped = F.least(F.greatest(index, F.lit(0)), F.lit(bins - 1)).cast("int")
     # Spark's least and greatest skip nulls (greatest(null, 0) is 0): drop them first.
