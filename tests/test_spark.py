@@ -362,3 +362,36 @@ def test_hostile_headers_and_repeated_rows(spark, tmp_path):
     assert _compare(_without_source(local), _without_source(remote.to_dict())) == []
     repeated = next(f for f in remote.findings if f.check == "duplicate_rows")
     assert repeated.count == 400 - 8  # eight distinct rows, each written 50 times
+
+
+def test_every_column_type_spark_hands_over(spark, tmp_path, monkeypatch):
+    """Booleans, decimals (arriving from Spark as decimals, planned as floats), floats with
+    NaN, dates, datetimes and small integers: the same counts, extremes and statistics by
+    either route through Spark."""
+    import datetime as dt
+
+    n = 300
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"P{i % 97}" for i in range(n)],
+            "flag": [i % 3 == 0 if i % 7 else None for i in range(n)],
+            "price": pl.Series([f"{i * 1.25:.2f}" for i in range(n)]).cast(pl.Decimal(10, 2)),
+            "value": [float("nan") if i % 11 == 0 else i / 7 for i in range(n)],
+            "visit_date": [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(n)],
+            "admitted_at": [
+                dt.datetime(2021, 1, 1, 8) + dt.timedelta(hours=5 * i) for i in range(n)
+            ],
+            "small": pl.Series([i % 5 for i in range(n)], dtype=pl.Int8),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path)
+    local = mv.profile(mv.load_dataset(path), as_of=AS_OF)
+    remote = mv.profile(mv.load_dataset(f"spark:{path}"), as_of=AS_OF)
+    assert _compare(_without_source(local.to_dict()), _without_source(remote.to_dict())) == []
+    monkeypatch.setattr(_profile, "SPARK_DRIVER_DISTINCT", -1)
+    inside = mv.profile(mv.load_dataset(f"spark:{path}"), as_of=AS_OF)
+    counts = ("null_count", "n_unique", "unparseable", "min", "max", "min_length", "max_length")
+    for a, b in zip(local.columns, inside.columns, strict=True):
+        assert [getattr(a, k) for k in counts] == [getattr(b, k) for k in counts], b.name
+    assert _findings(local) == _findings(inside)

@@ -227,8 +227,16 @@ def collect(sdf: Frame) -> pl.DataFrame:
     """A (small) Spark result as a polars frame, datetimes without zone (UTC)."""
     frame = pl.from_arrow(sdf.toArrow())
     assert isinstance(frame, pl.DataFrame)
+    return _normalised(frame)
+
+
+def _normalised(frame: pl.DataFrame) -> pl.DataFrame:
+    """Spark's values as medvalue reads them, alike on the driver and in the executors:
+    datetimes without zone (UTC) and decimals as floats (as the sample that planned them)."""
     zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
     decimals = [c for c, t in frame.schema.items() if isinstance(t, pl.Decimal)]
+    if not zoned and not decimals:
+        return frame
     return frame.with_columns(
         *[pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in zoned],
         *[pl.col(c).cast(pl.Float64) for c in decimals],
@@ -269,10 +277,7 @@ def _batches_to_polars(batches: Iterator[Any]) -> Iterator[pl.DataFrame]:
     for batch in batches:
         frame = pl.from_arrow(batch)
         assert isinstance(frame, pl.DataFrame)
-        zoned = [c for c, t in frame.schema.items() if isinstance(t, pl.Datetime) and t.time_zone]
-        yield frame.with_columns(
-            pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for c in zoned
-        )
+        yield _normalised(frame)
 
 
 def _to_batches(frame: pl.DataFrame, arrow_schema: Any) -> Iterator[Any]:
