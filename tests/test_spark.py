@@ -395,3 +395,21 @@ def test_every_column_type_spark_hands_over(spark, tmp_path, monkeypatch):
     for a, b in zip(local.columns, inside.columns, strict=True):
         assert [getattr(a, k) for k in counts] == [getattr(b, k) for k in counts], b.name
     assert _findings(local) == _findings(inside)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    from tests.corpus import build
+
+    return build(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.mark.parametrize("key", sorted(__import__("tests.corpus").corpus.CORPUS))
+def test_public_tables_on_spark(spark, corpus, key, tmp_path):
+    """Every table of the conformance corpus (public tables nobody here wrote: survival
+    studies, a COVID testing registry with fake names, Chinese headers, Excel, day-first
+    dates), as Spark tables: the same profile as on one machine."""
+    folder = _as_parquet(corpus[key], tmp_path / "tables")
+    local = mv.profile(mv.load_dataset(folder), as_of=AS_OF).to_dict()
+    remote = mv.profile(mv.load_dataset(f"spark:{folder}"), as_of=AS_OF).to_dict()
+    assert _compare(_without_source(local), _without_source(remote)) == []

@@ -298,11 +298,29 @@ def map_batches(
     """``fn`` (raw rows -> rows of ``schema``) run on every Arrow batch in the executors."""
     arrow_schema = _arrow_schema(schema)
 
-    def run(batches: Iterator[Any]) -> Iterator[Any]:
-        for frame in _batches_to_polars(batches):
+    def run(frames: Iterator[pl.DataFrame]) -> Iterator[Any]:
+        for frame in frames:
             yield from _to_batches(fn(frame), arrow_schema)
 
-    return sdf.mapInArrow(run, _spark_schema(arrow_schema))
+    return _map_in_arrow(sdf, run, arrow_schema)
+
+
+def _map_in_arrow(
+    sdf: Frame, run: Callable[[Iterator[pl.DataFrame]], Iterator[Any]], arrow_schema: Any
+) -> Frame:
+    """Spark's mapInArrow with ``run`` given each batch as a polars frame under the table's
+    own column names. The columns cross under positional names: mapInArrow resolves a name
+    such as ``birth.dt`` as a field of a struct and fails."""
+    names = list(sdf.columns)
+    positional = [f"c{i}" for i in range(len(names))]
+
+    def frames(batches: Iterator[Any]) -> Iterator[Any]:
+        renamed = (
+            f.rename(dict(zip(positional, names, strict=True))) for f in _batches_to_polars(batches)
+        )
+        yield from run(renamed)
+
+    return sdf.toDF(*positional).mapInArrow(frames, _spark_schema(arrow_schema))
 
 
 def output_schema(fn: Callable[[pl.DataFrame], pl.DataFrame], sample: pl.DataFrame) -> pl.Schema:
@@ -371,8 +389,8 @@ def per_key(
     out_schema = output_schema(fn, sample)
     arrow_out = _arrow_schema(out_schema)
 
-    def run(batches: Iterator[Any]) -> Iterator[Any]:
-        frames = list(_batches_to_polars(batches))
+    def run(batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
+        frames = list(batches)
         if not frames:
             return
         rows = pl.concat(frames, how="vertical_relaxed").drop(key_name)
@@ -381,8 +399,8 @@ def per_key(
     # Each partition is held whole by one Python worker: more of them for more rows.
     parts = max(int(keyed.sparkSession.conf.get("spark.sql.shuffle.partitions")),
                 -(-rows // PARTITION_ROWS))  # fmt: skip
-    shuffled = keyed.repartition(parts, key_name)
-    return collect(shuffled.mapInArrow(run, _spark_schema(arrow_out)))
+    shuffled = keyed.repartition(parts, _col(key_name))
+    return collect(_map_in_arrow(shuffled, run, arrow_out))
 
 
 #: Columns counted by value in one Spark job when the table is text (one scan of the file,
