@@ -301,7 +301,8 @@ class Dataset:
             return batch.select(exprs)
 
         schema = {out: pl.String() for out in columns}
-        return _spark.map_batches(self.spark_frame(name), typed, schema)
+        read = list(dict.fromkeys(columns.values()))
+        return _spark.map_batches(self.spark_frame(name), typed, schema, columns=read)
 
     def frame(self, name: str) -> pl.LazyFrame:
         """The typed view: placeholders are null, numbers and dates are parsed."""

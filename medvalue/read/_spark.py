@@ -294,9 +294,13 @@ def map_batches(
     sdf: Frame,
     fn: Callable[[pl.DataFrame], pl.DataFrame],
     schema: Mapping[str, pl.DataType],
+    columns: Sequence[str] | None = None,
 ) -> Frame:
-    """``fn`` (raw rows -> rows of ``schema``) run on every Arrow batch in the executors."""
+    """``fn`` (raw rows of ``columns``, default all -> rows of ``schema``) run on every
+    Arrow batch in the executors."""
     arrow_schema = _arrow_schema(schema)
+    if columns is not None:
+        sdf = _project(sdf, columns)
 
     def run(frames: Iterator[pl.DataFrame]) -> Iterator[Any]:
         for frame in frames:
