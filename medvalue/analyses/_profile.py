@@ -519,7 +519,9 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
         lambda c: counted[c].lazy(),
         tspec, {c: p for c, p in plans.items() if c in few or c == pid}, as_of, small_cell,
     )  # fmt: skip
-    many_checks, binned = _many_on_spark(ds, name, many, as_of, small_cell, row, len(checks))
+    many_checks, binned, approximate = _many_on_spark(
+        ds, name, sample, many, as_of, small_cell, row, len(checks)
+    )
     checks += many_checks
     cross = dict(
         enumerate(cross_checks(tspec, {c: pl.col(_TYPED + c) for c in plans}), len(checks))
@@ -549,12 +551,6 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
     repeats = _duplicate_rows(lambda: _spark.repeated_rows(sdf), row)
     _count_values(tspec, plans, distinct, row)
     binned |= _binned(plans, {c: distinct[c].lazy() for c in distinct}, row)
-    approximate = frozenset(
-        c
-        for c in many
-        if plans[c].kind in ("number", "integer", "datetime")
-        and tspec.columns[c].role not in HIDDEN_ROLES  # no quantile of theirs is shown
-    )
     return _Gathered(checks, row, distinct, repeats, binned, approximate)
 
 
@@ -578,12 +574,13 @@ _QUARTILES = ((0.25, "q25"), (0.5, "median"), (0.75, "q75"))
 def _many_on_spark(
     ds: Dataset,
     name: str,
+    sample: pl.DataFrame,
     many: Sequence[str],
     as_of: dt.date,
     small_cell: int,
     row: dict[str, Any],
     offset: int,
-) -> tuple[list[Check], dict[str, dict[int, int]]]:
+) -> tuple[list[Check], dict[str, dict[int, int]], frozenset[str]]:
     """Statistics and checks of the columns with many distinct values, computed in Spark.
 
     Each row is typed and flagged (missing, placeholder, unparseable, each check failed and
@@ -591,11 +588,12 @@ def _many_on_spark(
     flags and computes distinct counts, extremes, mean and spread, approximate quantiles
     (:data:`medvalue.read._spark.QUANTILE_ACCURACY`), lengths and histogram bins. Adds to
     ``row`` under the keys :func:`_column_exprs` uses; returns the checks (numbered from
-    ``offset``) and the rows per histogram bin."""
+    ``offset``), the rows per histogram bin and the columns whose quartiles it gave (the
+    approximate ones). ``sample`` is the table's first rows, for the batches' schema."""
     if not many:
-        return [], {}
+        return [], {}, frozenset()
     tspec, plans = ds.table_spec(name), ds.plans[name]
-    sdf, sample = ds.spark_frame(name), ds.raw.table(name).frame.collect()
+    sdf = ds.spark_frame(name)
     checks: list[Check] = []
     outputs: list[pl.Expr] = []
     for c in many:
@@ -636,6 +634,7 @@ def _many_on_spark(
     stats = _spark.statistics(typed, requests, flags)
     row.update({f: int(stats[f] or 0) for f in flags})
     binned: dict[str, dict[int, int]] = {}
+    approximate: set[str] = set()
     for c in many:
         k, got, cspec, kind = f"{c}\x1f", stats[_TYPED + c], tspec.columns[c], plans[c].kind
         row[k + "n_unique"] = int(got["n_unique"])
@@ -650,6 +649,7 @@ def _many_on_spark(
             lo = _spark.kth_value(typed, _TYPED + c, small_cell, largest=False)
             hi = _spark.kth_value(typed, _TYPED + c, small_cell, largest=True)
         row[k + "min"], row[k + "max"] = back(lo), back(hi)
+        approximate.add(c)
         for q, key in _QUARTILES:
             v = got[f"q{q}"]
             row[k + key] = _back(kind, False)(v) if kind == "datetime" else _float(v)
@@ -664,7 +664,7 @@ def _many_on_spark(
                 width = (hi_edge - lo_edge) / HISTOGRAM_BINS
                 binned[col] = _spark.binned(typed, _TYPED + c, lo_edge, width, HISTOGRAM_BINS)
     typed.unpersist()
-    return checks, binned
+    return checks, binned, frozenset(approximate)
 
 
 def _float(value: Any) -> float | None:

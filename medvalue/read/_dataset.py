@@ -232,12 +232,7 @@ class Dataset:
         """Refuse, in one line, to run ``command`` on Spark tables where it has no Spark path:
         the tables' polars frames hold only their first rows."""
         if self.on_spark:
-            msg = (
-                f"{self.path}: {command} does not run on Spark tables yet (profile does). "
-                "Fix: run medvalue profile on Spark, or export the table to Parquet and "
-                f"run {command} on the file"
-            )
-            raise _spark.EngineError(msg, path=self.path, fix="export to Parquet")
+            raise _spark.refusal(self.path, command)
 
     @property
     def table_names(self) -> list[str]:

@@ -57,6 +57,15 @@ class EngineError(MedvalueError):
     code = "engine"
 
 
+def refusal(path: str, command: str) -> EngineError:
+    """The one-line error for ``command`` asked to run on Spark tables it has no path for."""
+    msg = (
+        f"{path}: {command} does not run on Spark tables yet (profile does). Fix: run "
+        f"medvalue profile on Spark, or export the table to Parquet and run {command} on the file"
+    )
+    return EngineError(msg, path=path, fix="export to Parquet")
+
+
 def is_spark_source(source: object) -> bool:
     """A ``spark:`` string, a Spark DataFrame or a non-empty mapping of names to them."""
     if isinstance(source, str):
