@@ -188,14 +188,14 @@ def test_parts_give_the_same_coverage(sample, monkeypatch):
     # Past PART_ROWS records the diagnoses are normalised in parts split by a hash
     # of the patient; with parts of 300 records every count (chapters, categories, code
     # lists, pairs, vocabularies, recognised codes) must equal the one-part result.
-    from medvalue.analyses import _coverage as coverage_module
     from medvalue.core._config import SAMPLE_DIR
+    from medvalue.read import _by_patient
 
     path = SAMPLE_DIR / sample
     spec = SAMPLE_DIR / f"{sample}.spec.yaml"
     ds = load_dataset(path, spec=spec) if spec.exists() else load_dataset(path)
     whole = coverage(ds).to_dict()
-    monkeypatch.setattr(coverage_module, "PART_ROWS", 300)
+    monkeypatch.setattr(_by_patient, "PART_ROWS", 300)
     parted = coverage(ds).to_dict()
     assert parted == whole
     assert whole["chapters"] and whole["vocabularies"]

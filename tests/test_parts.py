@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from medvalue import load_dataset
 from medvalue.analyses import _coverage as coverage_module
 from medvalue.core import _parts
+from medvalue.read import _by_patient
 from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 
@@ -44,7 +45,7 @@ def test_coverage_in_parts_equals_coverage_in_one(monkeypatch, path, spec):
     # hundred records the samples' patients fall in a dozen parts or more.
     ds = load_dataset(path, spec=spec)
     whole = coverage_module.coverage(ds).to_dict()
-    monkeypatch.setattr(coverage_module, "PART_ROWS", 200)
+    monkeypatch.setattr(_by_patient, "PART_ROWS", 200)
     monkeypatch.setattr(_parts, "PEOPLE_PART_ROWS", 300)
     parted = coverage_module.coverage(ds).to_dict()
     assert parted == whole
@@ -67,38 +68,7 @@ def test_outcomes_without_patient_ids_count_rows_as_people(tmp_path):
     ]
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    rows=st.lists(
-        st.tuples(
-            st.one_of(st.none(), st.sampled_from(["p1", "p22", "p333", "q1", "男", "r22"])),
-            st.one_of(st.none(), st.sampled_from(["0", "1", "x"])),
-        ),
-        min_size=1,
-        max_size=40,
-    ),
-    collide=st.booleans(),
-)
-def test_people_per_value_equal_duckdb_even_when_keys_collide(rows, collide):
-    # Text ids are counted as 64-bit keys checked by a second hash; with a key that collides
-    # for most ids (their length), the check must catch it and the counts stay exact.
-    frame = pl.DataFrame(rows, schema={"patient": pl.String, "value": pl.String}, orient="row")
-    expected = duckdb.sql(
-        "SELECT value, count(DISTINCT patient) + max(CASE WHEN patient IS NULL THEN 1 ELSE 0 END),"
-        " count(*) FROM frame GROUP BY value ORDER BY value NULLS LAST"
-    ).fetchall()
-    original = _parts.id_key
-    if collide:
-        _parts.id_key = lambda ids: ids.str.len_bytes()
-    try:
-        got = coverage_module._people_and_records([frame.lazy()], ["value"])
-    finally:
-        _parts.id_key = original
-    got = got.sort("value", nulls_last=True)
-    assert [tuple(r) for r in got.iter_rows()] == [(v, p, r) for v, p, r in expected]
-
-
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
         st.tuples(
@@ -108,26 +78,25 @@ def test_people_per_value_equal_duckdb_even_when_keys_collide(rows, collide):
         min_size=1,
         max_size=40,
     ),
-    part_rows=st.integers(1, 9),
-    collide=st.booleans(),
+    parts=st.integers(1, 9),
 )
-@example(rows=[("p1", "0"), ("q1", "0"), ("p22", "1")], part_rows=9, collide=True)
-def test_people_per_outcome_value_equal_duckdb(rows, part_rows, collide):
-    # Outcome values are gathered per person as bits of a mask, people keyed by a hash
-    # (collisions caught by a second hash) and counted in parts; DuckDB counts directly (a
+@example(rows=[("p1", "0"), ("q1", "0"), ("p22", "1")], parts=9)
+def test_people_per_value_added_over_parts_equal_duckdb(rows, parts):
+    # People and records per value are tallied in each part of the patients (split by a
+    # hash of the id, as by_patient splits them) and added up; DuckDB counts directly (a
     # missing id counts as one person, as polars' n_unique has it).
     frame = pl.DataFrame(rows, schema={"patient": pl.String, "value": pl.String}, orient="row")
     expected = duckdb.sql(
-        "SELECT count(DISTINCT patient) + max(CASE WHEN patient IS NULL THEN 1 ELSE 0 END)"
-        " FROM frame GROUP BY value ORDER BY value NULLS LAST"
+        "SELECT value, count(DISTINCT patient) + max(CASE WHEN patient IS NULL THEN 1 ELSE 0 END),"
+        " count(*) FROM frame GROUP BY value ORDER BY value NULLS LAST"
     ).fetchall()
-    values = frame["value"].unique().sort(nulls_last=True)
-    original = _parts.PEOPLE_PART_ROWS, _parts.id_key
-    _parts.PEOPLE_PART_ROWS = part_rows
-    if collide:
-        _parts.id_key = lambda ids: ids.str.len_bytes()
-    try:
-        got = coverage_module._people_per_value(frame.lazy(), values)
-    finally:
-        _parts.PEOPLE_PART_ROWS, _parts.id_key = original
-    assert got == [n for (n,) in expected]
+    tallies = [
+        coverage_module._tally("v", _parts.part(frame.lazy(), pl.col("patient"), p, parts),
+                               pl.col("value")).collect()
+        for p in range(parts)
+    ]  # fmt: skip
+    got = (
+        pl.concat(tallies).group_by("key").agg(pl.col("patients", "records").sum())
+        .sort("key", nulls_last=True)
+    )  # fmt: skip
+    assert [tuple(r) for r in got.iter_rows()] == [(v, p, r) for v, p, r in expected]

@@ -10,7 +10,6 @@ count of people passes the small-cell rule (:mod:`medvalue.analyses._privacy`).
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,16 +20,16 @@ import polars as pl
 import yaml
 
 from medvalue.core import _codes as codes
-from medvalue.core import _parts
 from medvalue.core import _patterns as patterns
 from medvalue.core._config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
 from medvalue.core._errors import InputError
-from medvalue.core._files import cache_dir, load_user_yaml, load_yaml
+from medvalue.core._files import load_user_yaml, load_yaml
 from medvalue.core._i18n import text
 from medvalue.core._lookup import look_up
 from medvalue.core._suppression import suppress
 from medvalue.read import standards
+from medvalue.read._by_patient import ROW, Input, Rows, by_patient
 from medvalue.read._dataset import Dataset
 from medvalue.read._spec import TableSpec
 from medvalue.read._tables import read_user_table
@@ -330,7 +329,9 @@ def coverage(
     """Count patients and records per ICD-10 chapter, block, category and code list.
 
     ``code_lists`` and ``reference`` may be given as file paths (YAML and CSV, read with
-    :func:`load_code_lists` and :func:`load_reference`) or as loaded objects.
+    :func:`load_code_lists` and :func:`load_reference`) or as loaded objects. Runs where the
+    tables are: on one machine, or in Spark for a dataset that stays there (only counts
+    reach the driver).
 
     Examples
     --------
@@ -340,75 +341,57 @@ def coverage(
     >>> cov.patients
     3000
     """
-    ds.require_local("coverage")
     if isinstance(code_lists, str | Path):
         code_lists = load_code_lists(code_lists)
     if isinstance(reference, str | Path):
         reference = load_reference(reference)
     lists = dict(code_lists if code_lists is not None else default_code_lists())
 
-    # The per-person counts first, while no diagnosis frame is held: both are large.
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
-    concept_frame = standards.concepts(ds.raw)
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
-        scratch = Path(folder)
-        # Typed once (codes stacked, vocabularies recognised) into private copies that each
-        # part of the patients then scans.
-        long = _parts.copy_to(_diagnoses(ds), scratch / "diagnoses.parquet")
-        coded = _parts.copy_to(_coded(ds), scratch / "coded.parquet")
-        concepts = _parts.copy_to(_with_concept(concept_frame), scratch / "concepts.parquet")
-        normal, mix, recognised = _normalised_in_parts(long, coded, concepts, scratch, small_cell)
-        return _coverage(ds, normal, mix, recognised, patients, demographics, pyramid,
-                         concept_frame, lists, reference, small_cell)  # fmt: skip
+    tallies = _diagnosis_tallies(ds, lists)
+    return _coverage(ds, tallies, patients, demographics, pyramid, lists, reference, small_cell)
 
 
 def _coverage(
     ds: Dataset,
-    normal: Sequence[pl.LazyFrame],
-    mix: tuple[Count, ...],
-    recognised: int,
+    tallies: pl.DataFrame,
     patients: int | None,
     demographics: Demographics,
     pyramid: pl.DataFrame,
-    concept_frame: pl.LazyFrame | None,
     lists: Mapping[str, Any],
     reference: pl.DataFrame | None,
     small_cell: int,
 ) -> Coverage:
-    """The counts per chapter, block, category, position and code list, from ``normal``
-    (the normalised records with patients as integers, in parts that share no patient), and
-    the result."""
-    status = dict(
-        pl.concat(normal).group_by("code_status").agg(pl.len())
-        .collect(engine="streaming").iter_rows()  # five statuses at most
-    )  # fmt: skip
-    valid = [part.filter(pl.col("code_icd10").is_not_null()) for part in normal]
-    with_valid = sum(
-        int(v.select(pl.col("patient").n_unique()).collect(engine="streaming").item())
-        for v in valid
-    )
+    """The result from the diagnosis ``tallies`` (people and records per measure and key,
+    added up over the parts of the patients: see :func:`_diagnosis_part`)."""
+    status = {k: r for k, (_, r) in _measure(tallies, "status").items()}
+    with_valid = _measure(tallies, "valid").get("", (0, 0))[0]
+    recognised = _measure(tallies, "recognised").get("", (0, 0))[0]
     table = codes.code_table()
     chapters = _counts(
-        valid, "chapter", small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER,
-        total=with_valid,
+        _measure(tallies, "chapter"), small_cell, _titles(table, "chapter"),
+        order=codes.CHAPTER_ORDER, total=with_valid,
     )  # fmt: skip
-    blocks = _counts(valid, "block", small_cell, _titles(table, "block"), total=with_valid)
+    blocks = _counts(
+        _measure(tallies, "block"), small_cell, _titles(table, "block"), total=with_valid
+    )
     categories = _counts(
-        valid, "category", small_cell, _titles(table, "category"), total=with_valid
+        _measure(tallies, "category"), small_cell, _titles(table, "category"), total=with_valid
     )
     positions: dict[str, tuple[Count, ...]] = {
         pos: _counts(
-            [v.filter(pl.col("position") == pos) for v in valid],
-            "chapter",
-            small_cell,
-            _titles(table, "chapter"),
-            order=codes.CHAPTER_ORDER,
+            _measure(tallies, pos), small_cell, _titles(table, "chapter"), order=codes.CHAPTER_ORDER
         )
         for pos in ("primary", "secondary")
         if pos in _positions(ds)
     }
-    cohorts, pairs = _cohorts(valid, lists, small_cell), _pairs(valid, small_cell)
+    listed = _measure(tallies, "list")
+    cohorts = tuple(
+        Count(name, spec.get("en"), spec.get("zh"),
+              suppress(listed.get(name, (0, 0))[0], small_cell), None)
+        for name, spec in lists.items()
+    )  # fmt: skip
     return Coverage(
         dataset=ds.name,
         small_cell=small_cell,
@@ -424,16 +407,16 @@ def _coverage(
         categories=categories,
         positions=positions,
         code_lists=cohorts,
-        comorbidity_pairs=pairs,
+        comorbidity_pairs=_pairs(ds, _measure(tallies, "category"), small_cell),
         demographics=demographics,
         reference=compare_with_reference(pyramid, reference) if reference is not None else None,
-        concepts=_concepts(concept_frame, small_cell) if concept_frame is not None else (),
+        concepts=_concepts(ds, tallies, small_cell),
         code_columns=tuple(
             f"{t}.{c}" for t in ds.table_names for c in ds.table_spec(t).icd_code_columns
         ),
         outcomes=_outcomes(ds, small_cell),
         specialty=ds.spec.metadata.get("specialty"),
-        vocabularies=mix,
+        vocabularies=_vocabularies(_measure(tallies, "vocabulary"), small_cell),
         patients_with_recognised_code=suppress(recognised, small_cell)
         if patients is None or not 0 < patients - recognised < small_cell
         else None,
@@ -441,112 +424,131 @@ def _coverage(
     )
 
 
-def _coded(ds: Dataset) -> pl.LazyFrame:
-    """(patient, vocabulary) for every diagnosis code of every code column, by its shape."""
-    parts = []
-    for t in ds.table_names:
-        tspec = ds.table_spec(t)
-        pid = tspec.first("patient_id")
-        if pid is None:
-            continue
-        for c in tspec.with_role("diagnosis_code"):
-            parts.append(
-                ds.frame(t).select(
-                    pl.col(pid).cast(pl.String).alias("patient"),
-                    patterns.vocabulary(pl.col(c)).alias("vocabulary"),
-                )
-            )
-    schema = {"patient": pl.String, "vocabulary": pl.String}
-    return pl.concat(parts).drop_nulls() if parts else pl.LazyFrame(schema=schema)
+#: What each part of the patients adds up to: people and records per measure (a count such
+#: as chapter, list or vocabulary) and key (its value); concepts carry a name and vocabulary.
+TALLY = {
+    "measure": pl.String(),
+    "key": pl.String(),
+    "patients": pl.Int64(),
+    "records": pl.Int64(),
+    "name": pl.String(),
+    "vocabulary": pl.String(),
+}
+_DIAGNOSES = {"patient": pl.String(), "code": pl.String(), "position": pl.String()}
+_CODED = {"patient": pl.String(), "vocabulary": pl.String()}
+_CONCEPTS = {"patient": pl.String(), "code": pl.String(), "name": pl.String(),
+             "vocabulary": pl.String()}  # fmt: skip
 
 
-def _with_concept(concept_frame: pl.LazyFrame | None) -> pl.LazyFrame:
-    """Patients with a concept of a standard (an OMOP concept id, a FHIR coding with a
-    system); a bare OMOP source value (concept 0) is not one."""
-    if concept_frame is None:
-        return pl.LazyFrame(schema={"patient": pl.String})
-    return concept_frame.filter(pl.col("vocabulary").fill_null("") != "source").select(
-        pl.col("patient").cast(pl.String)
+def _diagnosis_inputs(ds: Dataset) -> dict[str, Input]:
+    concept_rows = standards.concept_rows(ds.raw)
+    return {
+        "diagnoses": _diagnoses(ds),
+        "coded": Input(_coded(ds), _CODED),
+        "concepts": Input((concept_rows,) if concept_rows else (), _CONCEPTS),
+    }
+
+
+def _diagnosis_tallies(ds: Dataset, lists: Mapping[str, Any]) -> pl.DataFrame:
+    """The tallies of :func:`_diagnosis_part`, added up over the parts of the patients."""
+    prefixes = {name: [str(p).upper() for p in spec["prefixes"]] for name, spec in lists.items()}
+    stacked = by_patient(ds, _diagnosis_inputs(ds), lambda f: _diagnosis_part(f, prefixes))
+    return stacked.group_by("measure", "key").agg(
+        pl.col("patients", "records").sum(), pl.col("name", "vocabulary").min()
     )
 
 
-#: Records worked on at once (diagnoses normalised, people grouped): past it, the records
-#: are split into parts by a hash of the patient (a patient's records are all in one part),
-#: so memory follows a part and counts of people add up over the parts.
-PART_ROWS = 2_500_000
+def _measure(tallies: pl.DataFrame, measure: str) -> dict[str, tuple[int, int]]:
+    """(people, records) per key of ``measure`` (a few hundred at most: chapters, lists)."""
+    rows = tallies.filter(pl.col("measure") == measure).select("key", "patients", "records")
+    return {k: (int(p), int(r)) for k, p, r in rows.iter_rows() if k is not None}
 
 
-def _part(frame: pl.LazyFrame, p: int, parts: int) -> pl.LazyFrame:
-    """Part ``p`` of ``parts`` of ``frame``'s records, by a hash of the patient id."""
-    return _parts.part(frame, pl.col("patient"), p, parts)
-
-
-def _normalised_in_parts(
-    long: pl.LazyFrame,
-    coded: pl.LazyFrame,
-    concepts: pl.LazyFrame,
-    scratch: Path,
-    small_cell: int,
-) -> tuple[list[pl.LazyFrame], tuple[Count, ...], int]:
-    """The normalised diagnosis records (written to ``scratch`` in parts, read back lazily),
-    with the records and people per vocabulary of the code columns and the people with any
-    recognised code (a valid ICD-10 code, a SNOMED or LOINC code, or a standard concept).
-
-    Patient ids become integers, unique over the parts (a part's patients are numbered after
-    the previous part's), so every distinct count reads numbers. Counts of people add up over
-    parts because no patient is in two.
-    """
-    parts = _parts.count(long, PART_ROWS)
+def _normalised(diagnoses: pl.LazyFrame) -> pl.LazyFrame:
+    """The diagnosis records with their code normalised to WHO ICD-10 and its hierarchy."""
     hierarchy = codes.hierarchy("code_icd10").select("code_icd10", "category", "block", "chapter")
-    written: list[Path] = []
-    vocabularies: dict[str, list[int]] = {}
-    recognised = offset = 0
+    return codes.normalise(diagnoses, "code").join(hierarchy, on="code_icd10", how="left")
 
-    for p in range(parts):
-        normal = codes.normalise(_part(long, p, parts), "code").join(
-            hierarchy, on="code_icd10", how="left"
-        )
-        numbered, valid_ids = pl.collect_all(
-            [
-                normal.select(
-                    (pl.col("patient").rank("dense").cast(pl.Int64) + offset).alias("patient"),
-                    "code_icd10", "position", "code_status", "category", "block", "chapter",
-                ),
-                normal.filter(pl.col("code_icd10").is_not_null()).select("patient").unique(),
-            ],
-            engine="streaming",
-        )  # fmt: skip
-        offset += numbered.select(pl.col("patient").n_unique()).item()
-        written.append(scratch / f"diagnoses-{p:04d}.parquet")
-        numbered.write_parquet(written[-1])
-        del numbered
-        own = _part(coded, p, parts)
-        for vocab, people, records in (
-            own.group_by("vocabulary")
-            .agg(pl.col("patient").n_unique(), pl.len().alias("records"))
-            .collect(engine="streaming")
-            .iter_rows()
-        ):
-            total = vocabularies.setdefault(vocab, [0, 0])
-            total[0] += int(people)
-            total[1] += int(records)
-        recognised += int(
-            pl.concat(
-                [
-                    own.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
-                    valid_ids.lazy(),
-                    _part(concepts, p, parts),
-                ]
-            )
-            .select(pl.col("patient").n_unique())
-            .collect(engine="streaming")
-            .item()
-        )  # fmt: skip
+
+def _tally(measure: str, frame: pl.LazyFrame, key: pl.Expr | None) -> pl.LazyFrame:
+    """People and records of ``frame`` per value of ``key`` (one row without a key)."""
+    counts = [pl.col("patient").n_unique().alias("patients"), pl.len().alias("records")]
+    grouped = frame.group_by(key.alias("key")).agg(counts) if key is not None else (
+        frame.select(pl.lit("").alias("key"), *counts)
+    )  # fmt: skip
+    return grouped.select(pl.lit(measure).alias("measure"), pl.col("key").cast(pl.String),
+                          pl.col("patients", "records").cast(pl.Int64))  # fmt: skip
+
+
+def _diagnosis_part(
+    frames: Mapping[str, pl.LazyFrame], prefixes: Mapping[str, Sequence[str]]
+) -> pl.LazyFrame:
+    """One part of the patients' diagnosis tallies: records per code status; people and
+    records with a valid ICD-10 code, per chapter, block and category, per chapter of the
+    primary and secondary diagnoses, and per code list; per vocabulary of the code columns;
+    per concept of a standard; and the people with any recognised code (a valid ICD-10 code,
+    a SNOMED or LOINC code, or a standard concept)."""
+    normal = _normalised(frames["diagnoses"]).collect(engine="streaming")  # read by each count
+    valid = normal.lazy().filter(pl.col("code_icd10").is_not_null())
+    status = normal.lazy().group_by(pl.col("code_status").alias("key")).agg(
+        pl.lit(0, pl.Int64).alias("patients"), pl.len().cast(pl.Int64).alias("records")
+    ).select(pl.lit("status").alias("measure"), "key", "patients", "records")  # fmt: skip
+    codes_held = valid.select("code_icd10").unique()
+    membership = codes_held.select(
+        "code_icd10",
+        pl.concat_list([
+            pl.when(pl.any_horizontal([pl.col("code_icd10").str.starts_with(p) for p in starts]))
+            .then(pl.lit(name)) for name, starts in prefixes.items()
+        ]).list.drop_nulls().alias("list") if prefixes else pl.lit([], pl.List(pl.String)).alias("list"),
+    ).explode("list").drop_nulls("list")  # fmt: skip
+    coded, concepts = frames["coded"], frames["concepts"]
+    standard = concepts.filter(pl.col("vocabulary").fill_null("") != "source")
+    recognised = pl.concat([
+        coded.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
+        valid.select("patient"), standard.select("patient"),
+    ])  # fmt: skip
+    named = concepts.group_by(pl.col("code").alias("key")).agg(
+        pl.col("patient").n_unique().cast(pl.Int64).alias("patients"),
+        pl.len().cast(pl.Int64).alias("records"), pl.col("name", "vocabulary").min(),
+    ).select(pl.lit("concept").alias("measure"), pl.all())  # fmt: skip
+    tallies = [
+        status,
+        _tally("valid", valid, None),
+        *[_tally(level, valid, pl.col(level)) for level in ("chapter", "block", "category")],
+        *[_tally(pos, valid.filter(pl.col("position") == pos), pl.col("chapter"))
+          for pos in ("primary", "secondary")],
+        _tally("list", valid.join(membership, on="code_icd10"), pl.col("list")),
+        _tally("vocabulary", coded, pl.col("vocabulary")),
+        _tally("recognised", recognised, None),
+        named,
+    ]  # fmt: skip
+    return pl.concat(tallies, how="diagonal_relaxed").select(
+        [pl.col(c).cast(t) for c, t in TALLY.items()]
+    )
+
+
+def _coded(ds: Dataset) -> tuple[Rows, ...]:
+    """(patient, vocabulary) for every diagnosis code of every code column, by its shape."""
+    pieces = []
+    for t in ds.table_names:
+        pid = ds.table_spec(t).first("patient_id")
+        if pid is None:
+            continue
+        for c in ds.table_spec(t).with_role("diagnosis_code"):
+            columns = (pl.col(pid).cast(pl.String).alias("patient"),
+                       patterns.vocabulary(pl.col(c)).alias("vocabulary"))  # fmt: skip
+            keep = pl.col("patient").is_not_null() & pl.col("vocabulary").is_not_null()
+            pieces.append(Rows(t, columns, keep))
+    return tuple(pieces)
+
+
+def _vocabularies(counted: Mapping[str, tuple[int, int]], small_cell: int) -> tuple[Count, ...]:
+    """Records and people per vocabulary of the code columns, most records first."""
     mix = []
-    for vocab, (people, records) in sorted(vocabularies.items(), key=lambda kv: (-kv[1][1], kv[0])):
+    for vocab, (people, records) in sorted(counted.items(), key=lambda kv: (-kv[1][1], kv[0])):
         shown = suppress(people, small_cell)
         mix.append(Count(vocab, None, None, shown, records if shown is not None else None))
-    return [pl.scan_parquet(w) for w in written], tuple(mix), recognised
+    return tuple(mix)
 
 
 #: A label with more levels than this is a measurement, not an outcome to count people by.
@@ -556,83 +558,62 @@ MAX_OUTCOME_LEVELS = 12
 def _outcomes(ds: Dataset, small_cell: int) -> dict[str, tuple[Count, ...]]:
     """People (rows where the table names no patient id) per value of each label column;
     the values of one label partition its people, so they are suppressed together."""
-    out: dict[str, tuple[Count, ...]] = {}
-    for t, c in ds.spec.columns_with_role("label"):
+    labels = ds.spec.columns_with_role("label")
+    if not labels:
+        return {}
+    inputs = {}
+    for i, (t, c) in enumerate(labels):
         pid = ds.table_spec(t).first("patient_id")
-        frame = ds.frame(t)
         # "0", "0.0" and 0.0 are one outcome (patterns.label_text), as readiness reads them.
-        value = patterns.label_text(pl.col(c), frame.collect_schema()[c])
-        labelled = frame.select(
-            value.alias("value"),
-            (pl.col(pid).cast(pl.String) if pid else pl.lit(None, pl.String)).alias("patient"),
-        )
-        counted = (
-            labelled.group_by("value").agg(pl.len().alias("records"))
-            .collect(engine="streaming").sort("value", nulls_last=True)
-        )  # fmt: skip
+        value = patterns.label_text(pl.col(c), ds.typed_schema(t)[c])
+        # Rows stand for people where the table names none (one row each).
+        patient = pl.col(pid) if pid else pl.col(ROW)
+        rows = Rows(t, (patient.cast(pl.String).alias("patient"), value.alias("value")))
+        inputs[f"{i}"] = Input((rows,), {"patient": pl.String(), "value": pl.String()})
+
+    def part(frames: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+        # A part holding more levels than an outcome has tells the whole column has them:
+        # one more than the limit is kept, not every value of a measurement.
+        return pl.concat([
+            _tally(name, frame, pl.col("value")).sort("key", nulls_last=True)
+            .head(MAX_OUTCOME_LEVELS + 1) for name, frame in frames.items()
+        ])  # fmt: skip
+
+    tallies = by_patient(ds, inputs, part).group_by("measure", "key").agg(
+        pl.col("patients", "records").sum()
+    )  # fmt: skip
+    out: dict[str, tuple[Count, ...]] = {}
+    for i, (t, c) in enumerate(labels):
+        counted = tallies.filter(pl.col("measure") == f"{i}").sort("key", nulls_last=True)
         if counted.height > MAX_OUTCOME_LEVELS:
             continue
-        if pid:
-            people = _people_per_value(labelled, counted["value"])
-            counted = counted.with_columns(pl.Series("people", people))
-        else:  # rows stand for people where the table names none (one row each)
-            counted = counted.with_columns(pl.col("records").alias("people"))
-        shown = suppress([int(n) for n in counted["people"]], small_cell)
+        shown = suppress([int(n) for n in counted["patients"]], small_cell)
         out[f"{t}.{c}"] = tuple(
-            Count(
-                str(v) if v is not None else "(missing)",
-                None,
-                None,
-                n,
-                int(r) if n is not None else None,
-            )
-            for v, n, r in zip(counted["value"], shown, counted["records"], strict=True)
-        )
+            Count(str(v) if v is not None else "(missing)", None, None, n,
+                  int(r) if n is not None else None)
+            for v, n, r in zip(counted["key"], shown, counted["records"], strict=True)
+        )  # fmt: skip
     return out
-
-
-def _people_per_value(labelled: pl.LazyFrame, values: pl.Series) -> list[int]:
-    """Distinct ``patient``s per value of ``values`` (at most 63, a missing value among
-    them) in ``labelled``. Each person's values are gathered as bits of one 64-bit mask, so
-    the group-by has one 64-bit key a person (a key of value and text id held 1.6 GB at 30M
-    records); parts of :data:`~medvalue.core._parts.PEOPLE_PART_ROWS` records."""
-    known = values.drop_nulls()
-    bits = [1 << i for i in range(known.len() + 1)]  # the last bit: a missing value
-    bit = look_up(pl.col("value"), known, bits[:-1], default=bits[-1], return_dtype=pl.UInt64)
-    person = pl.col("patient")
-    parts = _parts.count(labelled, _parts.PEOPLE_PART_ROWS)
-    order = bits[:-1] + ([bits[-1]] if values.null_count() else [])
-    held = [((pl.col("mask") & b) != 0).sum().alias(f"v{i}") for i, b in enumerate(order)]
-    totals = [0] * len(order)
-    for p in range(parts):
-        rows = _part(labelled, p, parts).select(person, bit.alias("bit"))
-        mask = pl.col("bit").bitwise_or().alias("mask")
-        sums = _parts.per_person(
-            rows, person, [mask], lambda people, extra: people.select(*held, *extra)
-        )
-        totals = [t + int(sums[f"v{i}"].item()) for i, t in enumerate(totals)]
-    return totals
 
 
 #: Concepts listed at most (the most common first).
 TOP_CONCEPTS = 50
 
 
-def _concepts(frame: pl.LazyFrame, small_cell: int) -> tuple[ConceptCount, ...]:
+def _concepts(ds: Dataset, tallies: pl.DataFrame, small_cell: int) -> tuple[ConceptCount, ...]:
+    """The most common concepts of a standard, named from its vocabulary where it has one."""
     counted = (
-        frame.group_by("code")
-        .agg(
-            pl.col("patient").n_unique().alias("patients"),
-            pl.len().alias("records"),
-            pl.col("name").drop_nulls().first(),
-            pl.col("vocabulary").drop_nulls().first(),
-        )
-        .sort(["patients", "code"], descending=[True, False])
+        tallies.filter(pl.col("measure") == "concept")
+        .sort(["patients", "key"], descending=[True, False])
         .head(TOP_CONCEPTS)
-        .collect()
     )
+    named = standards.concept_names(ds.raw, counted["key"].to_list())
     out = []
-    for code, patients, records, name, vocabulary in counted.iter_rows():
+    for code, patients, records, name, vocabulary in counted.select(
+        "key", "patients", "records", "name", "vocabulary"
+    ).iter_rows():
+        if vocabulary != "source" and code in named:
+            name, vocabulary = named[code]
         shown = suppress(int(patients), small_cell)
         out.append(
             ConceptCount(
@@ -642,35 +623,26 @@ def _concepts(frame: pl.LazyFrame, small_cell: int) -> tuple[ConceptCount, ...]:
     return tuple(out)
 
 
-def _diagnoses(ds: Dataset) -> pl.LazyFrame:
-    """(patient, code, position) for every ICD diagnosis code in every table, stacked
-    (empty when no column holds diagnosis codes)."""
-    parts = []
+def _diagnoses(ds: Dataset) -> Input:
+    """(patient, code, position) for every ICD diagnosis code in every table (no records
+    when no column holds diagnosis codes)."""
+    pieces = []
     for t in ds.table_names:
         tspec = ds.table_spec(t)
         pid = tspec.first("patient_id")
-        frame = ds.frame(t)
-        if pid is None:  # one row per patient when the table names no patient id
-            frame = frame.with_row_index("__row")
-            patient = pl.concat_str(pl.lit(f"{t}#"), pl.col("__row").cast(pl.String))
-        else:
-            patient = pl.col(pid).cast(pl.String)
+        # One row per patient when the table names no patient id.
+        patient = pl.col(pid).cast(pl.String) if pid else pl.concat_str(
+            pl.lit(f"{t}#"), pl.col(ROW).cast(pl.String)
+        )  # fmt: skip
         for c in tspec.icd_code_columns:
             position = tspec.columns[c].position or _position_from_table(tspec)
             keep = pl.col("code").is_not_null() & pl.col("patient").is_not_null()
             if tspec.columns[c].code_system == "mixed":  # the ICD rows of a mixed column
                 keep = keep & patterns.vocabulary(pl.col("code")).is_in(["ICD10", "ICD9"])
-            parts.append(
-                frame.select(
-                    patient.alias("patient"),
-                    pl.col(c).cast(pl.String).alias("code"),
-                    _position_expr(tspec, position).alias("position"),
-                ).filter(keep)
-            )
-    if not parts:
-        schema = {"patient": pl.String, "code": pl.String, "position": pl.String}
-        return pl.LazyFrame(schema=schema)
-    return pl.concat(parts)
+            columns = (patient.alias("patient"), pl.col(c).cast(pl.String).alias("code"),
+                       _position_expr(tspec, position).alias("position"))  # fmt: skip
+            pieces.append(Rows(t, columns, keep))
+    return Input(tuple(pieces), _DIAGNOSES)
 
 
 def _position_from_table(tspec: TableSpec) -> str | None:
@@ -716,129 +688,52 @@ def _titles(table: pl.DataFrame, level: str) -> dict[str, tuple[str | None, str 
     return {k: (en, zh) for k, en, zh in rows.iter_rows()}  # the code table, not data rows
 
 
-def _people_and_records(parts: Sequence[pl.LazyFrame], keys: Sequence[str]) -> pl.DataFrame:
-    """Distinct ``patient``s (``patients``) and rows (``records``) per value of ``keys``,
-    from ``parts`` that share no patient: counted a part at a time and added up, so memory
-    follows a part's people."""
-    counted = []
-    for part in parts:
-        exact = part.group_by(keys).agg(
-            pl.col("patient").n_unique().alias("patients"), pl.len().alias("records")
-        )
-        if part.collect_schema()["patient"].is_integer():  # numbered already: exact and cheap
-            counted.append(exact.collect(engine="streaming"))
-            continue
-        # Text ids: each person as a 64-bit key, checked by a second hash (core/_parts).
-        person = pl.col("patient")
-        per_person = part.group_by(*keys, _parts.id_key(person).alias("\x1fkey")).agg(
-            pl.len().alias("records"), _parts.collided(_parts.id_check(person)).alias("\x1fclash")
-        )
-        table = (
-            per_person.group_by(keys)
-            .agg(pl.len().alias("patients"), pl.col("records").sum(), pl.col("\x1fclash").any())
-            .collect(engine="streaming")
-        )
-        if table["\x1fclash"].any():
-            table = exact.collect(engine="streaming")
-        counted.append(table.select(*keys, "patients", "records"))
-    return (
-        pl.concat(counted, how="vertical_relaxed")
-        .group_by(keys)
-        .agg(pl.col("patients", "records").sum())
-    )
-
-
 def _counts(
-    valid: Sequence[pl.LazyFrame],
-    level: str,
+    counted: Mapping[str, tuple[int, int]],
     small_cell: int,
     titles: Mapping[str, tuple[str | None, str | None]],
     order: Sequence[str] | None = None,
     total: int | None = None,
 ) -> tuple[Count, ...]:
-    counted = _people_and_records(valid, [level]).select(level, "patients", "records")
-    rows = {k: (int(p), int(r)) for k, p, r in counted.iter_rows() if k is not None}
-    keys = list(order) if order else sorted(rows)
-    people = [rows.get(k, (0, 0))[0] for k in keys]
+    """People and records per key of ``counted``, suppressed (see below), titled."""
+    keys = list(order) if order else sorted(counted)
+    people = [counted.get(k, (0, 0))[0] for k in keys]
     # Where every patient falls in exactly one key (one diagnosis each), the counts add up
     # to the shown total: suppress them as a partition, so no hidden one is a difference.
     partition = total is not None and sum(people) == total
     kept = suppress(people, small_cell) if partition else [suppress(n, small_cell) for n in people]
     out = []
     for k, shown in zip(keys, kept, strict=True):
-        r = rows.get(k, (0, 0))[1]
+        r = counted.get(k, (0, 0))[1]
         en, zh = titles.get(k, (None, None))
         out.append(Count(k, en, zh, shown, r if shown is not None else None))
     return tuple(out)
 
 
-def _cohorts(
-    valid: Sequence[pl.LazyFrame], lists: Mapping[str, Any], small_cell: int
-) -> tuple[Count, ...]:
-    """Patients per named code list: list membership is decided once per distinct code."""
-    if not lists:
-        return ()
-    distinct = pl.concat(valid).select("code_icd10").unique().collect(engine="streaming")
-    membership = (
-        distinct.select(
-            "code_icd10",
-            pl.concat_list(
-                [
-                    pl.when(
-                        pl.any_horizontal(
-                            [
-                                pl.col("code_icd10").str.starts_with(str(p).upper())
-                                for p in spec["prefixes"]
-                            ]
-                        )
-                    ).then(pl.lit(name))
-                    for name, spec in lists.items()
-                ]
-            )
-            .list.drop_nulls()
-            .alias("list"),
-        )
-        .explode("list")
-        .drop_nulls("list")
-    )
-    members = [v.join(membership.lazy(), on="code_icd10") for v in valid]
-    counted = dict(
-        _people_and_records(members, ["list"]).select("list", "patients").iter_rows()
-    )  # one row per code list
-    return tuple(
-        Count(
-            name,
-            spec.get("en"),
-            spec.get("zh"),
-            suppress(int(counted.get(name, 0)), small_cell),
-            None,
-        )
-        for name, spec in lists.items()
-    )
-
-
 def _pairs(
-    valid: Sequence[pl.LazyFrame], small_cell: int
+    ds: Dataset, categories: Mapping[str, tuple[int, int]], small_cell: int
 ) -> tuple[tuple[str, str, int | None], ...]:
     """The most frequent pairs among the 30 commonest categories recorded for one patient.
 
     Each patient's categories become a bit mask; patients sharing a mask are counted once,
     so the pair counts come from a few thousand masks instead of a self-join of patients.
     """
-    top = (
-        _people_and_records(valid, ["category"])
-        .sort(["patients", "category"], descending=[True, False]).head(30)["category"].to_list()
-    )  # fmt: skip
+    top = sorted(categories, key=lambda k: (-categories[k][0], k))[:30]
     if len(top) < 2:
         return ()
-    bit = look_up(pl.col("category"), {c: 1 << i for i, c in enumerate(top)},
-                  return_dtype=pl.UInt64)  # fmt: skip
-    masks = pl.concat([
-        v.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
-        .group_by("patient").agg(pl.col("bit").sum().alias("mask"))
-        .group_by("mask").agg(pl.len().alias("n")).collect(engine="streaming")
-        for v in valid
-    ]).group_by("mask").agg(pl.col("n").sum())  # fmt: skip
+    bits = {c: 1 << i for i, c in enumerate(top)}
+
+    def part(frames: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+        bit = look_up(pl.col("category"), bits, return_dtype=pl.UInt64)
+        valid = _normalised(frames["diagnoses"]).filter(pl.col("code_icd10").is_not_null())
+        return (
+            valid.select("patient", bit.alias("bit")).drop_nulls("bit").unique()
+            .group_by("patient").agg(pl.col("bit").sum().alias("mask"))
+            .group_by("mask").agg(pl.len().cast(pl.Int64).alias("n"))
+        )  # fmt: skip
+
+    inputs = {"diagnoses": _diagnoses(ds)}
+    masks = by_patient(ds, inputs, part).group_by("mask").agg(pl.col("n").sum())
     has = [(pl.col("mask") // (1 << i)) % 2 == 1 for i in range(len(top))]
     exprs = [
         pl.col("n").filter(has[i] & has[j]).sum().alias(f"{i},{j}")
@@ -873,56 +768,57 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
     if t is None:
         return Demographics((), (), (), (), (), years), _EMPTY_PYRAMID
     tspec = ds.table_spec(t)
-    pid = tspec.first("patient_id")
-    frame = ds.frame(t)
-    age = _age_expr(ds, t)
-    sex = tspec.first("sex")
+    pid, sex, region = tspec.first("patient_id"), tspec.first("sex"), tspec.first("region")
     assert sex is not None  # _person_table chose a table with a sex column
-    cols = [
+    people = Rows(t, (
+        (pl.col(pid) if pid else pl.col(ROW)).cast(pl.String).alias("patient"),
         patterns.canonical_sex(pl.col(sex)).fill_null("U").alias("sex"),
-        age.alias("age"),
-    ]
-    region = tspec.first("region")
-    if region:
-        cols.append(pl.col(region).cast(pl.String).alias("region"))
-    people = frame.select(
-        (pl.col(pid).cast(pl.String) if pid else pl.int_range(pl.len()).cast(pl.String)).alias(
-            "patient"
-        ),
-        *cols,
-    ).filter(pl.col("patient").is_not_null())
+        _age_expr(ds, t).alias("age"),
+        (pl.col(region) if region else pl.lit(None)).cast(pl.String).alias("region"),
+    ), keep=pl.col("patient").is_not_null())  # fmt: skip
+    person = {"patient": pl.String(), "sex": pl.String(), "age": pl.Float64(),
+              "region": pl.String()}  # fmt: skip
+    inputs = {"people": Input((people,), person)}
+    # The youngest age recorded elsewhere (e.g. at admission in the encounters table), else
+    # the age at the last recorded event, when the person table has birth dates only.
     elsewhere = _ages_elsewhere(ds, t) if pid else None
-    if elsewhere is None and pid:
-        elsewhere = _age_at_last_record(ds, t)
-    band = _band_expr(pl.col("age"))
-    broad = _broad_expr(pl.col("age"))
-    # People per combination of sex, band and region: a few hundred rows, not one per person.
+    if elsewhere is not None:
+        inputs["ages"] = Input((elsewhere,), {"patient": pl.String(), "age": pl.Float64()})
+    elif pid and (dated := _age_at_last_record(ds, t)) is not None:
+        births, events = dated
+        inputs["births"] = Input((births,), {"patient": pl.String(), "at": pl.Datetime("us")})
+        inputs["events"] = Input(events, {"patient": pl.String(), "at": pl.Datetime("us")})
     kept = ["sex", "band", "broad", *(["region"] if region else [])]
-    counted = []
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as scratch:
-        # Typed once into private copies that each part of the patients then scans.
-        people = _parts.copy_to(people, Path(scratch) / "people.parquet")
-        if elsewhere is not None:  # e.g. age at admission in the encounters table
-            elsewhere = _parts.copy_to(elsewhere, Path(scratch) / "elsewhere.parquet")
-        parts = _parts.count(people, PART_ROWS)
-        for p in range(parts):
-            # One row per patient: the first record's sex, the youngest recorded age.
-            per = _part(people, p, parts).group_by("patient").agg(
-                pl.col("sex").first(), pl.col("age").min(),
-                *([pl.col("region").first()] if region else []),
-            )  # fmt: skip
-            if elsewhere is not None:
-                per = per.join(_part(elsewhere, p, parts), on="patient", how="left").select(
-                    pl.exclude("age", "age_elsewhere"),
-                    pl.coalesce("age", "age_elsewhere").alias("age"),
-                )
-            counted.append(
-                per.with_columns(band.alias("band"), broad.alias("broad"))
-                .group_by(kept)
-                .agg(pl.len().alias(_PEOPLE))
-                .collect(engine="streaming")
+
+    def part(frames: Mapping[str, pl.LazyFrame]) -> pl.LazyFrame:
+        # One row per patient: the first record's sex and region, the youngest recorded age.
+        per = (
+            frames["people"]
+            .group_by("patient")
+            .agg(pl.col("sex").first(), pl.col("age").min(), pl.col("region").first())
+        )
+        if "ages" in frames:
+            other = frames["ages"].group_by("patient").agg(pl.col("age").min().alias("other"))
+        elif "births" in frames:
+            last = frames["events"].group_by("patient").agg(pl.col("at").max().alias("last"))
+            born = frames["births"].unique("patient", keep="first", maintain_order=True)
+            other = born.join(last, on="patient", how="inner").select(
+                "patient", ((pl.col("last") - pl.col("at")).dt.total_days() / 365.25).alias("other")
             )
-    df = pl.concat(counted).group_by(kept).agg(pl.col(_PEOPLE).sum())
+        else:
+            other = None
+        if other is not None:
+            per = per.join(other, on="patient", how="left").with_columns(
+                pl.coalesce("age", "other").alias("age")
+            )
+        return (
+            per.with_columns(_band_expr(pl.col("age")).alias("band"),
+                             _broad_expr(pl.col("age")).alias("broad"))
+            .group_by(kept).agg(pl.len().cast(pl.Int64).alias(_PEOPLE))
+        )  # fmt: skip
+
+    # People per combination of sex, band and region: a few hundred rows, not one per person.
+    df = by_patient(ds, inputs, part).group_by(kept).agg(pl.col(_PEOPLE).sum())
     by_sex = _partition(df, "sex", small_cell, order=("F", "M", "U"))
     bands = _partition(df, "band", small_cell, order=_band_labels())
     broad_counts = _partition(
@@ -943,33 +839,29 @@ def _demographics(ds: Dataset, small_cell: int) -> tuple[Demographics, pl.DataFr
     return Demographics(by_sex, bands, broad_counts, pyramid, regions, years), exact
 
 
-def _ages_elsewhere(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
-    """The youngest age per patient from another table that records age (or can compute it)."""
+def _ages_elsewhere(ds: Dataset, person_table: str) -> Rows | None:
+    """(patient, age) from another table that records age (or can compute it)."""
     for t in ds.table_names:
         tspec = ds.table_spec(t)
         pid = tspec.first("patient_id")
         if t == person_table or pid is None:
             continue
-        age = _age_expr(ds, t)
         if tspec.first("age") or (tspec.first("birth_date") and tspec.first("admission_date")):
-            return (
-                ds.frame(t)
-                .select(pl.col(pid).cast(pl.String).alias("patient"), age.alias("age_elsewhere"))
-                .group_by("patient")
-                .agg(pl.col("age_elsewhere").min())
-            )
+            columns = (pl.col(pid).cast(pl.String).alias("patient"), _age_expr(ds, t).alias("age"))
+            return Rows(t, columns)
     return None
 
 
-def _age_at_last_record(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
-    """Age at the last recorded visit, procedure or event in any table, when the person
-    table has birth dates but no event date of its own (an OMOP person, a FHIR Patient).
-    The last, not the first: an OMOP observation period starts at birth."""
+def _age_at_last_record(ds: Dataset, person_table: str) -> tuple[Rows, tuple[Rows, ...]] | None:
+    """The person table's (patient, birth date) and every other table's (patient, date of a
+    visit, procedure or event), for the age at the last recorded one when the person table
+    has birth dates but no event date of its own (an OMOP person, a FHIR Patient). The last,
+    not the first: an OMOP observation period starts at birth."""
     tspec = ds.table_spec(person_table)
     pid, birth = tspec.first("patient_id"), tspec.first("birth_date")
     if pid is None or birth is None:
         return None
-    dated = []
+    events = []
     for t in ds.table_names:
         ts = ds.table_spec(t)
         other_pid = ts.first("patient_id")
@@ -977,18 +869,13 @@ def _age_at_last_record(ds: Dataset, person_table: str) -> pl.LazyFrame | None:
             continue
         for role in ("admission_date", "procedure_date", "event_date"):
             for when in ts.with_role(role):
-                dated.append(ds.frame(t).select(pl.col(other_pid).cast(pl.String).alias("patient"),
-                                                pl.col(when).cast(pl.Datetime("us")).alias("first")))  # fmt: skip
-    if not dated:
+                events.append(Rows(t, (pl.col(other_pid).cast(pl.String).alias("patient"),
+                                       pl.col(when).cast(pl.Datetime("us")).alias("at"))))  # fmt: skip
+    if not events:
         return None
-    last = pl.concat(dated).group_by("patient").agg(pl.col("first").max().alias("last"))
-    births = ds.frame(person_table).select(
-        pl.col(pid).cast(pl.String).alias("patient"), pl.col(birth).cast(pl.Datetime("us")).alias("birth")
-    ).unique("patient", keep="first")  # fmt: skip
-    age = (pl.col("last") - pl.col("birth")).dt.total_days() / 365.25
-    return births.join(last, on="patient", how="inner").select(
-        "patient", age.alias("age_elsewhere")
-    )
+    births = Rows(person_table, (pl.col(pid).cast(pl.String).alias("patient"),
+                                 pl.col(birth).cast(pl.Datetime("us")).alias("at")))  # fmt: skip
+    return births, tuple(events)
 
 
 def _age_expr(ds: Dataset, t: str) -> pl.Expr:
@@ -1065,7 +952,7 @@ def _partition(
 
 def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
     """Records and patients by calendar year of the first event date of each table."""
-    parts = []
+    pieces = []
     for t in ds.table_names:
         tspec = ds.table_spec(t)
         when = (
@@ -1075,22 +962,17 @@ def _years(ds: Dataset, small_cell: int) -> tuple[Count, ...]:
         )
         pid = tspec.first("patient_id")
         if when and pid:
-            parts.append(
-                ds.frame(t).select(
-                    pl.col(when).dt.year().alias("year"),
-                    pl.col(pid).cast(pl.String).alias("patient"),
-                )
-            )
-    if not parts:
+            columns = (pl.col(when).dt.year().alias("year"),
+                       pl.col(pid).cast(pl.String).alias("patient"))  # fmt: skip
+            pieces.append(Rows(t, columns, pl.col("year").is_between(1900, dt.date.today().year)))
+    if not pieces:
         return ()
-    dated = pl.concat(parts).filter(pl.col("year").is_between(1900, dt.date.today().year))
-    with _parts.private_copy(dated) as copy:  # typed once, then read a part at a time
-        n = _parts.count(copy, PART_ROWS)
-        counted = (
-            _people_and_records([_part(copy, p, n) for p in range(n)], ["year"])
-            .select("year", "patients", "records")
-            .sort("year")
-        )
+    inputs = {"dated": Input(tuple(pieces), {"year": pl.Int32(), "patient": pl.String()})}
+    counted = (
+        by_patient(ds, inputs, lambda f: _tally("year", f["dated"], pl.col("year")))
+        .group_by("key").agg(pl.col("patients", "records").sum())
+        .sort(pl.col("key").cast(pl.Int32))
+    )  # fmt: skip
     out = []
     for year, p, r in counted.iter_rows():  # one row per year
         shown = suppress(int(p), small_cell)

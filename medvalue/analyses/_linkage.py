@@ -25,6 +25,7 @@ from medvalue.analyses._identifiers import scan_identifiers
 from medvalue.core import _patterns as patterns
 from medvalue.core._errors import ColumnError, ParameterError
 from medvalue.core._keys import hmac_hex
+from medvalue.read._by_patient import stacked
 from medvalue.read._dataset import Dataset
 
 #: Linkage keys a pool can name, as their fields.
@@ -291,7 +292,9 @@ def _people(
 
 def _site_diagnoses(ds: Dataset, people: pl.DataFrame) -> pl.DataFrame:
     found = (
-        _diagnoses(ds).select(pl.col("patient").alias(PERSON), "code").collect(engine="streaming")
+        stacked(ds, _diagnoses(ds))
+        .select(pl.col("patient").alias(PERSON), "code")
+        .collect(engine="streaming")
     )
     return found.join(people.select(PERSON, LINK), on=PERSON, how="inner").select(LINK, "code")
 

@@ -10,7 +10,7 @@ values that failed to parse instead of silently losing them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -299,6 +299,10 @@ class Dataset:
         read = list(dict.fromkeys(columns.values()))
         return _spark.map_batches(self.spark_frame(name), typed, schema, columns=read)
 
+    def typed_schema(self, name: str) -> pl.Schema:
+        """The schema of :meth:`frame` (read off the first rows: also for Spark tables)."""
+        return self.typed(name, self.raw.table(name).frame.head(0)).collect_schema()
+
     def frame(self, name: str) -> pl.LazyFrame:
         """The typed view: placeholders are null, numbers and dates are parsed."""
         return self.typed(name, self.raw_frame(name))
@@ -318,10 +322,10 @@ class Dataset:
         )
         return self.typed(name, picked).collect(engine="streaming")
 
-    def typed(self, name: str, rows: pl.LazyFrame) -> pl.LazyFrame:
+    def typed(self, name: str, rows: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
         """``rows`` of table ``name`` (its raw columns, any of its rows) typed as
-        :meth:`frame` types the whole table."""
-        return rows.select([p.typed() for p in self.plans[name].values()])
+        :meth:`frame` types the whole table, with the extra columns ``keep`` as they are."""
+        return rows.select(*keep, *[p.typed() for p in self.plans[name].values()])
 
 
 def load_dataset(

@@ -35,6 +35,7 @@ import polars as pl
 
 from medvalue.core._config import PACKAGE_DATA
 from medvalue.core._errors import InputError, MedvalueError
+from medvalue.read._rows import ROW
 from medvalue.read._tables import SUPPORTED_SUFFIXES, RawData, Table
 
 PREFIX = "spark:"
@@ -416,6 +417,74 @@ def per_key(
     return collect(_map_in_arrow(shuffled, run, arrow_out))
 
 
+def with_row_ids(sdf: Frame) -> Frame:
+    """``sdf`` with :data:`~medvalue.read._rows.ROW`: Spark's monotonically increasing id,
+    increasing in the order the table is read, so rows keep their order after a shuffle."""
+    from pyspark.sql import functions as F
+
+    return sdf.withColumn(ROW, F.monotonically_increasing_id())
+
+
+def co_partitioned(
+    inputs: Mapping[str, Sequence[Frame]],
+    schemas: Mapping[str, Mapping[str, pl.DataType]],
+    key: str,
+    fn: Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame],
+    rows: int,
+) -> pl.DataFrame:
+    """``fn`` run per shuffle partition on several inputs partitioned alike by ``key``.
+
+    Each input is a list of frames with the columns of its schema (``key`` among them) and
+    :data:`ROW`; they are stacked, and all inputs shuffled together so that rows of equal
+    ``key`` (a patient), whichever input they belong to, share a partition of at most about
+    :data:`PARTITION_ROWS` of the ``rows``. ``fn`` gets each input's rows of the partition in
+    their tables' order (as polars frames of its schema) and gives a small table; the
+    partitions' tables are stacked."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    names = list(inputs)
+    # Each input's columns travel under names of their own, so types never clash.
+    slots = [(i, c, t) for i, n in enumerate(names) for c, t in schemas[n].items()]
+    spark_types = {(i, c): _spark_schema(_arrow_schema({c: t}))[0].dataType for i, c, t in slots}
+    wide = []
+    for i, n in enumerate(names):
+        for j, sdf in enumerate(inputs[n]):
+            cols = [F.lit(i).alias("\x1finput"), F.lit(j).alias("\x1fpiece"), _col(ROW),
+                    _col(key).alias("\x1fkey")]  # fmt: skip
+            for k, c, _ in slots:
+                value = _col(c) if k == i else F.lit(None).cast(spark_types[(k, c)])
+                cols.append(value.alias(f"{k}\x1f{c}"))
+            wide.append(sdf.select(*cols))
+    empty = {n: pl.DataFrame(schema=dict(schemas[n])).lazy() for n in names}
+    out_schema = fn(empty).collect_schema()
+    if not wide:
+        return pl.DataFrame(schema=out_schema)
+    arrow_out = _arrow_schema(out_schema)
+
+    def run(batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
+        frames = list(batches)
+        if not frames:
+            return
+        held = pl.concat(frames, how="vertical_relaxed").sort("\x1finput", "\x1fpiece", ROW)
+        given = {
+            n: held.filter(pl.col("\x1finput") == i)
+            .select([pl.col(f"{i}\x1f{c}").alias(c) for c in schemas[n]])
+            .cast(dict(schemas[n]), strict=False)
+            .lazy()
+            for i, n in enumerate(names)
+        }
+        yield from _to_batches(fn(given).collect(), arrow_out)
+
+    union = reduce(lambda a, b: a.unionByName(b), wide)
+    parts = max(int(union.sparkSession.conf.get("spark.sql.shuffle.partitions")),
+                -(-rows // PARTITION_ROWS))  # fmt: skip
+    shuffled = union.repartition(parts, F.col("\x1fkey"))
+    result = collect(_map_in_arrow(shuffled, run, arrow_out))
+    return result.cast(dict(out_schema), strict=False)
+
+
 #: Columns counted by value in one Spark job when the table is text (one scan of the file,
 #: each row expanded once per column).
 VALUE_COUNT_BATCH = 32
@@ -514,6 +583,13 @@ def without_rows_equal(sdf: Frame, column: str, text: str) -> Frame:
 
     same = F.lower(_col(column).cast("string")) == text
     return sdf.where(~F.coalesce(same, F.lit(False)))
+
+
+def rows_where_in(
+    sdf: Frame, column: str, values: Sequence[Any], columns: Sequence[str]
+) -> pl.DataFrame:
+    """``columns`` of the rows whose ``column`` is one of ``values`` (a few: a look-up)."""
+    return collect(_project(sdf.where(_col(column).isin(list(values))), columns))
 
 
 def rows(sdf: Frame) -> int:

@@ -92,6 +92,9 @@ class RawData:
     version: str | None = None
     #: Vocabulary tables (e.g. OMOP ``concept``) kept for look-ups, not analysed as data.
     lookups: Mapping[str, pl.LazyFrame] = field(default_factory=dict, repr=False)
+    #: The same vocabulary tables as Spark DataFrames, when they stay in Spark (``lookups``
+    #: then holds their first rows only).
+    spark_lookups: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def table(self, name: str) -> Table:
         for table in self.tables:

@@ -8,11 +8,11 @@ coverage, privacy, readiness, pricing, refine and reports work on it unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-import polars as pl
-
 from medvalue.core._errors import InputError
+from medvalue.read._rows import Rows
 from medvalue.read._spec import DatasetSpec
 from medvalue.read._tables import RawData
 from medvalue.read.standards import _fhir as fhir
@@ -62,11 +62,18 @@ def spec(raw: RawData, inferred: DatasetSpec) -> DatasetSpec:
     return inferred
 
 
-def concepts(raw: RawData) -> pl.LazyFrame | None:
+def concept_rows(raw: RawData) -> Rows | None:
     """(patient, code, name, vocabulary) per diagnosis record in the standard's own terms
-    (OMOP concepts, FHIR codings), for coverage when the codes are not ICD-10."""
+    (OMOP concepts, FHIR codings), for coverage when the codes are not ICD-10; vocabulary
+    ``source`` marks a code that is no concept of the standard (an OMOP source value)."""
     if raw.standard == "omop":
-        return omop.concepts(raw)
+        return omop.concept_rows(raw)
     if raw.standard == "fhir":
-        return fhir.concepts(raw)
+        return fhir.concept_rows(raw)
     return None
+
+
+def concept_names(raw: RawData, codes: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+    """(name, vocabulary) of the concepts ``codes`` from the standard's vocabulary tables
+    (OMOP's concept table; FHIR codings carry their names, so none)."""
+    return omop.concept_names(raw, codes) if raw.standard == "omop" else {}

@@ -29,6 +29,7 @@ import polars as pl
 
 from medvalue.core._errors import InputError
 from medvalue.core._files import cache_dir, write_atomic
+from medvalue.read._rows import Rows
 from medvalue.read._spec import ColumnSpec, DatasetSpec, Link, TableSpec
 from medvalue.read._tables import RawData, ReadNote, Table
 
@@ -481,7 +482,7 @@ def _system_of(frame: pl.LazyFrame) -> str:
     return "source"
 
 
-def concepts(raw: RawData) -> pl.LazyFrame | None:
+def concept_rows(raw: RawData) -> Rows | None:
     """(patient, code, name, vocabulary) per condition: the first coding, named by its display."""
     table = next((t for t in raw.tables if t.name == "condition"), None)
     if table is None:
@@ -491,9 +492,12 @@ def concepts(raw: RawData) -> pl.LazyFrame | None:
         .when(pl.col("system").is_in(ICD10_SYSTEMS)).then(pl.lit("ICD10"))
         .otherwise(pl.col("system").str.replace(r"^.*/", ""))
     )  # fmt: skip
-    return table.frame.select(
-        pl.col("patient_id").alias("patient"),
-        pl.col("code"),
-        pl.col("display").alias("name"),
+    columns = (
+        pl.col("patient_id").cast(pl.String).alias("patient"),
+        pl.col("code").cast(pl.String),
+        pl.col("display").cast(pl.String).alias("name"),
         vocabulary.alias("vocabulary"),
-    ).filter(pl.col("code").is_not_null() & pl.col("patient").is_not_null())
+    )
+    return Rows(
+        "condition", columns, pl.col("code").is_not_null() & pl.col("patient").is_not_null()
+    )

@@ -13,9 +13,10 @@ The CDM's column definitions: https://ohdsi.github.io/CommonDataModel/ (v5.3 and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -23,6 +24,7 @@ from medvalue.core import _patterns as patterns
 from medvalue.core._errors import InputError
 from medvalue.core._patterns import share
 from medvalue.read import _spark
+from medvalue.read._rows import Rows
 from medvalue.read._spec import ColumnSpec, DatasetSpec, Link, TableSpec
 from medvalue.read._tables import SUPPORTED_SUFFIXES, RawData, ReadNote, Table, read_tables
 
@@ -204,12 +206,15 @@ def assemble(found: Mapping[str, Table], shown: str) -> RawData:
     as look-ups, other tables noted."""
     tables: list[Table] = []
     lookups: dict[str, pl.LazyFrame] = {}
+    spark_lookups: dict[str, Any] = {}
     notes: list[ReadNote] = []
     skipped = []
     for name in sorted(found):
         table = found[name]
         if name in LOOKUPS:
             lookups[name] = _lower(table.frame)
+            if table.spark is not None:
+                spark_lookups[name] = _spark.lowered(table.spark)
         elif name in TABLES:
             tables.append(_clean_table(name, table))
         elif name in OTHER_CDM_TABLES:
@@ -231,7 +236,8 @@ def assemble(found: Mapping[str, Table], shown: str) -> RawData:
         i = next((i for i, t in enumerate(tables) if t.name == "person"), 0)
         tables[i] = replace(tables[i], notes=tables[i].notes + tuple(notes))
     version = _version(found, tables)
-    return RawData(shown, "omop", tuple(tables), standard="omop", version=version, lookups=lookups)
+    return RawData(shown, "omop", tuple(tables), standard="omop", version=version,
+                   lookups=lookups, spark_lookups=spark_lookups)  # fmt: skip
 
 
 def _read_duckdb(p: Path, shown: str) -> dict[str, Table]:
@@ -413,41 +419,51 @@ def _code_system(frame: pl.LazyFrame, column: str) -> str:
     return "mixed"
 
 
-def concepts(raw: RawData) -> pl.LazyFrame | None:
-    """(patient, code, name, vocabulary) per condition record: the condition concept, named
-    from the concept table when present, else the source value."""
+def concept_rows(raw: RawData) -> Rows | None:
+    """(patient, code, name, vocabulary) per condition record: the condition concept (named
+    later from the concept table, :func:`concept_names`), else the source value (vocabulary
+    ``source``). Concept 0 means "no matching concept": the source value is all there is."""
     table = next((t for t in raw.tables if t.name == "condition_occurrence"), None)
     if table is None:
         return None
     cols = table.frame.collect_schema().names()
     if "condition_concept_id" not in cols:
         return None
-    frame = table.frame.select(
+    concept_id = pl.col("condition_concept_id").cast(pl.Int64, strict=False)
+    is_concept = concept_id.fill_null(0) != 0
+    source = (pl.col("condition_source_value").cast(pl.String) if "condition_source_value" in cols
+              else pl.lit(None, dtype=pl.String))  # fmt: skip
+    columns = (
         pl.col("person_id").cast(pl.String).alias("patient"),
-        pl.col("condition_concept_id").cast(pl.Int64, strict=False).alias("concept_id"),
-        (pl.col("condition_source_value").cast(pl.String) if "condition_source_value" in cols
-         else pl.lit(None, dtype=pl.String)).alias("source"),
-    ).filter(pl.col("patient").is_not_null())  # fmt: skip
-    concept = raw.lookups.get("concept")
-    if concept is not None and {"concept_id", "concept_name", "vocabulary_id"} <= set(
-        concept.collect_schema().names()
+        pl.coalesce(pl.when(is_concept).then(concept_id.cast(pl.String)), source).alias("code"),
+        pl.lit(None, dtype=pl.String).alias("name"),
+        pl.when(is_concept).then(pl.lit(None, dtype=pl.String)).otherwise(pl.lit("source"))
+        .alias("vocabulary"),
+    )  # fmt: skip
+    keep = pl.col("patient").is_not_null() & pl.col("code").is_not_null()
+    return Rows("condition_occurrence", columns, keep)
+
+
+def concept_names(raw: RawData, codes: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+    """(name, vocabulary) of each of the concept ids ``codes`` found in the concept table."""
+    ids = [int(c) for c in codes if c.isdigit()]
+    wanted = ["concept_id", "concept_name", "vocabulary_id"]
+    if not ids:
+        return {}
+    if "concept" in raw.spark_lookups:
+        found = _spark.rows_where_in(raw.spark_lookups["concept"], "concept_id", ids, wanted)
+    elif "concept" in raw.lookups and set(wanted) <= set(
+        raw.lookups["concept"].collect_schema().names()
     ):
-        names = concept.select(
-            pl.col("concept_id").cast(pl.Int64, strict=False),
-            pl.col("concept_name").cast(pl.String).alias("name"),
-            pl.col("vocabulary_id").cast(pl.String).alias("vocabulary"),
-        )
-        frame = frame.join(names, on="concept_id", how="left")
+        found = raw.lookups["concept"].select(wanted).filter(
+            pl.col("concept_id").cast(pl.Int64, strict=False).is_in(ids)
+        ).collect()  # fmt: skip
     else:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("name"),
-                                   pl.lit(None, dtype=pl.String).alias("vocabulary"))  # fmt: skip
-    # Concept 0 means "no matching concept": the source value is all there is.
-    code = pl.when(pl.col("concept_id").fill_null(0) != 0).then(
-        pl.col("concept_id").cast(pl.String)
-    )
-    return frame.select(
-        "patient",
-        pl.coalesce(code, pl.col("source")).alias("code"),
-        pl.when(pl.col("concept_id").fill_null(0) != 0).then(pl.col("name")).alias("name"),
-        pl.when(pl.col("concept_id").fill_null(0) != 0).then(pl.col("vocabulary")).otherwise(pl.lit("source")).alias("vocabulary"),
-    ).filter(pl.col("code").is_not_null())  # fmt: skip
+        return {}
+    named: dict[str, tuple[str | None, str | None]] = {}
+    for concept_id, name, vocabulary in found.iter_rows():  # one row per concept asked for
+        key = str(int(concept_id))
+        if key not in named:
+            named[key] = (None if name is None else str(name),
+                          None if vocabulary is None else str(vocabulary))  # fmt: skip
+    return named

@@ -1,0 +1,135 @@
+"""Reductions over a dataset's records grouped by patient, on one machine or on Spark alike.
+
+Counting people per value (per ICD-10 chapter, age band, year, outcome) needs each person's
+records together. An analysis states which records it reads, as :class:`Rows` (named polars
+expressions over a table's typed columns), and a reduction of one part of the patients to a
+small table; :func:`by_patient` splits the patients into parts that share no one and stacks
+the parts' tables, which the analysis then adds up:
+
+- on one machine the records are typed once into private Parquet copies and the parts are
+  split by a hash of the patient (memory follows a part);
+- on Spark the records are typed in the executors and shuffled by patient, and the reduction
+  runs in each partition (:func:`medvalue.read._spark.co_partitioned`): only its small tables
+  reach the driver.
+
+Within a part, each input's records keep their tables' order, so "the first record" means the
+same on both engines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from medvalue.core import _parts
+from medvalue.core._files import cache_dir
+from medvalue.read import _spark
+from medvalue.read._dataset import Dataset
+from medvalue.read._rows import ROW, Rows
+
+#: The column every input names its patient by.
+PATIENT = "patient"
+#: Records a part holds at most, about.
+PART_ROWS = 2_500_000
+
+
+@dataclass(frozen=True)
+class Input:
+    """The records ``pieces`` stacked, as ``schema`` (which names :data:`PATIENT`)."""
+
+    pieces: tuple[Rows, ...]
+    schema: Mapping[str, pl.DataType]
+
+
+Reduction = Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame]
+
+
+def by_patient(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl.DataFrame:
+    """``reduce`` run on each part of the patients (each input's records of those patients,
+    by name), the parts' tables stacked. A patient is in exactly one part, so counts of
+    people add up over the parts."""
+    if ds.on_spark:
+        return _on_spark(ds, inputs, reduce)
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
+        copies = {
+            name: _parts.copy_to(stacked(ds, given), Path(folder) / f"{i}.parquet")
+            for i, (name, given) in enumerate(inputs.items())
+        }
+        rows = sum(
+            int(c.select(pl.len()).collect(engine="streaming").item()) for c in copies.values()
+        )
+        parts = _parts.parts_of(rows, PART_ROWS)
+        person = pl.col(PATIENT)
+        return pl.concat(
+            [
+                reduce({n: _parts.part(c, person, p, parts) for n, c in copies.items()}).collect(
+                    engine="streaming"
+                )
+                for p in range(parts)
+            ],
+            how="vertical_relaxed",
+        )
+
+
+def stacked(ds: Dataset, given: Input) -> pl.LazyFrame:
+    """``given``'s records of a dataset on one machine, as one lazy frame."""
+    frames = [_selected(ds, rows, given.schema) for rows in given.pieces]
+    return pl.concat(frames) if frames else pl.LazyFrame(schema=dict(given.schema))
+
+
+def _selected(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    raw = ds.raw_frame(rows.table)
+    if _reads_row(rows):
+        raw = raw.with_row_index(ROW)
+    typed = ds.typed(rows.table, raw, keep=[ROW] if _reads_row(rows) else [])
+    return _shaped(typed, rows, schema)
+
+
+def _shaped(
+    typed: pl.LazyFrame, rows: Rows, schema: Mapping[str, pl.DataType], extra: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """``rows``' columns of ``typed`` as ``schema`` (and the ``extra`` columns as they are)."""
+    picked = typed.select(*rows.columns, *extra)
+    if rows.keep is not None:
+        picked = picked.filter(rows.keep)
+    return picked.select(*[pl.col(c).cast(t) for c, t in schema.items()], *extra)
+
+
+def _reads_row(rows: Rows) -> bool:
+    exprs = [*rows.columns, *([rows.keep] if rows.keep is not None else [])]
+    return any(ROW in e.meta.root_names() for e in exprs)
+
+
+def _on_spark(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl.DataFrame:
+    frames: dict[str, list[_spark.Frame]] = {}
+    rows = 0
+    counted: dict[str, int] = {}
+    for name, given in inputs.items():
+        frames[name] = []
+        for piece in given.pieces:
+            frames[name].append(_typed_on_spark(ds, piece, given.schema))
+            if piece.table not in counted:  # Parquet answers from its footers
+                counted[piece.table] = _spark.rows(ds.spark_frame(piece.table))
+            rows += counted[piece.table]
+    schemas = {name: given.schema for name, given in inputs.items()}
+    return _spark.co_partitioned(frames, schemas, PATIENT, reduce, rows)
+
+
+def _typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:
+    """``rows`` as a Spark frame of ``schema`` and :data:`ROW`, typed in the executors."""
+    plans = ds.plans[rows.table]
+    exprs = [*rows.columns, *([rows.keep] if rows.keep is not None else [])]
+    read = [c for c in plans if any(c in e.meta.root_names() for e in exprs)]
+    typing = [plans[c].typed() for c in read]
+    out = {**schema, ROW: pl.Int64()}
+
+    def shape(batch: pl.DataFrame) -> pl.DataFrame:
+        typed = batch.lazy().select(pl.col(ROW), *typing)
+        return _shaped(typed, rows, schema, extra=[ROW]).collect()
+
+    sdf = _spark.with_row_ids(ds.spark_frame(rows.table))
+    return _spark.map_batches(sdf, shape, out, columns=[*read, ROW])
