@@ -1,8 +1,8 @@
-"""The profile on local Spark against the profile on one machine (polars), same data.
+"""The profile and coverage on local Spark against the same on one machine (polars), same data.
 
 Run by hand::
 
-    python benchmarks/bench_spark.py --rows 10000000 50000000
+    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage]
 
 The table is the benchmark shape (``medvalue.datasets.benchmark_table``, 25 columns, one
 row per patient) in Parquet, generated in 10M-row chunks into ``benchmarks/_data/`` and
@@ -40,20 +40,25 @@ def hwm(pid="self"):
     except OSError:
         return None
 """
+#: Each analysis as a run prints it: the rows it read and the peaks; ``source`` is the path,
+#: or ``spark:`` and the path.
 RUNNERS = {
-    "polars": """
+    "profile": """
 from medvalue import load_dataset, profile
-p = profile(load_dataset(path), as_of="2025-01-01")
-print(json.dumps({"rows": p.size.rows, "driver_mb": hwm(), "jvm_mb": None}))
+rows = profile(load_dataset(source), as_of="2025-01-01").size.rows
 """,
-    "spark": """
-from medvalue import load_dataset, profile
-from medvalue.read import _spark
-p = profile(load_dataset("spark:" + path), as_of="2025-01-01")
-jvm = _spark.session().sparkContext._gateway.proc.pid
-print(json.dumps({"rows": p.size.rows, "driver_mb": hwm(), "jvm_mb": hwm(jvm)}))
+    "coverage": """
+from medvalue import coverage, load_dataset
+rows = coverage(load_dataset(source)).patients
 """,
 }
+_PEAKS = """
+jvm = None
+if source.startswith("spark:"):
+    from medvalue.read import _spark
+    jvm = hwm(_spark.session().sparkContext._gateway.proc.pid)
+print(json.dumps({"rows": rows, "driver_mb": hwm(), "jvm_mb": jvm}))
+"""
 
 
 def make_parquet(rows: int) -> Path:
@@ -83,13 +88,14 @@ def make_parquet(rows: int) -> Path:
     return target
 
 
-def measure(engine: str, path: Path) -> dict[str, float | None]:
-    code = "import json, sys\npath = sys.argv[1]\n" + _HWM + textwrap.dedent(RUNNERS[engine])
+def measure(analysis: str, engine: str, path: Path) -> dict[str, float | None]:
+    source = f"spark:{path}" if engine == "spark" else str(path)
+    code = "\n".join(["import json, sys", "source = sys.argv[1]", _HWM,
+                      textwrap.dedent(RUNNERS[analysis]), _PEAKS])  # fmt: skip
     start = time.perf_counter()
     env = {**os.environ, "MEDVALUE_SPARK_MASTER": "local[2]"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env
-    )
+    proc = subprocess.run([sys.executable, "-c", code, source], capture_output=True, text=True,
+                          env=env)  # fmt: skip
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
@@ -99,25 +105,30 @@ def measure(engine: str, path: Path) -> dict[str, float | None]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[10_000_000, 50_000_000])
+    ap.add_argument("--analyses", nargs="+", choices=sorted(RUNNERS), default=sorted(RUNNERS))
     args = ap.parse_args()
     results = []
     for rows in args.rows:
         path = make_parquet(rows)
-        for engine in ("polars", "spark"):
-            got = measure(engine, path)
-            results.append({"rows": rows, "engine": engine, **got})
-            print(json.dumps(results[-1]), flush=True)
+        for analysis in args.analyses:
+            for engine in ("polars", "spark"):
+                got = measure(analysis, engine, path)
+                results.append({"rows": rows, "analysis": analysis, "engine": engine, **got})
+                print(json.dumps(results[-1]), flush=True)
     ratios = []
     for rows in args.rows:
-        by = {r["engine"]: r for r in results if r["rows"] == rows and "wall" in r}
-        if len(by) == 2:
+        for analysis in args.analyses:
+            by = {r["engine"]: r for r in results
+                  if r["rows"] == rows and r["analysis"] == analysis and "wall" in r}  # fmt: skip
+            if len(by) < 2:
+                continue
             ratio = by["spark"]["wall"] / by["polars"]["wall"]
             driver = by["spark"]["driver_mb"] / 1024
-            print(f"{rows:>11,} rows: spark/polars wall {ratio:.1f}x; "
+            print(f"{rows:>11,} rows, {analysis}: spark/polars wall {ratio:.1f}x; "
                   f"spark driver {driver:.2f} GB (goal < 1), "
                   f"JVM {by['spark']['jvm_mb']:.0f} MB")  # fmt: skip
             ratios.append({"shape": "benchmark", "format": "parquet", "rows": rows,
-                           "what": "profile on Spark: driver peak / 1 GB", "ratio": driver,
+                           "what": f"{analysis} on Spark: driver peak / 1 GB", "ratio": driver,
                            "goal": "< 1", "met": driver < 1})  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     meta = {"machine": platform.machine(), "python": platform.python_version(),

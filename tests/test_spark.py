@@ -138,6 +138,19 @@ def test_profile_on_spark_equals_profile_on_one_machine(spark, tmp_path, path, s
     assert local["size"]["rows"] > 1000  # not an empty comparison
 
 
+@pytest.mark.parametrize(("path", "spec"), [*SAMPLES, pytest.param(OMOP_CSV, None, id="omop")])
+def test_coverage_on_spark_equals_coverage_on_one_machine(spark, tmp_path, path, spec):
+    """Every count of people (chapters, blocks, categories, positions, code lists, pairs,
+    vocabularies, concepts, demographics, years, outcomes) from partitions of patients
+    shuffled in Spark equals the count from one machine."""
+    folder = _as_parquet(path, tmp_path / "tables")
+    local = mv.coverage(mv.load_dataset(folder, spec=spec)).to_dict()
+    remote = mv.coverage(mv.load_dataset(f"spark:{folder}", spec=spec)).to_dict()
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    assert local["patients"] > 100 and local["demographics"]["years"]
+    assert any(c["patients"] for c in local["chapters"]) or local["concepts"]
+
+
 @pytest.mark.parametrize(
     ("path", "spec"),
     [pytest.param(CAROTID, CAROTID_SPEC, id="csv"), pytest.param(OMOP_CSV, None, id="omop-csv")],
@@ -165,6 +178,10 @@ def test_gibleed_on_spark_equals_gibleed_in_duckdb(spark, gibleed):
         # More rows than Spark sends to infer roles: the counts cannot come from the sample.
         assert max(t["rows"] for t in remote["size"]["tables"]) > _spark.SAMPLE_ROWS
         assert remote["size"]["patients"] == 2694  # GiBleed's persons, as DuckDB counts them
+        # Coverage: SNOMED concepts counted in Spark and named from the concept table there.
+        here, there = mv.coverage(mv.load_dataset(db)).to_dict(), mv.coverage(ds).to_dict()
+        assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
+        assert there["concepts"][0]["name"] and there["concepts"][0]["vocabulary"] == "SNOMED"
     finally:
         for key, value in SMALL_PIECES.items():
             spark.conf.set(key, value)
@@ -264,6 +281,9 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
         _compare(_without_source(json.loads(here.out)), _without_source(json.loads(on_spark.out)))
         == []
     )
+    covered = run("coverage", "--engine", "spark", folder, "--json")
+    assert covered.code == 0, covered.err
+    assert json.loads(covered.out)["patients"] == 2694
     inspected = run("inspect", f"spark:{table}", "--json")
     assert inspected.code == 0
     rows = json.loads(inspected.out)["tables"][0]["rows"]
@@ -273,7 +293,6 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        ("coverage", "coverage"),
         ("privacy", "privacy"),
         ("readiness", "readiness"),
         ("price", "the valuation (price, report)"),
@@ -304,8 +323,13 @@ def test_a_bad_spark_source_is_one_line(spark, run, source, says):
 
 
 @pytest.mark.slow
-def test_profile_notebook_on_spark(spark, tmp_path):
-    """The profile notebook, as JupyterLab runs it, with a Spark source as its data path."""
+@pytest.mark.parametrize(
+    ("notebook", "key", "analysis"),
+    [("01_profile", "profile", mv.profile), ("02_coverage", "coverage", mv.coverage)],
+)
+def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis):
+    """The profile and coverage notebooks, as JupyterLab runs them, with a Spark source as
+    their data path: the results they show equal the analysis of the file."""
     import json
 
     import papermill as pm
@@ -313,12 +337,12 @@ def test_profile_notebook_on_spark(spark, tmp_path):
     from medvalue.core._config import NOTEBOOK_DIR
     from medvalue.present.views import RESULTS_MIMETYPE
 
-    folder = _as_parquet(CAROTID, tmp_path / "tables")
+    folder = _as_parquet(COUNTY, tmp_path / "tables")
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(
-        str(NOTEBOOK_DIR / "01_profile.ipynb"),
+        str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
         str(out),
-        parameters={"data_path": f"spark:{folder}", "spec_path": str(CAROTID_SPEC), "lang": "en",
+        parameters={"data_path": f"spark:{folder}", "spec_path": str(COUNTY_SPEC), "lang": "en",
                     "as_of": AS_OF},
         kernel_name="python3",
         progress_bar=False,
@@ -329,8 +353,12 @@ def test_profile_notebook_on_spark(spark, tmp_path):
     bundle = next(
         o["data"][RESULTS_MIMETYPE] for o in outputs if RESULTS_MIMETYPE in o.get("data", {})
     )
-    local = mv.profile(mv.load_dataset(folder, spec=CAROTID_SPEC), as_of=AS_OF).to_dict()
-    assert _compare(_without_source(local), _without_source(bundle["profile"])) == []
+    ds = mv.load_dataset(folder, spec=COUNTY_SPEC)
+    local = (analysis(ds, as_of=AS_OF) if key == "profile" else analysis(ds)).to_dict()
+    shown = bundle[key]
+    if key == "profile":
+        local, shown = _without_source(local), _without_source(shown)
+    assert _compare({**local, "dataset": ""}, {**shown, "dataset": ""}) == []
 
 
 def test_without_pyspark_the_error_says_how_to_install(monkeypatch, run):
@@ -360,6 +388,10 @@ def test_hostile_headers_and_repeated_rows(spark, tmp_path):
         mv.load_dataset({"t": spark.createDataFrame(frame.to_arrow())}), as_of=AS_OF
     )
     assert _compare(_without_source(local), _without_source(remote.to_dict())) == []
+    # A patient's sex is that of their first record, kept in order through the shuffle.
+    here = mv.coverage(mv.load_dataset(tmp_path / "t.parquet")).to_dict()
+    there = mv.coverage(mv.load_dataset({"t": spark.createDataFrame(frame.to_arrow())}))
+    assert _compare({**here, "dataset": ""}, {**there.to_dict(), "dataset": ""}) == []
     repeated = next(f for f in remote.findings if f.check == "duplicate_rows")
     assert repeated.count == 400 - 8  # eight distinct rows, each written 50 times
 
@@ -408,8 +440,11 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 def test_public_tables_on_spark(spark, corpus, key, tmp_path):
     """Every table of the conformance corpus (public tables nobody here wrote: survival
     studies, a COVID testing registry with fake names, Chinese headers, Excel, day-first
-    dates), as Spark tables: the same profile as on one machine."""
+    dates), as Spark tables: the same profile and coverage as on one machine."""
     folder = _as_parquet(corpus[key], tmp_path / "tables")
     local = mv.profile(mv.load_dataset(folder), as_of=AS_OF).to_dict()
     remote = mv.profile(mv.load_dataset(f"spark:{folder}"), as_of=AS_OF).to_dict()
     assert _compare(_without_source(local), _without_source(remote)) == []
+    here = mv.coverage(mv.load_dataset(folder)).to_dict()
+    there = mv.coverage(mv.load_dataset(f"spark:{folder}")).to_dict()
+    assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []

@@ -29,7 +29,7 @@ from medvalue.core._i18n import text
 from medvalue.core._lookup import look_up
 from medvalue.core._suppression import suppress
 from medvalue.read import standards
-from medvalue.read._by_patient import ROW, Input, Rows, by_patient
+from medvalue.read._by_patient import ROW, Input, Parts, Rows, by_patient, patient_parts
 from medvalue.read._dataset import Dataset
 from medvalue.read._spec import TableSpec
 from medvalue.read._tables import read_user_table
@@ -349,13 +349,18 @@ def coverage(
 
     patients = ds.distinct_count("patient_id")
     demographics, pyramid = _demographics(ds, small_cell)
-    tallies = _diagnosis_tallies(ds, lists)
-    return _coverage(ds, tallies, patients, demographics, pyramid, lists, reference, small_cell)
+    with patient_parts(ds, _diagnosis_inputs(ds)) as diagnoses:
+        tallies = _diagnosis_tallies(diagnoses, lists)
+        pairs = _pairs(diagnoses, _measure(tallies, "category"), small_cell)
+    return _coverage(
+        ds, tallies, pairs, patients, demographics, pyramid, lists, reference, small_cell
+    )
 
 
 def _coverage(
     ds: Dataset,
     tallies: pl.DataFrame,
+    pairs: tuple[tuple[str, str, int | None], ...],
     patients: int | None,
     demographics: Demographics,
     pyramid: pl.DataFrame,
@@ -407,7 +412,7 @@ def _coverage(
         categories=categories,
         positions=positions,
         code_lists=cohorts,
-        comorbidity_pairs=_pairs(ds, _measure(tallies, "category"), small_cell),
+        comorbidity_pairs=pairs,
         demographics=demographics,
         reference=compare_with_reference(pyramid, reference) if reference is not None else None,
         concepts=_concepts(ds, tallies, small_cell),
@@ -449,10 +454,10 @@ def _diagnosis_inputs(ds: Dataset) -> dict[str, Input]:
     }
 
 
-def _diagnosis_tallies(ds: Dataset, lists: Mapping[str, Any]) -> pl.DataFrame:
+def _diagnosis_tallies(diagnoses: Parts, lists: Mapping[str, Any]) -> pl.DataFrame:
     """The tallies of :func:`_diagnosis_part`, added up over the parts of the patients."""
     prefixes = {name: [str(p).upper() for p in spec["prefixes"]] for name, spec in lists.items()}
-    stacked = by_patient(ds, _diagnosis_inputs(ds), lambda f: _diagnosis_part(f, prefixes))
+    stacked = diagnoses.reduce(lambda f: _diagnosis_part(f, prefixes))
     return stacked.group_by("measure", "key").agg(
         pl.col("patients", "records").sum(), pl.col("name", "vocabulary").min()
     )
@@ -470,9 +475,12 @@ def _normalised(diagnoses: pl.LazyFrame) -> pl.LazyFrame:
     return codes.normalise(diagnoses, "code").join(hierarchy, on="code_icd10", how="left")
 
 
-def _tally(measure: str, frame: pl.LazyFrame, key: pl.Expr | None) -> pl.LazyFrame:
-    """People and records of ``frame`` per value of ``key`` (one row without a key)."""
-    counts = [pl.col("patient").n_unique().alias("patients"), pl.len().alias("records")]
+def _tally(
+    measure: str, frame: pl.LazyFrame, key: pl.Expr | None, person: str = "patient"
+) -> pl.LazyFrame:
+    """People (distinct ``person``) and records of ``frame`` per value of ``key`` (one row
+    without a key)."""
+    counts = [pl.col(person).n_unique().alias("patients"), pl.len().alias("records")]
     grouped = frame.group_by(key.alias("key")).agg(counts) if key is not None else (
         frame.select(pl.lit("").alias("key"), *counts)
     )  # fmt: skip
@@ -488,7 +496,12 @@ def _diagnosis_part(
     primary and secondary diagnoses, and per code list; per vocabulary of the code columns;
     per concept of a standard; and the people with any recognised code (a valid ICD-10 code,
     a SNOMED or LOINC code, or a standard concept)."""
-    normal = _normalised(frames["diagnoses"]).collect(engine="streaming")  # read by each count
+    # Held once, read by each count; people numbered, so that they are counted as numbers.
+    normal = (
+        _normalised(frames["diagnoses"])
+        .with_columns(pl.col("patient").rank("dense").alias("person"))
+        .collect(engine="streaming")
+    )
     valid = normal.lazy().filter(pl.col("code_icd10").is_not_null())
     status = normal.lazy().group_by(pl.col("code_status").alias("key")).agg(
         pl.lit(0, pl.Int64).alias("patients"), pl.len().cast(pl.Int64).alias("records")
@@ -513,11 +526,11 @@ def _diagnosis_part(
     ).select(pl.lit("concept").alias("measure"), pl.all())  # fmt: skip
     tallies = [
         status,
-        _tally("valid", valid, None),
-        *[_tally(level, valid, pl.col(level)) for level in ("chapter", "block", "category")],
-        *[_tally(pos, valid.filter(pl.col("position") == pos), pl.col("chapter"))
+        _tally("valid", valid, None, "person"),
+        *[_tally(level, valid, pl.col(level), "person") for level in ("chapter", "block", "category")],
+        *[_tally(pos, valid.filter(pl.col("position") == pos), pl.col("chapter"), "person")
           for pos in ("primary", "secondary")],
-        _tally("list", valid.join(membership, on="code_icd10"), pl.col("list")),
+        _tally("list", valid.join(membership, on="code_icd10"), pl.col("list"), "person"),
         _tally("vocabulary", coded, pl.col("vocabulary")),
         _tally("recognised", recognised, None),
         named,
@@ -711,7 +724,7 @@ def _counts(
 
 
 def _pairs(
-    ds: Dataset, categories: Mapping[str, tuple[int, int]], small_cell: int
+    diagnoses: Parts, categories: Mapping[str, tuple[int, int]], small_cell: int
 ) -> tuple[tuple[str, str, int | None], ...]:
     """The most frequent pairs among the 30 commonest categories recorded for one patient.
 
@@ -732,8 +745,7 @@ def _pairs(
             .group_by("mask").agg(pl.len().cast(pl.Int64).alias("n"))
         )  # fmt: skip
 
-    inputs = {"diagnoses": _diagnoses(ds)}
-    masks = by_patient(ds, inputs, part).group_by("mask").agg(pl.col("n").sum())
+    masks = diagnoses.reduce(part).group_by("mask").agg(pl.col("n").sum())
     has = [(pl.col("mask") // (1 << i)) % 2 == 1 for i in range(len(top))]
     exprs = [
         pl.col("n").filter(has[i] & has[j]).sum().alias(f"{i},{j}")

@@ -43,8 +43,7 @@ def _dataset_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _remember_format(kwargs.pop("data_format"))
-        if kwargs.pop("engine") == "spark" and not kwargs["path"].startswith("spark:"):
-            kwargs["path"] = "spark:" + kwargs["path"]  # the path is read by Spark
+        kwargs["path"] = _on_engine(kwargs["path"], kwargs.pop("engine"))
         return func(*args, **kwargs)
 
     return wrapper
@@ -67,6 +66,11 @@ _engine_option = click.option(
     help="spark: the data stays in Spark (PATH may be spark:db.table or spark:db); "
     "only aggregates reach this machine. Needs pip install 'medvalue[spark]'.",
 )
+
+
+def _on_engine(path: str, engine: str) -> str:
+    """``path`` as the source ``--engine`` reads: with ``spark``, read by Spark."""
+    return "spark:" + path if engine == "spark" and not path.startswith("spark:") else path
 
 
 def _remember_format(fmt: str | None) -> None:
@@ -296,6 +300,7 @@ def profile(
 )
 @click.option("--encoding", default=None, help="Force the text encoding.")
 @_format_option
+@_engine_option
 @_codes_option
 @_reference_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -306,6 +311,7 @@ def coverage(
     spec_path: str | None,
     encoding: str | None,
     data_format: str | None,
+    engine: str,
     codes_path: str | None,
     reference_path: str | None,
     as_json: bool,
@@ -324,7 +330,7 @@ def coverage(
     reference = load_reference(reference_path) if reference_path else None
     results = []
     for path in paths:
-        ds = _load(path, spec_path or spec_beside(path), encoding)
+        ds = _load(_on_engine(path, engine), spec_path or spec_beside(path), encoding)
         options = _options(ds, small_cell=small_cell)
         results.append(
             run_coverage(

@@ -18,10 +18,12 @@ same on both engines.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -33,7 +35,7 @@ from medvalue.read._rows import ROW, Rows
 
 #: The column every input names its patient by.
 PATIENT = "patient"
-#: Records a part holds at most, about.
+#: Records of an input a part holds at most, about.
 PART_ROWS = 2_500_000
 
 
@@ -48,31 +50,64 @@ class Input:
 Reduction = Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame]
 
 
-def by_patient(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl.DataFrame:
-    """``reduce`` run on each part of the patients (each input's records of those patients,
-    by name), the parts' tables stacked. A patient is in exactly one part, so counts of
-    people add up over the parts."""
+class Parts(Protocol):
+    """A dataset's records split into parts of the patients (see :func:`patient_parts`)."""
+
+    def reduce(self, fn: Reduction) -> pl.DataFrame:
+        """``fn`` run on each part (each input's records of its patients, by name), the
+        parts' small tables stacked."""
+        ...
+
+
+@dataclass(frozen=True)
+class _LocalParts:
+    copies: Mapping[str, pl.LazyFrame]
+    parts: int
+
+    def reduce(self, fn: Reduction) -> pl.DataFrame:
+        person = pl.col(PATIENT)
+        return pl.concat(
+            [
+                fn(
+                    {n: _parts.part(c, person, p, self.parts) for n, c in self.copies.items()}
+                ).collect(engine="streaming")
+                for p in range(self.parts)
+            ],
+            how="vertical_relaxed",
+        )
+
+
+@contextlib.contextmanager
+def patient_parts(ds: Dataset, inputs: Mapping[str, Input]) -> Iterator[Parts]:
+    """The ``inputs``' records split into parts that share no patient, for one or more
+    reductions (counts of people add up over the parts). On one machine the records are
+    typed once into private Parquet copies, removed on exit; on Spark they are typed in the
+    executors and shuffled by patient once, the shuffled rows cached until exit."""
     if ds.on_spark:
-        return _on_spark(ds, inputs, reduce)
+        spark_parts = _on_spark(ds, inputs)
+        try:
+            yield spark_parts
+        finally:
+            spark_parts.release()
+        return
     with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
         copies = {
             name: _parts.copy_to(stacked(ds, given), Path(folder) / f"{i}.parquet")
             for i, (name, given) in enumerate(inputs.items())
         }
-        rows = sum(
+        # A part holds at most about PART_ROWS records of each input.
+        rows = max(
             int(c.select(pl.len()).collect(engine="streaming").item()) for c in copies.values()
         )
-        parts = _parts.parts_of(rows, PART_ROWS)
-        person = pl.col(PATIENT)
-        return pl.concat(
-            [
-                reduce({n: _parts.part(c, person, p, parts) for n, c in copies.items()}).collect(
-                    engine="streaming"
-                )
-                for p in range(parts)
-            ],
-            how="vertical_relaxed",
-        )
+        yield _LocalParts(copies, _parts.parts_of(rows, PART_ROWS))
+
+
+def by_patient(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl.DataFrame:
+    """``reduce`` run on each part of the patients (each input's records of those patients,
+    by name), the parts' tables stacked. A patient is in exactly one part, so counts of
+    people add up over the parts."""
+    with patient_parts(ds, inputs) as parts:
+        return parts.reduce(reduce)
 
 
 def stacked(ds: Dataset, given: Input) -> pl.LazyFrame:
@@ -104,7 +139,7 @@ def _reads_row(rows: Rows) -> bool:
     return any(ROW in e.meta.root_names() for e in exprs)
 
 
-def _on_spark(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl.DataFrame:
+def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
     frames: dict[str, list[_spark.Frame]] = {}
     rows = 0
     counted: dict[str, int] = {}
@@ -116,7 +151,7 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input], reduce: Reduction) -> pl
                 counted[piece.table] = _spark.rows(ds.spark_frame(piece.table))
             rows += counted[piece.table]
     schemas = {name: given.schema for name, given in inputs.items()}
-    return _spark.co_partitioned(frames, schemas, PATIENT, reduce, rows)
+    return _spark.co_partition(frames, schemas, PATIENT, rows)
 
 
 def _typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:

@@ -61,8 +61,8 @@ class EngineError(MedvalueError):
 def refusal(path: str, command: str) -> EngineError:
     """The one-line error for ``command`` asked to run on Spark tables it has no path for."""
     msg = (
-        f"{path}: {command} does not run on Spark tables yet (profile does). Fix: run "
-        f"medvalue profile on Spark, or export the table to Parquet and run {command} on the file"
+        f"{path}: {command} does not run on Spark tables yet (profile and coverage do). Fix: "
+        f"run those on Spark, or export the tables to Parquet and run {command} on the files"
     )
     return EngineError(msg, path=path, fix="export to Parquet")
 
@@ -425,21 +425,62 @@ def with_row_ids(sdf: Frame) -> Frame:
     return sdf.withColumn(ROW, F.monotonically_increasing_id())
 
 
-def co_partitioned(
+@dataclass(frozen=True)
+class CoPartitioned:
+    """Several inputs shuffled together so that rows of equal key share a partition (see
+    :func:`co_partition`); :meth:`reduce` runs polars on each partition."""
+
+    shuffled: Frame
+    schemas: Mapping[str, Mapping[str, pl.DataType]]
+
+    def reduce(self, fn: Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame]) -> pl.DataFrame:
+        """``fn`` run per partition, given each input's rows there in their tables' order
+        (as polars frames of its schema); the small tables it gives, stacked."""
+        schemas, names = self.schemas, list(self.schemas)
+        empty = {n: pl.DataFrame(schema=dict(schemas[n])).lazy() for n in names}
+        out_schema = fn(empty).collect_schema()
+        if self.shuffled is None:
+            return pl.DataFrame(schema=out_schema)
+        arrow_out = _arrow_schema(out_schema)
+
+        def run(batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
+            frames = list(batches)
+            if not frames:
+                return
+            held = pl.concat(frames, how="vertical_relaxed").sort("\x1finput", "\x1fpiece", ROW)
+            given = {
+                n: held.filter(pl.col("\x1finput") == i)
+                .select(
+                    [
+                        pl.col(f"{i}\x1f{c}").cast(t, strict=False).alias(c)
+                        for c, t in schemas[n].items()
+                    ]
+                )
+                .lazy()
+                for i, n in enumerate(names)
+            }
+            yield from _to_batches(fn(given).collect(), arrow_out)
+
+        result = collect(_map_in_arrow(self.shuffled, run, arrow_out))
+        return result.cast(out_schema, strict=False)
+
+    def release(self) -> None:
+        if self.shuffled is not None:
+            self.shuffled.unpersist()
+
+
+def co_partition(
     inputs: Mapping[str, Sequence[Frame]],
     schemas: Mapping[str, Mapping[str, pl.DataType]],
     key: str,
-    fn: Callable[[Mapping[str, pl.LazyFrame]], pl.LazyFrame],
     rows: int,
-) -> pl.DataFrame:
-    """``fn`` run per shuffle partition on several inputs partitioned alike by ``key``.
+) -> CoPartitioned:
+    """Several inputs partitioned alike by ``key``, kept (cached) for one or more reductions.
 
     Each input is a list of frames with the columns of its schema (``key`` among them) and
     :data:`ROW`; they are stacked, and all inputs shuffled together so that rows of equal
     ``key`` (a patient), whichever input they belong to, share a partition of at most about
-    :data:`PARTITION_ROWS` of the ``rows``. ``fn`` gets each input's rows of the partition in
-    their tables' order (as polars frames of its schema) and gives a small table; the
-    partitions' tables are stacked."""
+    :data:`PARTITION_ROWS` of the ``rows``. Call :meth:`CoPartitioned.release` when done."""
     from functools import reduce
 
     from pyspark.sql import functions as F
@@ -457,32 +498,13 @@ def co_partitioned(
                 value = _col(c) if k == i else F.lit(None).cast(spark_types[(k, c)])
                 cols.append(value.alias(f"{k}\x1f{c}"))
             wide.append(sdf.select(*cols))
-    empty = {n: pl.DataFrame(schema=dict(schemas[n])).lazy() for n in names}
-    out_schema = fn(empty).collect_schema()
     if not wide:
-        return pl.DataFrame(schema=out_schema)
-    arrow_out = _arrow_schema(out_schema)
-
-    def run(batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
-        frames = list(batches)
-        if not frames:
-            return
-        held = pl.concat(frames, how="vertical_relaxed").sort("\x1finput", "\x1fpiece", ROW)
-        given = {
-            n: held.filter(pl.col("\x1finput") == i)
-            .select([pl.col(f"{i}\x1f{c}").alias(c) for c in schemas[n]])
-            .cast(dict(schemas[n]), strict=False)
-            .lazy()
-            for i, n in enumerate(names)
-        }
-        yield from _to_batches(fn(given).collect(), arrow_out)
-
+        return CoPartitioned(None, schemas)
     union = reduce(lambda a, b: a.unionByName(b), wide)
     parts = max(int(union.sparkSession.conf.get("spark.sql.shuffle.partitions")),
                 -(-rows // PARTITION_ROWS))  # fmt: skip
-    shuffled = union.repartition(parts, F.col("\x1fkey"))
-    result = collect(_map_in_arrow(shuffled, run, arrow_out))
-    return result.cast(dict(out_schema), strict=False)
+    # Cached: each reduction reads the shuffled rows, not the tables typed and shuffled again.
+    return CoPartitioned(union.repartition(parts, F.col("\x1fkey")).cache(), schemas)
 
 
 #: Columns counted by value in one Spark job when the table is text (one scan of the file,
