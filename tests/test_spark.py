@@ -396,6 +396,35 @@ def test_hostile_headers_and_repeated_rows(spark, tmp_path):
     assert repeated.count == 400 - 8  # eight distinct rows, each written 50 times
 
 
+def test_identifier_scan_on_spark_equals_one_machine(spark, tmp_path):
+    """Direct identifiers planted in columns of their own, by role, and inside free text:
+    chosen from the same first rows and counted over every row in Spark, as on one machine.
+    The planted values come after the first rows too, so the counts cannot come from them."""
+    from medvalue.analyses._identifiers import SCAN_SAMPLE_ROWS, scan_identifiers
+    from tests.test_leaks import _personal
+
+    n = SCAN_SAMPLE_ROWS + 5_000
+    people = _personal(n)
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            **people,
+            "备注": [f"家属电话 {p}，已告知" if i % 3 == 0 else "无" for i, p in
+                   enumerate(people["联系电话"])],
+            "email": [f"u{i}@example.com" if i % 2 else None for i in range(n)],
+            "diagnosis": ["高血压", "糖尿病"] * (n // 2),
+        }
+    )  # fmt: skip
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path, row_group_size=4_000)
+    local = scan_identifiers(mv.load_dataset(path))
+    remote = scan_identifiers(mv.load_dataset(f"spark:{path}"))
+    assert remote == local
+    found = {(f.column, f.kind): f.count for f in remote}
+    assert found[("身份证号", "resident_id")] == n and found[("联系电话", "phone")] == n
+    assert found[("email", "email")] == n // 2 and ("备注", "phone") in found
+
+
 def test_every_column_type_spark_hands_over(spark, tmp_path, monkeypatch):
     """Booleans, decimals (arriving from Spark as decimals, planned as floats), floats with
     NaN, dates, datetimes and small integers: the same counts, extremes and statistics by

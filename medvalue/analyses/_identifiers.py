@@ -4,9 +4,9 @@ Two sources of evidence, as the privacy gate needs both:
 
 * the column's role in the spec (a column called 身份证号 or marked ``direct_identifier``),
   and medical record or admission numbers used as the patient id (病案号, 住院号, MRN);
-* the values: a sample of every text and integer column is scanned with the patterns of
-  :mod:`medvalue.core._patterns`; a column where a pattern matches is then counted exactly over
-  the whole table. Free-text columns are flagged as possible carriers and scanned for ID
+* the values: the first rows of every text and integer column are scanned with the patterns
+  of :mod:`medvalue.core._patterns`; a column where a pattern matches is then counted exactly
+  over the whole table, where the table is (on Spark, in the executors: ``Dataset.sums``). Free-text columns are flagged as possible carriers and scanned for ID
   numbers, phones and e-mail addresses written inside the text.
 
 Only table, column, kind and count are reported, never a value.
@@ -116,8 +116,8 @@ def scan_identifiers(
 
 def _scan_table(ds: Dataset, table: str, sample_rows: int) -> list[IdentifierFinding]:
     tspec = ds.table_spec(table)
-    raw = ds.raw_frame(table)
-    schema = raw.collect_schema()
+    head = ds.head(table, sample_rows)
+    schema = head.schema
     # Codes of a vocabulary (drug, procedure, lab codes) are not scanned: an 11-digit drug
     # code reads like a mobile number.
     scannable = [
@@ -126,7 +126,7 @@ def _scan_table(ds: Dataset, table: str, sample_rows: int) -> list[IdentifierFin
         if (dtype == pl.String or dtype.is_integer())
         and tspec.columns.get(c, ColumnSpec()).role != "code"
     ]
-    candidates = _candidates(raw, scannable, tspec.columns, sample_rows)
+    candidates = _candidates(head, scannable, tspec.columns)
     # By role: the spec says the column is an identifier (or free text) whatever the sample.
     for c, cspec in tspec.columns.items():
         kind = _kind_by_role(c, cspec)
@@ -140,9 +140,10 @@ def _scan_table(ds: Dataset, table: str, sample_rows: int) -> list[IdentifierFin
         exprs.append(
             _count_expr(ds, table, c, kind, in_text, candidates[(c, kind, in_text)]).alias(str(i))
         )
-    counts = raw.select(exprs).collect().row(0)
+    counts = ds.sums(table, exprs)  # the whole table, where it is
     found = []
-    for (c, kind, in_text), n in zip(keys, counts, strict=True):
+    for i, (c, kind, in_text) in enumerate(keys):
+        n = counts[str(i)]
         if n:
             found.append(
                 IdentifierFinding(table, c, kind, int(n), candidates[(c, kind, in_text)], in_text)
@@ -168,9 +169,10 @@ def _kind_by_role(column: str, cspec: ColumnSpec) -> str | None:
 
 
 def _candidates(
-    raw: pl.LazyFrame, columns: list[str], specs: Mapping[str, ColumnSpec], sample_rows: int
+    sample: pl.DataFrame, columns: list[str], specs: Mapping[str, ColumnSpec]
 ) -> dict[tuple[str, str, bool], str]:
-    """(column, kind, in_text) pairs whose sample shows identifiers, scanned in one query."""
+    """(column, kind, in_text) pairs whose ``sample`` (a table's first rows) shows
+    identifiers, scanned in one query."""
     if not columns:
         return {}
     exprs = []
@@ -189,9 +191,8 @@ def _candidates(
                 exprs.append(
                     s.str.contains(pattern).fill_null(False).sum().alias(f"{c}\x1f{kind}\x1f1")
                 )
-    # The sample is read once; the expressions run in slices of columns, since a select of
-    # thousands of expressions costs more than linearly (a 1,000-column table: 40 s in one).
-    sample = raw.head(sample_rows).collect()
+    # The expressions run in slices of columns, since a select of thousands of expressions
+    # costs more than linearly (a 1,000-column table: 40 s in one).
     row: dict[str, Any] = {}
     for i in range(0, len(exprs), _EXPRESSIONS_PER_SELECT):
         row.update(sample.select(exprs[i : i + _EXPRESSIONS_PER_SELECT]).row(0, named=True))

@@ -3,14 +3,15 @@
 Counting people per value (per ICD-10 chapter, age band, year, outcome) needs each person's
 records together. An analysis states which records it reads, as :class:`Rows` (named polars
 expressions over a table's typed columns), and a reduction of one part of the patients to a
-small table; :func:`by_patient` splits the patients into parts that share no one and stacks
-the parts' tables, which the analysis then adds up:
+small table; :func:`patient_parts` splits the patients into parts that share no one (for one
+or more reductions; :func:`by_patient` for one) and stacks the parts' tables, which the
+analysis then adds up:
 
 - on one machine the records are typed once into private Parquet copies and the parts are
   split by a hash of the patient (memory follows a part);
-- on Spark the records are typed in the executors and shuffled by patient, and the reduction
-  runs in each partition (:func:`medvalue.read._spark.co_partitioned`): only its small tables
-  reach the driver.
+- on Spark the records are typed in the executors and shuffled by patient once (cached), and
+  each reduction runs in every partition (:func:`medvalue.read._spark.co_partition`): only
+  its small tables reach the driver.
 
 Within a part, each input's records keep their tables' order, so "the first record" means the
 same on both engines.

@@ -285,6 +285,25 @@ class Dataset:
             tables.append(replace(t, frame=pl.scan_parquet(target)))
         return replace(self, raw=replace(self.raw, tables=tuple(tables)))
 
+    def head(self, name: str, rows: int) -> pl.DataFrame:
+        """The first ``rows`` raw rows of table ``name`` (from Spark for a Spark table)."""
+        if self.raw.table(name).spark is not None:
+            return _spark.head(self.spark_frame(name), rows)
+        return self.raw_frame(name).head(rows).collect()
+
+    def sums(self, name: str, exprs: Sequence[pl.Expr]) -> dict[str, Any]:
+        """One row of named sums ``exprs`` (each a sum over rows of the raw table ``name``,
+        such as a count of matches), computed where the table is: on Spark, per batch in the
+        executors and added up."""
+        if self.raw.table(name).spark is None:
+            return self.raw_frame(name).select(exprs).collect().row(0, named=True)
+        read = [c for c in self.plans[name] if any(c in e.meta.root_names() for e in exprs)]
+        sample = self.raw.table(name).frame.head(1).collect()
+        return _spark.reduce_batches(
+            self.spark_frame(name), lambda batch: batch.select(exprs), sample,
+            lambda _: "sum", columns=read,
+        )  # fmt: skip
+
     def spark_typed(self, name: str, columns: Mapping[str, str]) -> Any:
         """A Spark frame of table ``name``'s typed ``columns`` (output name -> column) as
         text, typed in the executors by the same plans as :meth:`frame`; for comparing keys

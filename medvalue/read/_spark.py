@@ -13,7 +13,9 @@ The analyses stay written once, as polars expressions. Spark runs them where the
   values;
 - :func:`reduce_batches` sums (or takes the min/max of) per-batch polars aggregates;
 - :func:`per_key` shuffles rows so that each key (a patient) is in one partition and runs a
-  polars reduction per partition, returning its small table;
+  polars reduction per partition, returning its small table; :func:`co_partition` does so
+  for several inputs at once (a patient's diagnoses, demographics and labels meet in one
+  partition), keeping the shuffle for more than one reduction;
 - the rest is Spark's own aggregation (value counts, distinct counts, approximate quantiles,
   anti-joins), of which only the results are collected.
 
@@ -213,7 +215,7 @@ def _read_path(spark: Any, p: Path, shown: str) -> Frame:
 
 def _table(name: str, sdf: Frame, shown: str) -> Table:
     # Each table its own source ("file#table" would mean tables sharing one file's bytes).
-    sample = collect(sdf.limit(SAMPLE_ROWS))
+    sample = head(sdf, SAMPLE_ROWS)
     return Table(
         name, f"{shown}/{name}", "spark", sample.lazy(), bytes_on_disk=_bytes(sdf), spark=sdf
     )
@@ -238,6 +240,11 @@ def collect(sdf: Frame) -> pl.DataFrame:
     frame = pl.from_arrow(sdf.toArrow())
     assert isinstance(frame, pl.DataFrame)
     return _normalised(frame)
+
+
+def head(sdf: Frame, rows: int) -> pl.DataFrame:
+    """The first ``rows`` rows, in the order Spark reads the table."""
+    return collect(sdf.limit(rows))
 
 
 def _normalised(frame: pl.DataFrame) -> pl.DataFrame:
