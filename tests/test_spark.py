@@ -151,6 +151,62 @@ def test_coverage_on_spark_equals_coverage_on_one_machine(spark, tmp_path, path,
     assert any(c["patients"] for c in local["chapters"]) or local["concepts"]
 
 
+@pytest.mark.parametrize(("path", "spec"), [*SAMPLES, pytest.param(OMOP_CSV, None, id="omop")])
+def test_privacy_on_spark_equals_privacy_on_one_machine(spark, tmp_path, path, spec):
+    """Identifiers, classes, k, risks, records by class size, the search's plan and the
+    verdict: the records typed in Spark (a patient table's quasi-identifiers joined to each
+    table's records by Spark) and the classes counted in Spark partitions give what one
+    machine gives."""
+    folder = _as_parquet(path, tmp_path / "tables")
+    local = mv.privacy(mv.load_dataset(folder, spec=spec)).to_dict()
+    remote = mv.privacy(mv.load_dataset(f"spark:{folder}", spec=spec)).to_dict()
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    assert local["tables"] and local["plan"]["steps"]  # classes measured and a plan searched
+
+
+@pytest.mark.parametrize(
+    ("path", "spec", "sensitive"),
+    [
+        pytest.param(LIVER, LIVER_SPEC, "bilirubin_umol_l", id="numeric"),
+        pytest.param(COUNTY, COUNTY_SPEC, "encounters.department", id="category"),
+    ],
+)
+def test_diversity_and_the_search_inside_spark(spark, tmp_path, monkeypatch, path, spec, sensitive):
+    """l-diversity, entropy, alpha and t-closeness (both distances) measured per Spark
+    partition of classes against the table's distribution; the generalisation search run
+    in Spark (the coded classes kept there however small): the same as one machine."""
+    from medvalue.analyses import _generalise
+
+    folder = _as_parquet(path, tmp_path / "tables")
+    local = mv.privacy(mv.load_dataset(folder, spec=spec), sensitive=sensitive).to_dict()
+    monkeypatch.setattr(_generalise, "HELD_CODES_ROWS", 0)
+    remote_ds = mv.load_dataset(f"spark:{folder}", spec=spec)
+    remote = mv.privacy(remote_ds, sensitive=sensitive).to_dict()
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    measured = [t["diversity"] for t in local["tables"] if t["diversity"]]
+    assert measured and measured[0]["t_closeness"] > 0 and local["plan"]["steps"]
+
+
+def test_journalist_risk_on_spark(spark, tmp_path):
+    """A population table joined to the classes in each Spark partition."""
+    folder = _as_parquet(CAROTID, tmp_path / "tables")
+    frame = pl.read_csv(CAROTID)
+    pop = frame.group_by("sex").len().rename({"len": "count"})
+    population = pop.with_columns(pl.col("count") * 100)
+    local = mv.privacy(
+        mv.load_dataset(folder, spec=CAROTID_SPEC), quasi_identifiers=["sex"], population=population
+    ).to_dict()
+    remote = mv.privacy(
+        mv.load_dataset(f"spark:{folder}", spec=CAROTID_SPEC),
+        quasi_identifiers=["sex"],
+        population=population,
+    ).to_dict()
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    assert remote["risk"]["journalist_max"] == pytest.approx(
+        1 / population["count"].min(), abs=1e-6
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "spec"),
     [pytest.param(CAROTID, CAROTID_SPEC, id="csv"), pytest.param(OMOP_CSV, None, id="omop-csv")],
@@ -182,6 +238,10 @@ def test_gibleed_on_spark_equals_gibleed_in_duckdb(spark, gibleed):
         here, there = mv.coverage(mv.load_dataset(db)).to_dict(), mv.coverage(ds).to_dict()
         assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
         assert there["concepts"][0]["name"] and there["concepts"][0]["vocabulary"] == "SNOMED"
+        # Privacy: the person table's quasi-identifiers inherited by every clinical table.
+        here, there = mv.privacy(mv.load_dataset(db)).to_dict(), mv.privacy(ds).to_dict()
+        assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
+        assert len(there["tables"]) > 1 and there["verdict"] == here["verdict"]
     finally:
         for key, value in SMALL_PIECES.items():
             spark.conf.set(key, value)
@@ -284,6 +344,20 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
     covered = run("coverage", "--engine", "spark", folder, "--json")
     assert covered.code == 0, covered.err
     assert json.loads(covered.out)["patients"] == 2694
+    person = folder / "person.parquet"
+    assessed = run("privacy", "--engine", "spark", person, "--json")
+    assert assessed.code == 0, assessed.err
+    local = run("privacy", person, "--json")
+    assert (
+        _compare(
+            {**json.loads(local.out), "dataset": ""}, {**json.loads(assessed.out), "dataset": ""}
+        )
+        == []
+    )
+    applied = run("privacy", "--engine", "spark", person, "--apply", "--out", tmp_path / "o")
+    assert applied.code == 2 and "privacy --apply does not run on Spark" in applied.err
+    assert "Traceback" not in applied.err and len(applied.err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
     inspected = run("inspect", f"spark:{table}", "--json")
     assert inspected.code == 0
     rows = json.loads(inspected.out)["tables"][0]["rows"]
@@ -293,7 +367,6 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        ("privacy", "privacy"),
         ("readiness", "readiness"),
         ("price", "the valuation (price, report)"),
         ("report", "report"),
@@ -325,11 +398,15 @@ def test_a_bad_spark_source_is_one_line(spark, run, source, says):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("notebook", "key", "analysis"),
-    [("01_profile", "profile", mv.profile), ("02_coverage", "coverage", mv.coverage)],
+    [
+        ("01_profile", "profile", mv.profile),
+        ("02_coverage", "coverage", mv.coverage),
+        ("04_privacy", "privacy", mv.privacy),
+    ],
 )
 def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis):
-    """The profile and coverage notebooks, as JupyterLab runs them, with a Spark source as
-    their data path: the results they show equal the analysis of the file."""
+    """The profile, coverage and privacy notebooks, as JupyterLab runs them, with a Spark
+    source as their data path: the results they show equal the analysis of the file."""
     import json
 
     import papermill as pm

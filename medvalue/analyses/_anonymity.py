@@ -23,6 +23,7 @@ import polars as pl
 
 from medvalue.core import _parts
 from medvalue.core._lookup import smallest_unsigned
+from medvalue.read._records import Records
 
 #: Class sizes whose shares of records are reported: below 2 (unique), 5 and 11 (CMS).
 BELOW = (2, 5, 11)
@@ -156,7 +157,7 @@ def parts_for(records: pl.LazyFrame) -> int:
 
 
 def summarise(
-    records: pl.LazyFrame,
+    records: pl.LazyFrame | Records,
     qi: Sequence[str],
     *,
     threshold: float = 0.2,
@@ -167,12 +168,15 @@ def summarise(
 
     ``population`` holds the quasi-identifier columns and a ``count`` column: how many
     people of the population (a census table, or the superset the data was drawn from)
-    share each combination; it enables the journalist model. ``parts`` splits the classes
-    into that many groups counted one after the other (default: one per
-    :data:`CLASS_PART_ROWS` records), so memory follows a part, not the table.
+    share each combination; it enables the journalist model. The classes are counted in
+    parts that share no class (:meth:`Records.by_key`; on one machine ``parts`` of them,
+    default one per :data:`CLASS_PART_ROWS` records), so memory follows a part, not the
+    table.
     """
+    if isinstance(records, Records):
+        return _summarise(records, qi, threshold, population, parts)
     with typed_copy(records, qi) as copy:
-        return _summarise(copy, qi, threshold, population, parts or parts_for(copy))
+        return _summarise(Records.of(copy), qi, threshold, population, parts)
 
 
 @contextlib.contextmanager
@@ -185,11 +189,11 @@ def typed_copy(records: pl.LazyFrame, qi: Sequence[str]) -> Iterator[pl.LazyFram
 
 
 def _summarise(
-    records: pl.LazyFrame,
+    records: Records,
     qi: Sequence[str],
     threshold: float,
     population: pl.DataFrame | None,
-    n_parts: int,
+    parts: int | None,
 ) -> ClassSummary:
     f = pl.col(SIZE)
     stats = [
@@ -213,11 +217,9 @@ def _summarise(
             (f / pl.col("_F")).sum().alias("f_over_F"),
             f.filter(1.0 / pl.col("_F") > threshold).sum().alias("j_at_risk"),
         ]
-    # A class never spans two parts (they split the rows by a hash of the quasi-identifiers),
-    # so each statistic over all classes is the sum, or the minimum, of the parts'.
-    row: dict[str, Any] = {"k": None, "Fmin": None}
-    for p in range(n_parts):
-        classes = class_sizes(_parts.part(records, pl.struct(qi), p, n_parts), qi)
+
+    def part_stats(part: pl.LazyFrame) -> pl.DataFrame:
+        classes = class_sizes(part, qi)
         if population is not None:
             schema = classes.collect_schema()
             classes = classes.with_columns([as_text(pl.col(c), schema[c]) for c in qi])
@@ -225,14 +227,18 @@ def _summarise(
             # A class the population table lacks is taken to be as small as it is here.
             big_f = pl.max_horizontal(pl.col("count").fill_null(0), f)
             classes = joined.with_columns(big_f.alias("_F"))
-        got = classes.select(stats).collect(engine="streaming").row(0, named=True)
-        for name, value in got.items():
-            if name in ("k", "Fmin"):
-                if value is not None:
-                    row[name] = value if row.get(name) is None else min(row[name], value)
-            else:
-                row[name] = (row.get(name) or 0) + (value or 0)
-    suppressed = int(records.filter(all_missing(qi)).select(pl.len()).collect().item())
+        suppressed = part.filter(all_missing(qi)).select(pl.len().alias("suppressed"))
+        both = pl.concat([classes.select(stats), suppressed], how="horizontal")
+        return both.collect(engine="streaming")
+
+    # A class never spans two parts, so each statistic over all classes is the sum, or the
+    # minimum, of the parts'.
+    per_part = records.by_key(pl.struct(qi), part_stats, CLASS_PART_ROWS, parts)
+    smallest = ("k", "Fmin")
+    row: dict[str, Any] = per_part.select(
+        *[pl.col(c).min() if c in smallest else pl.col(c).sum() for c in per_part.columns]
+    ).row(0, named=True)
+    suppressed = int(row["suppressed"] or 0)
     n = int(row["n"] or 0)
     J = int(row["J"] or 0)
     k = int(row["k"] or 0)
@@ -269,38 +275,63 @@ def _summarise(
     )
 
 
-def diversity(records: pl.LazyFrame, qi: Sequence[str], sensitive: str) -> Diversity:
+def diversity(records: pl.LazyFrame | Records, qi: Sequence[str], sensitive: str) -> Diversity:
     """l-diversity (distinct and entropy), (alpha, k) and t-closeness of ``sensitive``.
 
     Counted over records, as pycanon does; records with a missing sensitive value or with
-    every quasi-identifier missing are left out.
+    every quasi-identifier missing are left out. The table's distribution of ``sensitive``
+    is counted first; then each part of the classes (:meth:`Records.by_key`) is measured
+    against it, and the parts' worst values kept.
     """
-    base = records.filter(~all_missing(qi) & pl.col(sensitive).is_not_null())
-    numeric = base.collect_schema()[sensitive].is_numeric()
-    counts = (
-        base.group_by([*qi, sensitive])
-        .agg(pl.len().alias("c"))
-        .with_columns(pl.col("c").sum().over(qi).alias("ec"))
-        .with_columns((pl.col("c") / pl.col("ec")).alias("q"))
-    )
-    total = base.select(pl.len()).collect().item()
-    overall = base.group_by(sensitive).agg((pl.len() / total).alias("p")).sort(sensitive)
-    entropy = (-(pl.col("q") * pl.col("q").log())).sum()
-    per_class = counts.group_by(qi).agg(
-        pl.len().alias("l"), entropy.alias("h"), pl.col("q").max().alias("alpha")
-    )
-    agg = (
-        per_class.select(pl.col("l").min(), pl.col("h").min(), pl.col("alpha").max())
-        .collect()
-        .row(0, named=True)
-    )
-    t = _t_closeness(counts, overall, qi, sensitive, numeric)
+    if not isinstance(records, Records):
+        records = Records.of(records)
+    numeric = records.schema[sensitive].is_numeric()
+    key = pl.struct(qi)
+
+    def base(part: pl.LazyFrame) -> pl.LazyFrame:
+        return part.filter(~all_missing(qi) & pl.col(sensitive).is_not_null())
+
+    def values(part: pl.LazyFrame) -> pl.DataFrame:
+        return base(part).group_by(sensitive).agg(pl.len().alias("c")).collect()
+
+    counted = records.by_key(key, values, CLASS_PART_ROWS)
+    by_value = counted.group_by(sensitive).agg(pl.col("c").sum())
+    overall = by_value.select(sensitive, (pl.col("c") / pl.col("c").sum()).alias("p"))
+    overall = overall.sort(sensitive)
+
+    def measured(part: pl.LazyFrame) -> pl.DataFrame:
+        counts = (
+            base(part)
+            .group_by([*qi, sensitive])
+            .agg(pl.len().alias("c"))
+            .with_columns(pl.col("c").sum().over(qi).alias("ec"))
+            .with_columns((pl.col("c") / pl.col("ec")).alias("q"))
+            .collect()
+        )
+        entropy = (-(pl.col("q") * pl.col("q").log())).sum()
+        per_class = counts.group_by(qi).agg(
+            pl.len().alias("l"), entropy.alias("h"), pl.col("q").max().alias("alpha")
+        )
+        t = None
+        if counts.height:
+            t = _t_closeness(counts.lazy(), overall.lazy(), qi, sensitive, numeric)
+        return per_class.select(
+            pl.col("l").min().cast(pl.Int64),
+            pl.col("h").min().cast(pl.Float64),
+            pl.col("alpha").max().cast(pl.Float64),
+            pl.lit(t, dtype=pl.Float64).alias("t"),
+        )
+
+    parts = records.by_key(key, measured, CLASS_PART_ROWS)
+    agg = parts.select(
+        pl.col("l").min(), pl.col("h").min(), pl.col("alpha").max(), pl.col("t").max()
+    ).row(0, named=True)
     return Diversity(
         sensitive=sensitive,
         l_distinct=int(agg["l"] or 0),
         l_entropy=math.exp(agg["h"] or 0.0),
         alpha=float(agg["alpha"] or 0.0),
-        t_closeness=t,
+        t_closeness=float(agg["t"] or 0.0),
         numeric=numeric,
     )
 

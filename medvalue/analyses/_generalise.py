@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -36,7 +36,8 @@ from medvalue.analyses._anonymity import (
 )
 from medvalue.core import _parts
 from medvalue.core._lookup import position_in, smallest_unsigned
-from medvalue.core._patterns import share
+from medvalue.read import _spark
+from medvalue.read._records import Records
 
 OTHER = "其他/other"
 STAR = "*"
@@ -160,10 +161,10 @@ def _rare_grouped(min_size: int, counts: Mapping[str, int]) -> Callable[[pl.Expr
     )
 
 
-def hierarchy_for(
-    column: str, role: str, dtype: pl.DataType, sample: pl.Series, target_k: int
-) -> Hierarchy:
-    """Pick the ladder from the column's role, type and a sample of its values."""
+def hierarchy_for(column: str, role: str, counts: pl.DataFrame, target_k: int) -> Hierarchy:
+    """Pick the ladder from the column's role, type and values: ``counts`` holds them (its
+    first column, typed) with their records (``count``), as ``Series.value_counts`` gives."""
+    dtype = counts.schema[counts.columns[0]]
     exact = Level("exact", _keep)
     star = Level("suppressed", _star)
     if role == "age":
@@ -178,22 +179,28 @@ def hierarchy_for(
         ))  # fmt: skip
     if role == "sex":
         return Hierarchy(column, "sex", (exact, star))
-    values = sample.drop_nulls().cast(pl.String)
-    if role == "region" and len(values):
-        if share(values.str.contains(r"^\d{6}$")) >= 0.8:
+    text = counts.select(pl.first().cast(pl.String).alias("v"), pl.col("count")).drop_nulls("v")
+    text = text.group_by("v").agg(pl.col("count").sum())  # 64 and 64.0 are one text
+    total = int(text["count"].sum())
+
+    def share(pattern: str) -> float:  # of the records with a value
+        return int(text.filter(pl.col("v").str.contains(pattern))["count"].sum()) / total
+
+    if role == "region" and total:
+        if share(r"^\d{6}$") >= 0.8:
             return Hierarchy(column, "postcode", (
                 exact, Level("postcode4", lambda e: e.cast(pl.String).str.slice(0, 4)),
                 Level("postcode2", lambda e: e.cast(pl.String).str.slice(0, 2)), star,
             ))  # fmt: skip
-        if share(values.str.contains(r"省|自治区|市")) >= 0.5:
+        if share(r"省|自治区|市") >= 0.5:
             return Hierarchy(column, "region", (
                 exact, Level("city", _extract_or_star(_CITY)),
                 Level("province", _extract_or_star(_PROVINCE)), star,
             ))  # fmt: skip
     if dtype == pl.String or role in ("region", "quasi_identifier"):
-        counts = dict(values.value_counts().iter_rows()) if len(values) else {}
+        rows_of = dict(text.iter_rows())
         return Hierarchy(column, "category", (
-            exact, Level("rare_grouped", _rare_grouped(target_k, counts)), star,
+            exact, Level("rare_grouped", _rare_grouped(target_k, rows_of)), star,
         ))  # fmt: skip
     return Hierarchy(column, "number", (exact, star))
 
@@ -268,15 +275,30 @@ class CodedTable:
 
     codes: pl.DataFrame  # one index column per quasi-identifier, and SUBJECT or "_w"
     values: Mapping[str, pl.Series]
+    #: On Spark: the codes stay there (cached, each person in one partition), and ``codes``
+    #: is empty, for its schema; ``rows`` counts them.
+    spread: Any = None
+    rows: int = 0
 
     @property
     def height(self) -> int:
-        return self.codes.height
+        return self.codes.height if self.spread is None else self.rows
+
+    def release(self) -> None:
+        """Let Spark drop the cached codes (nothing to do on one machine)."""
+        if self.spread is not None:
+            _spark.uncache(self.spread)
 
 
-def coded_class_table(records: pl.LazyFrame, qi: Sequence[str]) -> CodedTable:
+def coded_class_table(records: pl.LazyFrame | Records, qi: Sequence[str]) -> CodedTable:
     """:func:`class_table` of ``records``, coded (see :class:`CodedTable`); built a part of
-    the people at a time, so neither the rows nor the text values are held at once."""
+    the people at a time, so neither the rows nor the text values are held at once. On
+    Spark the codes are made in the executors and stay there (:attr:`CodedTable.spread`)."""
+    if isinstance(records, Records):
+        if records.on_spark:
+            return _coded_on_spark(records, qi)
+        assert records.local is not None
+        records = records.local
     kept = records.filter(~all_missing(qi))
     with typed_copy(kept, qi) as copy:
         values = {
@@ -313,6 +335,42 @@ def coded_class_table(records: pl.LazyFrame, qi: Sequence[str]) -> CodedTable:
     return CodedTable(pl.concat(out, how="vertical_relaxed"), values)
 
 
+#: A coded class table on Spark of at most this many rows (distinct people and values, a
+#: few bytes each: tens of MB) is searched on the driver; a larger one in Spark.
+HELD_CODES_ROWS = 2_000_000
+
+
+def _coded_on_spark(records: Records, qi: Sequence[str]) -> CodedTable:
+    """:func:`coded_class_table` on Spark: the same codes, as a cached Spark frame of the
+    distinct (person, codes), partitioned by person (or of the distinct codes with their
+    records, ``_w``, without people)."""
+    kept = records.where(~all_missing(qi))
+    counted = kept.counts(qi)
+    values = {c: counted[c].get_column(c).sort(nulls_last=True) for c in qi}
+    people = [pl.col(SUBJECT)] if SUBJECT in records.schema else []
+    index = [*people, *[_index_of(pl.col(c), values[c]).alias(c) for c in qi]]
+    schema = pl.DataFrame(schema=records.schema).select(index).schema
+    coded = _spark.map_batches(kept.spark, lambda f: f.select(index), schema)
+    if people:
+        distinct = _spark.distinct_rows(coded)
+        spread = _spark.partitioned(distinct, lambda f: f[SUBJECT], schema, records.rows)
+        empty = pl.DataFrame(schema=schema)
+    else:
+        spread = _spark.counted_groups(coded, qi, "_w")
+        empty = pl.DataFrame(schema={**schema, "_w": pl.Int64()})
+    spread = _spark.cached(spread)
+    rows = _spark.rows(spread)
+    if rows > HELD_CODES_ROWS:
+        return CodedTable(empty, values, spread=spread, rows=rows)
+    # Few enough to search on the driver, as on one machine: a Spark job per combination
+    # of levels costs a second or more, and the search tries hundreds on a small table.
+    codes = _spark.collect(spread)
+    _spark.uncache(spread)
+    if people:
+        codes = codes.with_columns(pl.col(SUBJECT).rank("dense").cast(pl.UInt32))
+    return CodedTable(_narrowed(codes, qi), values)
+
+
 def _index_of(value: pl.Expr, distinct: pl.Series) -> pl.Expr:
     """Each value's position in ``distinct`` (sorted, a missing value last if any)."""
     known = distinct.drop_nulls()
@@ -339,20 +397,26 @@ class _Coded:
             t.codes[SUBJECT] if SUBJECT in t.codes.columns else t.codes["_w"] for t in tables
         ]
 
-    def column(self, i: int, c: str, level: int) -> pl.Series:
-        """Column ``c`` of table ``i`` at ``level``: 1, 2, ... in the order of the
-        generalised values, null where the level leaves no value."""
+    def level_map(self, i: int, c: str, level: int) -> pl.Series:
+        """Per value index of column ``c`` of table ``i``, its code at ``level``: 1, 2, ...
+        in the order of the generalised values, null where the level leaves no value."""
         key = (i, c, level)
         if key not in self.maps:
             values = self.tables[i].values[c]
             value = self.ladders[c].levels[level].apply(pl.col(c))  # may be one literal: "*"
             generalised = pl.DataFrame({c: values}).with_columns(value.alias("_g"))
             self.maps[key] = _narrow(generalised["_g"].rank("dense"))
-        return self.maps[key].gather(self.tables[i].codes[c])
+        return self.maps[key]
+
+    def column(self, i: int, c: str, level: int) -> pl.Series:
+        """Column ``c`` of table ``i`` at ``level`` (see :meth:`level_map`)."""
+        return self.level_map(i, c, level).gather(self.tables[i].codes[c])
 
     def evaluate(self, i: int, levels: Mapping[str, int], target_k: int) -> State:
         table = self.tables[i]
         own = [c for c in self.ladders if c in table.values]
+        if table.spread is not None:
+            return self._evaluate_on_spark(i, own, levels, target_k)
         weights = self.weights[i]
         # One integer key instead of several columns when the codes fit in 64 bits (ranks
         # start at 1; null codes become 0).
@@ -375,6 +439,22 @@ class _Coded:
         coded = pl.DataFrame([pl.Series("_key", key), weights])
         return _state(_sizes(coded, ["_key"]), target_k)
 
+    def _evaluate_on_spark(
+        self, i: int, own: Sequence[str], levels: Mapping[str, int], target_k: int
+    ) -> State:
+        """:meth:`evaluate` where the codes are in Spark: each partition (whole people) is
+        generalised and its classes sized as on one machine; Spark adds each class's sizes
+        up over the partitions and counts the classes of each size."""
+        table = self.tables[i]
+        maps = {c: self.level_map(i, c, levels[c]) for c in own}
+
+        def sizes(part: pl.DataFrame) -> pl.DataFrame:
+            generalised = part.with_columns(maps[c].gather(part[c]).alias(c) for c in own)
+            return _sizes(generalised, own)
+
+        histogram = _spark.group_sizes(table.spread, sizes, table.codes.schema, own, SIZE)
+        return _state(histogram, target_k)
+
 
 def _narrow(codes: pl.Series) -> pl.Series:
     """Codes in the smallest unsigned type that holds them: the search keeps one series per
@@ -384,13 +464,16 @@ def _narrow(codes: pl.Series) -> pl.Series:
 
 
 def _state(sizes: pl.DataFrame, target_k: int) -> State:
+    """The state of classes of sizes ``SIZE``, one per row, or as many as ``groups`` says."""
     f = pl.col(SIZE)
+    w = pl.col("groups") if "groups" in sizes.columns else pl.lit(1)
+    small = f < target_k
     row = sizes.select(
         f.min().alias("k"),
         f.filter(f >= target_k).min().alias("k_kept"),
-        f.filter(f < target_k).sum().alias("below"),
-        (target_k - f.filter(f < target_k)).sum().alias("deficit"),
-        f.sum().alias("n"),
+        (f * w).filter(small).sum().alias("below"),
+        ((target_k - f) * w).filter(small).sum().alias("deficit"),
+        (f * w).sum().alias("n"),
     ).row(0)
     return State(*(int(v or 0) for v in row))
 

@@ -45,6 +45,8 @@ from medvalue.core._files import (
 from medvalue.core._i18n import text
 from medvalue.core._lookup import look_up, position_in
 from medvalue.read._dataset import Dataset
+from medvalue.read._records import Joined, records, view
+from medvalue.read._rows import Rows
 
 DEFAULT_K = 5
 #: The generalisation search runs over at most this many quasi-identifiers.
@@ -206,7 +208,6 @@ def privacy(
     >>> p.verdict
     'de_identified'
     """
-    ds.require_local("privacy")
     if k < 2:
         msg = f"k must be at least 2, got {k}"
         raise ParameterError(msg)
@@ -217,29 +218,38 @@ def privacy(
     pop = load_population(population) if isinstance(population, str | Path) else population
     sens = _resolve_sensitive(ds, qis, sensitive) if sensitive else None
     releases = release_frames(ds, qis, sensitive=sens)
-    tables = []
-    for table, (frame, names) in releases.items():
-        pop_here = pop if pop is not None and set(pop.columns) - {"count"} == set(names) else None
-        summary = summarise(frame, names, threshold=1.0 / k, population=_as_text(pop_here))
-        div = None
-        if sens is not None and sens[0] == table:
-            div = replace(diversity(frame, names, _SENSITIVE), sensitive=sensitive or sens[1])
-        tables.append(TableRisk(table, summary, div))
-    if pop is not None and not any(t.summary.risk.journalist_max is not None for t in tables):
-        source = str(population) if isinstance(population, str | Path) else "population table"
-        raise InputError.at(
-            source,
-            f"its columns {sorted(set(pop.columns) - {'count'})} do not match the quasi-identifiers of any table",
-            "give the quasi-identifier columns with the same names plus a 'count' column",
-        )
     # The search tries generalisations of every quasi-identifier against each other: past a
     # few dozen (a wide table, a spec that marks everything) it is capped, and says so.
     capped = len(qis) > MAX_SEARCH_QUASI
-    plan = (
-        _plan(ds, releases, qis, k, max_suppression)
-        if releases and recommend and not capped
-        else None
-    )
+    searching = bool(releases) and recommend and not capped
+    tables: list[TableRisk] = []
+    coded: list[generalise.CodedTable] = []
+    try:
+        for table, (given, names) in releases.items():
+            with records(ds, given) as release:
+                matches = pop is not None and set(pop.columns) - {"count"} == set(names)
+                summary = summarise(
+                    release, names, threshold=1.0 / k, population=_as_text(pop if matches else None)
+                )
+                div = None
+                if sens is not None and sens[0] == table:
+                    div = diversity(release, names, _SENSITIVE)
+                    div = replace(div, sensitive=sensitive or sens[1])
+                tables.append(TableRisk(table, summary, div))
+                if searching:
+                    coded.append(generalise.coded_class_table(release, names))
+        if pop is not None and not any(t.summary.risk.journalist_max is not None for t in tables):
+            source = str(population) if isinstance(population, str | Path) else "population table"
+            raise InputError.at(
+                source,
+                f"its columns {sorted(set(pop.columns) - {'count'})} do not match the quasi-identifiers of any table",
+                "give the quasi-identifier columns with the same names plus a 'count' column",
+            )
+        ladders = _ladders(ds, qis, k) if searching else {}
+        plan = generalise.search(coded, ladders, k, max_suppression) if searching else None
+    finally:
+        for c in coded:
+            c.release()
     ids = scan_identifiers(ds)
     reasons = _reasons(ds, ids, tables, plan, k)
     if capped and recommend:
@@ -324,13 +334,14 @@ _SENSITIVE = "_sensitive"
 
 def release_frames(
     ds: Dataset, qis: Sequence[QuasiIdentifier], sensitive: tuple[str, str] | None = None
-) -> dict[str, tuple[pl.LazyFrame, list[str]]]:
+) -> dict[str, tuple[Rows | Joined, list[str]]]:
     """Per table with its own quasi-identifiers: the records an attacker sees (own and
     inherited quasi-identifiers named as shown, plus the person id and, in its table, the
-    sensitive column) and the QI names."""
+    sensitive column), as :func:`medvalue.read._records.records` reads them, and the QI
+    names."""
     hub = _hub(ds, qis)
     hub_cols: list[QuasiIdentifier] = [q for q in qis if q.table == hub]
-    out: dict[str, tuple[pl.LazyFrame, list[str]]] = {}
+    out: dict[str, tuple[Rows | Joined, list[str]]] = {}
     for t in ds.table_names:
         own = [q for q in qis if q.table == t]
         if not own:
@@ -341,22 +352,18 @@ def release_frames(
             cols.append(pl.col(pid).cast(pl.String).alias(SUBJECT))
         if sensitive is not None and sensitive[0] == t:
             cols.append(pl.col(sensitive[1]).alias(_SENSITIVE))
-        frame = ds.frame(t).select(cols)
+        given: Rows | Joined = Rows(t, tuple(cols))
         names = [q.name for q in own]
         if hub and t != hub and pid and hub_cols:
             hub_pid = ds.table_spec(hub).first("patient_id")
             assert hub_pid is not None  # a hub is the table that defines the patient ids
-            people = (
-                ds.frame(hub)
-                .select(
-                    pl.col(hub_pid).cast(pl.String).alias(SUBJECT),
-                    *[pl.col(q.column).alias(q.name) for q in hub_cols],
-                )
-                .unique(subset=[SUBJECT], keep="first")
-            )
-            frame = frame.join(people, on=SUBJECT, how="left")
+            people = Rows(hub, (
+                pl.col(hub_pid).cast(pl.String).alias(SUBJECT),
+                *[pl.col(q.column).alias(q.name) for q in hub_cols],
+            ))  # fmt: skip
+            given = Joined(Rows(t, tuple(cols)), people, SUBJECT)
             names += [q.name for q in hub_cols]
-        out[t] = (frame, names)
+        out[t] = (given, names)
     return out
 
 
@@ -385,18 +392,6 @@ def _as_text(pop: pl.DataFrame | None) -> pl.DataFrame | None:
     return None if pop is None else pop.with_columns(pl.exclude("count").cast(pl.String))
 
 
-def _plan(
-    ds: Dataset,
-    releases: Mapping[str, tuple[pl.LazyFrame, list[str]]],
-    qis: Sequence[QuasiIdentifier],
-    k: int,
-    max_suppression: float,
-) -> generalise.Plan:
-    ladders = _ladders(ds, qis, k)
-    tables = [generalise.coded_class_table(f, names) for f, names in releases.values()]
-    return generalise.search(tables, ladders, k, max_suppression)
-
-
 def plan_levels(ds: Dataset, a: PrivacyAssessment) -> dict[str, Callable[[pl.Expr], pl.Expr]]:
     """Each quasi-identifier column's generalisation at the assessment's recommended level
     (none without a plan), to apply the same levels to other records."""
@@ -411,11 +406,14 @@ def plan_levels(ds: Dataset, a: PrivacyAssessment) -> dict[str, Callable[[pl.Exp
 def _ladders(
     ds: Dataset, qis: Sequence[QuasiIdentifier], k: int
 ) -> dict[str, generalise.Hierarchy]:
-    ladders = {}
-    for q in qis:
-        sample = ds.frame(q.table).select(q.column).collect()[q.column]
-        ladders[q.name] = generalise.hierarchy_for(q.name, q.role, sample.dtype, sample, k)
-    return ladders
+    """Each quasi-identifier's ladder, chosen from its values' counts (see
+    :func:`generalise.hierarchy_for`), counted where its table is."""
+    counts: dict[str, pl.DataFrame] = {}
+    for t in dict.fromkeys(q.table for q in qis):
+        own = [q for q in qis if q.table == t]
+        values = view(ds, Rows(t, tuple(pl.col(q.column).alias(q.name) for q in own)))
+        counts |= values.counts([q.name for q in own])
+    return {q.name: generalise.hierarchy_for(q.name, q.role, counts[q.name], k) for q in qis}
 
 
 # --- verdict ---------------------------------------------------------------------------------
@@ -529,6 +527,7 @@ def apply_generalisation(
     ``(table, column)`` pairs in ``keep``. Patient ids stay so tables still link: replace
     them with keyed pseudonyms before release (``medvalue refine`` does).
     """
+    ds.require_local("privacy --apply")
     out = Path(out)
     _refuse_overwriting_input(ds, out)
     a = assessment or privacy(

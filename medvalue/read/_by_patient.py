@@ -147,7 +147,7 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
     for name, given in inputs.items():
         frames[name] = []
         for piece in given.pieces:
-            frames[name].append(_typed_on_spark(ds, piece, given.schema))
+            frames[name].append(typed_on_spark(ds, piece, given.schema))
             if piece.table not in counted:  # Parquet answers from its footers
                 counted[piece.table] = _spark.rows(ds.spark_frame(piece.table))
             rows += counted[piece.table]
@@ -155,7 +155,7 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
     return _spark.co_partition(frames, schemas, PATIENT, rows)
 
 
-def _typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:
+def typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:
     """``rows`` as a Spark frame of ``schema`` and :data:`ROW`, typed in the executors."""
     plans = ds.plans[rows.table]
     exprs = [*rows.columns, *([rows.keep] if rows.keep is not None else [])]

@@ -51,6 +51,9 @@ QUANTILE_ACCURACY = 10_000
 QUANTILE_RANK_SLACK = 2
 INSTALL = "pip install 'medvalue[spark]' (pyspark) and a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
 
+#: What runs on Spark tables, as the refusal of anything else says.
+RUNS_ON_SPARK = "profile, coverage and privacy (without --apply)"
+
 Frame = Any  # a pyspark.sql.DataFrame; pyspark is optional, so not imported for typing
 
 
@@ -63,7 +66,7 @@ class EngineError(MedvalueError):
 def refusal(path: str, command: str) -> EngineError:
     """The one-line error for ``command`` asked to run on Spark tables it has no path for."""
     msg = (
-        f"{path}: {command} does not run on Spark tables yet (profile and coverage do). Fix: "
+        f"{path}: {command} does not run on Spark tables yet ({RUNS_ON_SPARK} do). Fix: "
         f"run those on Spark, or export the tables to Parquet and run {command} on the files"
     )
     return EngineError(msg, path=path, fix="export to Parquet")
@@ -398,30 +401,109 @@ def per_key(
     statistic, not per key): that is what reaches the driver."""
     if columns is not None:
         sdf, sample = _project(sdf, columns), sample.select(columns)
+    shuffled = partitioned(sdf, key, sample.schema, rows)
+    return collect(per_partition(shuffled, fn, sample.schema, output_schema(fn, sample)))
+
+
+def partitioned(
+    sdf: Frame, key: Callable[[pl.DataFrame], pl.Series], schema: Mapping[str, pl.DataType],
+    rows: int,
+) -> Frame:  # fmt: skip
+    """``sdf`` (columns of ``schema``) shuffled so that rows of equal ``key`` (computed by
+    polars in the executors) share a partition, of at most about :data:`PARTITION_ROWS` of
+    its ``rows``."""
     key_name = "\x1fkey"
-    with_key_schema = {key_name: pl.String(), **sample.schema}
+    with_key = {**schema, key_name: pl.String()}
     keyed = map_batches(
         sdf,
-        lambda f: f.with_columns(key(f).cast(pl.String).alias(key_name)).select(
-            list(with_key_schema)
-        ),
-        with_key_schema,
+        lambda f: f.with_columns(key(f).cast(pl.String).alias(key_name)).select(list(with_key)),
+        with_key,
     )
-    out_schema = output_schema(fn, sample)
+    # Each partition is held whole by one Python worker: more of them for more rows.
+    parts = max(int(keyed.sparkSession.conf.get("spark.sql.shuffle.partitions")),
+                -(-rows // PARTITION_ROWS))  # fmt: skip
+    return keyed.repartition(parts, _col(key_name)).drop(key_name)
+
+
+def per_partition(
+    sdf: Frame,
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: Mapping[str, pl.DataType],
+    out_schema: Mapping[str, pl.DataType],
+) -> Frame:
+    """``fn`` run on all rows of each partition of ``sdf`` at once (as one polars frame of
+    ``schema``), giving rows of ``out_schema``: a Spark frame, not collected."""
     arrow_out = _arrow_schema(out_schema)
 
     def run(batches: Iterator[pl.DataFrame]) -> Iterator[Any]:
         frames = list(batches)
         if not frames:
             return
-        rows = pl.concat(frames, how="vertical_relaxed").drop(key_name)
-        yield from _to_batches(fn(rows.cast(sample.schema, strict=False)), arrow_out)
+        rows = pl.concat(frames, how="vertical_relaxed")
+        yield from _to_batches(fn(rows.cast(pl.Schema(schema), strict=False)), arrow_out)
 
-    # Each partition is held whole by one Python worker: more of them for more rows.
-    parts = max(int(keyed.sparkSession.conf.get("spark.sql.shuffle.partitions")),
-                -(-rows // PARTITION_ROWS))  # fmt: skip
-    shuffled = keyed.repartition(parts, _col(key_name))
-    return collect(_map_in_arrow(shuffled, run, arrow_out))
+    return _map_in_arrow(sdf, run, arrow_out)
+
+
+def group_sizes(
+    sdf: Frame,
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: Mapping[str, pl.DataType],
+    keys: Sequence[str],
+    size: str,
+) -> pl.DataFrame:
+    """How many groups have each size. ``fn`` gives, from all rows of a partition of ``sdf``
+    (see :func:`per_partition`), one row per group there: its ``keys`` and its ``size``
+    there; Spark adds a group's sizes up over the partitions. Returns ``size`` and
+    ``groups`` (how many groups have that size): a few hundred rows whatever the data."""
+    from pyspark.sql import functions as F
+
+    sample = fn(pl.DataFrame(schema=dict(schema)))
+    mapped = per_partition(sdf, fn, schema, sample.schema)
+    totals = mapped.groupBy(*[_col(k) for k in keys]).agg(F.sum(_col(size)).alias("\x1fsize"))
+    counted = totals.groupBy("\x1fsize").agg(F.count(F.lit(1)).alias("groups"))
+    return collect(counted).rename({"\x1fsize": size})
+
+
+def first_per_key(sdf: Frame, key: str) -> Frame:
+    """Of the rows sharing ``key``, the first (lowest :data:`ROW`), without ``ROW``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = F.row_number().over(Window.partitionBy(_col(key)).orderBy(_col(ROW)))
+    return sdf.withColumn("\x1ffirst", first).where(F.col("\x1ffirst") == 1).drop("\x1ffirst", ROW)
+
+
+def left_join(left: Frame, right: Frame, on: str) -> Frame:
+    """Every row of ``left`` with the columns of the row of ``right`` of equal ``on`` (one at
+    most), nulls where none; a missing ``on`` matches nothing (as in polars). Columns in
+    the order of ``left``'s then ``right``'s."""
+    joined = left.join(right, on=on, how="left")
+    return _project(joined, [*left.columns, *[c for c in right.columns if c != on]])
+
+
+def without_row_ids(sdf: Frame) -> Frame:
+    return sdf.drop(ROW)
+
+
+def cached(sdf: Frame) -> Frame:
+    """``sdf`` kept by Spark once computed, for several jobs; :func:`uncache` when done."""
+    return sdf.cache()
+
+
+def uncache(sdf: Frame) -> None:
+    sdf.unpersist()
+
+
+def distinct_rows(sdf: Frame) -> Frame:
+    return sdf.distinct()
+
+
+def counted_groups(sdf: Frame, keys: Sequence[str], count_name: str) -> Frame:
+    """One row per distinct ``keys`` with its rows as ``count_name`` (a Spark frame)."""
+    from pyspark.sql import functions as F
+
+    return sdf.groupBy(*[_col(k) for k in keys]).agg(F.count(F.lit(1)).alias(count_name))
 
 
 def with_row_ids(sdf: Frame) -> Frame:

@@ -1,0 +1,152 @@
+"""Records an analysis reads as a whole, on one machine or on Spark alike.
+
+Privacy counts equivalence classes (people sharing every quasi-identifier) over all of a
+release's records, not per patient (see :mod:`._by_patient` for that). The analysis states
+the records it reads, as :class:`Rows` of a table, or :class:`Joined` to the first record of
+each patient in another table (the patient table's sex and birth year inherited by every
+diagnosis), gets them as :class:`Records` from :func:`records`, and reduces parts that share
+no key (:meth:`Records.by_key`, each class in one part) with polars:
+
+- on one machine the records are typed once into a private Parquet copy and a part is a
+  hash filter of it (memory follows a part);
+- on Spark they are typed in the executors, joined and cached by Spark, and a part is a
+  partition after a shuffle by the key: only each part's small table reaches the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from medvalue.core import _parts
+from medvalue.read import _spark
+from medvalue.read._by_patient import Input, stacked, typed_on_spark
+from medvalue.read._dataset import Dataset
+from medvalue.read._rows import Rows
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The records ``own`` with the columns of ``inherited`` of the first record (in table
+    order) sharing their ``on`` column; nulls where there is none."""
+
+    own: Rows
+    inherited: Rows
+    on: str
+
+
+@dataclass(frozen=True)
+class Records:
+    """Records of ``schema``, ``rows`` of them (about, once filtered): a lazy frame on one
+    machine (``local``) or a Spark frame (``spark``)."""
+
+    schema: pl.Schema
+    rows: int
+    local: pl.LazyFrame | None = None
+    spark: Any = None
+
+    @classmethod
+    def of(cls, frame: pl.LazyFrame) -> Records:
+        """``frame`` as records on one machine."""
+        rows = int(frame.select(pl.len()).collect(engine="streaming").item())
+        return cls(frame.collect_schema(), rows, local=frame)
+
+    @property
+    def on_spark(self) -> bool:
+        return self.spark is not None
+
+    def by_key(
+        self,
+        key: pl.Expr,
+        fn: Callable[[pl.LazyFrame], pl.DataFrame],
+        part_rows: int,
+        parts: int | None = None,
+    ) -> pl.DataFrame:
+        """``fn`` run on each part of the records, split so that records of equal ``key``
+        share a part (of about ``part_rows`` records on one machine, unless ``parts`` says
+        how many), the parts' small tables stacked."""
+        if self.spark is not None:
+            empty = pl.DataFrame(schema=self.schema)
+            return _spark.per_key(
+                self.spark, lambda f: f.select(key.hash(seed=0)).to_series(),
+                lambda f: fn(f.lazy()), empty, rows=self.rows,
+            )  # fmt: skip
+        assert self.local is not None
+        n = parts or _parts.parts_of(self.rows, part_rows)
+        tables = [fn(_parts.part(self.local, key, p, n)) for p in range(n)]
+        return pl.concat(tables, how="vertical_relaxed")
+
+    def where(self, keep: pl.Expr) -> Records:
+        """The records where ``keep`` holds (``rows`` stays the count before)."""
+        if self.spark is not None:
+            picked = _spark.map_batches(self.spark, lambda f: f.filter(keep), self.schema)
+            return Records(self.schema, self.rows, spark=picked)
+        assert self.local is not None
+        return Records(self.schema, self.rows, local=self.local.filter(keep))
+
+    def counts(self, columns: Sequence[str]) -> dict[str, pl.DataFrame]:
+        """Each of ``columns``: its distinct values (null as one) with their records, as
+        ``count``."""
+        if self.spark is not None:
+            return _spark.value_counts(self.spark, columns, "count")
+        assert self.local is not None
+        return {
+            c: self.local.group_by(c).agg(pl.len().alias("count")).collect(engine="streaming")
+            for c in columns
+        }
+
+
+def schema_of(ds: Dataset, rows: Rows) -> pl.Schema:
+    """The types of ``rows``' columns (read off the typed table's schema)."""
+    return pl.LazyFrame(schema=ds.typed_schema(rows.table)).select(rows.columns).collect_schema()
+
+
+def view(ds: Dataset, given: Rows) -> Records:
+    """The records ``given`` states, read afresh by each use (typed each time): for a use
+    or two, such as counting values; ``rows`` is not counted (0)."""
+    schema = schema_of(ds, given)
+    if ds.on_spark:
+        return Records(schema, 0, spark=_spark.without_row_ids(typed_on_spark(ds, given, schema)))
+    return Records(schema, 0, local=_local(ds, given, schema))
+
+
+@contextlib.contextmanager
+def records(ds: Dataset, given: Rows | Joined) -> Iterator[Records]:
+    """The records ``given`` states, typed once: into a private Parquet copy on one machine
+    (removed on exit), in Spark's cache on Spark (released on exit)."""
+    own = given.own if isinstance(given, Joined) else given
+    schema = dict(schema_of(ds, own))
+    if isinstance(given, Joined):
+        inherited = schema_of(ds, given.inherited)
+        schema |= {c: t for c, t in inherited.items() if c != given.on}
+    if ds.on_spark:
+        sdf = _spark.cached(_on_spark(ds, given, schema))
+        try:
+            yield Records(pl.Schema(schema), _spark.rows(sdf), spark=sdf)
+        finally:
+            _spark.uncache(sdf)
+        return
+    with _parts.private_copy(_local(ds, given, schema)) as copy:
+        yield Records.of(copy)
+
+
+def _local(ds: Dataset, given: Rows | Joined, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    if isinstance(given, Rows):
+        return stacked(ds, Input((given,), schema))
+    own = stacked(ds, Input((given.own,), schema_of(ds, given.own)))
+    firsts = stacked(ds, Input((given.inherited,), schema_of(ds, given.inherited))).unique(
+        subset=[given.on], keep="first", maintain_order=True
+    )
+    return own.join(firsts, on=given.on, how="left", maintain_order="left")
+
+
+def _on_spark(ds: Dataset, given: Rows | Joined, schema: Mapping[str, pl.DataType]) -> Any:
+    if isinstance(given, Rows):
+        return _spark.without_row_ids(typed_on_spark(ds, given, schema))
+    own = _spark.without_row_ids(typed_on_spark(ds, given.own, schema_of(ds, given.own)))
+    inherited = typed_on_spark(ds, given.inherited, schema_of(ds, given.inherited))
+    return _spark.left_join(own, _spark.first_per_key(inherited, given.on), given.on)
