@@ -1,8 +1,8 @@
-"""The profile and coverage on local Spark against the same on one machine (polars), same data.
+"""The profile, coverage and privacy on local Spark against the same on one machine (polars), same data.
 
 Run by hand::
 
-    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage]
+    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage privacy]
 
 The table is the benchmark shape (``medvalue.datasets.benchmark_table``, 25 columns, one
 row per patient) in Parquet, generated in 10M-row chunks into ``benchmarks/_data/`` and
@@ -50,6 +50,10 @@ rows = profile(load_dataset(source), as_of="2025-01-01").size.rows
     "coverage": """
 from medvalue import coverage, load_dataset
 rows = coverage(load_dataset(source)).patients
+""",
+    "privacy": """
+from medvalue import load_dataset, privacy
+rows = privacy(load_dataset(source)).tables[0].summary.records
 """,
 }
 _PEAKS = """

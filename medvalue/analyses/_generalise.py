@@ -361,7 +361,21 @@ def _coded_on_spark(records: Records, qi: Sequence[str]) -> CodedTable:
     spread = _spark.cached(spread)
     rows = _spark.rows(spread)
     if rows > HELD_CODES_ROWS:
-        return CodedTable(empty, values, spread=spread, rows=rows)
+        if not people:
+            return CodedTable(empty, values, spread=spread, rows=rows)
+        # People as numbers within their partition (a person is in one): each combination's
+        # job then moves small integers, not text ids, and counts them exactly.
+        numbered = empty.with_columns(pl.col(SUBJECT).cast(pl.UInt32))
+        ranked = _spark.per_partition(
+            spread,
+            lambda f: f.with_columns(pl.col(SUBJECT).rank("dense").cast(pl.UInt32)),
+            schema,
+            numbered.schema,
+        )
+        kept = _spark.cached(ranked)
+        _spark.rows(kept)  # computed and kept before the text ids are let go
+        _spark.uncache(spread)
+        return CodedTable(numbered, values, spread=kept, rows=rows)
     # Few enough to search on the driver, as on one machine: a Spark job per combination
     # of levels costs a second or more, and the search tries hundreds on a small table.
     codes = _spark.collect(spread)
