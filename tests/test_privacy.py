@@ -9,6 +9,7 @@ from pathlib import Path
 from unittest import mock
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -612,3 +613,27 @@ def test_apply_written_in_slices_equals_one_slice(monkeypatch, tmp_path):
                 assert a_file.read_bytes() == b_file.read_bytes(), a_file.name
             else:
                 assert pl.read_parquet(a_file).equals(pl.read_parquet(b_file)), a_file.name
+
+
+@pytest.mark.parametrize("numeric", [True, False])
+def test_diversity_measured_in_parts_equals_diversity_of_the_whole(monkeypatch, numeric):
+    """Classes split into parts (as Spark partitions split them) and measured against the
+    table's distribution: l, entropy, alpha and t-closeness as measured on all at once."""
+    rng = np.random.default_rng(3)
+    n = 400
+    values = rng.integers(0, 12, n)
+    frame = pl.DataFrame(
+        {
+            "a": rng.integers(0, 4, n),
+            "b": rng.choice(["x", "y", "z"], n),
+            "s": values.astype(float) if numeric else [f"v{v}" for v in values],
+        }
+    ).with_columns(pl.when(pl.int_range(pl.len()) % 17 == 0).then(None).otherwise("s").alias("s"))
+    whole = anonymity.diversity(frame.lazy(), ["a", "b"], "s")
+    monkeypatch.setattr(anonymity, "CLASS_PART_ROWS", 37)  # about 11 parts
+    parts = anonymity.diversity(frame.lazy(), ["a", "b"], "s")
+    assert (parts.l_distinct, parts.numeric) == (whole.l_distinct, whole.numeric)
+    assert parts.alpha == pytest.approx(whole.alpha, rel=1e-12)
+    assert parts.l_entropy == pytest.approx(whole.l_entropy, rel=1e-12)
+    assert parts.t_closeness == pytest.approx(whole.t_closeness, rel=1e-12)
+    assert whole.t_closeness > 0

@@ -372,10 +372,10 @@ def _coded_on_spark(records: Records, qi: Sequence[str]) -> CodedTable:
             schema,
             numbered.schema,
         )
-        kept = _spark.cached(ranked)
-        _spark.rows(kept)  # computed and kept before the text ids are let go
+        held = _spark.cached(ranked)
+        _spark.rows(held)  # computed and kept before the text ids are let go
         _spark.uncache(spread)
-        return CodedTable(numbered, values, spread=kept, rows=rows)
+        return CodedTable(numbered, values, spread=held, rows=rows)
     # Few enough to search on the driver, as on one machine: a Spark job per combination
     # of levels costs a second or more, and the search tries hundreds on a small table.
     codes = _spark.collect(spread)
