@@ -231,10 +231,14 @@ def test_journalist_risk_on_spark(spark, tmp_path):
 )
 def test_text_files_read_by_spark(spark, path, spec):
     """CSV read by Spark (text stays text, as medvalue reads it; the columns counted
-    together in one scan): the same profile, bytes on disk included."""
+    together in one scan): the same profile, bytes on disk included, and the same privacy
+    assessment (quasi-identifiers typed from text in the executors)."""
     local = mv.profile(mv.load_dataset(path, spec=spec), as_of=AS_OF).to_dict()
     remote = mv.profile(mv.load_dataset(f"spark:{path}", spec=spec), as_of=AS_OF).to_dict()
     assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    here = mv.privacy(mv.load_dataset(path, spec=spec)).to_dict()
+    there = mv.privacy(mv.load_dataset(f"spark:{path}", spec=spec)).to_dict()
+    assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
 
 
 def test_gibleed_on_spark_equals_gibleed_in_duckdb(spark, gibleed):
@@ -564,11 +568,14 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 def test_public_tables_on_spark(spark, corpus, key, tmp_path):
     """Every table of the conformance corpus (public tables nobody here wrote: survival
     studies, a COVID testing registry with fake names, Chinese headers, Excel, day-first
-    dates), as Spark tables: the same profile and coverage as on one machine."""
+    dates), as Spark tables: the same profile, coverage and privacy as on one machine."""
     folder = _as_parquet(corpus[key], tmp_path / "tables")
     local = mv.profile(mv.load_dataset(folder), as_of=AS_OF).to_dict()
     remote = mv.profile(mv.load_dataset(f"spark:{folder}"), as_of=AS_OF).to_dict()
     assert _compare(_without_source(local), _without_source(remote)) == []
     here = mv.coverage(mv.load_dataset(folder)).to_dict()
     there = mv.coverage(mv.load_dataset(f"spark:{folder}")).to_dict()
+    assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
+    here = mv.privacy(mv.load_dataset(folder)).to_dict()
+    there = mv.privacy(mv.load_dataset(f"spark:{folder}")).to_dict()
     assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
