@@ -349,6 +349,9 @@ def test_a_spark_dataframe_from_python(spark):
     local = mv.profile(mv.load_dataset(CAROTID, spec=CAROTID_SPEC), as_of=AS_OF).to_dict()
     remote = mv.profile(named, as_of=AS_OF).to_dict()
     assert _compare(_without_source(local), _without_source(remote)) == []
+    here = mv.privacy(mv.load_dataset(CAROTID, spec=CAROTID_SPEC), sensitive="stroke_or_death_30d")
+    there = mv.privacy(named, sensitive="stroke_or_death_30d")
+    assert _compare({**here.to_dict(), "dataset": ""}, {**there.to_dict(), "dataset": ""}) == []
 
 
 def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):

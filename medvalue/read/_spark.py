@@ -15,7 +15,8 @@ The analyses stay written once, as polars expressions. Spark runs them where the
 - :func:`per_key` shuffles rows so that each key (a patient) is in one partition and runs a
   polars reduction per partition, returning its small table; :func:`co_partition` does so
   for several inputs at once (a patient's diagnoses, demographics and labels meet in one
-  partition), keeping the shuffle for more than one reduction;
+  partition), keeping the shuffle for more than one reduction; :func:`group_sizes` lets
+  Spark add up the group sizes each partition found (the privacy search's classes);
 - the rest is Spark's own aggregation (value counts, distinct counts, approximate quantiles,
   anti-joins), of which only the results are collected.
 
