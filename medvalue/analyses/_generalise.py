@@ -179,7 +179,8 @@ def hierarchy_for(column: str, role: str, counts: pl.DataFrame, target_k: int) -
         ))  # fmt: skip
     if role == "sex":
         return Hierarchy(column, "sex", (exact, star))
-    text = counts.select(pl.first().cast(pl.String).alias("v"), pl.col("count")).drop_nulls("v")
+    text = counts.select(pl.first().cast(pl.String).alias("v"), pl.col("count").cast(pl.Int64))
+    text = text.drop_nulls("v")
     text = text.group_by("v").agg(pl.col("count").sum())  # 64 and 64.0 are one text
     total = int(text["count"].sum())
 
