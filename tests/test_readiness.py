@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import medvalue as mv
 from medvalue.analyses import _baseline as baseline
+from medvalue.analyses import _readiness as readiness_module
 from medvalue.analyses import _samplesize as samplesize
 from medvalue.analyses._readiness import readiness
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_SPEC
@@ -635,3 +636,38 @@ def test_a_label_spelled_0_and_0_point_0_is_one_class_in_readiness_and_coverage(
     assert dict(r.label.classes) == expected
     outcomes = mv.coverage(ds, small_cell=1).to_dict()["outcomes"]
     assert {o["value"]: o["patients"] for o in outcomes["mixed.death_90d"]} == expected
+
+
+def _rows_drawn_from_the_label(y: np.ndarray, outcome: str, max_rows: int, seed: int) -> np.ndarray:
+    """The sample as first written, holding the whole label: each class's members drawn."""
+    n = len(y)
+    if n <= max_rows:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    if outcome in ("binary", "multiclass", "survival"):
+        parts = []
+        for c in np.unique(y):
+            members = np.flatnonzero(y == c)
+            parts.append(
+                rng.choice(members, max(2, round(len(members) * max_rows / n)), replace=False)
+            )
+        return np.sort(np.concatenate(parts))
+    return np.sort(rng.choice(n, max_rows, replace=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 3), min_size=8, max_size=400),
+    st.sampled_from(["binary", "multiclass", "survival", "continuous"]),
+    st.integers(4, 120),
+    st.integers(0, 2**16),
+)
+def test_the_model_sample_is_drawn_from_class_counts_alone(codes, outcome, max_rows, seed):
+    """The rows drawn from per-class counts (ranks within each class, as an engine that does
+    not hold the label whole draws them) are the rows drawn from the label itself."""
+    y = np.array(codes, dtype=float)
+    if outcome != "continuous":
+        # Every class has two rows or more once the label is checked.
+        assume((np.unique(y, return_counts=True)[1] >= 2).all())
+    expected = _rows_drawn_from_the_label(y, outcome, max_rows, seed)
+    assert np.array_equal(readiness_module._model_rows(y, outcome, max_rows, seed), expected)

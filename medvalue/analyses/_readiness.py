@@ -850,19 +850,40 @@ def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
 
 
 def _model_rows(y: np.ndarray, outcome: str, max_rows: int, seed: int) -> np.ndarray:
+    """Positions (among ``y``'s rows) of the rows the models see: all, or the sample
+    :func:`sample_ranks` draws."""
     n = len(y)
-    if n <= max_rows:
+    stratified = outcome in ("binary", "multiclass", "survival")
+    classes, sizes = np.unique(y, return_counts=True) if stratified else (None, np.array([n]))
+    ranks = sample_ranks(sizes, outcome, max_rows, seed)
+    if ranks is None:
         return np.arange(n)
+    if classes is None:
+        return np.sort(ranks[0])
+    parts = [np.flatnonzero(y == c)[r] for c, r in zip(classes, ranks, strict=True)]
+    return np.sort(np.concatenate(parts))
+
+
+def sample_ranks(
+    sizes: Sequence[int] | np.ndarray, outcome: str, max_rows: int, seed: int
+) -> list[np.ndarray] | None:
+    """The rows the models see, from counts alone: None for every row (``max_rows`` or
+    fewer); else, for a class outcome, per class (rows ``sizes``, in the order of the
+    classes' codes) the ranks in table order of the rows drawn, each class keeping its share
+    of ``max_rows`` (at least 2); for a continuous outcome (``sizes`` one count) the ranks of
+    ``max_rows`` rows drawn at random. Counts suffice, so an engine that does not hold the
+    label whole draws the same rows (``rng.choice(members, m)`` picks ``members`` at the
+    indexes ``rng.choice(len(members), m)`` picks)."""
+    n = int(np.sum(sizes))
+    if n <= max_rows:
+        return None
     rng = np.random.default_rng(seed)
     if outcome in ("binary", "multiclass", "survival"):
-        parts = []
-        for c in np.unique(y):
-            members = np.flatnonzero(y == c)
-            parts.append(
-                rng.choice(members, max(2, round(len(members) * max_rows / n)), replace=False)
-            )
-        return np.sort(np.concatenate(parts))
-    return np.sort(rng.choice(n, max_rows, replace=False))
+        return [
+            rng.choice(int(size), max(2, round(int(size) * max_rows / n)), replace=False)
+            for size in sizes
+        ]
+    return [rng.choice(n, max_rows, replace=False)]
 
 
 def _leakage(
