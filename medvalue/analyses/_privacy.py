@@ -224,6 +224,7 @@ def privacy(
     searching = bool(releases) and recommend and not capped
     tables: list[TableRisk] = []
     coded: list[generalise.CodedTable] = []
+    counts: dict[str, pl.DataFrame] = {}  # each quasi-identifier's values, for its ladder
     try:
         for table, (given, names) in releases.items():
             with records(ds, given) as release:
@@ -238,6 +239,8 @@ def privacy(
                 tables.append(TableRisk(table, summary, div))
                 if searching:
                     coded.append(generalise.coded_class_table(release, names))
+                    # Counted from the release already typed (and, on Spark, cached).
+                    counts |= release.counts([q.name for q in qis if q.table == table])
         if pop is not None and not any(t.summary.risk.journalist_max is not None for t in tables):
             source = str(population) if isinstance(population, str | Path) else "population table"
             raise InputError.at(
@@ -245,7 +248,7 @@ def privacy(
                 f"its columns {sorted(set(pop.columns) - {'count'})} do not match the quasi-identifiers of any table",
                 "give the quasi-identifier columns with the same names plus a 'count' column",
             )
-        ladders = _ladders(ds, qis, k) if searching else {}
+        ladders = _ladders_of(qis, counts, k) if searching else {}
         plan = generalise.search(coded, ladders, k, max_suppression) if searching else None
     finally:
         for c in coded:
@@ -413,6 +416,13 @@ def _ladders(
         own = [q for q in qis if q.table == t]
         values = view(ds, Rows(t, tuple(pl.col(q.column).alias(q.name) for q in own)))
         counts |= values.counts([q.name for q in own])
+    return _ladders_of(qis, counts, k)
+
+
+def _ladders_of(
+    qis: Sequence[QuasiIdentifier], counts: Mapping[str, pl.DataFrame], k: int
+) -> dict[str, generalise.Hierarchy]:
+    """Each quasi-identifier's ladder from ``counts``: by name, its values with their rows."""
     return {q.name: generalise.hierarchy_for(q.name, q.role, counts[q.name], k) for q in qis}
 
 
