@@ -16,7 +16,7 @@ no key (:meth:`Records.by_key`, each class in one part) with polars:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,42 +111,40 @@ def view(ds: Dataset, given: Rows) -> Records:
     schema = schema_of(ds, given)
     if ds.on_spark:
         return Records(schema, 0, spark=_spark.without_row_ids(typed_on_spark(ds, given, schema)))
-    return Records(schema, 0, local=_local(ds, given, schema))
+    return Records(schema, 0, local=_local(ds, given, [schema]))
 
 
 @contextlib.contextmanager
 def records(ds: Dataset, given: Rows | Joined) -> Iterator[Records]:
     """The records ``given`` states, typed once: into a private Parquet copy on one machine
     (removed on exit), in Spark's cache on Spark (released on exit)."""
-    own = given.own if isinstance(given, Joined) else given
-    schema = dict(schema_of(ds, own))
-    if isinstance(given, Joined):
-        inherited = schema_of(ds, given.inherited)
-        schema |= {c: t for c, t in inherited.items() if c != given.on}
+    pieces = [given.own, given.inherited] if isinstance(given, Joined) else [given]
+    schemas = [schema_of(ds, piece) for piece in pieces]  # own first, then inherited
     if ds.on_spark:
-        sdf = _spark.cached(_on_spark(ds, given, schema))
+        sdf = _spark.cached(_on_spark(ds, given, schemas))
+        schema = {c: t for s in schemas for c, t in s.items()}  # ``on`` is in both: one
         try:
             yield Records(pl.Schema(schema), _spark.rows(sdf), spark=sdf)
         finally:
             _spark.uncache(sdf)
         return
-    with _parts.private_copy(_local(ds, given, schema)) as copy:
+    with _parts.private_copy(_local(ds, given, schemas)) as copy:
         yield Records.of(copy)
 
 
-def _local(ds: Dataset, given: Rows | Joined, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+def _local(ds: Dataset, given: Rows | Joined, schemas: Sequence[pl.Schema]) -> pl.LazyFrame:
     if isinstance(given, Rows):
-        return stacked(ds, Input((given,), schema))
-    own = stacked(ds, Input((given.own,), schema_of(ds, given.own)))
-    firsts = stacked(ds, Input((given.inherited,), schema_of(ds, given.inherited))).unique(
+        return stacked(ds, Input((given,), schemas[0]))
+    own = stacked(ds, Input((given.own,), schemas[0]))
+    firsts = stacked(ds, Input((given.inherited,), schemas[1])).unique(
         subset=[given.on], keep="first", maintain_order=True
     )
     return own.join(firsts, on=given.on, how="left", maintain_order="left")
 
 
-def _on_spark(ds: Dataset, given: Rows | Joined, schema: Mapping[str, pl.DataType]) -> Any:
+def _on_spark(ds: Dataset, given: Rows | Joined, schemas: Sequence[pl.Schema]) -> Any:
     if isinstance(given, Rows):
-        return _spark.without_row_ids(typed_on_spark(ds, given, schema))
-    own = _spark.without_row_ids(typed_on_spark(ds, given.own, schema_of(ds, given.own)))
-    inherited = typed_on_spark(ds, given.inherited, schema_of(ds, given.inherited))
+        return _spark.without_row_ids(typed_on_spark(ds, given, schemas[0]))
+    own = _spark.without_row_ids(typed_on_spark(ds, given.own, schemas[0]))
+    inherited = typed_on_spark(ds, given.inherited, schemas[1])
     return _spark.left_join(own, _spark.first_per_key(inherited, given.on), given.on)
