@@ -1,8 +1,8 @@
-"""The profile, coverage and privacy on local Spark against the same on one machine (polars), same data.
+"""The profile, coverage, privacy and readiness on local Spark against the same on one machine (polars), same data.
 
 Run by hand::
 
-    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage privacy]
+    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage privacy readiness]
 
 The table is the benchmark shape (``medvalue.datasets.benchmark_table``, 25 columns, one
 row per patient) in Parquet, generated in 10M-row chunks into ``benchmarks/_data/`` and
@@ -54,6 +54,10 @@ rows = coverage(load_dataset(source)).patients
     "privacy": """
 from medvalue import load_dataset, privacy
 rows = privacy(load_dataset(source)).tables[0].summary.records
+""",
+    "readiness": """
+from medvalue import load_dataset, readiness
+rows = readiness(load_dataset(source), "death_90d").available_n
 """,
 }
 _PEAKS = """

@@ -18,6 +18,7 @@ from medvalue.analyses import _baseline as baseline
 from medvalue.analyses import _readiness as readiness_module
 from medvalue.analyses import _samplesize as samplesize
 from medvalue.analyses._readiness import readiness
+from medvalue.read._records import RANK, Records
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_SPEC
 
 # --- sample size (pmsampsize 1.1.3) ---------------------------------------------------------
@@ -595,7 +596,10 @@ def test_label_numbers_and_counts_equal_a_row_by_row_reading(values):
     distinct = sorted(count)
     if len(distinct) == 2 and distinct != ["0", "1"]:
         return  # which of two words is the event has its own tests
-    summary, y, positive = _label("f", "t", "c", pl.Series("c", values), None, 1)
+    label = pl.Series("c", values)
+    counted = label.value_counts(name="count")
+    summary, coding, positive = _label("f", "t", "c", counted, label.dtype, None, 1)
+    y = label.to_frame().select(coding.of(pl.col("c"))).to_series().to_numpy()
     assert summary.rows == len(values) and summary.labelled == sum(count.values())
     assert [v for v, _ in summary.classes] == distinct
     assert [n for _, n in summary.classes] == [count[v] for v in distinct]
@@ -661,13 +665,46 @@ def _rows_drawn_from_the_label(y: np.ndarray, outcome: str, max_rows: int, seed:
     st.sampled_from(["binary", "multiclass", "survival", "continuous"]),
     st.integers(4, 120),
     st.integers(0, 2**16),
+    st.integers(1, 50),
 )
-def test_the_model_sample_is_drawn_from_class_counts_alone(codes, outcome, max_rows, seed):
-    """The rows drawn from per-class counts (ranks within each class, as an engine that does
-    not hold the label whole draws them) are the rows drawn from the label itself."""
+def test_the_model_sample_is_drawn_from_class_counts_alone(codes, outcome, max_rows, seed, part):
+    """The rows drawn from per-class counts (ranks within each class, counted a part of the
+    rows at a time, as Spark counts a partition at a time) are the rows drawn from the label
+    itself."""
     y = np.array(codes, dtype=float)
     if outcome != "continuous":
         # Every class has two rows or more once the label is checked.
         assume((np.unique(y, return_counts=True)[1] >= 2).all())
     expected = _rows_drawn_from_the_label(y, outcome, max_rows, seed)
-    assert np.array_equal(readiness_module._model_rows(y, outcome, max_rows, seed), expected)
+    at, label = readiness_module._AT, readiness_module._Y
+    frame = pl.LazyFrame({at: np.arange(len(y), dtype=np.int64), label: y})
+    kept = Records.of(frame)
+    classes, sizes = np.unique(y, return_counts=True)
+    outcomes = readiness_module._Outcomes(
+        len(y), dict(zip(classes.tolist(), sizes.tolist(), strict=True)), None, None
+    )
+    if outcome == "continuous":
+        outcomes = readiness_module._Outcomes(len(y), {}, None, None)
+    picked = readiness_module._model_sample(kept, outcomes, outcome, max_rows, seed)
+    assert picked[at].to_list() == expected.tolist()
+    # Ranked a few rows at a time, the parts' offsets carry the ranks on.
+    if len(y) > max_rows:
+        stratified = outcome != "continuous"
+        ranks = readiness_module.sample_ranks(
+            sizes if stratified else [len(y)], outcome, max_rows, seed
+        )
+        wanted = pl.DataFrame(
+            {
+                label: np.concatenate(
+                    [np.full(len(r), c) for c, r in zip(classes, ranks, strict=True)]
+                )
+                if stratified
+                else np.zeros(len(ranks[0])),
+                RANK: np.concatenate(ranks),
+            }
+        )
+        within = label if stratified else None
+        if not stratified:
+            wanted = wanted.drop(label)
+        in_parts = kept.at_ranks(at, within, wanted, part_rows=part)
+        assert in_parts[at].to_list() == expected.tolist()

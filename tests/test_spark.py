@@ -164,6 +164,37 @@ def test_privacy_on_spark_equals_privacy_on_one_machine(spark, tmp_path, path, s
     assert local["tables"] and local["plan"]["steps"]  # classes measured and a plan searched
 
 
+READINESS = [
+    pytest.param(LIVER, LIVER_SPEC, {}, id="liver"),
+    pytest.param(CAROTID, CAROTID_SPEC, {}, id="carotid"),
+    # A sample of the rows, drawn in Spark: stratified by a binary, a class and a
+    # time-to-event outcome, at random for a continuous one (the tables arrive in many
+    # partitions: each partition's ranks continue the earlier ones').
+    pytest.param(LIVER, LIVER_SPEC, {"max_rows": 300}, id="binary-sample"),
+    pytest.param(LIVER, LIVER_SPEC, {"label": "transplant_status", "max_rows": 400}, id="classes"),
+    pytest.param(LIVER, LIVER_SPEC, {"label": "meld", "max_rows": 250}, id="continuous"),
+    pytest.param(
+        LIVER,
+        LIVER_SPEC,
+        {"label": "death_90d", "time": "meld", "max_rows": 200, "seed": 3},
+        id="time-to-event",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "spec", "options"), READINESS)
+def test_readiness_on_spark_equals_readiness_on_one_machine(spark, tmp_path, path, spec, options):
+    """The label's classes, the sample size (from the kept rows' counts and exact moments
+    in Spark), the predictors (aggregated in Spark), the rows the models see (drawn from
+    counts, ranked per partition in Spark) and so the models, curve, leakage and score."""
+    folder = _as_parquet(path, tmp_path / "tables")
+    local = mv.readiness(mv.load_dataset(folder, spec=spec), **options).to_dict()
+    remote = mv.readiness(mv.load_dataset(f"spark:{folder}", spec=spec), **options).to_dict()
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    assert local["label"] and local["baseline"] and local["predictors"]["used"]
+    assert local["baseline"]["subsampled"] == ("max_rows" in options)
+
+
 @pytest.mark.parametrize(
     ("path", "spec", "sensitive"),
     [
@@ -392,7 +423,6 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
 @pytest.mark.parametrize(
     ("command", "named"),
     [
-        ("readiness", "readiness"),
         ("price", "the valuation (price, report)"),
         ("report", "report"),
     ],
@@ -422,16 +452,17 @@ def test_a_bad_spark_source_is_one_line(spark, run, source, says):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("notebook", "key", "analysis"),
+    ("notebook", "key", "analysis", "path", "spec"),
     [
-        ("01_profile", "profile", mv.profile),
-        ("02_coverage", "coverage", mv.coverage),
-        ("04_privacy", "privacy", mv.privacy),
+        ("01_profile", "profile", mv.profile, COUNTY, COUNTY_SPEC),
+        ("02_coverage", "coverage", mv.coverage, COUNTY, COUNTY_SPEC),
+        ("04_privacy", "privacy", mv.privacy, COUNTY, COUNTY_SPEC),
+        ("03_readiness", "readiness", mv.readiness, LIVER, LIVER_SPEC),
     ],
 )
-def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis):
-    """The profile, coverage and privacy notebooks, as JupyterLab runs them, with a Spark
-    source as their data path: the results they show equal the analysis of the file."""
+def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis, path, spec):
+    """The profile, coverage, privacy and readiness notebooks, as JupyterLab runs them, with a
+    Spark source as their data path: the results they show equal the analysis of the file."""
     import json
 
     import papermill as pm
@@ -439,27 +470,32 @@ def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis):
     from medvalue.core._config import NOTEBOOK_DIR
     from medvalue.present.views import RESULTS_MIMETYPE
 
-    folder = _as_parquet(COUNTY, tmp_path / "tables")
+    folder = _as_parquet(path, tmp_path / "tables")
     out = tmp_path / "out.ipynb"
+    parameters = {"data_path": f"spark:{folder}", "spec_path": str(spec), "lang": "en",
+                  "as_of": AS_OF}  # fmt: skip
     pm.execute_notebook(
         str(NOTEBOOK_DIR / f"{notebook}.ipynb"),
         str(out),
-        parameters={"data_path": f"spark:{folder}", "spec_path": str(COUNTY_SPEC), "lang": "en",
-                    "as_of": AS_OF},
+        parameters=parameters,
         kernel_name="python3",
         progress_bar=False,
         cwd=str(tmp_path),
-    )  # fmt: skip
+    )
     cells = json.loads(out.read_text(encoding="utf-8"))["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
     bundle = next(
         o["data"][RESULTS_MIMETYPE] for o in outputs if RESULTS_MIMETYPE in o.get("data", {})
     )
-    ds = mv.load_dataset(folder, spec=COUNTY_SPEC)
-    local = (analysis(ds, as_of=AS_OF) if key == "profile" else analysis(ds)).to_dict()
+    ds = mv.load_dataset(folder, spec=spec)
+    local = (
+        analysis(ds) if key in ("coverage", "privacy", "readiness") else analysis(ds, as_of=AS_OF)
+    ).to_dict()
     shown = bundle[key]
     if key == "profile":
         local, shown = _without_source(local), _without_source(shown)
+    if key == "readiness":
+        assert shown["label"] and shown["baseline"]
     assert _compare({**local, "dataset": ""}, {**shown, "dataset": ""}) == []
 
 
@@ -582,3 +618,9 @@ def test_public_tables_on_spark(spark, corpus, key, tmp_path):
     here = mv.privacy(mv.load_dataset(folder)).to_dict()
     there = mv.privacy(mv.load_dataset(f"spark:{folder}")).to_dict()
     assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []
+    entry = __import__("tests.corpus").corpus.CORPUS[key]
+    if entry.label:
+        asked = {"label": entry.label, "event": entry.event, "max_rows": 150}
+        here = mv.readiness(mv.load_dataset(folder), **asked).to_dict()
+        there = mv.readiness(mv.load_dataset(f"spark:{folder}"), **asked).to_dict()
+        assert _compare({**here, "dataset": ""}, {**there, "dataset": ""}) == []

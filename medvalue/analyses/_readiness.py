@@ -29,6 +29,8 @@ from medvalue.core._i18n import text
 from medvalue.core._patterns import label_text
 from medvalue.core._suppression import suppress
 from medvalue.read._dataset import Dataset
+from medvalue.read._records import RANK, Moments, Records, raw_view, records, view
+from medvalue.read._rows import ROW, Rows
 
 #: Rows the models see at most; larger tables are subsampled (stratified, seeded).
 MAX_MODEL_ROWS = 50_000
@@ -322,7 +324,6 @@ def readiness(
     >>> r.label.outcome, r.label.events
     ('binary', 69)
     """
-    ds.require_local("readiness")
     try:
         return _assess(ds, label, time, event, outcome_date, seed, folds, max_rows, shrinkage,
                        small_cell)  # fmt: skip
@@ -346,10 +347,23 @@ class ModelDesign:
 
 
 @dataclass(frozen=True)
+class _Outcomes:
+    """What the sample size and the label's checks need of the kept rows' outcomes (the
+    rows with a usable label, and a positive follow-up time): aggregates, not the rows."""
+
+    rows: int
+    sizes: Mapping[float, int]  # class outcomes: rows per class code
+    label: Moments | None  # continuous outcomes
+    time: Moments | None  # time-to-event outcomes
+
+    def share(self, code: float) -> float:
+        return self.sizes.get(code, 0) / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
 class _Prepared:
     summary: LabelSummary
-    y: np.ndarray  # every kept row's outcome
-    tvals: np.ndarray | None
+    outcomes: _Outcomes
     positive: str | None
     time_basis: str | None
     predictors: tuple[Predictor, ...]
@@ -372,6 +386,10 @@ def model_design(
     return None if prepared is None else prepared.design
 
 
+#: The kept rows' columns: their position (row id on Spark), outcome and follow-up time.
+_AT, _Y, _T = "\x1fat", "\x1fy", "\x1ft"
+
+
 def _prepare(
     ds: Dataset,
     label: str | None,
@@ -386,40 +404,57 @@ def _prepare(
     if found is None:
         return None
     table, column = found
-    # Only the label (and follow-up time) columns are read whole; predictors are summarised
-    # by aggregations over the table and modelled on a sample of at most ``max_rows`` rows.
-    lazy = ds.frame(table)
-    columns = lazy.collect_schema().names()
-    label_values = lazy.select(column).collect(engine="streaming")[column]
+    # The label is summarised from its distinct values, the kept rows' outcomes from
+    # aggregations, the predictors from aggregations over the table; the models see a
+    # sample of at most ``max_rows`` rows: on Spark only those and aggregates reach the driver.
+    schema = ds.typed_schema(table)
+    counted = view(ds, Rows(table, (pl.col(column),))).counts_upto(column, LABEL_VALUES_HELD)
     time_basis = "given" if time not in (None, "none") else None
-    if time is None and _looks_like_status(label_values):
+    if time is None and counted is not None and _looks_like_status(counted[column]):
         # An event status beside a follow-up time is a time-to-event outcome.
         time = _follow_up_column(ds, table)
         time_basis = "duration" if time else None
     elif time == "none":
         time = None
-    if time is not None and time not in columns:
-        raise ColumnError.missing(ds.path, time, columns, what="time column")
+    if time is not None and time not in schema:
+        raise ColumnError.missing(ds.path, time, schema.names(), what="time column")
     event = event or ds.table_spec(table).columns[column].event
-    summary, y, positive = _label(ds.path, table, column, label_values, time, small_cell, event)
-    del label_values
-    keep = np.isfinite(y) if summary.outcome == "continuous" else y >= 0
-    tvals = None
-    if time is not None:
-        tvals = _numeric(lazy.select(time).collect(engine="streaming")[time])
-        keep &= ~np.isnan(tvals) & (tvals > 0)
-        tvals = tvals[keep]
-    raw = ds.raw_frame(table)
-    kept_raw = raw if keep.all() else _rows_where(raw, keep)
-    kept = ds.typed(table, kept_raw)
-    y = y[keep]
-    _check_label(ds, summary, y)
-    idx = _model_rows(y, summary.outcome, max_rows, seed)
-    positions = np.flatnonzero(keep)[idx]
+    summary, coding, positive = _label(
+        ds.path, table, column,
+        _many_values(ds, table, column, schema[column]) if counted is None else counted,
+        schema[column], time, small_cell, event,
+    )  # fmt: skip
+    plans = ds.plans[table]
+
+    def outcome_of(label_value: pl.Expr, time_value: pl.Expr | None) -> list[pl.Expr]:
+        y = coding.of(label_value).alias(_Y)
+        return [y] if time_value is None else [y, _number(time_value, schema[time or ""]).alias(_T)]
+
+    def usable(y: pl.Expr, t: pl.Expr | None) -> pl.Expr:
+        keep = y.is_finite() if summary.outcome == "continuous" else y >= 0
+        if t is not None:
+            keep &= t.is_not_nan() & (t > 0)
+        return keep.fill_null(False)
+
+    named = [
+        pl.col(ROW).cast(pl.Int64).alias(_AT),
+        *outcome_of(pl.col(column), None if time is None else pl.col(time)),
+    ]
+    keep = usable(pl.col(_Y), None if time is None else pl.col(_T))
+    with records(ds, Rows(table, tuple(named), keep)) as kept_outcomes:
+        outcomes = _outcomes(summary, kept_outcomes, time is not None)
+        _check_label(ds, summary, outcomes)
+        picked = _model_sample(kept_outcomes, outcomes, summary.outcome, max_rows, seed)
+    positions = picked[_AT].to_numpy()
     sample = ds.rows_at(table, positions)
+    # The same rows of the raw table, for the predictors' aggregations.
+    raw_y, *raw_t = outcome_of(plans[column].typed(), None if time is None else plans[time].typed())
+    raw_keep = usable(raw_y, raw_t[0] if raw_t else None)
+    kept_raw = raw_view(ds, table).where(raw_keep)
     predictors, design = _predictors(ds, table, column, time, kept_raw, sample)
-    leaks = _leakage(ds, table, sample, y[idx], summary.outcome, design)
-    leaks += _dated_after(ds, table, kept, outcome_date)
+    ym = picked[_Y].to_numpy()
+    leaks = _leakage(ds, table, sample, ym, summary.outcome, design)
+    leaks += _dated_after(ds, table, kept_raw, outcome_date)
     leaked = {leak.column for leak in leaks if leak.kind == "separates_label"}
     predictors = tuple(
         Predictor(p.column, p.kind, p.parameters, p.completeness, False, "leakage")
@@ -427,10 +462,72 @@ def _prepare(
         for p in predictors
     )  # fmt: skip
     used = [p.column for p in predictors if p.used]
-    xm, ym = _matrix(design, used, len(idx)), y[idx]
-    tm = None if tvals is None else tvals[idx]
+    xm = _matrix(design, used, len(positions))
+    tm = None if time is None else picked[_T].to_numpy()
     model = ModelDesign(summary.outcome, xm, ym, tm, positions, table)
-    return _Prepared(summary, y, tvals, positive, time_basis, predictors, tuple(leaks), model)
+    return _Prepared(summary, outcomes, positive, time_basis, predictors, tuple(leaks), model)
+
+
+#: A label's distinct values counted on the driver at most; a label with more is a number
+#: (continuous) or refused.
+LABEL_VALUES_HELD = 100_000
+
+
+def _many_values(ds: Dataset, table: str, column: str, dtype: pl.DataType) -> _ManyValues:
+    """A label of more than :data:`LABEL_VALUES_HELD` distinct values, summarised by
+    aggregation: its rows, labelled rows, and whether every labelled value is a number."""
+    present = label_text(pl.col(column), dtype)
+    present = present.is_not_null() & (present != "")
+    got = view(ds, Rows(table, (pl.col(column),))).reduce(
+        lambda f: f.select(
+            pl.len().cast(pl.Int64).alias("rows"),
+            present.sum().cast(pl.Int64).alias("labelled"),
+            (present & _number(pl.col(column), dtype).is_null())
+            .sum()
+            .cast(pl.Int64)
+            .alias("words"),
+        ),
+        lambda _: "sum",
+    )
+    return _ManyValues(got["rows"], got["labelled"], got["words"] == 0)
+
+
+@dataclass(frozen=True)
+class _ManyValues:
+    rows: int
+    labelled: int
+    numbers: bool
+
+
+def _outcomes(summary: LabelSummary, kept: Records, timed: bool) -> _Outcomes:
+    if summary.outcome == "continuous":
+        label = kept.moments(_Y)
+        return _Outcomes(label.n, {}, label, None)
+    counted = kept.counts([_Y])[_Y]
+    sizes = {float(v): int(n) for v, n in counted.iter_rows()}
+    return _Outcomes(sum(sizes.values()), sizes, None, kept.moments(_T) if timed else None)
+
+
+def _model_sample(
+    kept: Records, outcomes: _Outcomes, outcome: str, max_rows: int, seed: int
+) -> pl.DataFrame:
+    """The kept rows the models see, in table order: all, or the sample
+    :func:`sample_ranks` draws (the same rows whichever engine holds them)."""
+    stratified = outcome in ("binary", "multiclass", "survival")
+    classes = sorted(outcomes.sizes) if stratified else []
+    sizes = [outcomes.sizes[c] for c in classes] if stratified else [outcomes.rows]
+    ranks = sample_ranks(sizes, outcome, max_rows, seed)
+    if ranks is None:
+        return kept.collect().sort(_AT)
+    if not stratified:
+        return kept.at_ranks(_AT, None, pl.DataFrame({RANK: ranks[0]}))
+    wanted = pl.DataFrame(
+        {
+            _Y: np.concatenate([np.full(len(r), c) for c, r in zip(classes, ranks, strict=True)]),
+            RANK: np.concatenate(ranks),
+        }
+    )
+    return kept.at_ranks(_AT, _Y, wanted)
 
 
 def _assess(
@@ -448,11 +545,12 @@ def _assess(
     prepared = _prepare(ds, label, time, event, seed, max_rows, small_cell, outcome_date)
     if prepared is None:
         return Readiness(ds.name, small_cell, None, notes=("no label column",))
-    summary, y, tvals, positive = prepared.summary, prepared.y, prepared.tvals, prepared.positive
+    summary, outcomes, positive = prepared.summary, prepared.outcomes, prepared.positive
     predictors, leaks, time_basis = prepared.predictors, list(prepared.leaks), prepared.time_basis
     xm, ym, tm = prepared.design.x, prepared.design.y, prepared.design.time
     idx = prepared.design.rows
-    subsampled = len(idx) < len(y)
+    available = outcomes.rows
+    subsampled = len(idx) < available
     metrics, oof = baseline.cross_validate(summary.outcome, xm, ym, folds=folds, seed=seed, time=tm)
     if summary.outcome == "binary":
         metrics = replace(metrics, calibration_bins=_safe_bins(ym, oof, small_cell))
@@ -460,14 +558,13 @@ def _assess(
     floor = -1.0 if summary.outcome == "continuous" else 0.5
     extra = baseline.extrapolate(curve, seed=seed, ceiling=1.0, floor=floor)
     params = max(1, sum(p.parameters for p in predictors if p.used))
-    ss, supported = _sample_size(summary, y, tvals, params, metrics, shrinkage)
-    available = len(y)
+    ss, supported = _sample_size(summary, outcomes, params, metrics, shrinkage)
     components = _components(summary, ss, available, metrics, predictors)
     score = sum(WEIGHTS[k] * v for k, v in components.items())
     notes = []
     if subsampled:
         notes.append(
-            f"models fitted on a stratified random subsample of {len(idx):,} of {len(y):,} rows (seed {seed})"
+            f"models fitted on a stratified random subsample of {len(idx):,} of {available:,} rows (seed {seed})"
         )
     if positive is not None:
         notes.append(f"'{positive}' counted as the event")
@@ -499,11 +596,12 @@ _MAX_EVENT_LEVELS = 10
 _FOLLOW_UP = re.compile(r"^(fu|follow|surv|time$|t$|os|pfs|dfs|stime)|futime|随访|生存", re.I)
 
 
-def _looks_like_status(s: pl.Series) -> bool:
-    """Two levels, or a few levels one of which means censored (0, censored, alive)."""
-    if s.dtype.is_float():
-        s = s.drop_nans()
-    levels = {str(v).strip().lower().removesuffix(".0") for v in s.drop_nulls().unique()}
+def _looks_like_status(values: pl.Series) -> bool:
+    """Two levels, or a few levels one of which means censored (0, censored, alive), among
+    a label's distinct ``values``."""
+    if values.dtype.is_float():
+        values = values.drop_nans()
+    levels = {str(v).strip().lower().removesuffix(".0") for v in values.drop_nulls().unique()}
     return len(levels) == 2 or (len(levels) <= _MAX_EVENT_LEVELS and bool(levels & _CENSORED))
 
 
@@ -545,58 +643,75 @@ def _find_label(ds: Dataset, name: str | None) -> tuple[str, str] | None:
     return labels[0] if labels else None
 
 
-def _numeric(s: pl.Series) -> np.ndarray:
-    if s.dtype.is_numeric():
-        return s.cast(pl.Float64).fill_null(float("nan")).to_numpy()
-    return (
-        s.cast(pl.String)
-        .str.strip_chars()
-        .cast(pl.Float64, strict=False)
-        .fill_null(float("nan"))
-        .to_numpy()
-    )
+def _number(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A label or follow-up time as a number (null where it is none), text trimmed first."""
+    if dtype.is_numeric():
+        return value.cast(pl.Float64)
+    return value.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+@dataclass(frozen=True)
+class _Coding:
+    """How a label's values become the outcome's numbers: the value itself (continuous), or
+    looked up among its distinct values ``raw`` (after ``cast``) as ``codes``, -1 for the
+    rest (missing)."""
+
+    cast: pl.DataType | None = None
+    dtype: pl.DataType = field(default_factory=pl.Float64)
+    raw: pl.Series | None = None
+    codes: tuple[float, ...] = ()
+
+    def of(self, label: pl.Expr) -> pl.Expr:
+        value = label if self.cast is None else label.cast(self.cast)
+        if self.raw is None:
+            return _number(value, self.dtype)
+        return value.replace_strict(self.raw, self.codes, default=-1.0, return_dtype=pl.Float64)
 
 
 def _label(
     path: str,
     table: str,
     column: str,
-    s: pl.Series,
+    counted: pl.DataFrame | _ManyValues,
+    dtype: pl.DataType,
     time: str | None,
     small_cell: int,
     event: str | None = None,
-) -> tuple[LabelSummary, np.ndarray, str | None]:
-    """The outcome type, class counts and the label as numbers (-1 where missing).
-
-    Everything but the numbers is worked out on the label's distinct values with their
-    counts, and the numbers are looked up from them: a label of 30M rows held as text for
-    each comparison cost a gigabyte."""
-    if s.dtype.is_float():
-        whole = s.drop_nulls().unique()
+) -> tuple[LabelSummary, _Coding, str | None]:
+    """The outcome type, class counts and how each row's label becomes a number (-1 where
+    missing), worked out on the label's distinct values with their counts (``counted``: the
+    column and ``count``), or on :class:`_ManyValues` for a label of too many of them."""
+    if isinstance(counted, _ManyValues):
+        if not counted.numbers or event is not None or time is not None:
+            msg = (f"{path}: label '{column}' has more than {LABEL_VALUES_HELD:,} distinct "
+                   f"values{'' if counted.numbers else ' and holds words'}. Fix: choose an "
+                   f"outcome column (a class, a status or a measurement)")  # fmt: skip
+            raise ParameterError(msg)
+        summary = LabelSummary(table, column, "continuous", counted.rows, counted.labelled)
+        return summary, _Coding(dtype=dtype), None
+    raw_values = counted[column]
+    cast: pl.DataType | None = None
+    if dtype.is_float():
+        whole = raw_values.drop_nulls()
         if bool((whole == whole.round(0)).all()):
-            s = s.cast(pl.Int64)  # 0.0 / 1.0 read from text: shown as 0 / 1
-    counted = s.rename("raw").value_counts(name="n")
+            cast = pl.Int64()  # 0.0 / 1.0 read from text: shown as 0 / 1
+            raw_values = raw_values.cast(cast)
+            dtype = cast
     # "0", "0.0" and " 0" are one class (as coverage counts outcomes).
-    text_ = counted.select(label_text(pl.col("raw"), s.dtype)).to_series()
+    text_ = pl.select(label_text(pl.lit(raw_values), dtype)).to_series()
     present = (text_.is_not_null() & (text_ != "")).to_numpy()
-    raw, n = counted["raw"].filter(present), counted["n"].cast(pl.Int64).to_numpy()[present]
+    raw = raw_values.filter(present)
+    n = counted["count"].cast(pl.Int64).to_numpy()[present]
     text_ = text_.filter(present)
     per_text = pl.DataFrame({"v": text_, "n": n}).group_by("v").agg(pl.col("n").sum()).sort("v")
     distinct = per_text["v"].to_list()
     count_of = dict(zip(distinct, per_text["n"].to_list(), strict=True))
-    is_number = s.dtype.is_numeric() or bool(np.isfinite(_numeric(raw)).all())
-    rows, labelled = len(s), int(n.sum())
+    numbers = pl.select(_number(pl.lit(raw), dtype)).to_series()
+    is_number = dtype.is_numeric() or bool(numbers.is_finite().fill_null(False).all())
+    rows, labelled = int(counted["count"].sum()), int(n.sum())
 
-    def numbered(code_of: Mapping[str, float]) -> np.ndarray:
-        # Each row's number, looked up by its raw value (missing: -1); the label is in
-        # memory already, and matching raw values spares a text copy of every row.
-        codes = [code_of[t] for t in text_.to_list()]
-        y = np.empty(len(s))
-        for start in range(0, len(s), _LABEL_SLICE):  # a slice at a time: less held at once
-            part = s.slice(start, _LABEL_SLICE)
-            coded = part.replace_strict(raw, codes, default=-1.0, return_dtype=pl.Float64)
-            y[start : start + len(part)] = coded.to_numpy()
-        return y
+    def coded(code_of: Mapping[str, float]) -> _Coding:
+        return _Coding(cast, dtype, raw, tuple(code_of[t] for t in text_.to_list()))
 
     if event is not None and str(event) not in distinct:
         listed = ", ".join(distinct[:12])
@@ -623,7 +738,6 @@ def _label(
             raise ParameterError(msg)
         if outcome == "survival" and len(distinct) > 2:
             competing = tuple(v for v in distinct if v != positive and v.lower() not in _CENSORED)
-        y = numbered({v: float(v == positive) for v in distinct})
         events = count_of.get(positive, 0)
         # Balance of the outcome as modelled: events against everything else.
         others = labelled - events
@@ -633,22 +747,18 @@ def _label(
             tuple((v, c) for (v, _), c in zip(counts, shown, strict=True)), positive, events,
             ratio, time, competing, basis,
         )  # fmt: skip
-        return summary, y, positive
+        return summary, coded({v: float(v == positive) for v in distinct}), positive
     if is_number and len(distinct) > 10:
-        # Missing and empty values are NaN as numbers.
-        return LabelSummary(table, column, "continuous", rows, labelled), _numeric(s), None
-    y = numbered({v: float(i) for i, v in enumerate(distinct)})
+        # Missing and empty values are null as numbers.
+        summary = LabelSummary(table, column, "continuous", rows, labelled)
+        return summary, _Coding(cast, dtype), None
     minority = min((c for _, c in counts), default=0)
     summary = LabelSummary(
         table, column, "multiclass", rows, labelled,
         tuple((v, c) for (v, _), c in zip(counts, shown, strict=True)), None, None,
         (max(c for _, c in counts) / minority) if minority else None,
     )  # fmt: skip
-    return summary, y, None
-
-
-#: Rows of the label numbered at a time.
-_LABEL_SLICE = 1_000_000
+    return summary, coded({v: float(i) for i, v in enumerate(distinct)}), None
 
 
 #: Label values that mean "no event yet" (censored) in a time-to-event label.
@@ -677,22 +787,24 @@ def _positive(count_of: Mapping[str, int]) -> str:
     return min(count_of, key=lambda v: (count_of[v], v))
 
 
-def _check_label(ds: Dataset, summary: LabelSummary, y: np.ndarray) -> None:
+def _check_label(ds: Dataset, summary: LabelSummary, outcomes: _Outcomes) -> None:
     where = f"{ds.path}: label '{summary.column}'"
-    if len(y) < 10:
-        msg = f"{where} has {len(y)} usable rows. Fix: a model needs at least 10 labelled rows"
+    if outcomes.rows < 10:
+        msg = (
+            f"{where} has {outcomes.rows} usable rows. Fix: a model needs at least 10 labelled rows"
+        )
         raise ParameterError(msg)
     if summary.outcome in ("binary", "survival", "multiclass"):
-        counts = np.bincount(y.astype(int))
-        if (counts > 0).sum() < 2:
+        present = [n for n in outcomes.sizes.values() if n > 0]
+        if len(present) < 2:
             msg = f"{where} has a single value. Fix: choose a label with at least two outcomes"
             raise ParameterError(msg)
-        if counts[counts > 0].min() < 2:
+        if min(present) < 2:
             msg = (
                 f"{where}: an outcome occurs once. Fix: merge rare classes or choose another label"
             )
             raise ParameterError(msg)
-    elif np.nanstd(y) == 0:
+    elif outcomes.label is None or not outcomes.label.std:
         msg = f"{where} is constant. Fix: choose a label that varies"
         raise ParameterError(msg)
 
@@ -708,7 +820,7 @@ def _predictors(
     table: str,
     label: str,
     time: str | None,
-    kept_raw: pl.LazyFrame,
+    kept_raw: Records,
     sample: pl.DataFrame,
 ) -> tuple[tuple[Predictor, ...], _Design]:
     """Each column's use as a predictor, judged over all rows of ``kept_raw`` (the raw rows
@@ -716,8 +828,7 @@ def _predictors(
     on the ``sample``."""
     tspec = ds.table_spec(table)
     plans = ds.plans[table]
-    kept = ds.typed(table, kept_raw)
-    schema = kept.collect_schema()
+    schema = ds.typed_schema(table)
     role_of = {c: tspec.columns[c].role if c in tspec.columns else "other" for c in schema}
     candidates = [c for c in schema if c not in (label, time)]
     numeric = [
@@ -730,28 +841,36 @@ def _predictors(
         if role_of[c] not in _EXCLUDED_ROLES and plans[c].kind != "datetime"
         and not schema[c].is_temporal() and not schema[c].is_numeric()
     ]  # fmt: skip
-    # Categories, and dates and numbers read out of text, are summarised from their distinct
-    # raw values, each typed once (typing every row took most of readiness's time at 30M
-    # rows); columns typed at the source and identifiers, over their rows.
+    # Categories are summarised from their distinct raw values, each typed once; on one
+    # machine so are dates and numbers read out of text (typing every row took most of
+    # readiness's time at 30M rows), while Spark types those in its executors and only
+    # their extremes and missing counts come back; other columns over their rows.
     by_value = [
         c for c in candidates
-        if c in textual or (plans[c].is_text_source and plans[c].kind != "string")
+        if c in textual or (plans[c].is_text_source and plans[c].kind != "string"
+                            and not kept_raw.on_spark)
     ]  # fmt: skip
-    stats = kept.select(
-        pl.len().alias("\x1frows"),
-        *[pl.col(c).null_count().alias(c) for c in candidates if c not in by_value],
-        *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric if c not in by_value],
-        *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric if c not in by_value],
-    ).collect(engine="streaming").row(0, named=True)  # fmt: skip
+    by_row = [c for c in candidates if c not in by_value]
+    typing = ds.typing(table)  # the reductions run in Spark's executors: no Dataset in them
+    stats = kept_raw.reduce(
+        lambda raw: raw.select(typing).select(
+            pl.len().cast(pl.Int64).alias("\x1frows"),
+            *[pl.col(c).null_count().cast(pl.Int64).alias(c) for c in by_row],
+            *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric if c in by_row],
+            *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric if c in by_row],
+        ),
+        lambda name: name[1:4] if name.startswith(("\x1fmin:", "\x1fmax:")) else "sum",
+    )  # fmt: skip
     n = int(stats["\x1frows"])
     levels_of = {}
+    many_levels = set()
     for c in by_value:  # one column at a time: side by side, their values were all held
-        counted = (
-            kept_raw.group_by(c)
-            .agg(pl.len().alias("n"))
-            .collect(engine="streaming")
-            .with_columns(plans[c].typed())
-        )
+        counted = kept_raw.counts_upto(c, PREDICTOR_VALUES_HELD)
+        if counted is None:  # more raw values than any categorical predictor keeps
+            many_levels.add(c)
+            stats[c] = _missing(kept_raw, ds, table, c)
+            continue
+        counted = counted.rename({"count": "n"}).with_columns(plans[c].typed())
         stats[c] = int(counted.filter(pl.col(c).is_null())["n"].sum())
         if c in numeric:
             stats[f"\x1fmin:{c}"] = counted[c].cast(pl.Float64).min()
@@ -776,6 +895,8 @@ def _predictors(
                 continue
             design.numeric[c] = sample[c].cast(pl.Float64).fill_null(float("nan")).to_numpy()
             out.append(Predictor(c, "numeric", 1, completeness, True))
+        elif c in many_levels:
+            out.append(Predictor(c, "categorical", 0, completeness, False, "too_many_levels"))
         else:
             counts = levels_of[c]
             has_missing = counts["v"].null_count() > 0
@@ -805,22 +926,26 @@ def _predictors(
     return tuple(out), design
 
 
+#: A predictor's distinct raw values counted on the driver at most: a categorical one with
+#: more has too many levels (a diagnosis code's categories are far fewer than its values).
+PREDICTOR_VALUES_HELD = 200_000
+
+
+def _missing(kept_raw: Records, ds: Dataset, table: str, column: str) -> int:
+    """Rows of ``kept_raw`` where ``column`` is missing once typed."""
+    typed = ds.plans[table][column].typed()
+    got = kept_raw.reduce(
+        lambda raw: raw.select(typed.null_count().cast(pl.Int64).alias("n")), lambda _: "sum"
+    )
+    return int(got["n"])
+
+
 def _level(value: pl.Expr, role: str) -> pl.Expr:
     """A categorical predictor's level: the trimmed text (a diagnosis code's category)."""
     text_values = value.cast(pl.String).str.strip_chars()
     if role == "diagnosis_code":
         return text_values.str.to_uppercase().str.replace_all(r"[^A-Z0-9]", "").str.slice(0, 3)
     return text_values
-
-
-def _rows_where(frame: pl.LazyFrame, mask: np.ndarray) -> pl.LazyFrame:
-    """The rows of ``frame`` where ``mask`` is true, still lazy: each row's flag is read at its
-    row number, so the query streams (a horizontal concatenation with the mask held the
-    whole table)."""
-    flag = pl.Series(mask, dtype=pl.Boolean)
-    row = pl.col("\x1frow")
-    keep = row.map_batches(lambda i: flag.gather(i), return_dtype=pl.Boolean, is_elementwise=True)
-    return frame.with_row_index("\x1frow").filter(keep).drop("\x1frow")
 
 
 def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
@@ -847,21 +972,6 @@ def _matrix(design: _Design, used: Sequence[str], rows: int) -> np.ndarray:
     if not blocks:
         return np.zeros((rows, 0))
     return np.hstack(blocks)
-
-
-def _model_rows(y: np.ndarray, outcome: str, max_rows: int, seed: int) -> np.ndarray:
-    """Positions (among ``y``'s rows) of the rows the models see: all, or the sample
-    :func:`sample_ranks` draws."""
-    n = len(y)
-    stratified = outcome in ("binary", "multiclass", "survival")
-    classes, sizes = np.unique(y, return_counts=True) if stratified else (None, np.array([n]))
-    ranks = sample_ranks(sizes, outcome, max_rows, seed)
-    if ranks is None:
-        return np.arange(n)
-    if classes is None:
-        return np.sort(ranks[0])
-    parts = [np.flatnonzero(y == c)[r] for c, r in zip(classes, ranks, strict=True)]
-    return np.sort(np.concatenate(parts))
 
 
 def sample_ranks(
@@ -937,14 +1047,14 @@ def _leakage(
 
 
 def _dated_after(
-    ds: Dataset, table: str, rows: pl.LazyFrame, outcome_date: str | None
+    ds: Dataset, table: str, kept_raw: Records, outcome_date: str | None
 ) -> list[Leak]:
     """Date columns that mostly fall after the outcome's date cannot be known at prediction."""
     tspec = ds.table_spec(table)
     column = outcome_date or tspec.first("death_date")
     if column is None:
         return []
-    schema = rows.collect_schema()
+    schema = ds.typed_schema(table)
     if column not in schema:
         raise ColumnError.missing(ds.path, column, schema.names(), what="outcome date column")
     if not schema[column].is_temporal():
@@ -953,19 +1063,26 @@ def _dated_after(
     if not dated:
         return []
     # The share of rows dated after the outcome among rows holding both dates.
-    after = rows.select((pl.col(c) > pl.col(column)).mean().alias(c) for c in dated)
-    shares = after.collect(engine="streaming").row(0, named=True)
+    after = [pl.col(c) > pl.col(column) for c in dated]
+    typing = ds.typing(table)
+    got = kept_raw.reduce(
+        lambda raw: raw.select(typing).select(
+            *[a.sum().cast(pl.Int64).alias(f"after:{c}") for c, a in zip(dated, after, strict=True)],
+            *[a.count().cast(pl.Int64).alias(f"both:{c}") for c, a in zip(dated, after, strict=True)],
+        ),
+        lambda _: "sum",
+    )  # fmt: skip
+    shares = {c: got[f"after:{c}"] / got[f"both:{c}"] if got[f"both:{c}"] else None for c in dated}
     return [
-        Leak(c, "dated_after_outcome", float(shares[c]))
-        for c in dated
-        if shares[c] is not None and shares[c] >= 0.5
+        Leak(c, "dated_after_outcome", float(share))
+        for c, share in shares.items()
+        if share is not None and share >= 0.5
     ]
 
 
 def _sample_size(
     summary: LabelSummary,
-    y: np.ndarray,
-    tvals: np.ndarray | None,
+    outcomes: _Outcomes,
     params: int,
     metrics: baseline.Metrics,
     shrinkage: float,
@@ -975,7 +1092,7 @@ def _sample_size(
     C-statistic of 0.6 (or R² 0.05) so a weak baseline gives a large, finite n."""
     try:
         if summary.outcome == "binary":
-            prevalence = float(np.mean(y == 1))
+            prevalence = outcomes.share(1.0)
             c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
 
             def req(p: int) -> samplesize.SampleSize:
@@ -984,8 +1101,9 @@ def _sample_size(
             # Each class against the rest is a binary model with the same parameters; the
             # class that needs the most people sets the minimum (in the spirit of Pate et
             # al. 2023 for multinomial models, who apply the criteria to each submodel).
-            counts = np.bincount(y.astype(int))
-            prevalences = sorted({float(n / len(y)) for n in counts if 0 < n < len(y)})
+            counts = list(outcomes.sizes.values())
+            n = outcomes.rows
+            prevalences = sorted({float(k / n) for k in counts if 0 < k < n})
             c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
 
             def req(p: int) -> samplesize.SampleSize:
@@ -997,28 +1115,30 @@ def _sample_size(
                 return replace(worst, outcome="multiclass", notes=(*worst.notes, note))
         elif summary.outcome == "continuous":
             r2 = min(max(metrics.value if math.isfinite(metrics.value) else 0.05, 0.05), 0.8)
-            mean, sd = float(np.nanmean(y)), float(np.nanstd(y))
+            assert outcomes.label is not None
+            mean, sd = outcomes.label.mean or 0.0, outcomes.label.std or 0.0
 
             def req(p: int) -> samplesize.SampleSize:
                 return samplesize.continuous(
                     p, r2=round(r2, 3), intercept=mean or 1e-9, sd=sd, shrinkage=shrinkage
                 )
         else:
-            assert tvals is not None
-            events = int((y == 1).sum())
-            rate = events / float(tvals.sum())
-            meanfup = float(tvals.mean())
+            times = outcomes.time
+            assert times is not None and times.median is not None
+            events = outcomes.sizes.get(1.0, 0)
+            rate = events / times.total
+            meanfup, median = times.mean or 0.0, times.median
             c = min(max(metrics.value if math.isfinite(metrics.value) else 0.6, 0.6), 0.95)
-            r2 = _r2cs_from_c_survival(c, events, len(y))
+            r2 = _r2cs_from_c_survival(c, events, outcomes.rows)
 
             def req(p: int) -> samplesize.SampleSize:
                 return samplesize.survival(
-                    p, r2_cs=round(r2, 4), rate=rate, timepoint=float(np.median(tvals)),
+                    p, r2_cs=round(r2, 4), rate=rate, timepoint=median,
                     meanfup=meanfup, shrinkage=shrinkage,
                 )  # fmt: skip
 
         ss = req(params)
-        return ss, samplesize.supported_parameters(len(y), req)
+        return ss, samplesize.supported_parameters(outcomes.rows, req)
     except ParameterError:
         return None, None
 

@@ -24,6 +24,7 @@ from medvalue.core._dates import ORDERS, date_order, decide_order, parse_datetim
 from medvalue.core._errors import InputError
 from medvalue.core._files import register_input
 from medvalue.read import _spark, standards
+from medvalue.read._rows import ROW
 from medvalue.read._spec import (
     DATE_ROLES,
     DatasetSpec,
@@ -331,7 +332,15 @@ class Dataset:
         table's order, whatever the order of ``positions``). The rows are picked from the raw
         table in one pass and only they are typed: each value is typed on its own, so they
         equal the typed table's rows, and a sample of a 30M-row table costs a read, not a
-        typing of every row (10x faster at 10M rows)."""
+        typing of every row (10x faster at 10M rows). On Spark ``positions`` are the rows'
+        ids (:data:`~medvalue.read._rows.ROW`), the rows typed in the executors."""
+        if self.raw.table(name).spark is not None:
+            schema = {ROW: pl.Int64(), **self.typed_schema(name)}
+            typing = self.typing(name)  # the closure runs in the executors: no Dataset in it
+            return _spark.rows_with_ids(
+                self.spark_frame(name), positions.tolist(),
+                lambda batch: batch.select(pl.col(ROW), *typing), schema,
+            ).drop(ROW)  # fmt: skip
         at = pl.Series(np.unique(positions), dtype=pl.UInt64).implode()
         picked = (
             self.raw_frame(name)
@@ -344,7 +353,11 @@ class Dataset:
     def typed(self, name: str, rows: pl.LazyFrame, keep: Sequence[str] = ()) -> pl.LazyFrame:
         """``rows`` of table ``name`` (its raw columns, any of its rows) typed as
         :meth:`frame` types the whole table, with the extra columns ``keep`` as they are."""
-        return rows.select(*keep, *[p.typed() for p in self.plans[name].values()])
+        return rows.select(*keep, *self.typing(name))
+
+    def typing(self, name: str) -> list[pl.Expr]:
+        """The expressions that type table ``name``'s raw columns (see :meth:`typed`)."""
+        return [p.typed() for p in self.plans[name].values()]
 
 
 def load_dataset(

@@ -26,7 +26,7 @@ from medvalue.core import _parts
 from medvalue.read import _spark
 from medvalue.read._by_patient import Input, stacked, typed_on_spark
 from medvalue.read._dataset import Dataset
-from medvalue.read._rows import Rows
+from medvalue.read._rows import ROW, Rows
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,25 @@ class Joined:
     own: Rows
     inherited: Rows
     on: str
+
+
+#: The column :meth:`Records.at_ranks` reads ranks from.
+RANK = "\x1frank"
+#: Records ranked at a time on one machine (:meth:`Records.at_ranks`).
+RANK_PART_ROWS = 2_000_000
+_PART = "\x1fpart"
+_OFFSET = "\x1foffset"
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Exact statistics of a numeric column's non-null values (population ``std``)."""
+
+    n: int
+    total: float
+    mean: float | None
+    std: float | None
+    median: float | None
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,111 @@ class Records:
         assert self.local is not None
         return Records(self.schema, self.rows, local=self.local.filter(keep))
 
+    def reduce(
+        self, fn: Callable[[pl.LazyFrame], pl.LazyFrame], merge: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """One row of aggregates: ``fn`` (records -> one row) over the records; on Spark over
+        each batch, the batches' rows combined per column by ``merge(column)`` (sum, min or
+        max: ``fn``'s aggregates must combine so)."""
+        if self.spark is not None:
+            empty = pl.DataFrame(schema=self.schema)
+            return _spark.reduce_batches(self.spark, lambda f: fn(f.lazy()).collect(), empty, merge)
+        assert self.local is not None
+        return fn(self.local).collect(engine="streaming").row(0, named=True)
+
+    def moments(self, column: str) -> Moments:
+        """Exact statistics of the numeric ``column``'s non-null values."""
+        if self.spark is not None:
+            return Moments(**_spark.moments(self.spark, column))
+        assert self.local is not None
+        c = pl.col(column).cast(pl.Float64)
+        row = (
+            self.local.select(
+                c.count().alias("n"), c.sum().alias("total"), c.mean().alias("mean"),
+                c.std(ddof=0).alias("std"), c.median().alias("median"),
+            ).collect(engine="streaming").row(0, named=True)
+        )  # fmt: skip
+        return Moments(**row)
+
+    def counts_upto(self, column: str, cap: int) -> pl.DataFrame | None:
+        """``column``'s distinct values with their records (as :meth:`counts`), or None when
+        it has more than ``cap`` (only ``cap + 1`` of them reach the driver from Spark)."""
+        if self.spark is not None:
+            return _spark.value_counts_upto(self.spark, column, cap, "count")
+        return self.counts([column])[column].pipe(lambda f: None if f.height > cap else f)
+
+    def at_ranks(
+        self, order: str, within: str | None, ranks: pl.DataFrame, part_rows: int = RANK_PART_ROWS
+    ) -> pl.DataFrame:
+        """The records whose rank (from 0, by ``order``: the records' table order) among the
+        records of equal ``within`` (all records: None) is listed in ``ranks`` (columns
+        ``within`` and :data:`RANK`), sorted by ``order``: a sample drawn from counts.
+
+        The records are ranked a part at a time (on Spark a partition, on one machine
+        ``part_rows`` records), each part's ranks starting where the earlier parts' records
+        of each group end; only the ranked-and-picked records reach the driver."""
+        group = [within] if within else []
+        # Spark's row id holds the partition index above bit 33 (monotonically_increasing_id).
+        part = pl.col(order) // (2**33 if self.spark is not None else part_rows)
+        sizes = self.grouped([part.alias(_PART), *[pl.col(g) for g in group]])
+        before = pl.col("count").cum_sum() - pl.col("count")
+        offsets = sizes.sort(_PART).with_columns(
+            (before.over(group) if group else before).alias(_OFFSET)
+        )
+        wanted = ranks.select(*group, pl.col(RANK).cast(pl.Int64))
+        keys = [_PART, *group]
+        names = list(self.schema)  # the closure runs in Spark's executors: no frame in it
+
+        def pick(frame: pl.DataFrame) -> pl.DataFrame:
+            ordered = frame.with_columns(part.alias(_PART)).sort(order)
+            here = ordered.group_by(keys).len().join(offsets, on=keys, how="left")
+            if not (here["len"] == here["count"]).all():  # a part split: its ranks would be wrong
+                msg = "a part of the records was read in pieces: ranks undefined"
+                raise RuntimeError(msg)
+            ranked = ordered.join(offsets.select(*keys, _OFFSET), on=keys, how="left").with_columns(
+                (pl.col(_OFFSET) + pl.int_range(pl.len()).over(keys)).alias(RANK)
+            )
+            return ranked.join(wanted, on=[*group, RANK], how="semi").select(names)
+
+        if self.spark is not None:
+            picked = _spark.collect(
+                _spark.per_partition(self.spark, pick, self.schema, self.schema)
+            )
+        else:
+            assert self.local is not None
+            local = self.local
+            picked = pl.concat(
+                [
+                    pick(local.filter(pl.col(order).is_between(p * part_rows, (p + 1) * part_rows - 1)).collect())
+                    for p in sorted(set(sizes[_PART].to_list()))
+                ],
+                how="vertical_relaxed",
+            ) if sizes.height else pl.DataFrame(schema=self.schema)  # fmt: skip
+        return picked.sort(order)
+
+    def grouped(self, keys: Sequence[pl.Expr]) -> pl.DataFrame:
+        """Each distinct combination of the named expressions ``keys`` with its records, as
+        ``count`` (Int64)."""
+        names = [k.meta.output_name() for k in keys]
+        if self.spark is not None:
+            schema = pl.LazyFrame(schema=self.schema).select(keys).collect_schema()
+            keyed = _spark.map_batches(self.spark, lambda f: f.select(keys), schema)
+            counted = _spark.collect(_spark.counted_groups(keyed, names, "count"))
+            return counted.with_columns(pl.col("count").cast(pl.Int64))
+        assert self.local is not None
+        return (
+            self.local.group_by(keys)
+            .agg(pl.len().cast(pl.Int64).alias("count"))
+            .collect(engine="streaming")
+        )
+
+    def collect(self) -> pl.DataFrame:
+        """Every record (few of them: a sample)."""
+        if self.spark is not None:
+            return _spark.collect(self.spark)
+        assert self.local is not None
+        return self.local.collect()
+
     def counts(self, columns: Sequence[str]) -> dict[str, pl.DataFrame]:
         """Each of ``columns``: its distinct values (null as one) with their records, as
         ``count``."""
@@ -102,7 +226,17 @@ class Records:
 
 def schema_of(ds: Dataset, rows: Rows) -> pl.Schema:
     """The types of ``rows``' columns (read off the typed table's schema)."""
-    return pl.LazyFrame(schema=ds.typed_schema(rows.table)).select(rows.columns).collect_schema()
+    typed = {**ds.typed_schema(rows.table), ROW: pl.Int64()}
+    return pl.LazyFrame(schema=typed).select(rows.columns).collect_schema()
+
+
+def raw_view(ds: Dataset, table: str) -> Records:
+    """Table ``table``'s rows as read (before typing), read afresh by each use: for
+    aggregations that type a column's distinct values once; ``rows`` is not counted (0)."""
+    schema = ds.raw.table(table).frame.collect_schema()
+    if ds.on_spark:
+        return Records(schema, 0, spark=ds.spark_frame(table))
+    return Records(schema, 0, local=ds.raw_frame(table))
 
 
 def view(ds: Dataset, given: Rows) -> Records:

@@ -53,7 +53,7 @@ QUANTILE_RANK_SLACK = 2
 INSTALL = "pip install 'medvalue[spark]' (pyspark) and a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
 
 #: What runs on Spark tables, as the refusal of anything else says.
-RUNS_ON_SPARK = "profile, coverage and privacy (without --apply)"
+RUNS_ON_SPARK = "profile, coverage, privacy (without --apply) and readiness"
 
 Frame = Any  # a pyspark.sql.DataFrame; pyspark is optional, so not imported for typing
 
@@ -770,6 +770,51 @@ def statistics(
         got |= {f"q{q}": v for q, v in zip(request.quantiles, values, strict=True)}
         out[column] = got
     return out
+
+
+def value_counts_upto(sdf: Frame, column: str, cap: int, count_name: str) -> pl.DataFrame | None:
+    """``column``'s distinct values with their rows (as :func:`value_counts`), or None when
+    it has more than ``cap``: counted in Spark, at most ``cap + 1`` rows collected."""
+    from pyspark.sql import functions as F
+
+    counted = sdf.groupBy(_col(column)).agg(F.count(F.lit(1)).alias(count_name))
+    got = collect(counted.limit(cap + 1))
+    return None if got.height > cap else got.with_columns(pl.col(count_name).cast(pl.UInt32))
+
+
+def moments(sdf: Frame, column: str) -> dict[str, Any]:
+    """Of ``column``'s non-null values, in one Spark job: how many (``n``), their ``total``,
+    ``mean``, population standard deviation (``std``) and exact ``median`` (interpolated
+    between the two middle values, as polars and numpy; Spark holds the distinct values
+    with their counts in the executors for it, never the driver)."""
+    from pyspark.sql import functions as F
+
+    t = _col(column).cast("double")
+    row = sdf.agg(
+        F.count(t).alias("n"), F.sum(t).alias("total"), F.avg(t).alias("mean"),
+        F.stddev_pop(t).alias("std"), F.median(t).alias("median"),
+    ).collect()[0].asDict()  # fmt: skip
+    return {**row, "n": int(row["n"]), "total": float(row["total"] or 0.0)}
+
+
+def rows_with_ids(
+    sdf: Frame,
+    ids: Sequence[int],
+    fn: Callable[[pl.DataFrame], pl.DataFrame],
+    schema: Mapping[str, pl.DataType],
+) -> pl.DataFrame:
+    """``fn`` (raw rows with :data:`ROW` -> rows of ``schema``, keeping ``ROW``) of the rows of
+    ``sdf`` whose :func:`with_row_ids` id is one of ``ids`` (a sample: they are what is
+    collected), in table order."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    spark = sdf.sparkSession
+    wanted = spark.createDataFrame(
+        [(int(i),) for i in sorted(set(ids))], StructType([StructField(ROW, LongType())])
+    )
+    picked = with_row_ids(sdf).join(F.broadcast(wanted), on=ROW, how="left_semi")
+    return collect(map_batches(picked, fn, schema)).sort(ROW)
 
 
 def kth_value(typed: Frame, column: str, k: int, *, largest: bool) -> Any:
