@@ -18,6 +18,7 @@ from medvalue.analyses import _baseline as baseline
 from medvalue.analyses import _readiness as readiness_module
 from medvalue.analyses import _samplesize as samplesize
 from medvalue.analyses._readiness import readiness
+from medvalue.core._errors import ParameterError
 from medvalue.read._records import RANK, Records
 from tests.conftest import CAROTID, COUNTY, LIVER, LIVER_SPEC
 
@@ -708,3 +709,37 @@ def test_the_model_sample_is_drawn_from_class_counts_alone(codes, outcome, max_r
             wanted = wanted.drop(label)
         in_parts = kept.at_ranks(at, within, wanted, part_rows=part)
         assert in_parts[at].to_list() == expected.tolist()
+
+
+def test_a_label_of_too_many_values_to_count_is_summarised_by_sums(monkeypatch):
+    # A measurement label of millions of distinct values is not counted value by value (on
+    # Spark they would all reach the driver): rows, labelled rows and "all numbers" come from
+    # sums, and the result is the one its value counts give.
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    counted = readiness(ds, "bilirubin_umol_l", max_rows=400).to_dict()
+    monkeypatch.setattr(readiness_module, "LABEL_VALUES_HELD", 20)
+    summed = readiness(ds, "bilirubin_umol_l", max_rows=400).to_dict()
+    assert counted["label"]["outcome"] == "continuous" and summed == counted
+    # A text label of that many values is not an outcome: one clear error.
+    with pytest.raises(ParameterError, match="more than 20 distinct values and holds words"):
+        readiness(ds, "patient_id")
+    with pytest.raises(ParameterError, match="more than 20 distinct values"):
+        readiness(ds, "bilirubin_umol_l", event="23.0")
+
+
+def test_a_predictor_of_too_many_values_to_count_has_too_many_levels(monkeypatch):
+    # A categorical column with more raw values than the driver counts has too many levels
+    # to be a predictor; its completeness still comes from every row.
+    ds = mv.load_dataset(LIVER, spec=LIVER_SPEC)
+    before = {p.column: p for p in readiness(ds, "death_90d").predictors}
+    monkeypatch.setattr(readiness_module, "PREDICTOR_VALUES_HELD", 10)
+    after = {p.column: p for p in readiness(ds, "death_90d").predictors}
+    assert after.keys() == before.keys()
+    capped = {"primary_diagnosis_code", "diagnosis_name", "admission_date", "discharge_date",
+              "age", "albumin_g_l"}  # fmt: skip
+    for c, p in after.items():
+        assert p.completeness == before[c].completeness, c
+        if before[c].kind == "categorical" and before[c].reason != "identifier" and c in capped:
+            assert (p.used, p.reason) == (False, "too_many_levels"), c
+        elif c not in capped:
+            assert p == before[c], c

@@ -195,6 +195,23 @@ def test_readiness_on_spark_equals_readiness_on_one_machine(spark, tmp_path, pat
     assert local["baseline"]["subsampled"] == ("max_rows" in options)
 
 
+@pytest.mark.parametrize("label", ["death_90d", "bilirubin_umol_l"])
+def test_readiness_of_columns_too_many_to_count_on_spark(spark, tmp_path, monkeypatch, label):
+    """A label or predictors with more distinct values than the driver counts: summarised by
+    sums, extremes and missing counts over the rows in Spark, as on one machine."""
+    from medvalue.analyses import _readiness
+
+    monkeypatch.setattr(_readiness, "LABEL_VALUES_HELD", 20)
+    monkeypatch.setattr(_readiness, "PREDICTOR_VALUES_HELD", 10)
+    folder = _as_parquet(LIVER, tmp_path / "tables")
+    local = mv.readiness(mv.load_dataset(folder, spec=LIVER_SPEC), label, max_rows=500).to_dict()
+    remote = mv.readiness(mv.load_dataset(f"spark:{folder}", spec=LIVER_SPEC), label,
+                          max_rows=500).to_dict()  # fmt: skip
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    reasons = {p["column"]: p["excluded_because"] for p in local["predictors"]["candidates"]}
+    assert reasons["aetiology"] is None and reasons["primary_diagnosis_code"] == "too_many_levels"
+
+
 @pytest.mark.parametrize(
     ("path", "spec", "sensitive"),
     [

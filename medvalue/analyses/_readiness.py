@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -866,9 +866,10 @@ def _predictors(
     many_levels = set()
     for c in by_value:  # one column at a time: side by side, their values were all held
         counted = kept_raw.counts_upto(c, PREDICTOR_VALUES_HELD)
-        if counted is None:  # more raw values than any categorical predictor keeps
-            many_levels.add(c)
-            stats[c] = _missing(kept_raw, ds, table, c)
+        if counted is None:  # too many values to count here: summarised over the rows
+            stats |= _over_rows(kept_raw, plans[c].typed(), c, c in numeric)
+            if c in textual:  # more than any categorical predictor keeps
+                many_levels.add(c)
             continue
         counted = counted.rename({"count": "n"}).with_columns(plans[c].typed())
         stats[c] = int(counted.filter(pl.col(c).is_null())["n"].sum())
@@ -931,13 +932,19 @@ def _predictors(
 PREDICTOR_VALUES_HELD = 200_000
 
 
-def _missing(kept_raw: Records, ds: Dataset, table: str, column: str) -> int:
-    """Rows of ``kept_raw`` where ``column`` is missing once typed."""
-    typed = ds.plans[table][column].typed()
+def _over_rows(kept_raw: Records, typed: pl.Expr, column: str, numeric: bool) -> dict[str, Any]:
+    """Rows of ``kept_raw`` where ``column`` (``typed`` from its raw values) is missing, and
+    its extremes when ``numeric``, named as :func:`_predictors` names them."""
+    value = pl.col(column)
     got = kept_raw.reduce(
-        lambda raw: raw.select(typed.null_count().cast(pl.Int64).alias("n")), lambda _: "sum"
-    )
-    return int(got["n"])
+        lambda raw: raw.select(typed).select(
+            value.null_count().cast(pl.Int64).alias(column),
+            *([value.min().cast(pl.Float64).alias(f"\x1fmin:{column}"),
+               value.max().cast(pl.Float64).alias(f"\x1fmax:{column}")] if numeric else []),
+        ),
+        lambda name: name[1:4] if name.startswith(("\x1fmin:", "\x1fmax:")) else "sum",
+    )  # fmt: skip
+    return dict(got)
 
 
 def _level(value: pl.Expr, role: str) -> pl.Expr:
