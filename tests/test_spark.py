@@ -13,6 +13,7 @@ skip, except under CI (MEDVALUE_REQUIRE_SPARK=1), where they fail.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import math
 import os
 import shutil
@@ -193,6 +194,40 @@ def test_readiness_on_spark_equals_readiness_on_one_machine(spark, tmp_path, pat
     assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
     assert local["label"] and local["baseline"] and local["predictors"]["used"]
     assert local["baseline"]["subsampled"] == ("max_rows" in options)
+
+
+@pytest.mark.parametrize(("path", "spec"), SAMPLES)
+def test_price_on_spark_equals_price_on_one_machine(spark, tmp_path, path, spec):
+    """The whole valuation chain (profile, coverage, readiness, privacy, then the price band
+    from them) on Spark tables: the same assessment as on one machine."""
+    folder = _as_parquet(path, tmp_path / "tables")
+    local = mv.assess(mv.load_dataset(folder, spec=spec)).to_dict()
+    remote = mv.assess(mv.load_dataset(f"spark:{folder}", spec=spec)).to_dict()
+    for part in (local, remote):
+        part["dataset"] = ""
+        part["profile"] = _without_source(part["profile"])
+        for analysis in ("coverage", "readiness", "privacy", "valuation"):
+            part[analysis]["dataset"] = ""
+    assert _compare(local, remote) == []
+    band = local["valuation"]["band"]
+    assert 0 < band["low"] < band["high"]
+
+
+def test_price_and_report_commands_on_spark(spark, tmp_path, run):
+    folder = _as_parquet(CAROTID, tmp_path / "tables")
+    here = run("price", folder, "--spec", CAROTID_SPEC, "--json")
+    there = run("price", f"spark:{folder}", "--spec", CAROTID_SPEC, "--json")
+    assert here.code == there.code == 0, there.err
+    local, remote = json.loads(here.out), json.loads(there.out)
+    assert _compare({**local, "dataset": ""}, {**remote, "dataset": ""}) == []
+    done = run("report", f"spark:{folder}", "--spec", CAROTID_SPEC, "--out", tmp_path / "r",
+               "--lang", "zh")  # fmt: skip
+    assert done.code == 0, done.err
+    html = next((tmp_path / "r").rglob("*.html"))
+    page = html.read_text(encoding="utf-8")
+    assert "估值" in page or "价格" in page
+    low = f"{local['band']['low']:,.0f}"
+    assert low in page, low
 
 
 @pytest.mark.parametrize("label", ["death_90d", "bilirubin_umol_l"])
@@ -437,19 +472,16 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
     assert rows == pl.scan_parquet(table).select(pl.len()).collect().item() > _spark.SAMPLE_ROWS
 
 
-@pytest.mark.parametrize(
-    ("command", "named"),
-    [
-        ("price", "the valuation (price, report)"),
-        ("report", "report"),
-    ],
-)
-def test_commands_without_a_spark_path_refuse_in_one_line(spark, run, gibleed, command, named):
+def test_refine_without_a_spark_path_refuses_in_one_line(
+    spark, run, gibleed, tmp_path, monkeypatch
+):
     _, folder = gibleed
-    done = run(command, f"spark:{folder / 'person.parquet'}")
+    monkeypatch.setenv("MEDVALUE_SECRET", "a-test-key-of-enough-length")
+    done = run("refine", f"spark:{folder / 'person.parquet'}", "--out", tmp_path / "product")
     assert done.code == 2
-    assert f"{named} does not run on Spark tables yet" in done.err
+    assert "refine does not run on Spark tables yet" in done.err
     assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1
+    assert not (tmp_path / "product").exists()
 
 
 @pytest.mark.parametrize(

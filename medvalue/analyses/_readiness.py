@@ -408,7 +408,8 @@ def _prepare(
     # aggregations, the predictors from aggregations over the table; the models see a
     # sample of at most ``max_rows`` rows: on Spark only those and aggregates reach the driver.
     schema = ds.typed_schema(table)
-    counted = view(ds, Rows(table, (pl.col(column),))).counts_upto(column, LABEL_VALUES_HELD)
+    label_values = view(ds, Rows(table, (pl.col(column),)))
+    counted = label_values.counts_upto([column], LABEL_VALUES_HELD)[column]
     time_basis = "given" if time not in (None, "none") else None
     if time is None and counted is not None and _looks_like_status(counted[column]):
         # An event status beside a follow-up time is a time-to-event outcome.
@@ -450,7 +451,7 @@ def _prepare(
     # The same rows of the raw table, for the predictors' aggregations.
     raw_y, *raw_t = outcome_of(plans[column].typed(), None if time is None else plans[time].typed())
     raw_keep = usable(raw_y, raw_t[0] if raw_t else None)
-    kept_raw = raw_view(ds, table).where(raw_keep)
+    kept_raw = _KeptRows(raw_view(ds, table), raw_keep)
     predictors, design = _predictors(ds, table, column, time, kept_raw, sample)
     ym = picked[_Y].to_numpy()
     leaks = _leakage(ds, table, sample, ym, summary.outcome, design)
@@ -809,6 +810,20 @@ def _check_label(ds: Dataset, summary: LabelSummary, outcomes: _Outcomes) -> Non
         raise ParameterError(msg)
 
 
+@dataclass(frozen=True)
+class _KeptRows:
+    """The raw rows of a table where ``keep`` holds (the rows the outcome keeps)."""
+
+    raw: Records
+    keep: pl.Expr
+
+    def of(self, columns: Sequence[str]) -> Records:
+        """Those rows' ``columns`` (and the ones ``keep`` reads): only they are read and, on
+        Spark, handed to the executors' Python."""
+        read = list(dict.fromkeys([*columns, *self.keep.meta.root_names()]))
+        return self.raw.select(read).where(self.keep)
+
+
 @dataclass
 class _Design:
     numeric: dict[str, np.ndarray] = field(default_factory=dict)
@@ -820,7 +835,7 @@ def _predictors(
     table: str,
     label: str,
     time: str | None,
-    kept_raw: Records,
+    kept_raw: _KeptRows,
     sample: pl.DataFrame,
 ) -> tuple[tuple[Predictor, ...], _Design]:
     """Each column's use as a predictor, judged over all rows of ``kept_raw`` (the raw rows
@@ -841,18 +856,17 @@ def _predictors(
         if role_of[c] not in _EXCLUDED_ROLES and plans[c].kind != "datetime"
         and not schema[c].is_temporal() and not schema[c].is_numeric()
     ]  # fmt: skip
-    # Categories are summarised from their distinct raw values, each typed once; on one
-    # machine so are dates and numbers read out of text (typing every row took most of
-    # readiness's time at 30M rows), while Spark types those in its executors and only
-    # their extremes and missing counts come back; other columns over their rows.
+    # Categories, and dates and numbers read out of text, are summarised from their distinct
+    # raw values, each typed once (typing every row took most of readiness's time at 30M
+    # rows, on one machine and in Spark's executors alike); columns typed at the source and
+    # identifiers, over their rows.
     by_value = [
         c for c in candidates
-        if c in textual or (plans[c].is_text_source and plans[c].kind != "string"
-                            and not kept_raw.on_spark)
+        if c in textual or (plans[c].is_text_source and plans[c].kind != "string")
     ]  # fmt: skip
     by_row = [c for c in candidates if c not in by_value]
-    typing = ds.typing(table)  # the reductions run in Spark's executors: no Dataset in them
-    stats = kept_raw.reduce(
+    typing = [plans[c].typed() for c in by_row]  # run in Spark's executors: no Dataset in it
+    stats = kept_raw.of(by_row).reduce(
         lambda raw: raw.select(typing).select(
             pl.len().cast(pl.Int64).alias("\x1frows"),
             *[pl.col(c).null_count().cast(pl.Int64).alias(c) for c in by_row],
@@ -864,10 +878,11 @@ def _predictors(
     n = int(stats["\x1frows"])
     levels_of = {}
     many_levels = set()
-    for c in by_value:  # one column at a time: side by side, their values were all held
-        counted = kept_raw.counts_upto(c, PREDICTOR_VALUES_HELD)
+    counted_values = kept_raw.of(by_value).counts_upto(by_value, PREDICTOR_VALUES_HELD)
+    for c in by_value:
+        counted = counted_values.pop(c)  # let each column's counts go once summarised
         if counted is None:  # too many values to count here: summarised over the rows
-            stats |= _over_rows(kept_raw, plans[c].typed(), c, c in numeric)
+            stats |= _over_rows(kept_raw.of([c]), plans[c].typed(), c, c in numeric)
             if c in textual:  # more than any categorical predictor keeps
                 many_levels.add(c)
             continue
@@ -1054,7 +1069,7 @@ def _leakage(
 
 
 def _dated_after(
-    ds: Dataset, table: str, kept_raw: Records, outcome_date: str | None
+    ds: Dataset, table: str, kept_raw: _KeptRows, outcome_date: str | None
 ) -> list[Leak]:
     """Date columns that mostly fall after the outcome's date cannot be known at prediction."""
     tspec = ds.table_spec(table)
@@ -1071,8 +1086,8 @@ def _dated_after(
         return []
     # The share of rows dated after the outcome among rows holding both dates.
     after = [pl.col(c) > pl.col(column) for c in dated]
-    typing = ds.typing(table)
-    got = kept_raw.reduce(
+    typing = [ds.plans[table][c].typed() for c in [*dated, column]]
+    got = kept_raw.of([*dated, column]).reduce(
         lambda raw: raw.select(typing).select(
             *[a.sum().cast(pl.Int64).alias(f"after:{c}") for c, a in zip(dated, after, strict=True)],
             *[a.count().cast(pl.Int64).alias(f"both:{c}") for c, a in zip(dated, after, strict=True)],

@@ -827,11 +827,6 @@ def report(
                "costs_path": costs_path or "", "rates_path": rates_path or "",
                "currency": currency.upper() if currency else "", "exclusive": exclusive}  # fmt: skip
 
-    on_spark = next((p for p in paths if p.startswith("spark:")), None)
-    if on_spark:  # refused here: inside the report's kernel it would be a failed notebook
-        from medvalue.read._spark import refusal
-
-        raise refusal(on_spark, "report")
     if spec_path and len(paths) > 1:
         msg = "--spec applies to one dataset; put a <name>.spec.yaml beside each dataset instead"
         raise MedvalueError(msg)

@@ -1247,7 +1247,9 @@ _POOL_ELDERLY = ("I10", "I50.9", "J44.1", "I63.9", "N18.3", "E11.9", "F03", "M81
 _POOL_RARE = ("D66", "D67", "E83.0", "G71.0", "E75.2", "G12.2", "D56.1", "Q87.4", "E70.0", "G35")
 _POOL_HIGH_RISK = {"I50.9", "N18.3", "J44.1", "C34.9", *_POOL_RARE}
 _POOL_TOWNSHIPS = ("城关镇", "东湖镇", "西岭乡", "南山乡", "北塘镇", "青石乡", "河口镇", "云溪镇")
-_POOL_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红梅文斌辉宇浩然欣怡子轩雨涵晨"
+_POOL_GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红梅文斌辉宇浩然欣怡子轩雨涵晨"
+)
 #: Headers of the Chinese-language exports, and of the one export in English.
 _POOL_ZH = {"patient_no": "住院号", "id_number": "身份证号", "name": "姓名", "sex": "性别",
             "birth_date": "出生日期", "township": "乡镇", "admit_date": "入院日期",
@@ -1311,7 +1313,11 @@ def county_pool(seed: int = 20250630) -> tuple[dict[str, pl.DataFrame], pl.DataF
         visits = rng.poisson(0.6 if kind != "elderly" else 1.0, size) + 1
         person = np.repeat(chosen, visits)
         m = len(person)
-        catalogue: tuple[str, ...] = {"general": _POOL_COMMON, "elderly": _POOL_ELDERLY, "rare": _POOL_RARE}[kind]
+        catalogue: tuple[str, ...] = {
+            "general": _POOL_COMMON,
+            "elderly": _POOL_ELDERLY,
+            "rare": _POOL_RARE,
+        }[kind]
         dx = rng.choice(catalogue, m)
         los = np.clip(rng.gamma(2.0, 3.5 if kind != "rare" else 6.0, m).round(), 1, 90).astype(int)
         prior = rng.poisson(0.5 if kind != "elderly" else 1.5, m)

@@ -286,6 +286,13 @@ class Dataset:
             tables.append(replace(t, frame=pl.scan_parquet(target)))
         return replace(self, raw=replace(self.raw, tables=tuple(tables)))
 
+    def row_count(self, name: str) -> int:
+        """Table ``name``'s rows, counted where it is (Parquet answers from its footers; a
+        CSV is scanned)."""
+        if self.raw.table(name).spark is not None:
+            return _spark.rows(self.spark_frame(name))
+        return int(self.raw_frame(name).select(pl.len()).collect().item())
+
     def head(self, name: str, rows: int) -> pl.DataFrame:
         """The first ``rows`` raw rows of table ``name`` (from Spark for a Spark table)."""
         if self.raw.table(name).spark is not None:

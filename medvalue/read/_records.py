@@ -99,6 +99,14 @@ class Records:
         tables = [fn(_parts.part(self.local, key, p, n)) for p in range(n)]
         return pl.concat(tables, how="vertical_relaxed")
 
+    def select(self, columns: Sequence[str]) -> Records:
+        """Only the records' ``columns`` (a columnar table then reads only those)."""
+        schema = pl.Schema({c: self.schema[c] for c in columns})
+        if self.spark is not None:
+            return Records(schema, self.rows, spark=_spark.project(self.spark, columns))
+        assert self.local is not None
+        return Records(schema, self.rows, local=self.local.select(columns))
+
     def where(self, keep: pl.Expr) -> Records:
         """The records where ``keep`` holds (``rows`` stays the count before)."""
         if self.spark is not None:
@@ -133,12 +141,17 @@ class Records:
         )  # fmt: skip
         return Moments(**row)
 
-    def counts_upto(self, column: str, cap: int) -> pl.DataFrame | None:
-        """``column``'s distinct values with their records (as :meth:`counts`), or None when
-        it has more than ``cap`` (only ``cap + 1`` of them reach the driver from Spark)."""
+    def counts_upto(self, columns: Sequence[str], cap: int) -> dict[str, pl.DataFrame | None]:
+        """Each of ``columns``: its distinct values with their records (as :meth:`counts`),
+        or None when it has more than ``cap`` (on Spark, in one pass for many columns, and
+        a column of more values never leaves Spark)."""
         if self.spark is not None:
-            return _spark.value_counts_upto(self.spark, column, cap, "count")
-        return self.counts([column])[column].pipe(lambda f: None if f.height > cap else f)
+            return _spark.value_counts_upto(self.spark, columns, cap, "count")
+        held = {}
+        for c in columns:  # one at a time: each column's counts are at most ``cap`` rows
+            counted = self.counts([c])[c]
+            held[c] = None if counted.height > cap else counted
+        return held
 
     def at_ranks(
         self, order: str, within: str | None, ranks: pl.DataFrame, part_rows: int = RANK_PART_ROWS
@@ -174,20 +187,15 @@ class Records:
             return ranked.join(wanted, on=[*group, RANK], how="semi").select(names)
 
         if self.spark is not None:
-            picked = _spark.collect(
-                _spark.per_partition(self.spark, pick, self.schema, self.schema)
-            )
-        else:
-            assert self.local is not None
-            local = self.local
-            picked = pl.concat(
-                [
-                    pick(local.filter(pl.col(order).is_between(p * part_rows, (p + 1) * part_rows - 1)).collect())
-                    for p in sorted(set(sizes[_PART].to_list()))
-                ],
-                how="vertical_relaxed",
-            ) if sizes.height else pl.DataFrame(schema=self.schema)  # fmt: skip
-        return picked.sort(order)
+            spread = _spark.per_partition(self.spark, pick, self.schema, self.schema)
+            return _spark.collect(spread).sort(order)
+        assert self.local is not None
+        picked = [pl.DataFrame(schema=self.schema)]
+        for p in sorted(set(sizes[_PART].to_list())):
+            first = p * part_rows  # a range of the copy's order: Parquet statistics skip the rest
+            records = self.local.filter(pl.col(order).is_between(first, first + part_rows - 1))
+            picked.append(pick(records.collect()))
+        return pl.concat(picked, how="vertical_relaxed").sort(order)
 
     def grouped(self, keys: Sequence[pl.Expr]) -> pl.DataFrame:
         """Each distinct combination of the named expressions ``keys`` with its records, as

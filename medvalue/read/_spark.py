@@ -53,7 +53,7 @@ QUANTILE_RANK_SLACK = 2
 INSTALL = "pip install 'medvalue[spark]' (pyspark) and a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
 
 #: What runs on Spark tables, as the refusal of anything else says.
-RUNS_ON_SPARK = "profile, coverage, privacy (without --apply) and readiness"
+RUNS_ON_SPARK = "profile, coverage, privacy (without --apply), readiness, price and report"
 
 Frame = Any  # a pyspark.sql.DataFrame; pyspark is optional, so not imported for typing
 
@@ -321,7 +321,7 @@ def map_batches(
     Arrow batch in the executors."""
     arrow_schema = _arrow_schema(schema)
     if columns is not None:
-        sdf = _project(sdf, columns)
+        sdf = project(sdf, columns)
 
     def run(frames: Iterator[pl.DataFrame]) -> Iterator[Any]:
         for frame in frames:
@@ -369,7 +369,7 @@ def reduce_batches(
     from pyspark.sql import functions as F
 
     if columns is not None:
-        sdf, sample = _project(sdf, columns), sample.select(columns)
+        sdf, sample = project(sdf, columns), sample.select(columns)
     schema = output_schema(fn, sample)
     mapped = map_batches(sdf, fn, schema)
     how = {"sum": F.sum, "min": F.min, "max": F.max}
@@ -401,7 +401,7 @@ def per_key(
     partitions' results stacked. ``fn`` must give a small table (one row per group of a
     statistic, not per key): that is what reaches the driver."""
     if columns is not None:
-        sdf, sample = _project(sdf, columns), sample.select(columns)
+        sdf, sample = project(sdf, columns), sample.select(columns)
     shuffled = partitioned(sdf, key, sample.schema, rows)
     return collect(per_partition(shuffled, fn, sample.schema, output_schema(fn, sample)))
 
@@ -480,7 +480,7 @@ def left_join(left: Frame, right: Frame, on: str) -> Frame:
     most), nulls where none; a missing ``on`` matches nothing (as in polars). Columns in
     the order of ``left``'s then ``right``'s."""
     joined = left.join(right, on=on, how="left")
-    return _project(joined, [*left.columns, *[c for c in right.columns if c != on]])
+    return project(joined, [*left.columns, *[c for c in right.columns if c != on]])
 
 
 def without_row_ids(sdf: Frame) -> Frame:
@@ -635,7 +635,7 @@ def _col(name: str) -> Any:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _project(sdf: Frame, columns: Sequence[str]) -> Frame:
+def project(sdf: Frame, columns: Sequence[str]) -> Frame:
     """Only ``columns``: Spark then reads no other column of a columnar table."""
     return sdf.select(*[_col(c) for c in columns])
 
@@ -645,25 +645,50 @@ def _is_text(sdf: Frame) -> bool:
 
 
 def _value_counts_together(
-    sdf: Frame, columns: Sequence[str], count_name: str
-) -> dict[str, pl.DataFrame]:
+    sdf: Frame, columns: Sequence[str], count_name: str, cap: int | None = None
+) -> dict[str, Any]:
+    """:func:`value_counts` in one job per batch of columns (grouping sets: each row read
+    once, expanded once per column); with ``cap``, None for a column of more values, whose
+    values then never leave Spark (the counts are cached and sized first)."""
     from pyspark.sql import functions as F
 
-    out: dict[str, pl.DataFrame] = {}
+    out: dict[str, Any] = {}
     for i in range(0, len(columns), VALUE_COUNT_BATCH):
         batch = list(columns[i : i + VALUE_COUNT_BATCH])
         cols = [_col(c) for c in batch]
-        counted = collect(
-            sdf.groupingSets([[c] for c in cols], *cols).agg(
-                F.count(F.lit(1)).alias(count_name), F.grouping_id().alias("\x1fset")
-            )
+        counted = sdf.groupingSets([[c] for c in cols], *cols).agg(
+            F.count(F.lit(1)).alias(count_name), F.grouping_id().alias("\x1fset")
         )
         n = len(batch)
-        for j, c in enumerate(batch):
-            grouped_out = (1 << n) - 1 - (1 << (n - 1 - j))  # every other column's bit set
-            rows_of = counted.filter(pl.col("\x1fset") == grouped_out)
+        # Each column's rows have every other column's bit set in the grouping id.
+        set_of = {c: (1 << n) - 1 - (1 << (n - 1 - j)) for j, c in enumerate(batch)}
+        held = list(set_of.values())
+        if cap is not None:
+            counted = counted.cache()
+            sizes = counted.groupBy("\x1fset").count().collect()
+            held = [int(r[0]) for r in sizes if int(r[1]) <= cap]
+        try:
+            got = collect(counted.where(F.col("\x1fset").isin(held))) if held else None
+        finally:
+            if cap is not None:
+                counted.unpersist()
+        for c in batch:
+            if got is None or set_of[c] not in held:
+                out[c] = None
+                continue
+            rows_of = got.filter(pl.col("\x1fset") == set_of[c])
             out[c] = rows_of.select(c, pl.col(count_name).cast(pl.UInt32))
     return out
+
+
+def value_counts_upto(
+    sdf: Frame, columns: Sequence[str], cap: int, count_name: str
+) -> dict[str, pl.DataFrame | None]:
+    """Each of ``columns``: its distinct values with their rows (as :func:`value_counts`), or
+    None when it has more than ``cap``; one pass over ``sdf`` per
+    :data:`VALUE_COUNT_BATCH` columns, and only columns of at most ``cap`` values are
+    collected."""
+    return _value_counts_together(sdf, columns, count_name, cap)
 
 
 def approx_distinct(sdf: Frame, columns: Sequence[str]) -> dict[str, int]:
@@ -701,7 +726,7 @@ def rows_where_in(
     sdf: Frame, column: str, values: Sequence[Any], columns: Sequence[str]
 ) -> pl.DataFrame:
     """``columns`` of the rows whose ``column`` is one of ``values`` (a few: a look-up)."""
-    return collect(_project(sdf.where(_col(column).isin(list(values))), columns))
+    return collect(project(sdf.where(_col(column).isin(list(values))), columns))
 
 
 def rows(sdf: Frame) -> int:
@@ -770,16 +795,6 @@ def statistics(
         got |= {f"q{q}": v for q, v in zip(request.quantiles, values, strict=True)}
         out[column] = got
     return out
-
-
-def value_counts_upto(sdf: Frame, column: str, cap: int, count_name: str) -> pl.DataFrame | None:
-    """``column``'s distinct values with their rows (as :func:`value_counts`), or None when
-    it has more than ``cap``: counted in Spark, at most ``cap + 1`` rows collected."""
-    from pyspark.sql import functions as F
-
-    counted = sdf.groupBy(_col(column)).agg(F.count(F.lit(1)).alias(count_name))
-    got = collect(counted.limit(cap + 1))
-    return None if got.height > cap else got.with_columns(pl.col(count_name).cast(pl.UInt32))
 
 
 def moments(sdf: Frame, column: str) -> dict[str, Any]:

@@ -187,7 +187,6 @@ def assess(
     is a refinement's measured ``fixes`` and ``seconds`` (else ``options.refined`` is read).
     Unless ``options.strict``, a label readiness cannot use is a finding, not an error.
     """
-    ds.require_local("the valuation (price, report)")
     o = options if options is not None else AssessOptions.from_spec(ds.spec)
     prof = profile_result or profile(ds, as_of=o.as_of, small_cell=o.small_cell)
     cov = coverage(ds, code_lists=o.code_lists, reference=o.reference, small_cell=o.small_cell)

@@ -792,7 +792,7 @@ def price(
     if refinement:
         inputs = {**inputs, "cost": {**inputs["cost"], "refinement": dict(refinement)}}
     # Every table's rows, counted once (a CSV is scanned to count them).
-    rows = sum(ds.raw_frame(t).select(pl.len()).collect().item() for t in ds.table_names)
+    rows = sum(ds.row_count(t) for t in ds.table_names)
     subj = subject_of(
         ds,
         rows,
