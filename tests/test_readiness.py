@@ -550,7 +550,8 @@ def test_the_model_sample_is_the_typed_tables_rows_at_those_positions():
     assert picked.equals(whole[positions.tolist()])
 
 
-def test_predictors_are_judged_as_a_row_by_row_reading_of_the_labelled_rows(tmp_path):
+@pytest.mark.parametrize("identifiers", [True, False])
+def test_predictors_are_judged_as_a_row_by_row_reading_of_the_labelled_rows(tmp_path, identifiers):
     # Completeness, constancy and levels come from each column's distinct raw values, typed
     # once; over the labelled rows they must equal a row-by-row reading of the typed table
     # (text dates and numbers, categories, codes by category). Some labels are blanked so
@@ -560,9 +561,11 @@ def test_predictors_are_judged_as_a_row_by_row_reading_of_the_labelled_rows(tmp_
     frame = pl.read_csv(LIVER, infer_schema=False)
     blank = pl.int_range(pl.len()) % 7 == 3
     frame = frame.with_columns(pl.when(blank).then(None).otherwise("death_90d").alias("death_90d"))
+    if not identifiers:  # every column then summarised by its values (none over its rows)
+        frame = frame.drop("patient_id", "diagnosis_name")
     path = tmp_path / "liver.csv"
     frame.write_csv(path)
-    ds = mv.load_dataset(path, spec=LIVER_SPEC)
+    ds = mv.load_dataset(path, spec=LIVER_SPEC if identifiers else None)
     got = {p.column: p for p in readiness(ds, "death_90d").predictors}
     table = ds.table_names[0]
     typed = ds.frame(table).collect().filter(pl.col("death_90d").is_not_null())

@@ -874,7 +874,7 @@ def _predictors(
     by_row = [c for c in candidates if c not in by_value]
     typing = [plans[c].typed() for c in by_row]  # run in Spark's executors: no Dataset in it
     stats = kept_raw.of(by_row).reduce(
-        lambda raw: raw.select(typing).select(
+        lambda raw: raw.with_columns(typing).select(
             pl.len().cast(pl.Int64).alias("\x1frows"),
             *[pl.col(c).null_count().cast(pl.Int64).alias(c) for c in by_row],
             *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric if c in by_row],
@@ -959,7 +959,7 @@ def _over_rows(kept_raw: Records, typed: pl.Expr, column: str, numeric: bool) ->
     its extremes when ``numeric``, named as :func:`_predictors` names them."""
     value = pl.col(column)
     got = kept_raw.reduce(
-        lambda raw: raw.select(typed).select(
+        lambda raw: raw.with_columns(typed).select(
             value.null_count().cast(pl.Int64).alias(column),
             *([value.min().cast(pl.Float64).alias(f"\x1fmin:{column}"),
                value.max().cast(pl.Float64).alias(f"\x1fmax:{column}")] if numeric else []),
@@ -1095,7 +1095,7 @@ def _dated_after(
     after = [pl.col(c) > pl.col(column) for c in dated]
     typing = [ds.plans[table][c].typed() for c in [*dated, column]]
     got = kept_raw.of([*dated, column]).reduce(
-        lambda raw: raw.select(typing).select(
+        lambda raw: raw.with_columns(typing).select(
             *[a.sum().cast(pl.Int64).alias(f"after:{c}") for c, a in zip(dated, after, strict=True)],
             *[a.count().cast(pl.Int64).alias(f"both:{c}") for c, a in zip(dated, after, strict=True)],
         ),
