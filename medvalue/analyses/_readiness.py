@@ -880,7 +880,7 @@ def _predictors(
             *[pl.col(c).min().cast(pl.Float64).alias(f"\x1fmin:{c}") for c in numeric if c in by_row],
             *[pl.col(c).max().cast(pl.Float64).alias(f"\x1fmax:{c}") for c in numeric if c in by_row],
         ),
-        lambda name: name[1:4] if name.startswith(("\x1fmin:", "\x1fmax:")) else "sum",
+        _merged_as,
     )  # fmt: skip
     n = int(stats["\x1frows"])
     levels_of = {}
@@ -954,6 +954,11 @@ def _predictors(
 PREDICTOR_VALUES_HELD = 200_000
 
 
+def _merged_as(name: str) -> str:
+    """How per-batch predictor statistics combine: extremes by min and max, counts by sum."""
+    return name[1:4] if name.startswith(("\x1fmin:", "\x1fmax:")) else "sum"
+
+
 def _over_rows(kept_raw: Records, typed: pl.Expr, column: str, numeric: bool) -> dict[str, Any]:
     """Rows of ``kept_raw`` where ``column`` (``typed`` from its raw values) is missing, and
     its extremes when ``numeric``, named as :func:`_predictors` names them."""
@@ -964,7 +969,7 @@ def _over_rows(kept_raw: Records, typed: pl.Expr, column: str, numeric: bool) ->
             *([value.min().cast(pl.Float64).alias(f"\x1fmin:{column}"),
                value.max().cast(pl.Float64).alias(f"\x1fmax:{column}")] if numeric else []),
         ),
-        lambda name: name[1:4] if name.startswith(("\x1fmin:", "\x1fmax:")) else "sum",
+        _merged_as,
     )  # fmt: skip
     return dict(got)
 
