@@ -422,7 +422,7 @@ def _prepare(
     event = event or ds.table_spec(table).columns[column].event
     summary, coding, positive = _label(
         ds.path, table, column,
-        _many_values(ds, table, column, schema[column]) if counted is None else counted,
+        _many_values(label_values, column, schema[column]) if counted is None else counted,
         schema[column], time, small_cell, event,
     )  # fmt: skip
     plans = ds.plans[table]
@@ -474,12 +474,13 @@ def _prepare(
 LABEL_VALUES_HELD = 100_000
 
 
-def _many_values(ds: Dataset, table: str, column: str, dtype: pl.DataType) -> _ManyValues:
-    """A label of more than :data:`LABEL_VALUES_HELD` distinct values, summarised by
-    aggregation: its rows, labelled rows, and whether every labelled value is a number."""
+def _many_values(label: Records, column: str, dtype: pl.DataType) -> _ManyValues:
+    """A label (the records of its one column) of more than :data:`LABEL_VALUES_HELD`
+    distinct values, summarised by aggregation: its rows, labelled rows, and whether every
+    labelled value is a number."""
     present = label_text(pl.col(column), dtype)
-    present = present.is_not_null() & (present != "")
-    got = view(ds, Rows(table, (pl.col(column),))).reduce(
+    present = present.is_not_null() & (present != "")  # as _label counts a value labelled
+    got = label.reduce(
         lambda f: f.select(
             pl.len().cast(pl.Int64).alias("rows"),
             present.sum().cast(pl.Int64).alias("labelled"),

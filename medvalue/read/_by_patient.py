@@ -149,7 +149,7 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
         for piece in given.pieces:
             frames[name].append(typed_on_spark(ds, piece, given.schema))
             if piece.table not in counted:  # Parquet answers from its footers
-                counted[piece.table] = _spark.rows(ds.spark_frame(piece.table))
+                counted[piece.table] = ds.row_count(piece.table)
             rows += counted[piece.table]
     schemas = {name: given.schema for name, given in inputs.items()}
     return _spark.co_partition(frames, schemas, PATIENT, rows)
