@@ -10,12 +10,13 @@ VERSION = "0.1.0"
 #: The installed package (this file is medvalue/core/_config.py).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = PACKAGE_DIR / "data"
+#: A source checkout's root and its samples: for the tests and doctests, run from a checkout.
+#: Nothing at run time reads or writes there (an installed wheel has no such folder).
 PROJ_ROOT = PACKAGE_DIR.parent
 SAMPLE_DIR = PROJ_ROOT / "data" / "sample"
 #: The report notebooks, shipped in the package (notebooks/ at the top of a checkout holds the
 #: same files for JupyterLab; tests/test_packaging.py keeps them equal).
 NOTEBOOK_DIR = PACKAGE_DIR / "notebooks"
-REPORTS_DIR = PROJ_ROOT / "reports"
 
 #: Counts of people below this are never shown (see docs/methods.md, small cells).
 SMALL_CELL_THRESHOLD = 5

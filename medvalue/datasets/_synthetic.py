@@ -22,7 +22,6 @@ import numpy as np
 import polars as pl
 import yaml
 
-from medvalue.core._config import SAMPLE_DIR
 from medvalue.value._comparables import SYNTHETIC_PRICE_MODEL
 
 # code, weight, Chinese name; a part is written in China national clinical edition form.
@@ -803,7 +802,7 @@ targets:
 """
 
 
-def write_samples(out: str | Path = SAMPLE_DIR, scale: float = 1.0) -> list[Path]:
+def write_samples(out: str | Path, scale: float = 1.0) -> list[Path]:
     """Write every sample (and its spec) to ``out``; returns the files written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
