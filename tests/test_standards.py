@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 import medvalue as mv
+from medvalue.core._config import SAMPLE_DIR
 from medvalue.datasets import _synthetic as samples
 from medvalue.read.standards import detect
 from tests.conftest import digest
@@ -73,8 +74,8 @@ def test_detects_each_standard(gibleed, omop_csv, fhir):
     assert detect(omop_csv) == "omop"
     assert detect(bulk) == "fhir"
     assert detect(bundles) == "fhir"
-    assert detect(samples.SAMPLE_DIR / "county_hospital") is None
-    assert detect(samples.SAMPLE_DIR / "liver_transplant.csv") is None
+    assert detect(SAMPLE_DIR / "county_hospital") is None
+    assert detect(SAMPLE_DIR / "liver_transplant.csv") is None
 
 
 def test_inspect_says_which_standard(run, gibleed, fhir):
