@@ -196,6 +196,54 @@ def test_readiness_on_spark_equals_readiness_on_one_machine(spark, tmp_path, pat
     assert local["baseline"]["subsampled"] == ("max_rows" in options)
 
 
+def _same_rows(file: Path, folder: Path) -> bool:
+    """A table written on one machine and the same written by Spark (a folder of part
+    files): the same columns of the same types, the same rows (Spark's order is its own)."""
+    here, there = pl.read_parquet(file), pl.read_parquet(folder / "*.parquet")
+    return here.schema == there.schema and here.sort(pl.all()).equals(there.sort(pl.all()))
+
+
+def _without_people(path: Path, folder: Path) -> Path:
+    """The carotid sample without its patient id: classes count records, not people."""
+    folder.mkdir(parents=True)
+    frame = read_path(path).tables[0].frame.collect().drop("patient_id")
+    frame.write_parquet(folder / "procedures.parquet", row_group_size=300)
+    return folder
+
+
+APPLY = [
+    *[pytest.param(*p.values, {}, id=p.id) for p in SAMPLES],
+    pytest.param(CAROTID, CAROTID_SPEC, {"k": 10}, id="carotid-k10"),
+    pytest.param(COUNTY, COUNTY_SPEC, {"k": 11}, id="county-k11"),
+    pytest.param(OMOP_CSV, None, {"k": 3}, id="omop"),
+    pytest.param(None, None, {"k": 3}, id="no-people"),
+]
+
+
+@pytest.mark.parametrize(("path", "spec", "options"), APPLY)
+def test_generalisation_applied_on_spark_equals_one_machine(spark, tmp_path, path, spec, options):
+    """The generalised, suppressed release written by Spark (each table a folder of part
+    files) holds the rows one machine writes; the people (or, without people, the records)
+    blanked and the columns dropped are the same."""
+    if path is None:
+        folder = _without_people(CAROTID, tmp_path / "tables")
+    else:
+        folder = _as_parquet(path, tmp_path / "tables")
+    here = mv.apply_generalisation(mv.load_dataset(folder, spec=spec), tmp_path / "h", **options)
+    there = mv.apply_generalisation(
+        mv.load_dataset(f"spark:{folder}", spec=spec), tmp_path / "s", **options
+    )
+    assert here.to_dict() == there.to_dict()
+    assert [f.name for f in here.files] == [f.name for f in there.files]
+    for f in here.files:
+        assert _same_rows(f, tmp_path / "s" / f.name), f.name
+        assert (tmp_path / "s" / f.name).is_dir()
+    # Generalisation happened, and suppression where the plan left small classes.
+    assert here.plan.steps or here.suppressed_people
+    if path in (CAROTID, COUNTY):
+        assert here.suppressed_people > 0
+
+
 @pytest.mark.parametrize(("path", "spec"), SAMPLES)
 def test_price_on_spark_equals_price_on_one_machine(spark, tmp_path, path, spec):
     """The whole valuation chain (profile, coverage, readiness, privacy, then the price band
@@ -463,9 +511,12 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
         == []
     )
     applied = run("privacy", "--engine", "spark", person, "--apply", "--out", tmp_path / "o")
-    assert applied.code == 2 and "privacy --apply does not run on Spark" in applied.err
-    assert "Traceback" not in applied.err and len(applied.err.strip().splitlines()) == 1
-    assert not (tmp_path / "o").exists()
+    here = run("privacy", person, "--apply", "--out", tmp_path / "h")
+    assert applied.code == 0 and here.code == 0, applied.err
+    assert _same_rows(tmp_path / "h" / "person.parquet", tmp_path / "o" / "person.parquet")
+    into_input = run("privacy", "--engine", "spark", folder, "--apply", "--out", folder / "x")
+    assert into_input.code == 2 and "would write into the input" in into_input.err
+    assert "Traceback" not in into_input.err and len(into_input.err.strip().splitlines()) == 1
     inspected = run("inspect", f"spark:{table}", "--json")
     assert inspected.code == 0
     rows = json.loads(inspected.out)["tables"][0]["rows"]

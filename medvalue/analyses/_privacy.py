@@ -13,6 +13,7 @@ highest prosecutor risk at or below 1/k (k = 5 by default).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,12 +24,14 @@ import polars as pl
 
 from medvalue.analyses import _generalise as generalise
 from medvalue.analyses._anonymity import (
+    CLASS_PART_ROWS,
+    SIZE,
     SUBJECT,
     ClassSummary,
     Diversity,
     all_missing,
+    class_sizes,
     diversity,
-    in_small_classes,
     summarise,
 )
 from medvalue.analyses._identifiers import IdentifierFinding, scan_identifiers
@@ -43,7 +46,7 @@ from medvalue.core._files import (
     staged,
 )
 from medvalue.core._i18n import text
-from medvalue.core._lookup import look_up, position_in
+from medvalue.read import _spark
 from medvalue.read._dataset import Dataset
 from medvalue.read._records import Joined, records, view
 from medvalue.read._rows import Rows
@@ -336,12 +339,20 @@ _SENSITIVE = "_sensitive"
 
 
 def release_frames(
-    ds: Dataset, qis: Sequence[QuasiIdentifier], sensitive: tuple[str, str] | None = None
+    ds: Dataset,
+    qis: Sequence[QuasiIdentifier],
+    sensitive: tuple[str, str] | None = None,
+    levels: Mapping[str, Callable[[pl.Expr], pl.Expr]] | None = None,
 ) -> dict[str, tuple[Rows | Joined, list[str]]]:
     """Per table with its own quasi-identifiers: the records an attacker sees (own and
-    inherited quasi-identifiers named as shown, plus the person id and, in its table, the
-    sensitive column), as :func:`medvalue.read._records.records` reads them, and the QI
-    names."""
+    inherited quasi-identifiers named as shown, each generalised by its entry in
+    ``levels`` when given, plus the person id and, in its table, the sensitive column), as
+    :func:`medvalue.read._records.records` reads them, and the QI names."""
+
+    def shown(q: QuasiIdentifier) -> pl.Expr:
+        value = pl.col(q.column) if levels is None else levels[q.name](pl.col(q.column))
+        return value.alias(q.name)
+
     hub = _hub(ds, qis)
     hub_cols: list[QuasiIdentifier] = [q for q in qis if q.table == hub]
     out: dict[str, tuple[Rows | Joined, list[str]]] = {}
@@ -350,7 +361,7 @@ def release_frames(
         if not own:
             continue
         pid = ds.table_spec(t).first("patient_id")
-        cols = [pl.col(q.column).alias(q.name) for q in own]
+        cols = [shown(q) for q in own]
         if pid:
             cols.append(pl.col(pid).cast(pl.String).alias(SUBJECT))
         if sensitive is not None and sensitive[0] == t:
@@ -362,7 +373,7 @@ def release_frames(
             assert hub_pid is not None  # a hub is the table that defines the patient ids
             people = Rows(hub, (
                 pl.col(hub_pid).cast(pl.String).alias(SUBJECT),
-                *[pl.col(q.column).alias(q.name) for q in hub_cols],
+                *[shown(q) for q in hub_cols],
             ))  # fmt: skip
             given = Joined(Rows(t, tuple(cols)), people, SUBJECT)
             names += [q.name for q in hub_cols]
@@ -529,7 +540,8 @@ def apply_generalisation(
     keep: Collection[tuple[str, str]] = (),
 ) -> Applied:
     """Write a generalised copy of the dataset to ``out`` (a folder; or a .csv/.parquet
-    file for a one-table dataset). The input is never touched.
+    file for a one-table dataset; on Spark each table is a folder of Parquet part files).
+    The input is never touched.
 
     Quasi-identifiers are generalised to the plan's levels; records still in classes
     smaller than ``k`` get their quasi-identifiers blanked (all of a person's records, in
@@ -537,7 +549,6 @@ def apply_generalisation(
     ``(table, column)`` pairs in ``keep``. Patient ids stay so tables still link: replace
     them with keyed pseudonyms before release (``medvalue refine`` does).
     """
-    ds.require_local("privacy --apply")
     out = Path(out)
     _refuse_overwriting_input(ds, out)
     a = assessment or privacy(
@@ -547,204 +558,204 @@ def apply_generalisation(
         msg = "no quasi-identifiers to generalise; name them with --quasi or in the spec"
         raise ParameterError(msg)
     ladders = _ladders(ds, a.quasi_identifiers, a.target_k)
+    levels = {
+        q.name: ladders[q.name].levels[a.plan.levels[q.name]].apply for q in a.quasi_identifiers
+    }
     drop = {(f.table, f.column) for f in a.direct_identifiers} - set(keep)
-    by_table: dict[str, list[QuasiIdentifier]] = {}
-    for q in a.quasi_identifiers:
-        by_table.setdefault(q.table, []).append(q)
-    # Only the quasi-identifiers (generalised from their typed values, each as a number into
-    # its distinct values) and a hash of the person are held in memory, for the suppression;
-    # every other column streams from the input to the output exactly as exported.
-    held: dict[str, pl.DataFrame] = {}
-    labels: dict[tuple[str, str], pl.Series] = {}
-    for t, own in by_table.items():
-        pid = ds.table_spec(t).first("patient_id")
-        raw = ds.raw_frame(t)
-        exprs = []
-        for q in own:
-            value = (
-                ladders[q.name].levels[a.plan.levels[q.name]].apply(ds.plans[t][q.column].typed())
-            )
-            labels[t, q.column] = _distinct_values(raw, value)
-            exprs.append(_numbered(value, labels[t, q.column]).alias(q.column))
-        if pid:
-            exprs.append(_person_hash(pl.col(pid)).alias(_HELD_PID))
-        held[t] = raw.select(exprs).collect(engine="streaming")
-    risky = _suppress_small(ds, held, a.quasi_identifiers, a.target_k)
-    suppressed = _people_with_hash(ds, list(held), risky) + int(
-        sum(f.get_column(_BLANKED).sum() for f in held.values() if _BLANKED in f.columns)
-    )
-    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
-        scratch = Path(folder)
-        columnar = ds.columnar(scratch / "raw")  # slices of a Parquet copy, not of a CSV file
-        frames: dict[str, pl.LazyFrame] = {}
-        for t in ds.table_names:
-            columns = [c for c in ds.table_spec(t).columns if (t, c) not in drop]
-            generalised = {q.column for q in by_table.get(t, [])}
-            rest = columnar.raw_frame(t).select([c for c in columns if c not in generalised])
-            if not generalised:
-                frames[t] = rest
-                continue
-            codes = held.pop(t)
-            written = codes.lazy().select(  # decoded a slice at a time; ids are not written
-                _named(pl.col(c), labels[t, c]).alias(c) for c in columns if c in generalised
-            )
-            side = _side_by_side(rest, written, codes.height, scratch / f"table-{len(frames)}")
-            frames[t] = side.select(columns)
-        files = _write(ds, frames, out)
+    blanked = _to_blank(ds, a.quasi_identifiers, levels, a.target_k)
+    # Each row is rewritten on its own (generalised, blanked where its person or class was
+    # found above), so the tables stream from the input to the output.
+    columns = {
+        t: [c for c in ds.table_spec(t).columns if (t, c) not in drop] for t in ds.table_names
+    }
+    rewritten = {
+        t: _rewritten(ds, t, columns[t], a.quasi_identifiers, levels, blanked)
+        for t in ds.table_names
+    }
+    files = _write(ds, rewritten, out, {q.table for q in a.quasi_identifiers})
     dropped = tuple(sorted(f"{t}.{c}" if len(ds.table_names) > 1 else c for t, c in drop))
-    return Applied(files, dropped, suppressed, a.plan)
+    return Applied(files, dropped, blanked.people + blanked.records, a.plan)
 
 
 def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
-    src = Path(ds.path).resolve()
     target = out.resolve()
-    if target == src or src in target.parents or (src.is_dir() and target.parent == src):
-        msg = f"--out {out} would write into the input; choose another path"
-        raise ParameterError(msg)
-    for t in ds.raw.tables:
-        if Path(t.source).resolve() == target:
-            msg = f"--out {out} is the input file; choose another path"
+    folders, files = _inputs(ds)
+    for src in folders:
+        if target == src or src in target.parents or (src.is_dir() and target.parent == src):
+            msg = f"--out {out} would write into the input; choose another path"
             raise ParameterError(msg)
+    if target in files:
+        msg = f"--out {out} is the input file; choose another path"
+        raise ParameterError(msg)
 
 
-_HELD_PID = "\x1fperson"
-#: Per held table without people: the rows blanked (each is a person of its own).
-_BLANKED = "\x1fblanked"
+def _inputs(ds: Dataset) -> tuple[list[Path], set[Path]]:
+    """Where the dataset is read from on this machine: the path it was loaded from (and, on
+    Spark, each table's folder of part files), and every table's file."""
+    if not ds.on_spark:
+        return [Path(ds.path).resolve()], {Path(t.source).resolve() for t in ds.raw.tables}
+    named = ds.path[len(_spark.PREFIX) :] if ds.path.startswith(_spark.PREFIX) else ""
+    files = {
+        Path(f).resolve() for t in ds.table_names for f in _spark.local_files(ds.spark_frame(t))
+    }
+    folders = [Path(named).resolve()] if named and Path(named).exists() else []
+    return folders + sorted({f.parent for f in files}), files
 
 
-#: Cells put side by side at once when writing a generalised table (a slice's rows times its
-#: columns): polars does not stream a horizontal concatenation, which held the table.
+@dataclass(frozen=True)
+class _Blanked:
+    """Whose quasi-identifiers to blank: the people (ids as text) in a class smaller than
+    k, and, per table without people, a hash of each such class (:func:`_class_hash`);
+    ``people`` and ``records`` count them."""
+
+    persons: pl.Series
+    classes: Mapping[str, pl.Series]
+    records: int
+
+    @property
+    def people(self) -> int:
+        return self.persons.len()
+
+
+def _class_hash(names: Sequence[str]) -> pl.Expr:
+    """A 64-bit hash of a record's class (signed: Spark has no unsigned integers): two
+    classes sharing one are both blanked when one is small, never left."""
+    return pl.struct(names).hash(seed=0).reinterpret(signed=True)
+
+
+def _to_blank(
+    ds: Dataset,
+    qis: Sequence[QuasiIdentifier],
+    levels: Mapping[str, Callable[[pl.Expr], pl.Expr]],
+    k: int,
+) -> _Blanked:
+    """The people, and the classes of tables without people, whose quasi-identifiers (at
+    ``levels``) must be blanked so that every class holds at least ``k`` (people, else
+    records).
+
+    Each table's generalised records are read once (:func:`records`) and counted in parts
+    that share no class (:meth:`Records.by_key`): on one machine memory follows a part, on
+    Spark only the people found reach the driver. Blanking a person removes all of their
+    records, in every table, from their classes, which can shrink others: the rounds repeat
+    until no one new is found."""
+    persons = pl.Series(SUBJECT, [], dtype=pl.String)
+    classes: dict[str, pl.Series] = {}
+    blanked_records = 0
+    with contextlib.ExitStack() as stack:
+        opened = {
+            t: (stack.enter_context(records(ds, given)), names)
+            for t, (given, names) in release_frames(ds, qis, levels=levels).items()
+        }
+        with_people = {t: o for t, o in opened.items() if SUBJECT in o[0].schema}
+        for t, (release, names) in opened.items():
+            if t in with_people:
+                continue
+            small = release.by_key(pl.struct(names), _small_classes(names, k), CLASS_PART_ROWS)
+            classes[t] = small["hash"]
+            blanked_records += int(small["records"].sum())
+        for _ in range(10):  # blanking people can shrink other classes; a few rounds settle it
+            found = [
+                release.by_key(
+                    pl.struct(names), _people_in_small(names, k, persons), CLASS_PART_ROWS
+                )
+                for release, names in with_people.values()
+            ]
+            new = pl.concat([f[SUBJECT] for f in found] or [persons.head(0)]).unique()
+            new = new.filter(~new.is_in(persons.implode()))
+            if new.is_empty():
+                break
+            persons = pl.concat([persons, new]).sort()
+    return _Blanked(persons, classes, blanked_records)
+
+
+def _small_classes(names: Sequence[str], k: int) -> Callable[[pl.LazyFrame], pl.DataFrame]:
+    """Of a part of a table without people: the hash and records of each class below k."""
+
+    def found(part: pl.LazyFrame) -> pl.DataFrame:
+        small = class_sizes(part, names).filter(pl.col(SIZE) < k)
+        return small.select(
+            _class_hash(names).alias("hash"), pl.col(SIZE).alias("records")
+        ).collect(engine="streaming")
+
+    return found
+
+
+def _people_in_small(
+    names: Sequence[str], k: int, gone: pl.Series
+) -> Callable[[pl.LazyFrame], pl.DataFrame]:
+    """Of a part of a table with people: the people in a class below k, counting neither
+    records without any quasi-identifier nor the people ``gone`` (blanked already)."""
+
+    def found(part: pl.LazyFrame) -> pl.DataFrame:
+        live = part.filter(~pl.col(SUBJECT).is_in(gone.implode()).fill_null(False))
+        small = class_sizes(live, names).filter(pl.col(SIZE) < k).select(names)
+        inside = live.filter(~all_missing(names)).join(small, on=list(names), how="semi",
+                                                         nulls_equal=True)  # fmt: skip
+        return inside.select(pl.col(SUBJECT).drop_nulls().unique()).collect(engine="streaming")
+
+    return found
+
+
+def _rewritten(
+    ds: Dataset,
+    t: str,
+    columns: Sequence[str],
+    qis: Sequence[QuasiIdentifier],
+    levels: Mapping[str, Callable[[pl.Expr], pl.Expr]],
+    blanked: _Blanked,
+) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    """Table ``t``'s raw rows -> its released ``columns``: each quasi-identifier generalised
+    from its typed value, blanked where :func:`_to_blank` found its person or class."""
+    own = [q for q in qis if q.table == t]
+    if not own:
+        return lambda raw: raw.select(columns)
+    plans = ds.plans[t]
+    value = {q.column: levels[q.name](plans[q.column].typed()).alias(q.name) for q in own}
+    pid = ds.table_spec(t).first("patient_id")
+    if pid:
+        person = plans[pid].typed().cast(pl.String)  # as the release read it
+        hide = person.is_in(blanked.persons.implode()).fill_null(False)
+    else:
+        found = blanked.classes.get(t, pl.Series([], dtype=pl.Int64))
+        hide = _class_hash([q.name for q in own]).is_in(found.implode())
+    out = [
+        pl.when(pl.col(_HIDE)).then(None).otherwise(pl.col(_name(c, own))).alias(c)
+        if c in value else pl.col(c)
+        for c in columns
+    ]  # fmt: skip
+
+    def rewrite(raw: pl.LazyFrame) -> pl.LazyFrame:
+        generalised = raw.with_columns(*value.values())
+        return generalised.with_columns(hide.alias(_HIDE)).select(out)
+
+    return rewrite
+
+
+def _name(column: str, own: Sequence[QuasiIdentifier]) -> str:
+    return next(q.name for q in own if q.column == column)
+
+
+_HIDE = "\x1fhide"
+
+
+#: Cells rewritten at once on one machine (a slice's rows times its columns): polars runs a
+#: value look-up (some generalisations are) outside its streaming engine, holding the table.
 _SLICE_CELLS = 20_000_000
 
 
-def _side_by_side(rest: pl.LazyFrame, held: pl.LazyFrame, rows: int, folder: Path) -> pl.LazyFrame:
-    """``rest`` and ``held`` (the same ``rows``, in the same order) side by side, written a
-    slice of rows at a time to Parquet files in ``folder`` and read back lazily."""
+def _in_slices(
+    raw: pl.LazyFrame, fn: Callable[[pl.LazyFrame], pl.LazyFrame], folder: Path
+) -> pl.LazyFrame:
+    """``fn`` over ``raw`` a slice of rows at a time, each slice written to a Parquet file in
+    ``folder``; the slices read back lazily, in order."""
     folder.mkdir(parents=True, exist_ok=True)
-    width = len(rest.collect_schema()) + len(held.collect_schema())
-    size = max(1, _SLICE_CELLS // max(1, width))
+    rows = int(raw.select(pl.len()).collect().item())
+    size = max(1, _SLICE_CELLS // max(1, len(raw.collect_schema())))
     paths = []
     for i, offset in enumerate(range(0, max(rows, 1), size)):
         paths.append(folder / f"{i:05d}.parquet")
-        both = [rest.slice(offset, size), held.slice(offset, size)]
-        pl.concat(both, how="horizontal").sink_parquet(paths[-1])
+        fn(raw.slice(offset, size)).sink_parquet(paths[-1])
     return pl.scan_parquet(paths)
-
-
-def _distinct_values(raw: pl.LazyFrame, value: pl.Expr) -> pl.Series:
-    """The distinct non-null values of ``value`` over ``raw``, sorted."""
-    distinct = raw.select(value.alias("v").unique()).collect(engine="streaming").to_series()
-    return distinct.drop_nulls().sort()
-
-
-def _numbered(value: pl.Expr, labels: pl.Series) -> pl.Expr:
-    """``value`` as its position (from 1) among ``labels``; null stays null."""
-    return position_in(value, labels, first=1)
-
-
-def _named(number: pl.Expr, labels: pl.Series) -> pl.Expr:
-    """The inverse of :func:`_numbered`."""
-    return look_up(number, pl.int_range(1, labels.len() + 1, dtype=pl.UInt32, eager=True), labels)
-
-
-def _person_hash(pid: pl.Expr) -> pl.Expr:
-    """A 64-bit hash of the person id: two people sharing one only merge (their classes
-    look smaller, never larger), and the people suppressed are counted from the ids."""
-    return pid.cast(pl.String).hash(seed=0)
-
-
-def _people_with_hash(ds: Dataset, tables: Sequence[str], hashes: pl.Series) -> int:
-    """Distinct person ids (over ``tables``) whose :func:`_person_hash` is among ``hashes``."""
-    if hashes.is_empty():
-        return 0
-    ids = [
-        ds.raw_frame(t).select(pl.col(pid).cast(pl.String).alias("id"))
-        for t in tables
-        if (pid := ds.table_spec(t).first("patient_id"))
-    ]
-    if not ids:
-        return 0
-    found = pl.concat(ids).filter(_person_hash(pl.col("id")).is_in(hashes.implode()))
-    return int(found.select(pl.col("id").n_unique()).collect(engine="streaming").item())
-
-
-def _suppress_small(
-    ds: Dataset, frames: dict[str, pl.DataFrame], qis: Sequence[QuasiIdentifier], k: int
-) -> pl.Series:
-    """Blank quasi-identifiers of everyone still in a class smaller than k, until none is;
-    return the person hashes blanked.
-
-    ``frames`` hold each table's quasi-identifiers (by column name) and its person hash (as
-    ``_HELD_PID``, see :func:`_person_hash`), and are changed in place: the person hash is
-    dropped, and a table without people gets a ``_BLANKED`` flag. Between rounds the people
-    found so far are only marked (their records leave every class, as blanked records do);
-    their values are blanked once, at the end, rather than the columns rewritten every
-    round."""
-    hub = _hub(ds, qis)
-    by_table: dict[str, list[QuasiIdentifier]] = {}
-    for q in qis:
-        by_table.setdefault(q.table, []).append(q)
-    risky: set[int] = set()
-    hidden: dict[str, pl.Series] = {}  # per table with people: records of people found so far
-    for _ in range(10):  # blanking people can shrink other classes; a few rounds settle it
-        new: set[int] = set()
-        for t, own in by_table.items():
-            frame = frames[t]
-            pid = ds.table_spec(t).first("patient_id")
-            # Quasi-identifiers in their own types: only equality matters, and text copies
-            # of every value of a 10M-row table held 1 GB more.
-            rec = frame.select(
-                *[pl.col(q.column).alias(q.name) for q in own],
-                *([pl.col(_HELD_PID).alias(SUBJECT)] if pid else []),
-            )
-            names = [q.name for q in own]
-            if hub and t != hub and pid:
-                people = (
-                    frames[hub]
-                    .select(
-                        pl.col(_HELD_PID).alias(SUBJECT),
-                        *[pl.col(q.column).alias(q.name) for q in by_table[hub]],
-                    )
-                    .unique(subset=[SUBJECT], keep="first")
-                )
-                rec = rec.join(people, on=SUBJECT, how="left", maintain_order="left")
-                names += [q.name for q in by_table[hub]]
-            gone = hidden.get(t)
-            in_small = in_small_classes(rec, names, k, gone)
-            if in_small is None:  # too many classes to pack: count with a window
-                if gone is not None:
-                    rec = rec.with_columns(
-                        pl.when(gone).then(None).otherwise(pl.col(c)).alias(c) for c in names
-                    )
-                size = pl.col(SUBJECT).n_unique() if pid else pl.len()
-                in_small = rec.select((size.over(names) < k).alias("small"))["small"]
-            kept = ~all_missing(names) if gone is None else ~all_missing(names) & ~gone
-            small_here = rec.select((kept & in_small).alias("m"))["m"]
-            if pid:
-                new |= set(rec.filter(small_here)[SUBJECT].drop_nulls().unique().to_list()) - risky
-            else:
-                if small_here.any():
-                    blanked = small_here | frame.get_column(_BLANKED, default=False)
-                    frames[t] = frame.with_columns(
-                        *[pl.when(small_here).then(None).otherwise(pl.col(q.column)).alias(q.column)
-                          for q in own],
-                        blanked.alias(_BLANKED),
-                    )  # fmt: skip
-        if not new:
-            break
-        risky |= new
-        found = pl.Series(sorted(risky), dtype=pl.UInt64)
-        for t in by_table:
-            if ds.table_spec(t).first("patient_id"):
-                hidden[t] = frames[t][_HELD_PID].is_in(found.implode())
-    for t, gone in hidden.items():
-        frames[t] = frames[t].with_columns(
-            pl.when(gone).then(None).otherwise(pl.col(q.column)).alias(q.column)
-            for q in by_table[t]
-        )
-    for t, frame in frames.items():
-        frames[t] = frame.drop(_HELD_PID, strict=False)
-    return pl.Series(sorted(risky), dtype=pl.UInt64)
 
 
 def _spreadsheet_safe(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -765,25 +776,53 @@ def _spreadsheet_safe(frame: pl.LazyFrame) -> pl.LazyFrame:
     return safe.rename({c: spreadsheet_safe(c) for c in schema if spreadsheet_safe(c) != c})
 
 
-def _write(ds: Dataset, frames: Mapping[str, pl.LazyFrame], out: Path) -> tuple[Path, ...]:
+def _eager(fn: Callable[[pl.LazyFrame], pl.LazyFrame]) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    return lambda frame: fn(frame.lazy()).collect()
+
+
+def _write(
+    ds: Dataset,
+    rewrites: Mapping[str, Callable[[pl.LazyFrame], pl.LazyFrame]],
+    out: Path,
+    generalised: Collection[str],
+) -> tuple[Path, ...]:
+    """Each table's raw rows through its rewrite (see :func:`_rewritten`), to ``out``: a
+    Parquet or CSV file per table (Parquet for Parquet input), each streamed to a temporary
+    file and renamed into place; on Spark a folder of Parquet part files per table."""
     parquet_in = ds.raw.format == "parquet" or all(t.format == "parquet" for t in ds.raw.tables)
     if out.suffix.lower() in (".csv", ".parquet"):
-        if len(frames) != 1:
-            msg = f"--out {out}: a dataset of {len(frames)} tables needs a folder"
+        if len(rewrites) != 1:
+            msg = f"--out {out}: a dataset of {len(rewrites)} tables needs a folder"
             raise ParameterError(msg)
-        targets = {next(iter(frames)): out}
+        if ds.on_spark and out.suffix.lower() == ".csv":
+            msg = f"--out {out}: Spark tables are written as Parquet; give a folder or a .parquet name"
+            raise ParameterError(msg)
+        targets = {next(iter(rewrites)): out}
     else:
-        ext = ".parquet" if parquet_in else ".csv"
-        targets = {t: out / f"{t}{ext}" for t in frames}
-    written = []
+        ext = ".parquet" if parquet_in or ds.on_spark else ".csv"
+        targets = {t: out / f"{t}{ext}" for t in rewrites}
     for path in targets.values():
         check_output(path)  # before anything is written: an input is never replaced
-    for t, path in targets.items():
-        # Streamed to a temporary file beside the target, then renamed into place.
-        with staged(path) as tmp:
-            if path.suffix.lower() == ".parquet":
-                frames[t].sink_parquet(tmp)
+    if ds.on_spark:
+        for t, path in targets.items():
+            # The rewrite runs in Spark's executors on each batch: no dataset in its closure.
+            schema = rewrites[t](pl.LazyFrame(schema=ds.raw.table(t).frame.collect_schema()))
+            rows = _spark.map_batches(
+                ds.spark_frame(t), _eager(rewrites[t]), schema.collect_schema()
+            )
+            _spark.write_parquet(rows, path)
+        return tuple(targets.values())
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as folder:
+        columnar = ds.columnar(Path(folder) / "raw")  # slices of a Parquet copy, not of a CSV
+        for i, (t, path) in enumerate(targets.items()):
+            raw = columnar.raw_frame(t)
+            if t in generalised:
+                frame = _in_slices(raw, rewrites[t], Path(folder) / f"table-{i}")
             else:
-                _spreadsheet_safe(frames[t]).sink_csv(tmp)
-        written.append(path)
-    return tuple(written)
+                frame = rewrites[t](raw)
+            with staged(path) as tmp:  # streamed beside the target, then renamed into place
+                if path.suffix.lower() == ".parquet":
+                    frame.sink_parquet(tmp)
+                else:
+                    _spreadsheet_safe(frame).sink_csv(tmp)
+    return tuple(targets.values())

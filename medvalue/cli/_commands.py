@@ -408,8 +408,6 @@ def privacy(
         msg = "--out is only used with --apply"
         raise MedvalueError(msg)
     ds = _load(path, spec_path or spec_beside(path), encoding)
-    if do_apply:  # refused before the assessment, not after it
-        ds.require_local("privacy --apply")
     options = _options(ds, quasi_identifiers=tuple(quasi.split(",")) if quasi else None,
                        sensitive=sensitive, k=k, population=population_path, small_cell=small_cell)  # fmt: skip
     result = run_privacy(

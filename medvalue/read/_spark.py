@@ -26,6 +26,7 @@ Nothing here knows what a patient or a check is: the analyses pass their express
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -227,13 +228,37 @@ def _table(name: str, sdf: Frame, shown: str) -> Table:
 
 def _bytes(sdf: Frame) -> int:
     """Bytes of the table's files where they are on this machine's disk (else 0: unknown)."""
-    total = 0
+    return sum(os.path.getsize(f) for f in local_files(sdf))
+
+
+def local_files(sdf: Frame) -> list[str]:
+    """The files the frame reads that are on this machine's disk."""
+    found = []
     for uri in sdf.inputFiles():
         parsed = urlparse(uri)
-        local = unquote(parsed.path) if parsed.scheme == "file" else None
+        local = unquote(parsed.path) if parsed.scheme in ("file", "") else None
         if local and os.path.isfile(local):
-            total += os.path.getsize(local)
-    return total
+            found.append(local)
+    return found
+
+
+def write_parquet(sdf: Frame, target: Path) -> None:
+    """``sdf`` as a folder of Parquet part files at ``target``, written by the executors to a
+    folder beside it that is then renamed into place: ``target`` is never half written."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        sdf.write.mode("overwrite").parquet(str(tmp))
+        if target.exists():
+            target.rename(old)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 # -- moving data between Spark and polars ------------------------------------------------------
