@@ -144,19 +144,29 @@ def normalise(frame: pl.LazyFrame | pl.DataFrame, column: str) -> pl.LazyFrame:
     the table.
     """
     lf = frame.lazy()
-    distinct = _normalise_distinct(lf.select(pl.col(column)).unique(), column).collect(
-        engine="streaming"
-    )
-    known = distinct.filter(pl.col(column).is_not_null())
-    unwritten = distinct.filter(pl.col(column).is_null())
+    distinct = lf.select(pl.col(column)).unique().collect(engine="streaming")
+    return lf.with_columns(normalised(distinct.to_series(), column))
+
+
+def normalised(distinct: pl.Series, column: str) -> list[pl.Expr]:
+    """``<column>_icd10`` and ``<column>_status`` as look-ups of ``column`` among its
+    ``distinct`` values (every one the column holds), worked out once: row-wise expressions
+    a batch of rows at a time can run (see :func:`normalise`)."""
+    codes = _normalise_distinct(pl.LazyFrame({column: distinct.unique()}), column).collect()
+    known = codes.filter(pl.col(column).is_not_null())
+    unwritten = codes.filter(pl.col(column).is_null())
     looked_up = []
     for out in (f"{column}_icd10", f"{column}_status"):
         # Every written code is among the known ones: the default is the missing code's.
-        default = unwritten[out][0] if unwritten.height else None
+        default = unwritten[out][0] if unwritten.height else _MISSING[out.rsplit("_", 1)[1]]
         looked_up.append(
             look_up(pl.col(column), known[column], known[out], default=default).alias(out)
         )
-    return lf.with_columns(looked_up)
+    return looked_up
+
+
+#: What a missing code normalises to, for a batch whose distinct values held none.
+_MISSING = {"icd10": None, "status": "missing"}
 
 
 def _normalise_distinct(lf: pl.LazyFrame, column: str) -> pl.LazyFrame:

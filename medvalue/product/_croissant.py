@@ -92,12 +92,20 @@ def croissant(
     files, records = [], []
     for path in sorted((root / "data").glob("*.parquet")):
         table = path.stem
-        files.append({
-            "@type": "cr:FileObject", "@id": f"{table}-parquet", "name": f"{table}-parquet",
-            "contentUrl": f"data/{path.name}", "encodingFormat": "application/x-parquet",
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        })  # fmt: skip
-        schema = pl.read_parquet_schema(path)
+        if path.is_dir():  # written by Spark: a folder of part files
+            parts = sorted(path.glob("*.parquet"))
+            files.append({
+                "@type": "cr:FileSet", "@id": f"{table}-parquet", "name": f"{table}-parquet",
+                "includes": f"data/{path.name}/*.parquet", "encodingFormat": "application/x-parquet",
+            })  # fmt: skip
+            schema = pl.read_parquet_schema(parts[0])
+        else:
+            files.append({
+                "@type": "cr:FileObject", "@id": f"{table}-parquet", "name": f"{table}-parquet",
+                "contentUrl": f"data/{path.name}", "encodingFormat": "application/x-parquet",
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            })  # fmt: skip
+            schema = pl.read_parquet_schema(path)
         fields = [
             {
                 "@type": "cr:Field",

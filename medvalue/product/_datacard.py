@@ -22,7 +22,9 @@ from medvalue.core._i18n import text
 from medvalue.product._changes import PROTECT_STEPS, Change
 from medvalue.product._settings import DEFAULT_RESTRICTIONS, DEFAULT_USES, RefineSettings
 from medvalue.read._dataset import Dataset
+from medvalue.read._records import view
 from medvalue.read._refined import FIX_STEPS
+from medvalue.read._rows import Rows
 from medvalue.value._assess import AssessOptions, assess
 
 
@@ -139,30 +141,33 @@ def datacard(
 
 
 def time_span(ds: Dataset, small_cell: int = SMALL_CELL_THRESHOLD) -> tuple[str | None, str | None]:
-    """First and last month of the data: the ``small_cell``-th earliest and latest date over
-    every date column but birth dates, so no single person's date is shown."""
-    values = []
+    """First and last month of the data: the months of the ``small_cell``-th earliest and
+    latest date over every date column but birth dates, so no single person's date is
+    shown. Counted as dates per month (a few hundred rows, wherever the tables are)."""
+    months = []
     for t in ds.table_names:
         for c, plan in ds.plans[t].items():
             # Birth dates say when people were born, not when the data was recorded.
             if plan.kind == "datetime" and ds.spec.role_of(t, c).role != "birth_date":
-                values.append(ds.frame(t).select(pl.col(c).cast(pl.Datetime("us")).alias("d")))
-    if not values:
+                dated = view(ds, Rows(t, (pl.col(c).cast(pl.Datetime("us")).alias("d"),)))
+                months.append(dated.grouped([pl.col("d").dt.truncate("1mo").alias("month")]))
+    if not months:
         return None, None
-    dates = (
-        pl.concat(values)
-        .drop_nulls()
-        .select(
-            pl.col("d").bottom_k(small_cell).max().alias("first"),
-            pl.col("d").top_k(small_cell).min().alias("last"),
-        )
-        .collect()
+    per_month = (
+        pl.concat(months)
+        .drop_nulls("month")
+        .group_by("month")
+        .agg(pl.col("count").sum())
+        .sort("month")
     )
-    first, last = dates.row(0)
-    return (
-        None if first is None else first.strftime("%Y-%m"),
-        None if last is None else last.strftime("%Y-%m"),
-    )
+    if per_month.is_empty():
+        return None, None
+    # The month holding the k-th earliest date; with fewer than k dates, the latest one's.
+    reached = per_month.filter(pl.col("count").cum_sum() >= small_cell)["month"]
+    first = reached[0] if reached.len() else per_month["month"][-1]
+    from_top = per_month.reverse().filter(pl.col("count").cum_sum() >= small_cell)["month"]
+    last = from_top[0] if from_top.len() else per_month["month"][0]
+    return first.strftime("%Y-%m"), last.strftime("%Y-%m")
 
 
 def _shift_note(settings: RefineSettings, lang: str) -> str | None:

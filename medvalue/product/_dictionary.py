@@ -29,7 +29,7 @@ def data_dictionary(ds: Dataset, prof: Any) -> str:
     w.writerow(DICTIONARY_COLUMNS)
     by_key = {(c.table, c.name): c for c in prof.columns}
     for t in ds.table_names:
-        schema = ds.raw_frame(t).collect_schema()
+        schema = ds.raw.table(t).frame.collect_schema()  # on Spark, of its first rows
         for c, dtype in schema.items():
             cspec = ds.spec.role_of(t, c)
             cp = by_key.get((t, c))

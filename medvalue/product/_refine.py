@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,8 +66,11 @@ from medvalue.product._croissant import croissant
 from medvalue.product._datacard import datacard, datacard_markdown, time_span
 from medvalue.product._dictionary import data_dictionary
 from medvalue.product._settings import RefineSettings
+from medvalue.read import _spark
 from medvalue.read._dataset import Dataset, load_dataset
+from medvalue.read._records import view
 from medvalue.read._refined import FIX_STEPS, LOG_FILE, TIMING_FILE
+from medvalue.read._rows import ROW, Rows
 from medvalue.read._spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
 
 #: Hex characters kept of each HMAC: 80 bits, so ten million ids collide with probability
@@ -163,7 +166,6 @@ def refine(
     medvalue unless ``comparables`` names another) whose cost approach uses this
     refinement's measured fixes and time.
     """
-    ds.require_local("refine")
     started = time.perf_counter()
     key = secret if secret is not None else read_secret(secret_env)
     out = Path(out)
@@ -193,8 +195,8 @@ def refine(
         seconds["clean"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        staged = load_dataset(
-            private / "stage", spec=_write_spec(stage_spec, private / "stage.spec.yaml")
+        staged = _reopened(
+            ds, private / "stage", _write_spec(stage_spec, private / "stage.spec.yaml")
         )
         names = _renamed_quasi(quasi_identifiers, stage_spec)
         plan_assessment = privacy(
@@ -207,7 +209,7 @@ def refine(
         seconds["protect"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        final = load_dataset(work / DATA_DIR, spec=spec_path)
+        final = _reopened(ds, work / DATA_DIR, spec_path)
         after = privacy(final, quasi_identifiers=names, k=k, max_suppression=max_suppression,
                         recommend=False)  # fmt: skip
         parameters = _parameters(
@@ -250,6 +252,11 @@ def refine(
     files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()))
     return Refined(ds.name, out, files, tuple(changes), settings, parameters, before, after, card,
                    {stage: round(v, 3) for stage, v in seconds.items()})  # fmt: skip
+
+
+def _reopened(ds: Dataset, folder: Path, spec: Path) -> Dataset:
+    """The tables just written to ``folder``, read where ``ds`` is read (Spark or here)."""
+    return load_dataset(f"{_spark.PREFIX}{folder}" if ds.on_spark else folder, spec=spec)
 
 
 def _remove_stale_work(out: Path) -> None:
@@ -314,7 +321,7 @@ def _clean(
     stage.mkdir(parents=True, exist_ok=True)
     for t in ds.table_names:
         cleaned = _clean_table(ds, t, settings, identifiers, key, as_of, stage / f"{t}.parquet")
-        rows_out = pl.scan_parquet(stage / f"{t}.parquet").select(pl.len()).collect().item()
+        rows_out = _rows_written(stage / f"{t}.parquet")
         changes.extend(cleaned.changes)
         if cleaned.rows > rows_out:
             removed = cleaned.rows - rows_out
@@ -330,6 +337,12 @@ def _clean(
         if (lk.table, lk.column) not in identifiers or _is_id_role(ds, lk.table, lk.column)
     )  # fmt: skip
     return replace(ds.spec, tables=tables, links=links, refine={})
+
+
+def _rows_written(path: Path) -> int:
+    """Rows of a Parquet file, or of a folder of part files (Spark's)."""
+    files = path / "*.parquet" if path.is_dir() else path
+    return int(pl.scan_parquet(files).select(pl.len()).collect().item())
 
 
 def _is_id_role(ds: Dataset, table: str, column: str) -> bool:
@@ -354,6 +367,35 @@ def _pseudonyms(ids: pl.Series, role: str, key: bytes, settings: RefineSettings)
                   for h in _hmac_hex(key, b"shift:", ids)]  # fmt: skip
         table = table.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
     return table
+
+
+def _with_pseudonyms(
+    part: pl.LazyFrame,
+    ids: Mapping[str, str],  # role -> typed id column
+    key: bytes,
+    settings: RefineSettings,
+    kept: Callable[[str], Path] | None = None,
+) -> pl.LazyFrame:
+    """``part`` with each id's pseudonym (``__<role>``) and date shift, worked out from the
+    distinct ids it holds (and kept in the file ``kept(role)`` between passes, when given)."""
+    for role, col in ids.items():
+        path = kept(role) if kept is not None else None
+        if path is not None and path.exists():
+            mapping = pl.read_parquet(path)
+        else:
+            held = part.select(pl.col(col).cast(pl.String).drop_nulls().unique().sort())
+            mapping = _pseudonyms(held.collect().to_series(), role, key, settings)
+            if path is not None:
+                mapping.write_parquet(path)
+        found = pl.col(col).cast(pl.String)  # ids may be numbers
+        looked_up = [("pseudonym", f"__{role}")]
+        if "shift_days" in mapping.columns:
+            looked_up.append(("shift_days", "shift_days"))
+        part = part.with_columns(
+            found.replace_strict(mapping["id"], mapping[v], default=None).alias(name)
+            for v, name in looked_up
+        )
+    return part
 
 
 class _Slices:
@@ -383,23 +425,8 @@ class _Slices:
     def part(self, i: int) -> pl.LazyFrame:
         """Slice ``i`` with its ids' pseudonyms (``__<role>``) and date shifts."""
         part = self.frame.slice(self.offsets[i], self.size)
-        for role, col in self.ids.items():
-            path = self.scratch / f"ids-{role}-{i}.parquet"
-            if path.exists():
-                mapping = pl.read_parquet(path)
-            else:
-                held = part.select(pl.col(col).cast(pl.String).drop_nulls().unique().sort())
-                mapping = _pseudonyms(held.collect().to_series(), role, self.key, self.settings)
-                mapping.write_parquet(path)
-            found = pl.col(col).cast(pl.String)  # ids may be numbers
-            looked_up = [("pseudonym", f"__{role}")]
-            if "shift_days" in mapping.columns:
-                looked_up.append(("shift_days", "shift_days"))
-            part = part.with_columns(
-                found.replace_strict(mapping["id"], mapping[v], default=None).alias(name)
-                for v, name in looked_up
-            )
-        return part
+        return _with_pseudonyms(part, self.ids, self.key, self.settings,
+                                lambda role: self.scratch / f"ids-{role}-{i}.parquet")  # fmt: skip
 
     def parts(self) -> Iterator[tuple[int, pl.LazyFrame]]:
         for i, offset in enumerate(self.offsets):
@@ -432,15 +459,23 @@ def _clean_table(
     """Clean table ``t`` into the Parquet file ``out``, slice by slice (see :class:`_Slices`)."""
     tspec = ds.table_spec(t)
     plans = ds.plans[t]
-    # Raw and typed values side by side: counting what changed needs both.
-    lf = ds.raw_frame(t).with_columns([p.typed().alias(_typed(c)) for c, p in plans.items()])
+    # Raw and typed values side by side: counting what changed needs both. Codes are
+    # normalised by look-ups among each code column's distinct values, worked out once.
+    typing = [p.typed().alias(_typed(c)) for c, p in plans.items()]
     code_cols = [
         c
         for c in tspec.columns
         if tspec.columns[c].role == "diagnosis_code" and (t, c) not in identifiers
     ]
-    for c in code_cols:
-        lf = codes.normalise(lf, _typed(c))
+    looked_up = [
+        e
+        for c in code_cols
+        for e in codes.normalised(view(ds, Rows(t, (pl.col(c),))).counts([c])[c][c], _typed(c))
+    ]
+
+    def prepare(raw: pl.LazyFrame) -> pl.LazyFrame:
+        return raw.with_columns(typing).with_columns(looked_up)
+
     pid = tspec.first("patient_id")
     shifting = settings.dates == "shift" and pid is not None
     id_columns = {
@@ -578,14 +613,76 @@ def _clean_table(
         outputs.append(value.alias(c))
         columns[c] = cspec
 
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
-    try:
-        slices = _Slices(lf, id_columns, key, settings, scratch)
-        row = _counted(slices, counts, any_of=set(has_time.values()), all_of=set(whole.values()))
-        return _write_cleaned(slices, t, tspec, row, pending, outputs, has_time, whole, columns,
-                              renames, out)  # fmt: skip
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    any_of, all_of = set(has_time.values()), set(whole.values())
+    if ds.on_spark:
+        cleaned = _CleanedBatches(prepare, id_columns, key, settings)
+        sdf, sample = ds.spark_frame(t), ds.head(t, 1)
+        row = cleaned.counted(sdf, sample, counts, any_of, all_of)
+        final = _final_outputs(outputs, row, has_time, whole)
+        rows = _spark.distinct_in_order(cleaned.rows(sdf, sample, final))  # repeats dropped
+        _spark.write_parquet(rows, out)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
+        try:
+            slices = _Slices(prepare(ds.raw_frame(t)), id_columns, key, settings, scratch)
+            row = _counted(slices, counts, any_of, all_of)
+            _write_cleaned(slices, _final_outputs(outputs, row, has_time, whole), out)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    changes = [
+        Change(step, t, c, int(row[name]), int(row[name]), detail)
+        for step, c, name, detail in pending
+        if row[name]
+    ]
+    return _Cleaned(TableSpec(kind=tspec.kind, columns=columns), changes, renames,
+                    int(row["__rows"]))  # fmt: skip
+
+
+class _CleanedBatches:
+    """A table's cleaning plan run on Spark, on each batch of rows in the executors: the
+    batch typed, its codes looked up and its ids pseudonymised from the distinct ids it
+    holds (a keyed hash of the id alone, so every batch agrees)."""
+
+    def __init__(
+        self,
+        prepare: Callable[[pl.LazyFrame], pl.LazyFrame],
+        ids: Mapping[str, str],
+        key: bytes,
+        settings: RefineSettings,
+    ) -> None:
+        self.prepare, self.ids, self.key, self.settings = prepare, ids, key, settings
+
+    def _of(self, exprs: Sequence[pl.Expr]) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        prepare, ids, key, settings = self.prepare, self.ids, self.key, self.settings
+
+        def run(batch: pl.DataFrame) -> pl.DataFrame:
+            part = _with_pseudonyms(prepare(batch.lazy()), ids, key, settings)
+            return part.select(exprs).collect()
+
+        return run
+
+    def counted(
+        self,
+        sdf: Any,
+        sample: pl.DataFrame,
+        counts: Mapping[str, pl.Expr],
+        any_of: set[str],
+        all_of: set[str],
+    ) -> dict[str, Any]:
+        """``counts`` over every batch: sums, and the flags in ``any_of``/``all_of``."""
+        merge = {**{n: "max" for n in any_of}, **{n: "min" for n in all_of}}
+        exprs = [e.alias(n) for n, e in counts.items()]
+        row = _spark.reduce_batches(sdf, self._of(exprs), sample, lambda n: merge.get(n, "sum"))
+        return {
+            n: bool(v) if n in any_of else (v is None or bool(v)) if n in all_of else int(v or 0)
+            for n, v in row.items()
+        }
+
+    def rows(self, sdf: Any, sample: pl.DataFrame, outputs: Sequence[pl.Expr]) -> Any:
+        """The cleaned rows, a Spark frame, with their :data:`ROW` (the table's order)."""
+        fn = self._of([*outputs, pl.col(ROW)])
+        sample = sample.with_columns(pl.lit(0, dtype=pl.Int64).alias(ROW))
+        return _spark.map_batches(_spark.with_row_ids(sdf), fn, _spark.output_schema(fn, sample))
 
 
 def _counted(
@@ -606,26 +703,14 @@ def _counted(
     return total
 
 
-def _write_cleaned(
-    slices: _Slices,
-    t: str,
-    tspec: TableSpec,
-    row: Mapping[str, Any],
-    pending: Sequence[tuple[str, str, str, str]],
+def _final_outputs(
     outputs: Sequence[pl.Expr],
+    row: Mapping[str, Any],
     has_time: Mapping[str, str],
     whole: Mapping[str, str],
-    columns: dict[str, ColumnSpec],
-    renames: dict[str, str],
-    out: Path,
-) -> _Cleaned:
-    """The changes counted in ``row``, then the cleaned rows (duplicates dropped) to ``out``."""
-    tchanges = [
-        Change(step, t, c, int(row[name]), int(row[name]), detail)
-        for step, c, name, detail in pending
-        if row[name]
-    ]
-    # Dates without a time of day are written as dates; whole numbers as integers.
+) -> list[pl.Expr]:
+    """Dates without a time of day (in ``row``'s flags) are written as dates; whole numbers
+    as integers."""
     final_outputs = []
     for e in outputs:
         name = e.meta.output_name()
@@ -634,6 +719,11 @@ def _write_cleaned(
         elif name in whole and row[whole[name]]:
             e = e.cast(pl.Int64).alias(name)
         final_outputs.append(e)
+    return final_outputs
+
+
+def _write_cleaned(slices: _Slices, final_outputs: list[pl.Expr], out: Path) -> None:
+    """The cleaned rows, exact duplicates dropped, to ``out``."""
     drop = _duplicate_rows(slices, final_outputs).implode()
     # Each slice to its own file, then one streamed copy into ``out``: nothing is held.
     written = []
@@ -642,8 +732,6 @@ def _write_cleaned(
         written.append(slices.scratch / f"part-{i:05d}.parquet")
         kept.select(final_outputs).sink_parquet(written[-1], compression="zstd", statistics=True)
     pl.scan_parquet(written).sink_parquet(out, compression="zstd", statistics=True)
-    return _Cleaned(TableSpec(kind=tspec.kind, columns=columns), tchanges, renames,
-                    int(row["__rows"]))  # fmt: skip
 
 
 def _duplicate_rows(slices: _Slices, outputs: list[pl.Expr]) -> pl.Series:
@@ -705,9 +793,12 @@ def _protect(
     data.mkdir(parents=True, exist_ok=True)
     if assessment.plan is None:
         for t in staged.table_names:
-            staged.raw_frame(t).sink_parquet(
-                data / f"{t}.parquet", compression="zstd", statistics=True
-            )
+            if staged.on_spark:
+                _spark.write_parquet(staged.spark_frame(t), data / f"{t}.parquet")
+            else:
+                staged.raw_frame(t).sink_parquet(
+                    data / f"{t}.parquet", compression="zstd", statistics=True
+                )
         return staged.spec
     # Free text the spec keeps (its identifiers already masked) stays; the verdict still
     # counts it as free text.
@@ -720,10 +811,10 @@ def _protect(
     present: dict[str, int] = {}
     for t in {q.table for q in generalised}:  # one count query per table
         own = [q for q in generalised if q.table == t]
-        row = staged.frame(t).select(
-            pl.col(q.column).is_not_null().sum().alias(q.name) for q in own
+        given = view(staged, Rows(t, tuple(pl.col(q.column).alias(q.name) for q in own)))
+        present.update(
+            given.reduce(lambda f: f.select(pl.all().is_not_null().sum()), lambda _: "sum")
         )
-        present.update(row.collect().row(0, named=True))
     tables = {t: dict(ts.columns) for t, ts in staged.spec.tables.items()}
     for q in generalised:
         key = assessment.plan.keys[q.name]

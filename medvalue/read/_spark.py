@@ -242,6 +242,16 @@ def local_files(sdf: Frame) -> list[str]:
     return found
 
 
+def _plain_parts(folder: Path) -> None:
+    """Spark's part files renamed ``part-00000.parquet`` ... in their order (their names hold
+    a random job id: the same data would differ by name each run), without the checksum and
+    marker files of Hadoop's local file system."""
+    for extra in [*folder.glob(".*.crc"), folder / "_SUCCESS"]:
+        extra.unlink(missing_ok=True)
+    for i, part in enumerate(sorted(folder.glob("part-*.parquet"))):
+        part.rename(folder / f"part-{i:05d}.parquet")
+
+
 def write_parquet(sdf: Frame, target: Path) -> None:
     """``sdf`` as a folder of Parquet part files at ``target``, written by the executors to a
     folder beside it that is then renamed into place: ``target`` is never half written."""
@@ -250,6 +260,7 @@ def write_parquet(sdf: Frame, target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         sdf.write.mode("overwrite").parquet(str(tmp))
+        _plain_parts(tmp)
         if target.exists():
             target.rename(old)
         tmp.rename(target)
@@ -523,6 +534,16 @@ def uncache(sdf: Frame) -> None:
 
 def distinct_rows(sdf: Frame) -> Frame:
     return sdf.distinct()
+
+
+def distinct_in_order(sdf: Frame) -> Frame:
+    """The rows of ``sdf`` (with :data:`ROW`) without exact repeats, the first of each
+    kept, in the order of ``ROW``, without it: what polars keeps, where it keeps it."""
+    from pyspark.sql import functions as F
+
+    columns = [c for c in sdf.columns if c != ROW]
+    firsts = sdf.groupBy(*[_col(c) for c in columns]).agg(F.min(_col(ROW)).alias(ROW))
+    return firsts.orderBy(ROW).drop(ROW)
 
 
 def counted_groups(sdf: Frame, keys: Sequence[str], count_name: str) -> Frame:
