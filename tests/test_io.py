@@ -119,3 +119,36 @@ def test_folder_with_same_table_twice_is_an_error(tmp_path):
     pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "patients.parquet")
     with pytest.raises(InputError, match="two files give the table name 'patients'"):
         read_path(tmp_path)
+
+
+def test_folders_of_part_files_are_tables(tmp_path):
+    """As Spark and Hive write a table: a folder of ``part-*.parquet`` files, read as one
+    table named after the folder, alone or beside other tables."""
+    labs = tmp_path / "data" / "labs.parquet"
+    labs.mkdir(parents=True)
+    parts = [pl.DataFrame({"patient_id": [str(i)], "glucose": [5.0 + i]}) for i in range(3)]
+    for i, part in enumerate(parts):
+        part.write_parquet(labs / f"part-{i:05d}.parquet")
+    (labs / "_SUCCESS").write_text("")
+    pl.DataFrame({"patient_id": ["1"], "sex": ["M"]}).write_parquet(tmp_path / "data" / "p.parquet")
+    alone = read_path(labs)
+    assert alone.tables[0].name == "labs" and alone.tables[0].frame.collect().equals(
+        pl.concat(parts)
+    )
+    both = read_path(tmp_path / "data")
+    assert sorted(t.name for t in both.tables) == ["labs", "p"]
+    pl.DataFrame({"patient_id": [1]}).write_parquet(labs / "part-00009.parquet")
+    with pytest.raises(InputError, match="part files hold different columns"):
+        read_path(labs)
+
+
+def test_columns_named_as_our_own_working_names(tmp_path):
+    """Columns called column, value, rows or present (a data dictionary) are read and
+    profiled like any other: the stacked working columns have names no header can take."""
+    from medvalue import load_dataset, profile
+
+    path = tmp_path / "dictionary.csv"
+    path.write_text("column,value,rows,present\na,x,1,p\nb,y,2,q\nc,z,3,r\n", encoding="utf-8")
+    ds = load_dataset(path)
+    assert list(ds.spec.tables["dictionary"].columns) == ["column", "value", "rows", "present"]
+    assert profile(ds).to_dict()["size"]["rows"] == 3

@@ -30,7 +30,15 @@ from medvalue.analyses import _profile
 from medvalue.core._config import SAMPLE_DIR
 from medvalue.read import _spark
 from medvalue.read._dataset import read_path
-from tests.conftest import CAROTID, CAROTID_SPEC, COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
+from tests.conftest import (
+    CAROTID,
+    CAROTID_SPEC,
+    COUNTY,
+    COUNTY_SPEC,
+    LIVER,
+    LIVER_SPEC,
+    digest,
+)
 
 OMOP_CSV = SAMPLE_DIR / "omop_cdm"
 
@@ -523,16 +531,57 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
     assert rows == pl.scan_parquet(table).select(pl.len()).collect().item() > _spark.SAMPLE_ROWS
 
 
-def test_refine_without_a_spark_path_refuses_in_one_line(
-    spark, run, gibleed, tmp_path, monkeypatch
-):
+REFINE = [
+    pytest.param(LIVER, LIVER_SPEC, {"quasi_identifiers": ["sex", "age"]}, id="liver"),
+    pytest.param(COUNTY, COUNTY_SPEC, {}, id="county"),  # four linked tables, shifted dates
+    pytest.param(OMOP_CSV, None, {"price": False}, id="omop"),
+]
+
+
+@pytest.mark.parametrize(("path", "spec", "options"), REFINE)
+def test_refine_on_spark_equals_refine_on_one_machine(spark, tmp_path, path, spec, options):
+    """The product refined in Spark (cleaned, pseudonymised, generalised and suppressed in
+    the executors; each table a folder of part files) holds the rows one machine writes, in
+    the same order; its log, spec, data dictionary and datacard are the same, but for the
+    bytes its files take. The input is untouched."""
+    folder = _as_parquet(path, tmp_path / "tables")
+    before = digest(folder)
+    common = {"secret": b"spark-refine-test-key-0123", "as_of": "2026-06-01", **options}
+    here = mv.refine(mv.load_dataset(folder, spec=spec), tmp_path / "h", **common)
+    there = mv.refine(mv.load_dataset(f"spark:{folder}", spec=spec), tmp_path / "s", **common)
+    assert digest(folder) == before
+    for table in (tmp_path / "h" / "data").glob("*.parquet"):
+        written = tmp_path / "s" / "data" / table.name
+        assert written.is_dir() and not list(written.glob(".*"))  # part files, no checksums
+        assert pl.read_parquet(table).equals(pl.read_parquet(written / "*.parquet")), table.name
+    for name in ("refine_log.json", "data.spec.yaml", "data_dictionary.csv"):
+        assert (tmp_path / "h" / name).read_bytes() == (tmp_path / "s" / name).read_bytes(), name
+    cards = [
+        json.loads((p / "datacard.json").read_text(encoding="utf-8")) for p in (here.out, there.out)
+    ]
+    for card in cards:
+        for lang in card.values():
+            lang["size"].pop("bytes")  # Spark's Parquet encodes the same rows in other bytes
+    assert cards[0] == cards[1]
+    assert here.to_dict()["changes"] == there.to_dict()["changes"]
+    assert there.after.k_anonymity is None or there.after.k_anonymity >= 5
+    doc = json.loads((there.out / "croissant.json").read_text(encoding="utf-8"))
+    assert {f["@type"] for f in doc["distribution"]} == {"cr:FileSet"}
+    # The product reads back on one machine too: each folder of part files is one table.
+    spec = there.out / "data.spec.yaml"
+    again = mv.privacy(mv.load_dataset(there.out / "data", spec=spec)).to_dict()
+    assert again == mv.privacy(mv.load_dataset(here.out / "data", spec=spec)).to_dict()
+
+
+def test_refine_command_on_spark(spark, run, gibleed, tmp_path):
     _, folder = gibleed
-    monkeypatch.setenv("MEDVALUE_SECRET", "a-test-key-of-enough-length")
-    done = run("refine", f"spark:{folder / 'person.parquet'}", "--out", tmp_path / "product")
-    assert done.code == 2
-    assert "refine does not run on Spark tables yet" in done.err
-    assert "Traceback" not in done.err and len(done.err.strip().splitlines()) == 1
-    assert not (tmp_path / "product").exists()
+    person = folder / "person.parquet"
+    done = run("refine", f"spark:{person}", "--out", tmp_path / "product", "--no-price")
+    assert done.code == 0, done.err
+    assert (tmp_path / "product" / "data" / "person.parquet").is_dir()
+    into = run("refine", f"spark:{folder}", "--out", folder / "product")
+    assert into.code == 2 and "overlaps the input" in into.err
+    assert "Traceback" not in into.err and len(into.err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(

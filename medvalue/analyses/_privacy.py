@@ -579,7 +579,7 @@ def apply_generalisation(
 
 def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
     target = out.resolve()
-    folders, files = _inputs(ds)
+    folders, files = ds.locations()
     for src in folders:
         if target == src or src in target.parents or (src.is_dir() and target.parent == src):
             msg = f"--out {out} would write into the input; choose another path"
@@ -587,19 +587,6 @@ def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
     if target in files:
         msg = f"--out {out} is the input file; choose another path"
         raise ParameterError(msg)
-
-
-def _inputs(ds: Dataset) -> tuple[list[Path], set[Path]]:
-    """Where the dataset is read from on this machine: the path it was loaded from (and, on
-    Spark, each table's folder of part files), and every table's file."""
-    if not ds.on_spark:
-        return [Path(ds.path).resolve()], {Path(t.source).resolve() for t in ds.raw.tables}
-    named = ds.path[len(_spark.PREFIX) :] if ds.path.startswith(_spark.PREFIX) else ""
-    files = {
-        Path(f).resolve() for t in ds.table_names for f in _spark.local_files(ds.spark_frame(t))
-    }
-    folders = [Path(named).resolve()] if named and Path(named).exists() else []
-    return folders + sorted({f.parent for f in files}), files
 
 
 @dataclass(frozen=True)

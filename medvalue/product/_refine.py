@@ -269,11 +269,12 @@ def _remove_stale_work(out: Path) -> None:
 
 def _check_out(ds: Dataset, out: Path) -> None:
     """Refuse to write into the input, or over a folder that is not a refined product."""
-    src = Path(ds.path).resolve()
     target = out.resolve()
-    if target == src or src in target.parents or target in src.parents:
-        msg = f"--out {out} overlaps the input; choose a new folder"
-        raise ParameterError(msg)
+    folders, files = ds.locations()
+    for src in [*folders, *files]:
+        if target == src or src in target.parents or target in src.parents:
+            msg = f"--out {out} overlaps the input; choose a new folder"
+            raise ParameterError(msg)
     check_output(out)  # nor over any other file read (a spec, a registry)
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / LOG_FILE).exists())

@@ -27,6 +27,8 @@ from medvalue.read import _spark, standards
 from medvalue.read._rows import ROW
 from medvalue.read._spec import (
     DATE_ROLES,
+    STACKED_COLUMN,
+    STACKED_VALUE,
     DatasetSpec,
     TableSpec,
     apply_spec,
@@ -286,6 +288,21 @@ class Dataset:
             tables.append(replace(t, frame=pl.scan_parquet(target)))
         return replace(self, raw=replace(self.raw, tables=tuple(tables)))
 
+    def locations(self) -> tuple[list[Path], set[Path]]:
+        """Where the dataset is read from on this machine: the folders (the path it was
+        loaded from; on Spark also each table's folder of part files) and every table's
+        file. Outputs must stay out of them."""
+        if not self.on_spark:
+            return [Path(self.path).resolve()], {Path(t.source).resolve() for t in self.raw.tables}
+        named = self.path[len(_spark.PREFIX) :] if self.path.startswith(_spark.PREFIX) else ""
+        files = {
+            Path(f).resolve()
+            for t in self.table_names
+            for f in _spark.local_files(self.spark_frame(t))
+        }
+        folders = [Path(named).resolve()] if named and Path(named).exists() else []
+        return folders + sorted({f.parent for f in files}), files
+
     def row_count(self, name: str) -> int:
         """Table ``name``'s rows, counted where it is (Parquet answers from its footers; a
         CSV is scanned)."""
@@ -458,8 +475,8 @@ def _parse_shares(
     if not text_cols:
         return {}
     # The text columns are stacked into one, so each regex is compiled once, not per column.
-    probe = ColumnPlan("", "value", "String", "string")
-    s = pl.when(probe.missing()).then(None).otherwise(pl.col("value").str.strip_chars())
+    probe = ColumnPlan("", STACKED_VALUE, "String", "string")
+    s = pl.when(probe.missing()).then(None).otherwise(pl.col(STACKED_VALUE).str.strip_chars())
     numeric = s.str.replace_all(",", "").cast(pl.Float64, strict=False)
     flags = {
         "n": s.is_not_null(),
@@ -474,23 +491,23 @@ def _parse_shares(
     counted = (
         frame.head(_TYPE_SAMPLE)
         .select(text_cols)
-        .unpivot(on=text_cols, variable_name="column", value_name="value")
-        .group_by("column", "value")
+        .unpivot(on=text_cols, variable_name=STACKED_COLUMN, value_name=STACKED_VALUE)
+        .group_by(STACKED_COLUMN, STACKED_VALUE)
         .agg(pl.len().alias("rows"))
-        .group_by("column")
+        .group_by(STACKED_COLUMN)
         .agg(
             *[(f * pl.col("rows")).sum().alias(k) for k, f in flags.items()],
-            date_order(pl.col("value")).alias("o"),
+            date_order(pl.col(STACKED_VALUE)).alias("o"),
         )
         .unnest("o")
         .collect()
     )
     orders = ("shaped", "day_first", "month_first")
-    order_of = {r["column"]: {k: r[k] for k in orders} for r in counted.iter_rows(named=True)}
+    order_of = {r[STACKED_COLUMN]: {k: r[k] for k in orders} for r in counted.iter_rows(named=True)}
     counted = counted.drop(orders)
     out: dict[str, dict[str, float]] = {c: dict.fromkeys(flags, 0.0) for c in text_cols}
     for row in counted.iter_rows(named=True):
-        c = row.pop("column")
+        c = row.pop(STACKED_COLUMN)
         out[c] = {k: float(v or 0) for k, v in row.items()}
     for c, d in out.items():
         n = d["n"] or 1.0

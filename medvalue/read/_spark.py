@@ -54,7 +54,7 @@ QUANTILE_RANK_SLACK = 2
 INSTALL = "pip install 'medvalue[spark]' (pyspark) and a Java 17+ runtime (Debian: openjdk-17-jre-headless)"
 
 #: What runs on Spark tables, as the refusal of anything else says.
-RUNS_ON_SPARK = "profile, coverage, privacy (without --apply), readiness, price and report"
+RUNS_ON_SPARK = "profile, coverage, privacy, readiness, price, report and refine"
 
 Frame = Any  # a pyspark.sql.DataFrame; pyspark is optional, so not imported for typing
 

@@ -378,6 +378,10 @@ _NAME_MAX_TOP_SHARE = 0.05
 _BIRTH_GAP_YEARS = 12
 
 
+#: The stacked columns' names and values (names no table's column can clash with).
+STACKED_COLUMN, STACKED_VALUE = "\x1fcolumn", "\x1fvalue"
+
+
 def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     """What the values of every string column look like: the share of non-null sample values
     matching each identifier pattern, reading as a date (with separators, or only as an Excel
@@ -391,7 +395,7 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     string_cols = [c for c, t in sample.schema.items() if t == pl.String]
     if not string_cols:
         return {}
-    col = pl.col("value").str.strip_chars()
+    col = pl.col(STACKED_VALUE).str.strip_chars()
     present = col.is_not_null() & (col != "")
     number = col.str.replace_all(",", "", literal=True).cast(pl.Float64, strict=False)
     serial = dates.is_serial(col)
@@ -409,14 +413,14 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     stacked = (
         sample.lazy()
         .select(string_cols)
-        .unpivot(on=string_cols, variable_name="column", value_name="value")
-        .group_by("column", "value")
+        .unpivot(on=string_cols, variable_name=STACKED_COLUMN, value_name=STACKED_VALUE)
+        .group_by(STACKED_COLUMN, STACKED_VALUE)
         .agg(pl.len().alias("rows"))
         .with_columns(*flags, col.str.len_chars().alias("len"), present.alias("present"))
     )
     rows = pl.col("rows")
     n = (pl.col("present") * rows).sum()
-    shares = stacked.group_by("column").agg(
+    shares = stacked.group_by(STACKED_COLUMN).agg(
         *[(pl.col(str(i)) * rows).sum().truediv(n) for i in range(len(_PATTERN_CHECKS))],
         *[(pl.col(k) * rows).sum().truediv(n) for k in named],
         (pl.col("len") * rows).sum().truediv(rows.filter(pl.col("len").is_not_null()).sum()),
@@ -428,7 +432,7 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
     )
     out: dict[str, dict[Any, float]] = {c: {} for c in string_cols}
     for row in shares.collect().iter_rows(named=True):
-        c = row.pop("column")
+        c = row.pop(STACKED_COLUMN)
         for what, value in row.items():
             key = int(what) if what.isdigit() else what
             out[c][key] = float(value) if value is not None else 0.0

@@ -128,11 +128,15 @@ def read_tables(path: str | Path, *, encoding: str | None = None) -> RawData:
     if not p.exists():
         raise InputError.at(shown, "no such file or folder", "check the path and spelling")
     register_input(p)
+    if p.is_dir() and _parquet_parts(p):  # one table Spark (or Hive) wrote as part files
+        table = _read_parquet_parts(p, shown)
+        return RawData(path=shown, format="parquet", tables=(table,))
     if p.is_dir():
         files = sorted(
             f
             for f in p.iterdir()
-            if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and not f.name.startswith(".")
+            if ((f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES) or _parquet_parts(f))
+            and not f.name.startswith(".")
         )
         if not files:
             raise InputError.at(
@@ -187,6 +191,8 @@ def _check_unique_names(shown: str, tables: Sequence[Table]) -> None:
 
 
 def _read_file(p: Path, shown: str, encoding: str | None, *, prefix: bool) -> list[Table]:
+    if p.is_dir():
+        return [_read_parquet_parts(p, shown)]
     suffix = p.suffix.lower()
     size = p.stat().st_size
     if size == 0:
@@ -474,6 +480,25 @@ def _read_parquet(p: Path, shown: str, size: int) -> Table:
     columns, notes = _clean_header(schema.names(), p.stem)
     frame = frame.rename(dict(zip(schema.names(), columns, strict=True)))
     return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=tuple(notes))
+
+
+def _parquet_parts(p: Path) -> list[Path]:
+    """The part files of a folder holding one table as Parquet part files (as Spark and Hive
+    write them: ``part-*.parquet``); empty for any other path."""
+    if not p.is_dir():
+        return []
+    return sorted(f for f in p.glob("part-*.parquet") if f.is_file())
+
+
+def _read_parquet_parts(p: Path, shown: str) -> Table:
+    """A folder of Parquet part files as one table, named after the folder."""
+    parts = [_read_parquet(f, f"{shown}/{f.name}", f.stat().st_size) for f in _parquet_parts(p)]
+    schemas = {tuple(t.frame.collect_schema().items()) for t in parts}
+    if len(schemas) > 1:
+        raise InputError.at(shown, "its part files hold different columns", "write the table again")
+    frame = pl.concat([t.frame for t in parts])
+    size = sum(t.bytes_on_disk for t in parts)
+    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=parts[0].notes)
 
 
 def _read_ndjson(p: Path, shown: str, size: int) -> Table:
