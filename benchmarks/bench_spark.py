@@ -1,8 +1,8 @@
-"""The profile, coverage, privacy and readiness on local Spark against the same on one machine (polars), same data.
+"""The analyses, privacy --apply and refine on local Spark against the same on one machine (polars), same data.
 
 Run by hand::
 
-    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage privacy readiness]
+    python benchmarks/bench_spark.py --rows 10000000 50000000 [--analyses profile coverage privacy readiness apply refine]
 
 The table is the benchmark shape (``medvalue.datasets.benchmark_table``, 25 columns, one
 row per patient) in Parquet, generated in 10M-row chunks into ``benchmarks/_data/`` and
@@ -11,7 +11,9 @@ for it (Spark's start included), *driver MB* the Python driver's own high-water 
 (VmHWM: what the aggregates cost this machine's Python), *JVM MB* that of Spark's JVM,
 which in local mode is the driver and both executors' cores in one process (on a cluster
 the executors run elsewhere). Spark runs ``local[2]`` with its default 1 GB driver heap.
-Writes ``benchmarks/results/spark.json`` and prints the ratios.
+Adds to ``benchmarks/results/spark.json`` (replacing earlier runs of the same analysis and
+rows) and prints the ratios. ``apply`` and ``refine`` write their output to a temporary
+folder, removed after.
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ rows = privacy(load_dataset(source)).tables[0].summary.records
     "readiness": """
 from medvalue import load_dataset, readiness
 rows = readiness(load_dataset(source), "death_90d").available_n
+""",
+    "apply": """
+import tempfile
+from medvalue import apply_generalisation, load_dataset
+with tempfile.TemporaryDirectory() as out:
+    rows = apply_generalisation(load_dataset(source), out + "/released").plan.records
+""",
+    "refine": """
+import os, tempfile
+from medvalue import load_dataset, refine
+os.environ.setdefault("MEDVALUE_SECRET", "benchmark-secret-0123456789")
+with tempfile.TemporaryDirectory() as out:
+    done = refine(load_dataset(source), out + "/product", as_of="2025-01-01", price=False)
+    rows = done.after.tables[0].summary.records
 """,
 }
 _PEAKS = """
@@ -139,10 +155,18 @@ def main() -> None:
                            "what": f"{analysis} on Spark: driver peak / 1 GB", "ratio": driver,
                            "goal": "< 1", "met": driver < 1})  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    meta = {"machine": platform.machine(), "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d")}  # fmt: skip
-    doc = {"meta": meta, "results": results, "ratios": ratios}
-    (RESULTS / "spark.json").write_text(json.dumps(doc, indent=2))
+    day = time.strftime("%Y-%m-%d")
+    meta = {"machine": platform.machine(), "python": platform.python_version(), "date": day}
+    target = RESULTS / "spark.json"
+    doc = json.loads(target.read_text()) if target.exists() else {}
+    ran = {(r["rows"], r["analysis"]) for r in results}
+    kept = [r for r in doc.get("results", []) if (r["rows"], r["analysis"]) not in ran]
+    new_what = {(q["rows"], q["what"]) for q in ratios}
+    old = [q for q in doc.get("ratios", []) if (q["rows"], q["what"]) not in new_what]
+    old = [{"date": doc.get("meta", {}).get("date", ""), **q} for q in old]
+    dated = [{"date": day, **q} for q in ratios]
+    doc = {"meta": meta, "results": kept + results, "ratios": old + dated}
+    target.write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

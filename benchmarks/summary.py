@@ -26,7 +26,8 @@ def table(results: Path = HERE / "results") -> str:
             continue
         day = doc.get("meta", {}).get("date", "")
         for q in doc.get("ratios", []):
-            label = f"{path.stem} ({day})" if day else path.stem
+            when = q.get("date", day)  # a file gathering runs of several days dates each
+            label = f"{path.stem} ({when})" if when else path.stem
             shape = q.get("shape", "")
             fmt = q.get("format", "")
             lines.append(

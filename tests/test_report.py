@@ -294,16 +294,7 @@ def test_every_notebook_runs_on_the_sample(tmp_path, path):
     if path.stem == "07_refine":  # it writes a product: into the test's folder, not reports/
         params["refined_path"] = str(tmp_path / "product")
     r = render_notebook(path, params, out_dir=tmp_path, name=path.stem)
-    keys = (
-        "profile",
-        "coverage",
-        "privacy",
-        "readiness",
-        "valuation",
-        "targets",
-        "refined",
-        "pool",
-    )
+    keys = ("profile", "coverage", "privacy", "readiness", "valuation", "targets", "refined", "pool")
     assert any(r.results.get(k) for k in keys)
     assert r.html.exists()
 

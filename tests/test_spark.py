@@ -648,6 +648,32 @@ def test_notebooks_on_spark(spark, tmp_path, notebook, key, analysis, path, spec
     assert _compare({**local, "dataset": ""}, {**shown, "dataset": ""}) == []
 
 
+@pytest.mark.slow
+def test_refine_notebook_on_spark(spark, tmp_path):
+    """07_refine as JupyterLab runs it, with a Spark source: the product is written by
+    Spark, and the changes, k and verdicts it shows equal refine of the file."""
+    import papermill as pm
+
+    from medvalue.core._config import NOTEBOOK_DIR
+    from medvalue.present.views import RESULTS_MIMETYPE
+
+    folder = _as_parquet(LIVER, tmp_path / "tables")
+    parameters = {"data_path": f"spark:{folder}", "spec_path": str(LIVER_SPEC), "lang": "en",
+                  "as_of": AS_OF, "refined_path": str(tmp_path / "product")}  # fmt: skip
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NOTEBOOK_DIR / "07_refine.ipynb"), str(out), parameters=parameters,
+                        kernel_name="python3", progress_bar=False, cwd=str(tmp_path))  # fmt: skip
+    outputs = [o for c in json.loads(out.read_text(encoding="utf-8"))["cells"]
+               for o in c.get("outputs", [])]  # fmt: skip
+    shown = next(o["data"][RESULTS_MIMETYPE] for o in outputs
+                 if RESULTS_MIMETYPE in o.get("data", {}))["refined"]  # fmt: skip
+    assert (tmp_path / "product" / "data" / "liver_transplant.parquet").is_dir()
+    here = mv.refine(mv.load_dataset(folder, spec=LIVER_SPEC), tmp_path / "h", as_of=AS_OF)
+    local = here.to_dict("en")
+    for key in ("changes", "k_before", "k_after", "verdict_before", "verdict_after", "fixes"):
+        assert shown[key] == local[key], key
+
+
 def test_without_pyspark_the_error_says_how_to_install(monkeypatch, run):
     monkeypatch.setitem(sys.modules, "pyspark", None)
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)

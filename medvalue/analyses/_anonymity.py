@@ -394,46 +394,6 @@ def _t_closeness(
     return float(cast(float, spread["d"].max()) / (m - 1))
 
 
-def in_small_classes(
-    records: pl.DataFrame, qi: Sequence[str], k: int, hidden: pl.Series | None = None
-) -> pl.Series | None:
-    """Per record: whether its class holds fewer than ``k`` people (``SUBJECT``), or records
-    when there is no ``SUBJECT``. Records marked ``hidden`` count as blanked (in the class of
-    records missing every quasi-identifier). None when the classes do not fit one 64-bit key
-    with room for people (the caller counts with a window instead).
-
-    Each quasi-identifier is numbered over its distinct values and the numbers packed into
-    one integer per class; with people, the top bits of a hash of the person fill the low
-    bits, and one sort of that integer gives the distinct people of every class as run
-    lengths. A window counting distinct people over several text columns held about 1 GB at
-    10M records. Two people whose hashes agree in those bits count as one, so a class can
-    only look smaller than it is: never a class too small left unsuppressed.
-    """
-    n = records.height
-    packed = packed_key((_value_codes(records[c]) for c in qi), n)
-    if packed is None:
-        return None
-    key, scale = packed
-    if hidden is not None:
-        key[hidden.to_numpy()] = 0
-    if SUBJECT in records.columns:
-        person_bits = 64 - max(1, (scale - 1).bit_length())
-        if person_bits < 24:
-            return None
-        shift, drop = np.uint64(person_bits), np.uint64(64 - person_bits)
-        pair = np.empty(n, dtype=np.uint64)
-        people = records[SUBJECT]
-        for lo, hi in _slices(n):
-            top_of_hash = people[lo:hi].hash(seed=0).to_numpy() >> drop
-            pair[lo:hi] = (key[lo:hi] << shift) | top_of_hash
-        runs = people_per_class(pair, person_bits)
-        del pair
-    else:
-        runs = pl.Series(key).sort().rle()
-    small = runs.filter(runs.struct.field("len") < k).struct.field("value")
-    return pl.Series(key).is_in(small.implode())
-
-
 def packed_key(columns: Iterable[pl.Series], n: int) -> tuple[np.ndarray, int] | None:
     """One unsigned 64-bit integer per record packing ``columns`` (``n`` records each, codes
     0 for missing and 1, 2, ... for values), and the number of distinct keys it can hold; None
@@ -468,7 +428,7 @@ def people_per_class(pair: np.ndarray, person_bits: int) -> pl.Series:
     return pl.Series(classes).rle()
 
 
-#: Records a slice of :func:`in_small_classes` works on at once.
+#: Records a slice of :func:`packed_key` works on at once.
 _KEY_SLICE = 4_000_000
 
 
