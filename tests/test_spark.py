@@ -533,6 +533,7 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
 
 REFINE = [
     pytest.param(LIVER, LIVER_SPEC, {"quasi_identifiers": ["sex", "age"]}, id="liver"),
+    pytest.param(CAROTID, CAROTID_SPEC, {"label": "stroke_or_death_30d"}, id="carotid"),
     pytest.param(COUNTY, COUNTY_SPEC, {}, id="county"),  # four linked tables, shifted dates
     pytest.param(OMOP_CSV, None, {"price": False}, id="omop"),
 ]
@@ -577,8 +578,13 @@ def test_refine_command_on_spark(spark, run, gibleed, tmp_path):
     _, folder = gibleed
     person = folder / "person.parquet"
     done = run("refine", f"spark:{person}", "--out", tmp_path / "product", "--no-price")
-    assert done.code == 0, done.err
-    assert (tmp_path / "product" / "data" / "person.parquet").is_dir()
+    here = run("refine", person, "--out", tmp_path / "here", "--no-price")
+    assert done.code == 0 and here.code == 0, done.err
+    written = tmp_path / "product" / "data" / "person.parquet"
+    assert written.is_dir()
+    expected = pl.read_parquet(tmp_path / "here" / "data" / "person.parquet")
+    assert pl.read_parquet(written / "*.parquet").equals(expected)
+    assert expected.height == 2694
     into = run("refine", f"spark:{folder}", "--out", folder / "product")
     assert into.code == 2 and "overlaps the input" in into.err
     assert "Traceback" not in into.err and len(into.err.strip().splitlines()) == 1
