@@ -525,6 +525,9 @@ def test_cli_engine_spark_and_inspect(spark, tmp_path, run, gibleed):
     into_input = run("privacy", "--engine", "spark", folder, "--apply", "--out", folder / "x")
     assert into_input.code == 2 and "would write into the input" in into_input.err
     assert "Traceback" not in into_input.err and len(into_input.err.strip().splitlines()) == 1
+    as_csv = run("privacy", "--engine", "spark", person, "--apply", "--out", tmp_path / "p.csv")
+    assert as_csv.code == 2 and "written as Parquet" in as_csv.err
+    assert "Traceback" not in as_csv.err and len(as_csv.err.strip().splitlines()) == 1
     inspected = run("inspect", f"spark:{table}", "--json")
     assert inspected.code == 0
     rows = json.loads(inspected.out)["tables"][0]["rows"]

@@ -550,7 +550,7 @@ def apply_generalisation(
     them with keyed pseudonyms before release (``medvalue refine`` does).
     """
     out = Path(out)
-    _refuse_overwriting_input(ds, out)
+    targets = release_targets(ds, out)
     a = assessment or privacy(
         ds, quasi_identifiers=quasi_identifiers, k=k, max_suppression=max_suppression
     )
@@ -572,9 +572,16 @@ def apply_generalisation(
         t: _rewritten(ds, t, columns[t], a.quasi_identifiers, levels, blanked)
         for t in ds.table_names
     }
-    files = _write(ds, rewritten, out, {q.table for q in a.quasi_identifiers})
+    files = _write(ds, rewritten, targets, {q.table for q in a.quasi_identifiers})
     dropped = tuple(sorted(f"{t}.{c}" if len(ds.table_names) > 1 else c for t, c in drop))
     return Applied(files, dropped, blanked.people + blanked.records, a.plan)
+
+
+def release_targets(ds: Dataset, out: Path) -> dict[str, Path]:
+    """Where :func:`apply_generalisation` would write each table to ``out``; a one-line
+    error, before any work, when that is the input, inside it, or a form it cannot take."""
+    _refuse_overwriting_input(ds, out)
+    return _targets(ds, out)
 
 
 def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
@@ -767,29 +774,36 @@ def _eager(fn: Callable[[pl.LazyFrame], pl.LazyFrame]) -> Callable[[pl.DataFrame
     return lambda frame: fn(frame.lazy()).collect()
 
 
-def _write(
-    ds: Dataset,
-    rewrites: Mapping[str, Callable[[pl.LazyFrame], pl.LazyFrame]],
-    out: Path,
-    generalised: Collection[str],
-) -> tuple[Path, ...]:
-    """Each table's raw rows through its rewrite (see :func:`_rewritten`), to ``out``: a
-    Parquet or CSV file per table (Parquet for Parquet input), each streamed to a temporary
-    file and renamed into place; on Spark a folder of Parquet part files per table."""
+def _targets(ds: Dataset, out: Path) -> dict[str, Path]:
+    """Where each table is written: ``out`` itself for one table named as a file, else a
+    file (a folder of part files on Spark) per table in the folder ``out``. Checked before
+    any work: an input is never replaced."""
     parquet_in = ds.raw.format == "parquet" or all(t.format == "parquet" for t in ds.raw.tables)
     if out.suffix.lower() in (".csv", ".parquet"):
-        if len(rewrites) != 1:
-            msg = f"--out {out}: a dataset of {len(rewrites)} tables needs a folder"
+        if len(ds.table_names) != 1:
+            msg = f"--out {out}: a dataset of {len(ds.table_names)} tables needs a folder"
             raise ParameterError(msg)
         if ds.on_spark and out.suffix.lower() == ".csv":
             msg = f"--out {out}: Spark tables are written as Parquet; give a folder or a .parquet name"
             raise ParameterError(msg)
-        targets = {next(iter(rewrites)): out}
+        targets = {ds.table_names[0]: out}
     else:
         ext = ".parquet" if parquet_in or ds.on_spark else ".csv"
-        targets = {t: out / f"{t}{ext}" for t in rewrites}
+        targets = {t: out / f"{t}{ext}" for t in ds.table_names}
     for path in targets.values():
-        check_output(path)  # before anything is written: an input is never replaced
+        check_output(path)
+    return targets
+
+
+def _write(
+    ds: Dataset,
+    rewrites: Mapping[str, Callable[[pl.LazyFrame], pl.LazyFrame]],
+    targets: Mapping[str, Path],
+    generalised: Collection[str],
+) -> tuple[Path, ...]:
+    """Each table's raw rows through its rewrite (see :func:`_rewritten`) to its target: a
+    Parquet or CSV file, streamed to a temporary file and renamed into place; on Spark a
+    folder of Parquet part files."""
     if ds.on_spark:
         for t, path in targets.items():
             # The rewrite runs in Spark's executors on each batch: no dataset in its closure.

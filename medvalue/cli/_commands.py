@@ -398,7 +398,7 @@ def privacy(
     lang: str,
 ) -> None:
     """Direct identifiers, k-anonymity, re-identification risk, what to generalise, verdict."""
-    from medvalue.analyses._privacy import apply_generalisation
+    from medvalue.analyses._privacy import apply_generalisation, release_targets
     from medvalue.analyses._privacy import privacy as run_privacy
 
     if do_apply and not out_path:
@@ -408,6 +408,8 @@ def privacy(
         msg = "--out is only used with --apply"
         raise MedvalueError(msg)
     ds = _load(path, spec_path or spec_beside(path), encoding)
+    if do_apply and out_path:  # refused before the assessment, not after it
+        release_targets(ds, Path(out_path))
     options = _options(ds, quasi_identifiers=tuple(quasi.split(",")) if quasi else None,
                        sensitive=sensitive, k=k, population=population_path, small_cell=small_cell)  # fmt: skip
     result = run_privacy(
