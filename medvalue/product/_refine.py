@@ -671,13 +671,9 @@ class _CleanedBatches:
         all_of: set[str],
     ) -> dict[str, Any]:
         """``counts`` over every batch: sums, and the flags in ``any_of``/``all_of``."""
-        merge = {**{n: "max" for n in any_of}, **{n: "min" for n in all_of}}
         exprs = [e.alias(n) for n, e in counts.items()]
-        row = _spark.reduce_batches(sdf, self._of(exprs), sample, lambda n: merge.get(n, "sum"))
-        return {
-            n: bool(v) if n in any_of else (v is None or bool(v)) if n in all_of else int(v or 0)
-            for n, v in row.items()
-        }
+        row = _spark.reduce_batches(sdf, self._of(exprs), sample, _merge_rule(any_of, all_of))
+        return _as_counts(row, any_of, all_of)
 
     def rows(self, sdf: Any, sample: pl.DataFrame, outputs: Sequence[pl.Expr]) -> Any:
         """The cleaned rows, a Spark frame, with their :data:`ROW` (the table's order)."""
@@ -691,17 +687,31 @@ def _counted(
 ) -> dict[str, Any]:
     """``counts`` (sums, and the any/all flags named in ``any_of``/``all_of``) over every
     slice. The counting pass also writes each slice's pseudonyms for the writing pass."""
-    total: dict[str, Any] = {}
-    for _, part in slices.parts():
-        got = part.select([e.alias(n) for n, e in counts.items()]).collect(engine="streaming")
-        for name, value in got.row(0, named=True).items():
-            if name in any_of:
-                total[name] = bool(total.get(name, False) or value)
-            elif name in all_of:
-                total[name] = bool(total.get(name, True) and (value is None or value))
-            else:
-                total[name] = int(total.get(name, 0)) + int(value or 0)
-    return total
+    exprs = [e.alias(n) for n, e in counts.items()]
+    per_slice = pl.concat(
+        [part.select(exprs).collect(engine="streaming") for _, part in slices.parts()],
+        how="vertical_relaxed",
+    )
+    merge = _merge_rule(any_of, all_of)
+    how = {"sum": lambda c: c.cast(pl.Int64).sum(), "min": pl.Expr.min, "max": pl.Expr.max}
+    row = per_slice.select(how[merge(n)](pl.col(n)) for n in per_slice.columns)
+    return _as_counts(row.row(0, named=True), any_of, all_of)
+
+
+def _merge_rule(any_of: set[str], all_of: set[str]) -> Callable[[str], str]:
+    """How a count combines over slices or batches: an any flag by max, an all flag by min
+    (a part without values says nothing), everything else by sum."""
+    merge = {**dict.fromkeys(any_of, "max"), **dict.fromkeys(all_of, "min")}
+    return lambda name: merge.get(name, "sum")
+
+
+def _as_counts(row: Mapping[str, Any], any_of: set[str], all_of: set[str]) -> dict[str, Any]:
+    """The combined counts as whole numbers and the flags as booleans (an all flag with no
+    value at all holds)."""
+    return {
+        n: bool(v) if n in any_of else (v is None or bool(v)) if n in all_of else int(v or 0)
+        for n, v in row.items()
+    }
 
 
 def _final_outputs(
