@@ -375,19 +375,12 @@ def _with_pseudonyms(
     ids: Mapping[str, str],  # role -> typed id column
     key: bytes,
     settings: RefineSettings,
-    kept: Callable[[str], Path] | None = None,
 ) -> pl.LazyFrame:
     """``part`` with each id's pseudonym (``__<role>``) and date shift, worked out from the
-    distinct ids it holds (and kept in the file ``kept(role)`` between passes, when given)."""
+    distinct ids it holds."""
     for role, col in ids.items():
-        path = kept(role) if kept is not None else None
-        if path is not None and path.exists():
-            mapping = pl.read_parquet(path)
-        else:
-            held = part.select(pl.col(col).cast(pl.String).drop_nulls().unique().sort())
-            mapping = _pseudonyms(held.collect().to_series(), role, key, settings)
-            if path is not None:
-                mapping.write_parquet(path)
+        held = part.select(pl.col(col).cast(pl.String).drop_nulls().unique().sort())
+        mapping = _pseudonyms(held.collect().to_series(), role, key, settings)
         found = pl.col(col).cast(pl.String)  # ids may be numbers
         looked_up = [("pseudonym", f"__{role}")]
         if "shift_days" in mapping.columns:
@@ -404,8 +397,7 @@ class _Slices:
 
     polars runs a value lookup (``replace_strict``: pseudonyms, normalised codes) outside its
     streaming engine and holds every column beside it, so the whole table would be held. A
-    slice's pseudonyms are computed from the ids it holds and kept on disk in ``scratch``
-    between passes (the first pass counts and hashes; the second writes).
+    slice's pseudonyms are computed from the ids it holds.
     """
 
     def __init__(
@@ -414,24 +406,18 @@ class _Slices:
         ids: Mapping[str, str],  # role -> typed id column
         key: bytes,
         settings: RefineSettings,
-        scratch: Path,
     ) -> None:
         self.frame, self.ids, self.key, self.settings = frame, ids, key, settings
-        self.scratch = scratch
         self.rows = int(frame.select(pl.len()).collect().item())
         width = max(1, len(frame.collect_schema()))
         self.size = max(_MIN_SLICE_ROWS, _SLICE_CELLS // width)
         self.offsets = list(range(0, max(self.rows, 1), self.size))
 
-    def part(self, i: int) -> pl.LazyFrame:
-        """Slice ``i`` with its ids' pseudonyms (``__<role>``) and date shifts."""
-        part = self.frame.slice(self.offsets[i], self.size)
-        return _with_pseudonyms(part, self.ids, self.key, self.settings,
-                                lambda role: self.scratch / f"ids-{role}-{i}.parquet")  # fmt: skip
-
-    def parts(self) -> Iterator[tuple[int, pl.LazyFrame]]:
-        for i, offset in enumerate(self.offsets):
-            yield offset, self.part(i)
+    def parts(self) -> Iterator[pl.LazyFrame]:
+        """Each slice with its ids' pseudonyms (``__<role>``) and date shifts."""
+        for offset in self.offsets:
+            part = self.frame.slice(offset, self.size)
+            yield _with_pseudonyms(part, self.ids, self.key, self.settings)
 
 
 #: Cells of a table held at once while cleaning (a slice's rows x its columns): about
@@ -625,9 +611,11 @@ def _clean_table(
     else:
         scratch = Path(tempfile.mkdtemp(prefix=f".{out.stem}-", dir=out.parent))
         try:
-            slices = _Slices(prepare(ds.raw_frame(t)), id_columns, key, settings, scratch)
-            row = _counted(slices, counts, any_of, all_of)
-            _write_cleaned(slices, _final_outputs(outputs, row, has_time, whole), out)
+            slices = _Slices(prepare(ds.raw_frame(t)), id_columns, key, settings)
+            row, written = _cleaned_slices(slices, counts, outputs, any_of, all_of, scratch)
+            # The written slices hold the outputs by name; their final types apply on the way out.
+            by_name = [pl.col(e.meta.output_name()) for e in outputs]
+            _write_cleaned(written, _final_outputs(by_name, row, has_time, whole), out)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     changes = [
@@ -682,20 +670,30 @@ class _CleanedBatches:
         return _spark.map_batches(_spark.with_row_ids(sdf), fn, _spark.output_schema(fn, sample))
 
 
-def _counted(
-    slices: _Slices, counts: Mapping[str, pl.Expr], any_of: set[str], all_of: set[str]
-) -> dict[str, Any]:
-    """``counts`` (sums, and the any/all flags named in ``any_of``/``all_of``) over every
-    slice. The counting pass also writes each slice's pseudonyms for the writing pass."""
+def _cleaned_slices(
+    slices: _Slices,
+    counts: Mapping[str, pl.Expr],
+    outputs: Sequence[pl.Expr],
+    any_of: set[str],
+    all_of: set[str],
+    scratch: Path,
+) -> tuple[dict[str, Any], list[Path]]:
+    """One pass over the slices: each is typed and pseudonymised once, its ``counts`` taken
+    (sums, and the any/all flags named in ``any_of``/``all_of``, over every slice) and its
+    ``outputs`` written to a file in ``scratch``. Returns the counts and the files in order."""
     exprs = [e.alias(n) for n, e in counts.items()]
-    per_slice = pl.concat(
-        [part.select(exprs).collect(engine="streaming") for _, part in slices.parts()],
-        how="vertical_relaxed",
-    )
+    per_slice, written = [], []
+    for i, part in enumerate(slices.parts()):
+        held = part.collect()
+        per_slice.append(held.select(exprs))
+        written.append(scratch / f"part-{i:05d}.parquet")
+        held.select(outputs).write_parquet(written[-1], compression="lz4", statistics=False)
+        del held
     merge = _merge_rule(any_of, all_of)
     how = {"sum": lambda c: c.cast(pl.Int64).sum(), "min": pl.Expr.min, "max": pl.Expr.max}
-    row = per_slice.select(how[merge(n)](pl.col(n)) for n in per_slice.columns)
-    return _as_counts(row.row(0, named=True), any_of, all_of)
+    together = pl.concat(per_slice, how="vertical_relaxed")
+    row = together.select(how[merge(n)](pl.col(n)) for n in together.columns)
+    return _as_counts(row.row(0, named=True), any_of, all_of), written
 
 
 def _merge_rule(any_of: set[str], all_of: set[str]) -> Callable[[str], str]:
@@ -733,40 +731,29 @@ def _final_outputs(
     return final_outputs
 
 
-def _write_cleaned(slices: _Slices, final_outputs: list[pl.Expr], out: Path) -> None:
-    """The cleaned rows, exact duplicates dropped, to ``out``."""
-    drop = _duplicate_rows(slices, final_outputs).implode()
-    # Each slice to its own file, then one streamed copy into ``out``: nothing is held.
-    written = []
-    for i, (offset, part) in enumerate(slices.parts()):
-        kept = part.with_row_index("__row", offset=offset).filter(~pl.col("__row").is_in(drop))
-        written.append(slices.scratch / f"part-{i:05d}.parquet")
-        kept.select(final_outputs).sink_parquet(written[-1], compression="zstd", statistics=True)
-    pl.scan_parquet(written).sink_parquet(out, compression="zstd", statistics=True)
+def _write_cleaned(written: list[Path], final: list[pl.Expr], out: Path) -> None:
+    """The cleaned slices in ``written`` as one Parquet file ``out`` of the ``final``
+    columns, without exact repeats of an earlier row; streamed, nothing is held."""
+    drop = _duplicate_rows(pl.scan_parquet(written), final).implode()
+    kept = pl.scan_parquet(written).with_row_index("__row").filter(~pl.col("__row").is_in(drop))
+    kept.select(final).sink_parquet(out, compression="zstd", statistics=True)
 
 
-def _duplicate_rows(slices: _Slices, outputs: list[pl.Expr]) -> pl.Series:
+def _duplicate_rows(rows: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:
     """Row numbers of exact repeats of an earlier row, found without holding the table:
-    a 64-bit hash of every row (slice by slice) picks candidates, compared exactly."""
-    row_hash = pl.struct(outputs).hash(seed=0).alias("h")
-    hashed = pl.concat(
-        [part.select(row_hash).collect(engine="streaming") for _, part in slices.parts()]
-    )["h"]
-    candidates = hashed.is_in(repeated(hashed).implode()).arg_true().implode()
+    a 64-bit hash of every row picks candidates, compared exactly."""
+    hashed = rows.select(pl.struct(outputs).hash(seed=0).alias("h")).collect(engine="streaming")
+    candidates = hashed["h"].is_in(repeated(hashed["h"]).implode()).arg_true().implode()
     del hashed
     if candidates.list.len().item() == 0:
         return pl.Series("__row", [], dtype=pl.UInt32)
-    rows = pl.concat(
-        [
-            part.with_row_index("__row", offset=offset)
-            .filter(pl.col("__row").is_in(candidates))
-            .select("__row", *outputs)
-            .collect()
-            for offset, part in slices.parts()
-        ]
+    held = (
+        rows.with_row_index("__row")
+        .filter(pl.col("__row").is_in(candidates))
+        .select("__row", *outputs)
+        .collect(engine="streaming")
     )
-    repeat = ~pl.struct(pl.exclude("__row")).is_first_distinct()
-    return rows.filter(repeat)["__row"]
+    return held.filter(~pl.struct(pl.exclude("__row")).is_first_distinct())["__row"]
 
 
 def _typed(column: str) -> str:
