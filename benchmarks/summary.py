@@ -2,7 +2,9 @@
 
 Run by hand after the benchmarks (``python benchmarks/summary.py``): reads the ``ratios``
 each benchmark script saved in ``benchmarks/results/*.json`` and rewrites the table
-between the README's ``perf-table`` markers. Nothing here measures anything.
+between the README's ``perf-table`` markers. A benchmark without a results file here (not
+run on this machine: ``results/`` is not kept in git) keeps its rows as the README has
+them. Nothing here measures anything.
 """
 
 from __future__ import annotations
@@ -15,26 +17,41 @@ README = HERE.parent / "README.md"
 START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
 
 
-def table(results: Path = HERE / "results") -> str:
-    lines = [
-        "| benchmark | table | rows | what | measured | goal | met |",
-        "|---|---|---:|---|---:|---|---|",
-    ]
-    for path in sorted(results.glob("*.json")):
-        doc = json.loads(path.read_text())
-        if not isinstance(doc, dict):  # a results file from before the ratios were saved
-            continue
-        day = doc.get("meta", {}).get("date", "")
-        for q in doc.get("ratios", []):
-            when = q.get("date", day)  # a file gathering runs of several days dates each
-            label = f"{path.stem} ({when})" if when else path.stem
-            shape = q.get("shape", "")
-            fmt = q.get("format", "")
-            lines.append(
-                f"| {label} | {shape} {fmt} | {q['rows']:,} | {q['what']} | {q['ratio']:.2f} "
-                f"| {q['goal']} | {'yes' if q['met'] else '**no**'} |"
-            )
-    return "\n".join(lines)
+HEADER = [
+    "| benchmark | table | rows | what | measured | goal | met |",
+    "|---|---|---:|---|---:|---|---|",
+]
+
+
+def table(results: Path = HERE / "results", current: str = "") -> str:
+    """The table from the results files, with the rows of ``current`` (the README's table)
+    of every benchmark that has no results file."""
+    files = sorted(results.glob("*.json"))
+    rows: dict[str, list[str]] = {}
+    for line in current.splitlines():
+        if line.startswith("| ") and line not in HEADER:
+            rows.setdefault(line[2:].split(" ", 1)[0], []).append(line)
+    for path in files:
+        rows[path.stem] = _rows(path)
+    return "\n".join([*HEADER, *(line for name in sorted(rows) for line in rows[name])])
+
+
+def _rows(path: Path) -> list[str]:
+    """The README rows of one benchmark's results file."""
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict):  # a results file from before the ratios were saved
+        return []
+    day = doc.get("meta", {}).get("date", "")
+    lines = []
+    for q in doc.get("ratios", []):
+        when = q.get("date", day)  # a file gathering runs of several days dates each
+        label = f"{path.stem} ({when})" if when else path.stem
+        shape, fmt = q.get("shape", ""), q.get("format", "")
+        lines.append(
+            f"| {label} | {shape} {fmt} | {q['rows']:,} | {q['what']} | {q['ratio']:.2f} "
+            f"| {q['goal']} | {'yes' if q['met'] else '**no**'} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -43,9 +60,10 @@ def main() -> None:
         msg = f"README.md has no {START} ... {END} section"
         raise SystemExit(msg)
     head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(f"{head}{START}\n{table()}\n{END}{tail}", encoding="utf-8")
-    print(table())
+    current, tail = rest.split(END, 1)
+    new = table(current=current)
+    README.write_text(f"{head}{START}\n{new}\n{END}{tail}", encoding="utf-8")
+    print(new)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -63,3 +64,31 @@ def test_every_readme_command_runs(tmp_path):
             [*exe, *args], cwd=work, env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, (command, done.stderr[-2000:])
+
+
+def test_perf_table_keeps_the_rows_of_benchmarks_not_run_here(tmp_path):
+    # results/ is not kept in git: re-running one benchmark on a new machine must replace
+    # that benchmark's rows and leave the others as the README has them.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import summary
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    current = readme.split(summary.START, 1)[1].split(summary.END, 1)[0]
+    old_refine = [line for line in current.splitlines() if line.startswith("| refine (")]
+    assert old_refine, "the README's table has refine rows"
+    ratio = {"rows": 1000, "what": "refine / polars read", "ratio": 3.5, "goal": "<= 10",
+             "met": True, "shape": "benchmark", "format": "parquet"}  # fmt: skip
+    (tmp_path / "refine.json").write_text(
+        json.dumps({"meta": {"date": "2030-01-02"}, "ratios": [ratio]})
+    )
+    new = summary.table(tmp_path, current=current).splitlines()
+    assert new[:2] == summary.HEADER
+    assert [r for r in new if r.startswith("| refine (")] == [
+        "| refine (2030-01-02) | benchmark parquet | 1,000 | refine / polars read | 3.50 | <= 10 | yes |"
+    ]
+    others = [r for r in current.splitlines() if r.startswith("| ") and r not in summary.HEADER
+              and not r.startswith("| refine (")]  # fmt: skip
+    assert others and all(r in new for r in others)
+    assert len(new) == 2 + len(others) + 1
