@@ -2,9 +2,9 @@
 
 Run by hand after the benchmarks (``python benchmarks/summary.py``): reads the ``ratios``
 each benchmark script saved in ``benchmarks/results/*.json`` and rewrites the table
-between the README's ``perf-table`` markers. A benchmark without a results file here (not
-run on this machine: ``results/`` is not kept in git) keeps its rows as the README has
-them. Nothing here measures anything.
+between the README's ``perf-table`` markers. A row no results file here measures again
+(``results/`` is not kept in git, and a run may cover only some sizes) stays as the README
+has it, with its date. Nothing here measures anything.
 """
 
 from __future__ import annotations
@@ -24,16 +24,23 @@ HEADER = [
 
 
 def table(results: Path = HERE / "results", current: str = "") -> str:
-    """The table from the results files, with the rows of ``current`` (the README's table)
-    of every benchmark that has no results file."""
-    files = sorted(results.glob("*.json"))
-    rows: dict[str, list[str]] = {}
+    """The table from the results files, keeping each row of ``current`` (the README's
+    table) that no results file here measures again: the same benchmark, table, rows and
+    quantity. Each row carries the date it was measured."""
+    rows: dict[tuple[str, ...], str] = {}
     for line in current.splitlines():
         if line.startswith("| ") and line not in HEADER:
-            rows.setdefault(line[2:].split(" ", 1)[0], []).append(line)
-    for path in files:
-        rows[path.stem] = _rows(path)
-    return "\n".join([*HEADER, *(line for name in sorted(rows) for line in rows[name])])
+            rows[_key(line)] = line
+    for path in sorted(results.glob("*.json")):
+        rows.update((_key(line), line) for line in _rows(path))
+    # Grouped by benchmark; within one, the README's order, rows new to it last.
+    return "\n".join([*HEADER, *(rows[k] for k in sorted(rows, key=lambda k: k[0]))])
+
+
+def _key(line: str) -> tuple[str, ...]:
+    """A row's identity: benchmark (without its date), table, rows, what is measured."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return (cells[0].split(" (")[0], cells[1], cells[2], cells[3])
 
 
 def _rows(path: Path) -> list[str]:
