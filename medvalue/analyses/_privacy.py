@@ -48,7 +48,7 @@ from medvalue.core._files import (
 from medvalue.core._i18n import text
 from medvalue.read import _spark
 from medvalue.read._dataset import Dataset
-from medvalue.read._records import Joined, records, view
+from medvalue.read._records import Joined, Records, records, view
 from medvalue.read._rows import Rows
 
 DEFAULT_K = 5
@@ -659,7 +659,22 @@ def _to_blank(
             if new.is_empty():
                 break
             persons = pl.concat([persons, new]).sort()
+            # Only a class of k or more holding a record of someone just blanked can shrink
+            # below k. If every record of theirs lies in the small classes they were found
+            # in, the next round would find no one: a cheap count instead of another round.
+            if all(
+                _records_of(release, names, new) == int(f["records"].sum())
+                for (release, names), f in zip(with_people.values(), found, strict=True)
+            ):
+                break
     return _Blanked(persons, classes, blanked_records)
+
+
+def _records_of(release: Records, names: Sequence[str], people: pl.Series) -> int:
+    """The records of ``people`` in ``release`` that have a quasi-identifier."""
+    theirs = pl.col(SUBJECT).is_in(people.implode()).fill_null(False) & ~all_missing(names)
+    counted = release.reduce(lambda f: f.select(theirs.sum().alias("n")), lambda _: "sum")
+    return int(counted["n"] or 0)
 
 
 def _small_classes(names: Sequence[str], k: int) -> Callable[[pl.LazyFrame], pl.DataFrame]:
@@ -678,14 +693,16 @@ def _people_in_small(
     names: Sequence[str], k: int, gone: pl.Series
 ) -> Callable[[pl.LazyFrame], pl.DataFrame]:
     """Of a part of a table with people: the people in a class below k, counting neither
-    records without any quasi-identifier nor the people ``gone`` (blanked already)."""
+    records without any quasi-identifier nor the people ``gone`` (blanked already), with
+    their ``records`` in those classes."""
 
     def found(part: pl.LazyFrame) -> pl.DataFrame:
         live = part.filter(~pl.col(SUBJECT).is_in(gone.implode()).fill_null(False))
         small = class_sizes(live, names).filter(pl.col(SIZE) < k).select(names)
         inside = live.filter(~all_missing(names)).join(small, on=list(names), how="semi",
                                                          nulls_equal=True)  # fmt: skip
-        return inside.select(pl.col(SUBJECT).drop_nulls().unique()).collect(engine="streaming")
+        people = inside.filter(pl.col(SUBJECT).is_not_null()).group_by(SUBJECT)
+        return people.agg(pl.len().cast(pl.Int64).alias("records")).collect(engine="streaming")
 
     return found
 
