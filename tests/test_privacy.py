@@ -658,11 +658,14 @@ def test_diversity_measured_in_parts_equals_diversity_of_the_whole(monkeypatch, 
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     st.lists(
-        st.lists(st.tuples(st.sampled_from("MF"), st.integers(20, 23)), min_size=1, max_size=3),
+        st.tuples(
+            st.lists(st.tuples(st.sampled_from("MF"), st.integers(20, 23)), min_size=1, max_size=3),
+            st.booleans(),
+        ),
         min_size=1,
         max_size=25,
     ),
@@ -672,10 +675,17 @@ def test_people_blanked_are_the_fixpoint_of_blanking_rounds(tmp_path, people, k)
     # A person's records may sit in several classes: blanking them in a small class
     # shrinks the others, which may then fall below k. Who is blanked must be what
     # repeating "blank everyone in a class of fewer than k people" until no one new is
-    # found gives, computed here directly.
-    rows = [(f"p{j}", sex, age) for j, visits in enumerate(people) for sex, age in visits]
-    frame = pl.DataFrame(rows, schema=["patient_id", "sex", "age"], orient="row")
-    path = tmp_path / f"visits-{len(rows)}-{k}-{hash(tuple(rows)) & 0xFFFF}.csv"
+    # found gives, computed here directly. Records without a patient id (a missing id
+    # counts as one more person of its class) are blanked by their class when it ends small.
+    rows = [
+        (f"p{j}" if has_id else None, sex, age)
+        for j, (visits, has_id) in enumerate(people)
+        for sex, age in visits
+    ]
+    frame = pl.DataFrame(
+        rows, schema={"patient_id": pl.String, "sex": pl.String, "age": pl.Int64}, orient="row"
+    )
+    path = tmp_path / f"visits-{len(rows)}-{k}-{hash(tuple(rows)) & 0xFFFFFF}.csv"
     frame.write_csv(path)
     ds = mv.load_dataset(path)
     a = privacy(ds, k=k, recommend=False)
@@ -685,10 +695,32 @@ def test_people_blanked_are_the_fixpoint_of_blanking_rounds(tmp_path, people, k)
 
     gone: set[str] = set()
     while True:
-        live = frame.filter(~pl.col("patient_id").is_in(sorted(gone)))
-        size = pl.col("patient_id").n_unique().over("sex", "age")
-        new = set(live.filter(size < k)["patient_id"]) - gone
+        live = frame.filter(~pl.col("patient_id").is_in(sorted(gone)).fill_null(False))
+        small = live.filter(pl.col("patient_id").n_unique().over("sex", "age") < k)
+        new = set(small["patient_id"].drop_nulls()) - gone
         if not new:
             break
         gone |= new
     assert sorted(found.persons.to_list()) == sorted(gone)
+    nameless = small.filter(pl.col("patient_id").is_null())
+    assert found.records == nameless.height
+    (table,) = ds.table_names
+    assert found.classes[table].len() == nameless.select("sex", "age").n_unique()
+    # As written: exactly the records of the people blanked and those without an id in a
+    # class that ended small lose their quasi-identifiers.
+    rewrite = privacy_module._rewritten(
+        ds, table, list(frame.columns), a.quasi_identifiers, exact, found
+    )
+    released = rewrite(ds.raw_frame(table)).collect()
+    ends_small = frame.join(nameless.select("sex", "age").unique(), on=["sex", "age"], how="semi")
+    expected = frame.with_row_index().filter(
+        pl.col("patient_id").is_in(sorted(gone)).fill_null(False)
+        | (
+            pl.col("patient_id").is_null()
+            & pl.struct("sex", "age").is_in(
+                ends_small.select(pl.struct("sex", "age")).to_series().implode()
+            )
+        )
+    )["index"]
+    hidden = released.with_row_index().filter(pl.col("sex").is_null())["index"]
+    assert hidden.to_list() == expected.to_list()

@@ -599,8 +599,9 @@ def _refuse_overwriting_input(ds: Dataset, out: Path) -> None:
 @dataclass(frozen=True)
 class _Blanked:
     """Whose quasi-identifiers to blank: the people (ids as text) in a class smaller than
-    k, and, per table without people, a hash of each such class (:func:`_class_hash`);
-    ``people`` and ``records`` count them."""
+    k, and, per table, a hash of each such class (:func:`_class_hash`) whose records
+    without a person go too (every record of a table without people); ``people`` and
+    ``records`` count them."""
 
     persons: pl.Series
     classes: Mapping[str, pl.Series]
@@ -631,7 +632,8 @@ def _to_blank(
     that share no class (:meth:`Records.by_key`): on one machine memory follows a part, on
     Spark only the people found reach the driver. Blanking a person removes all of their
     records, in every table, from their classes, which can shrink others: the rounds repeat
-    until no one new is found."""
+    until no one new is found. Records without a person id in a small class cannot be
+    blanked by person: they are blanked by their class's hash."""
     persons = pl.Series(SUBJECT, [], dtype=pl.String)
     classes: dict[str, pl.Series] = {}
     blanked_records = 0
@@ -654,6 +656,12 @@ def _to_blank(
                 )
                 for release, names in with_people.values()
             ]
+            # Classes only shrink from round to round, so the last round's small classes
+            # holding records without a person are all of them.
+            for t, f in zip(with_people, found, strict=True):
+                classes[t] = f.filter(pl.col(SUBJECT).is_null())["hash"]
+            nameless = sum(int(f.filter(pl.col(SUBJECT).is_null())["records"].sum()) for f in found)
+            found = [f.filter(pl.col(SUBJECT).is_not_null()) for f in found]
             new = pl.concat([f[SUBJECT] for f in found] or [persons.head(0)]).unique()
             new = new.filter(~new.is_in(persons.implode()))
             if new.is_empty():
@@ -667,7 +675,7 @@ def _to_blank(
                 for (release, names), f in zip(with_people.values(), found, strict=True)
             ):
                 break
-    return _Blanked(persons, classes, blanked_records)
+    return _Blanked(persons, classes, blanked_records + nameless)
 
 
 def _records_of(release: Records, names: Sequence[str], people: pl.Series) -> int:
@@ -694,15 +702,17 @@ def _people_in_small(
 ) -> Callable[[pl.LazyFrame], pl.DataFrame]:
     """Of a part of a table with people: the people in a class below k, counting neither
     records without any quasi-identifier nor the people ``gone`` (blanked already), with
-    their ``records`` in those classes."""
+    their ``records`` in those classes; records without a person, by their class's
+    ``hash`` (a missing person)."""
 
     def found(part: pl.LazyFrame) -> pl.DataFrame:
         live = part.filter(~pl.col(SUBJECT).is_in(gone.implode()).fill_null(False))
         small = class_sizes(live, names).filter(pl.col(SIZE) < k).select(names)
         inside = live.filter(~all_missing(names)).join(small, on=list(names), how="semi",
                                                          nulls_equal=True)  # fmt: skip
-        people = inside.filter(pl.col(SUBJECT).is_not_null()).group_by(SUBJECT)
-        return people.agg(pl.len().cast(pl.Int64).alias("records")).collect(engine="streaming")
+        class_hash = pl.when(pl.col(SUBJECT).is_null()).then(_class_hash(names))
+        grouped = inside.group_by(pl.col(SUBJECT), class_hash.alias("hash"))
+        return grouped.agg(pl.len().cast(pl.Int64).alias("records")).collect(engine="streaming")
 
     return found
 
@@ -723,12 +733,15 @@ def _rewritten(
     plans = ds.plans[t]
     value = {q.column: levels[q.name](plans[q.column].typed()).alias(q.name) for q in own}
     pid = ds.table_spec(t).first("patient_id")
+    found = blanked.classes.get(t, pl.Series([], dtype=pl.Int64))
+    in_small_class = _class_hash([q.name for q in own]).is_in(found.implode())
     if pid:
         person = plans[pid].typed().cast(pl.String)  # as the release read it
-        hide = person.is_in(blanked.persons.implode()).fill_null(False)
+        hide = person.is_in(blanked.persons.implode()).fill_null(False) | (
+            person.is_null() & in_small_class
+        )
     else:
-        found = blanked.classes.get(t, pl.Series([], dtype=pl.Int64))
-        hide = _class_hash([q.name for q in own]).is_in(found.implode())
+        hide = in_small_class
     out = [
         pl.when(pl.col(_HIDE)).then(None).otherwise(pl.col(_name(c, own))).alias(c)
         if c in value else pl.col(c)

@@ -752,6 +752,7 @@ def _duplicate_rows(rows: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:
         .filter(pl.col("__row").is_in(candidates))
         .select("__row", *outputs)
         .collect(engine="streaming")
+        .sort("__row")  # the first of equal rows is the one kept
     )
     return held.filter(~pl.struct(pl.exclude("__row")).is_first_distinct())["__row"]
 
