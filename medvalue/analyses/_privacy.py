@@ -624,9 +624,9 @@ def _to_blank(
     levels: Mapping[str, Callable[[pl.Expr], pl.Expr]],
     k: int,
 ) -> _Blanked:
-    """The people, and the classes of tables without people, whose quasi-identifiers (at
-    ``levels``) must be blanked so that every class holds at least ``k`` (people, else
-    records).
+    """The people, and the classes (of tables without people; of records without a person
+    id), whose quasi-identifiers (at ``levels``) must be blanked so that every class holds
+    at least ``k`` (people, else records).
 
     Each table's generalised records are read once (:func:`records`) and counted in parts
     that share no class (:meth:`Records.by_key`): on one machine memory follows a part, on
