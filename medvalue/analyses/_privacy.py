@@ -658,9 +658,9 @@ def _to_blank(
             ]
             # Classes only shrink from round to round, so the last round's small classes
             # holding records without a person are all of them.
-            for t, f in zip(with_people, found, strict=True):
-                classes[t] = f.filter(pl.col(SUBJECT).is_null())["hash"]
-            nameless = sum(int(f.filter(pl.col(SUBJECT).is_null())["records"].sum()) for f in found)
+            unnamed = [f.filter(pl.col(SUBJECT).is_null()) for f in found]
+            classes.update((t, f["hash"]) for t, f in zip(with_people, unnamed, strict=True))
+            nameless = sum(int(f["records"].sum()) for f in unnamed)
             found = [f.filter(pl.col(SUBJECT).is_not_null()) for f in found]
             new = pl.concat([f[SUBJECT] for f in found] or [persons.head(0)]).unique()
             new = new.filter(~new.is_in(persons.implode()))

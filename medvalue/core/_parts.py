@@ -94,6 +94,13 @@ def collided(check: pl.Expr) -> pl.Expr:
     return check.min() != check.max()
 
 
+def collided_sorted(key: pl.Expr, check: pl.Expr) -> pl.Expr:
+    """Over rows sorted by :func:`id_key` (``key``): whether two ids share a key, seen as a
+    change of :func:`id_check` (``check``) within a run of equal keys. A sort and this take
+    0.4 s for 5M keys; the group-by of :func:`collided`, 1.1 s."""
+    return ((key == key.shift(1)) & (check != check.shift(1))).any()
+
+
 def person_numbers(ids: pl.Series) -> pl.Series:
     """A number per person of ``ids`` (equal ids, equal numbers; a missing id stays missing)
     to count people by: :func:`id_key`, unless two ids collide in it (:func:`id_check`),
@@ -104,13 +111,8 @@ def person_numbers(ids: pl.Series) -> pl.Series:
         pl.when(given.is_not_null()).then(id_key(given)).alias("key"),
         id_check(given).alias("check"),
     )
-    # Sorted by key, two ids sharing a key sit side by side (a sort: 0.4 s for 5M keys,
-    # a group-by 1.1 s).
-    key, check = pl.col("key"), pl.col("check")
-    clash = keyed.lazy().sort("key").select(
-        ((key == key.shift(1)) & (check != check.shift(1))).any()
-    ).collect().item()
-    if not clash:
+    clash = keyed.lazy().sort("key").select(collided_sorted(pl.col("key"), pl.col("check")))
+    if not clash.collect().item():
         return keyed["key"].alias(ids.name)
     return ids.rank("dense").cast(pl.UInt64).alias(ids.name)
 
