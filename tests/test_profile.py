@@ -504,3 +504,52 @@ def test_patients_counted_in_parts_equal_one_group_by(
         "max": counts.max(),
     }
     assert rpp == pytest.approx(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["p1", "p2", None]),
+            st.sampled_from(["a", "b", None]),
+            st.one_of(st.none(), st.integers(0, 2)),
+            st.one_of(st.none(), st.sampled_from([0.5, 1.5, float("nan")])),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.sampled_from(["pid", "s", "i", "f"]), max_size=4),
+    st.booleans(),
+)
+def test_duplicate_rows_narrowed_by_some_columns_equal_duckdb(rows, narrow_by, collide):
+    """Narrowing the candidates by a few columns first finds every repeated row: equal rows
+    are equal in those columns too (even when every hash collides)."""
+    checks = importlib.import_module("medvalue.analyses._checks")
+    frame = pl.DataFrame(
+        rows, schema={"pid": pl.String, "s": pl.String, "i": pl.Int64, "f": pl.Float64},
+        orient="row",
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        if collide:
+            patch.setattr(
+                checks, "row_hash", lambda cols: (pl.col(cols[0]).hash() * 0).alias(checks.ROW_HASH)
+            )
+        found = checks.duplicate_rows(frame.lazy(), frame.columns, narrow_by)
+    con = duckdb.connect()
+    con.register("t", frame.to_arrow())
+    expected = con.sql(
+        "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM t)) FROM t"
+    ).fetchall()[0][0]
+    assert found == expected
+
+
+def test_profile_narrows_the_duplicate_check_by_the_patient_and_most_varied_columns():
+    ds = load_dataset(COUNTY, spec=COUNTY_SPEC)
+    name = "patients"
+    tspec, plans = ds.table_spec(name), ds.plans[name]
+    row = {f"{c}\x1fn_unique": i for i, c in enumerate(plans)}
+    pid = tspec.first("patient_id")
+    row.pop(f"{pid}\x1fn_unique", None)
+    chosen = profile_module._most_varied(tspec, plans, row)
+    others = [c for c in plans if c != pid]
+    assert chosen == [pid, others[-1], others[-2]]

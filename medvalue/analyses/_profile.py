@@ -405,7 +405,9 @@ def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathere
         table = _records_table(records, tspec, per_patient, len(checks), int(row["__rows"]))
         row.update(_patient_row(table))
     checks += per_patient
-    repeats = _duplicate_rows(lambda: duplicate_rows(raw, list(plans)), row)
+    repeats = _duplicate_rows(
+        lambda: duplicate_rows(raw, list(plans), _most_varied(tspec, plans, row)), row
+    )
     _count_values(tspec, plans, distinct, row)
     sources = {c: distinct[c].lazy() for c in distinct}
     sources |= {
@@ -705,6 +707,23 @@ def _duplicate_rows(count: Callable[[], int], row: Mapping[str, Any]) -> int:
     return count()
 
 
+#: Columns the duplicate-row check narrows its candidates by (see ``duplicate_rows``).
+NARROW_COLUMNS = 3
+
+
+def _most_varied(
+    tspec: TableSpec, plans: Mapping[str, ColumnPlan], row: Mapping[str, Any]
+) -> list[str]:
+    """The patient id and the columns with the most distinct values, :data:`NARROW_COLUMNS`
+    in all: two rows equal there are few, unless the table's rows repeat."""
+    pid = tspec.first("patient_id")
+    varied = sorted(
+        (c for c in plans if c != pid and row.get(f"{c}\x1fn_unique") is not None),
+        key=lambda c: -int(row[f"{c}\x1fn_unique"]),
+    )
+    return ([pid] if pid else []) + varied[: NARROW_COLUMNS - (1 if pid else 0)]
+
+
 def _expected(cspec: ColumnSpec) -> bool:
     if cspec.role in _OPTIONAL_ROLES:
         return False
@@ -804,7 +823,7 @@ def _column_pass(
     """
     checks: list[Check] = []
     queries: list[pl.LazyFrame] = []
-    sorted_queries: list[pl.LazyFrame] = []
+    on_sorted: dict[str, tuple[pl.LazyFrame, list[pl.Expr]]] = {}
     reduced: dict[str, list[pl.Expr]] = {}
     on_rows: list[pl.Expr] = []
     pid = tspec.first("patient_id")
@@ -829,7 +848,7 @@ def _column_pass(
             # Typed at the source, so typing the sorted column keeps its order (NaN, sorted
             # last among values, becomes null after them) and every statistic reads it.
             rows_sorted = raw.select(pl.col(c).sort(nulls_last=True))
-            sorted_queries.append(_with_typed(rows_sorted, plans, [c]).select(exprs))
+            on_sorted[c] = (_with_typed(rows_sorted, plans, [c]), exprs)
             continue
         reduced[c] = exprs
         counted = _with_typed(counts_of(c), plans, [c])
@@ -846,9 +865,13 @@ def _column_pass(
     for result in stats:
         row.update(result.row(0, named=True))
     # Sorting holds a column's rows: as many columns at once as there are cores.
-    for i in range(0, len(sorted_queries), _SORTED_BATCH):
-        for result in pl.collect_all(sorted_queries[i : i + _SORTED_BATCH]):
-            row.update(result.row(0, named=True))
+    # The statistics run on the sorted column once it is held: in the same query as the
+    # sort they took 0.55 s a column of 10M floats, after it 0.39 s.
+    held = list(on_sorted.values())
+    for i in range(0, len(held), _SORTED_BATCH):
+        batch = held[i : i + _SORTED_BATCH]
+        for column, (_, exprs) in zip(pl.collect_all([q for q, _ in batch]), batch, strict=True):
+            row.update(column.select(exprs).row(0, named=True))
     return checks, row, distinct, on_rows
 
 
