@@ -458,7 +458,7 @@ def test_fast_hmac_equals_the_standard_library(key, values):
     from medvalue.product._refine import _hmac_hex
 
     expected = [hmac.new(key, b"patient:" + v.encode(), "sha256").hexdigest() for v in values]
-    assert _hmac_hex(key, b"patient:", values) == expected
+    assert _hmac_hex(key, b"patient:", values).to_list() == expected
 
 
 def test_croissant_metadata_validates_and_loads_the_product(tmp_path):
@@ -506,3 +506,15 @@ def test_slices_give_the_same_product(county, tmp_path, monkeypatch):
         assert pl.read_parquet(out / "data" / n).equals(pl.read_parquet(whole / "data" / n)), n
     log = json.loads((out / LOG_FILE).read_text(encoding="utf-8"))
     assert log == json.loads((whole / LOG_FILE).read_text(encoding="utf-8"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    digests=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=20),
+    span=st.integers(min_value=1, max_value=20_000),
+)
+def test_date_shift_is_the_first_64_bits_of_the_hmac_modulo_the_span(digests, span):
+    from medvalue.core._keys import shift_days
+
+    hexes = [d.hex() for d in digests]
+    assert shift_days(pl.Series(hexes), span).to_list() == [int(h[:16], 16) % span for h in hexes]

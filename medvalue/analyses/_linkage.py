@@ -90,9 +90,7 @@ def _date_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 def pseudonyms(keys: pl.Series, secret: bytes, domain: bytes = _DOMAIN) -> pl.Series:
     """HMAC-SHA256 of each distinct key under the pool's shared secret (hex, truncated)."""
-    return pl.Series(
-        [h[:LINK_HEX] for h in hmac_hex(secret, domain, keys.to_list())], dtype=pl.String
-    )
+    return hmac_hex(secret, domain, keys).str.slice(0, LINK_HEX)
 
 
 def _column(ds: Dataset, ref: str, what: str) -> tuple[str, str]:

@@ -59,7 +59,7 @@ from medvalue.core._files import (
     write_atomic,
 )
 from medvalue.core._i18n import text
-from medvalue.core._keys import SECRET_ENV, read_secret
+from medvalue.core._keys import SECRET_ENV, read_secret, shift_days
 from medvalue.core._keys import hmac_hex as _hmac_hex
 from medvalue.product._changes import PROTECT_STEPS, Change, values_of
 from medvalue.product._croissant import croissant
@@ -358,15 +358,14 @@ def _pseudonyms(ids: pl.Series, role: str, key: bytes, settings: RefineSettings)
     domain = b"patient:" if role == "patient_id" else b"encounter:"
     shifting = role == "patient_id" and settings.dates == "shift"
     span = 2 * settings.max_shift_days + 1
-    # HMAC has no polars expression; this runs once per distinct id of a slice, not per row.
+    # Once per distinct id of a slice, not per row.
     table = pl.DataFrame(
-        {"id": ids, "pseudonym": [h[:PSEUDONYM_HEX] for h in _hmac_hex(key, domain, ids)]},
+        {"id": ids, "pseudonym": _hmac_hex(key, domain, ids).str.slice(0, PSEUDONYM_HEX)},
         schema={"id": pl.String, "pseudonym": pl.String},
     )
     if shifting:
-        shifts = [int(h[:16], 16) % span - settings.max_shift_days
-                  for h in _hmac_hex(key, b"shift:", ids)]  # fmt: skip
-        table = table.with_columns(pl.Series("shift_days", shifts, dtype=pl.Int32))
+        shifts = shift_days(_hmac_hex(key, b"shift:", ids), span) - settings.max_shift_days
+        table = table.with_columns(shifts.cast(pl.Int32).alias("shift_days"))
     return table
 
 
