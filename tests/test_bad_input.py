@@ -161,3 +161,13 @@ def test_errors_carry_their_facts_as_attributes(tmp_path):
     assert str(missing) == (
         "x.csv: no column named 'sex'. Fix: use one of the columns present (age) or correct the spec."
     )
+
+
+@pytest.mark.parametrize("out", ["heart.html", "sub/report.PDF", "r.json"])
+def test_report_out_that_names_a_file_is_a_clear_error(tmp_path, run, out):
+    target = tmp_path / out
+    r = run("report", LIVER, "--out", target)
+    assert r.code == 2
+    assert "folder" in r.err and f"--name {target.stem}" in r.err
+    assert r.err.strip().count("\n") == 0
+    assert not target.exists()

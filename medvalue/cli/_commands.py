@@ -792,6 +792,7 @@ def report(
 ) -> None:
     """Render the valuation report (HTML, executed notebook, JSON) for one or more datasets,
     or with --targets the planner's report for a product registry."""
+    _check_report_folder(out_dir)
     if targets_path:
         from medvalue.present._report import render_targets
 
@@ -956,6 +957,21 @@ def pool(
                           secret_env=secret_env, permutations=permutations, seed=seed, pdf=pdf)  # fmt: skip
         for p in out.files:
             click.echo(f"wrote {p}", err=as_json)
+
+
+#: Endings of the report's own files: an --out that ends so names a file, not a folder.
+_REPORT_FILE_SUFFIXES = (".html", ".htm", ".pdf", ".json", ".ipynb")
+
+
+def _check_report_folder(out_dir: str) -> None:
+    """Refuse ``--out report.html``: --out is the folder the report's files go into (HTML,
+    notebook, JSON, named after the dataset), and a folder called report.html surprises."""
+    out = Path(out_dir)
+    if out.suffix.lower() in _REPORT_FILE_SUFFIXES and not out.is_dir():
+        folder = out.parent if str(out.parent) != "." else Path("reports")
+        msg = (f"--out {out_dir} names a file, but --out is the folder the report's files go "
+               f"into (HTML, notebook, JSON). Fix: --out {folder}/ --name {out.stem}")  # fmt: skip
+        raise MedvalueError(msg)
 
 
 def _link_sites(ps: Any, sites: list[str], out: str, secret_env: str | None, as_json: bool) -> None:
