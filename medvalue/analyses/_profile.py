@@ -823,7 +823,7 @@ def _column_pass(
     """
     checks: list[Check] = []
     queries: list[pl.LazyFrame] = []
-    on_sorted: dict[str, tuple[pl.LazyFrame, list[pl.Expr]]] = {}
+    on_sorted: list[tuple[pl.LazyFrame, list[pl.Expr]]] = []  # (sorted column, statistics)
     reduced: dict[str, list[pl.Expr]] = {}
     on_rows: list[pl.Expr] = []
     pid = tspec.first("patient_id")
@@ -848,7 +848,7 @@ def _column_pass(
             # Typed at the source, so typing the sorted column keeps its order (NaN, sorted
             # last among values, becomes null after them) and every statistic reads it.
             rows_sorted = raw.select(pl.col(c).sort(nulls_last=True))
-            on_sorted[c] = (_with_typed(rows_sorted, plans, [c]), exprs)
+            on_sorted.append((_with_typed(rows_sorted, plans, [c]), exprs))
             continue
         reduced[c] = exprs
         counted = _with_typed(counts_of(c), plans, [c])
@@ -867,9 +867,8 @@ def _column_pass(
     # Sorting holds a column's rows: as many columns at once as there are cores.
     # The statistics run on the sorted column once it is held: in the same query as the
     # sort they took 0.55 s a column of 10M floats, after it 0.39 s.
-    held = list(on_sorted.values())
-    for i in range(0, len(held), _SORTED_BATCH):
-        batch = held[i : i + _SORTED_BATCH]
+    for i in range(0, len(on_sorted), _SORTED_BATCH):
+        batch = on_sorted[i : i + _SORTED_BATCH]
         for column, (_, exprs) in zip(pl.collect_all([q for q, _ in batch]), batch, strict=True):
             row.update(column.select(exprs).row(0, named=True))
     return checks, row, distinct, on_rows
