@@ -46,6 +46,7 @@ from medvalue.core._files import (
     staged,
 )
 from medvalue.core._i18n import text
+from medvalue.core._parts import SCRATCH_COMPRESSION
 from medvalue.read import _spark
 from medvalue.read._dataset import Dataset
 from medvalue.read._records import Joined, Records, records, view
@@ -778,7 +779,7 @@ def _in_slices(
     paths = []
     for i, offset in enumerate(range(0, max(rows, 1), size)):
         paths.append(folder / f"{i:05d}.parquet")
-        fn(raw.slice(offset, size)).sink_parquet(paths[-1])
+        fn(raw.slice(offset, size)).sink_parquet(paths[-1], compression=SCRATCH_COMPRESSION)
     return pl.scan_parquet(paths)
 
 

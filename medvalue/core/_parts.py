@@ -122,9 +122,16 @@ def part(frame: pl.LazyFrame, key: pl.Expr, p: int, parts: int) -> pl.LazyFrame:
     return frame if parts == 1 else frame.filter(key.hash(seed=0) % parts == p)
 
 
+#: How scratch Parquet is compressed (private copies, slices, the cleaned stage): it is read
+#: back a few times and removed, so fast beats small. Six columns of 10M records wrote in
+#: 1.05-1.10 s with LZ4 against 1.50-1.72 s with polars' default (zstd), and a quarter of them
+#: read back in 0.22-0.27 s against 0.36-0.39 s; the file is 1.7x the size.
+SCRATCH_COMPRESSION = "lz4"
+
+
 def copy_to(frame: pl.LazyFrame, path: Path) -> pl.LazyFrame:
-    """``frame`` written once to the Parquet file ``path``, read back lazily."""
-    frame.sink_parquet(path)
+    """``frame`` written once to the scratch Parquet file ``path``, read back lazily."""
+    frame.sink_parquet(path, compression=SCRATCH_COMPRESSION)
     return pl.scan_parquet(path)
 
 

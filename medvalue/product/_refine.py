@@ -61,6 +61,7 @@ from medvalue.core._files import (
 from medvalue.core._i18n import text
 from medvalue.core._keys import SECRET_ENV, read_secret, shift_days
 from medvalue.core._keys import hmac_hex as _hmac_hex
+from medvalue.core._parts import SCRATCH_COMPRESSION
 from medvalue.product._changes import PROTECT_STEPS, Change, values_of
 from medvalue.product._croissant import croissant
 from medvalue.product._datacard import datacard, datacard_markdown, time_span
@@ -686,7 +687,9 @@ def _cleaned_slices(
         held = part.collect()
         per_slice.append(held.select(exprs))
         written.append(scratch / f"part-{i:05d}.parquet")
-        held.select(outputs).write_parquet(written[-1], compression="lz4", statistics=False)
+        held.select(outputs).write_parquet(
+            written[-1], compression=SCRATCH_COMPRESSION, statistics=False
+        )
         del held
     merge = _merge_rule(any_of, all_of)
     how = {"sum": lambda c: c.cast(pl.Int64).sum(), "min": pl.Expr.min, "max": pl.Expr.max}
@@ -735,7 +738,7 @@ def _write_cleaned(written: list[Path], final: list[pl.Expr], out: Path) -> None
     columns, without exact repeats of an earlier row; streamed, nothing is held."""
     drop = _duplicate_rows(pl.scan_parquet(written), final).implode()
     kept = pl.scan_parquet(written).with_row_index("__row").filter(~pl.col("__row").is_in(drop))
-    kept.select(final).sink_parquet(out, compression="zstd", statistics=True)
+    kept.select(final).sink_parquet(out, compression=SCRATCH_COMPRESSION, statistics=True)
 
 
 def _duplicate_rows(rows: pl.LazyFrame, outputs: list[pl.Expr]) -> pl.Series:

@@ -284,7 +284,7 @@ class Dataset:
                 continue
             scratch.mkdir(parents=True, exist_ok=True)
             target = scratch / f"{len(tables)}.parquet"
-            t.frame.sink_parquet(target, compression="lz4", statistics=False)
+            t.frame.sink_parquet(target, compression=_parts.SCRATCH_COMPRESSION, statistics=False)
             tables.append(replace(t, frame=pl.scan_parquet(target)))
         return replace(self, raw=replace(self.raw, tables=tuple(tables)))
 
