@@ -960,8 +960,7 @@ def _sex_code(
 def _typed_from(plan: ColumnPlan, distinct: pl.DataFrame | None) -> pl.Expr:
     """The typed value, looked up among the column's distinct values where parsing is dear
     (dates, numbers read out of text): a hash lookup costs a fraction of a date parse."""
-    dear = plan.is_text_source and plan.kind in ("datetime", "number", "integer")
-    if distinct is None or not dear:
+    if distinct is None or not plan.is_parsed:
         return plan.typed()
     return _looked_up(distinct, plan.name, pl.col(_TYPED + plan.name))
 

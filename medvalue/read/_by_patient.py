@@ -121,7 +121,9 @@ def _selected(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> pl.
     raw = ds.raw_frame(rows.table)
     if _reads_row(rows):
         raw = raw.with_row_index(ROW)
-    typed = ds.typed(rows.table, raw, keep=[ROW] if _reads_row(rows) else [])
+    # Every row of the columns read is typed: repetitive text by look-up (Dataset.typing_of).
+    typing = ds.typing_of(rows.table, _read_columns(rows))
+    typed = raw.select(*([ROW] if _reads_row(rows) else []), *typing)
     return _shaped(typed, rows, schema)
 
 
@@ -136,8 +138,13 @@ def _shaped(
 
 
 def _reads_row(rows: Rows) -> bool:
+    return ROW in _read_columns(rows)
+
+
+def _read_columns(rows: Rows) -> set[str]:
+    """The columns ``rows``' expressions read (with names they make, which no table has)."""
     exprs = [*rows.columns, *([rows.keep] if rows.keep is not None else [])]
-    return any(ROW in e.meta.root_names() for e in exprs)
+    return {name for e in exprs for name in e.meta.root_names()}
 
 
 def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
@@ -158,8 +165,7 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
 def typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:
     """``rows`` as a Spark frame of ``schema`` and :data:`ROW`, typed in the executors."""
     plans = ds.plans[rows.table]
-    exprs = [*rows.columns, *([rows.keep] if rows.keep is not None else [])]
-    read = [c for c in plans if any(c in e.meta.root_names() for e in exprs)]
+    read = [c for c in plans if c in _read_columns(rows)]
     typing = [plans[c].typed() for c in read]
     out = {**schema, ROW: pl.Int64()}
 

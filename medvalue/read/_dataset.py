@@ -10,7 +10,7 @@ values that failed to parse instead of silently losing them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from medvalue.core import _parts
 from medvalue.core._dates import ORDERS, date_order, decide_order, parse_datetime
 from medvalue.core._errors import InputError
 from medvalue.core._files import register_input
+from medvalue.core._lookup import look_up
 from medvalue.read import _spark, standards
 from medvalue.read._rows import ROW
 from medvalue.read._spec import (
@@ -104,6 +105,11 @@ class ColumnPlan:
     @property
     def is_text_source(self) -> bool:
         return self.source_dtype in ("String", "Utf8")
+
+    @property
+    def is_parsed(self) -> bool:
+        """Dates or numbers read out of text: typing the value is a parse, not a cast."""
+        return self.is_text_source and self.kind in ("datetime", "number", "integer")
 
     def missing(self) -> pl.Expr:
         """True where the value is absent: null, blank, NaN or a placeholder."""
@@ -212,6 +218,12 @@ class Dataset:
     raw: RawData = field(repr=False)
     spec: DatasetSpec
     plans: Mapping[str, Mapping[str, ColumnPlan]] = field(repr=False)
+    #: Per table and column parsed out of text, its distinct raw values (``raw``) with their
+    #: typed values (``typed``), or None where it is typed row by row: see :meth:`typing_of`.
+    #: Filled on first use; ``replace`` starts afresh (another dataset may hold other rows).
+    _typed_values: dict[str, dict[str, pl.DataFrame | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -382,6 +394,67 @@ class Dataset:
     def typing(self, name: str) -> list[pl.Expr]:
         """The expressions that type table ``name``'s raw columns (see :meth:`typed`)."""
         return [p.typed() for p in self.plans[name].values()]
+
+    def typing_of(self, name: str, columns: Iterable[str]) -> list[pl.Expr]:
+        """The expressions that type ``columns`` of table ``name`` as :meth:`typing` does,
+        for a pass over many of its rows: a column of dates or numbers written as text with
+        few distinct values is typed by looking each row's raw value up among its distinct
+        values, each parsed once (10M text dates: 4.1 s row by row, 0.25 s by look-up, after
+        a pass to gather them once a dataset). Each value is typed on its own either way, so
+        the values are the same. Other columns are cheap to type: looking them up as well
+        cost more, with the passes to gather them, than it saved. On Spark the plans run as
+        they are, in the executors."""
+        plans = self.plans[name]
+        asked = set(columns)
+        wanted = [c for c in plans if c in asked]
+        if self.raw.table(name).spark is not None:
+            return [plans[c].typed() for c in wanted]
+        known = self._distinct_typed(name, wanted)
+        return [
+            look_up(pl.col(c), values["raw"], values["typed"]).alias(c)
+            if (values := known.get(c)) is not None
+            else plans[c].typed()
+            for c in wanted
+        ]
+
+    def _distinct_typed(self, name: str, columns: Sequence[str]) -> Mapping[str, pl.DataFrame]:
+        """Of ``columns`` of table ``name``, those worth typing by look-up (see
+        :meth:`typing_of`), each with its distinct raw values and their typed values;
+        each column's worked out once a dataset."""
+        plans, frame = self.plans[name], self.raw_frame(name)
+        memo = self._typed_values.setdefault(name, {})
+        unknown = [c for c in columns if c not in memo and plans[c].is_parsed]
+        if unknown:
+            rows = frame.head(LOOKUP_MIN_ROWS).select(pl.len()).collect().item()
+            few: list[str] = []
+            # A small table is typed row by row: the passes would cost more than they save.
+            if rows >= LOOKUP_MIN_ROWS:
+                # An estimate (a fixed-size sketch) first: a column of many distinct values
+                # (times to the second, lab values) is never gathered whole.
+                counted = frame.select(
+                    pl.len().alias(_ROWS), *[pl.col(c).approx_n_unique() for c in unknown]
+                )
+                estimate = counted.collect(engine="streaming").row(0, named=True)
+                most = min(LOOKUP_MAX_VALUES, LOOKUP_MAX_SHARE * estimate[_ROWS])
+                few = [c for c in unknown if estimate[c] <= most]
+            held = pl.collect_all(
+                [frame.select(pl.col(c).unique().drop_nulls()) for c in few], engine="streaming"
+            )
+            memo.update(dict.fromkeys(unknown))
+            memo.update(
+                (c, values.select(pl.col(c).alias("raw"), plans[c].typed().alias("typed")))
+                for c, values in zip(few, held, strict=True)
+            )
+        return {c: v for c in columns if (v := memo.get(c)) is not None}
+
+
+#: A table is typed by look-up (:meth:`Dataset.typing_of`) from this many rows, each column
+#: parsed out of text whose distinct values are estimated at most this many and at most this
+#: share of its rows.
+LOOKUP_MIN_ROWS = 10_000
+LOOKUP_MAX_VALUES = 200_000
+LOOKUP_MAX_SHARE = 0.1
+_ROWS = "\x1frows"
 
 
 def load_dataset(
