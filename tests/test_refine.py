@@ -33,6 +33,7 @@ from medvalue.product._refine import (
     SPEC_FILE,
 )
 from medvalue.read._refined import LOG_FILE, TIMING_FILE, load_refinement
+from medvalue.read._spec import spec_beside
 from medvalue.value._pricing import load_inputs
 from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC, TEST_SECRET, digest
 
@@ -278,6 +279,22 @@ def test_price_command_reads_a_refined_folder(liver, run):
     res = run("price", LIVER, "--spec", LIVER_SPEC, "--as-of", AS_OF, "--refined", out, "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["methods"]["cost"]["cleaning_basis"] == "refinement"
+
+
+def test_a_product_folder_is_read_as_its_tables_with_their_spec(county, run):
+    """Given the product's own folder, a command reads its tables, not the data dictionary
+    beside them (it used to profile data_dictionary.csv as the dataset)."""
+    _, out, _ = county
+    whole = run("profile", out, "--json", "--as-of", AS_OF)
+    assert whole.code == 0, whole.err
+    tables = run("profile", out / "data", "--json", "--as-of", AS_OF)
+    assert tables.code == 0, tables.err
+    got, expected = json.loads(whole.out), json.loads(tables.out)
+    assert [t["name"] for t in got["size"]["tables"]] == ["diagnoses", "encounters", "labs",
+                                                          "patients"]  # fmt: skip
+    assert got["size"] == expected["size"]
+    assert got["columns"] == expected["columns"]  # the roles of data.spec.yaml
+    assert spec_beside(out) == out / "data.spec.yaml"
 
 
 # --- several tables, date shifting, raw codes ---------------------------------------------------

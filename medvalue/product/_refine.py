@@ -70,7 +70,7 @@ from medvalue.product._settings import RefineSettings
 from medvalue.read import _spark
 from medvalue.read._dataset import Dataset, load_dataset
 from medvalue.read._records import view
-from medvalue.read._refined import FIX_STEPS, LOG_FILE, TIMING_FILE
+from medvalue.read._refined import DATA_DIR, FIX_STEPS, LOG_FILE, SPEC_FILE, TIMING_FILE
 from medvalue.read._rows import ROW, Rows
 from medvalue.read._spec import DATE_ROLES, ColumnSpec, DatasetSpec, Link, TableSpec
 
@@ -80,8 +80,6 @@ PSEUDONYM_HEX = 20
 DATE_MODES = ("keep", "shift", "month")
 REMOVED = "[已删除/removed]"
 
-DATA_DIR = "data"
-SPEC_FILE = "data.spec.yaml"
 DICTIONARY_FILE = "data_dictionary.csv"
 DATACARD_MD = "datacard.md"
 DATACARD_JSON = "datacard.json"

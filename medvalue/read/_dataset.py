@@ -25,6 +25,7 @@ from medvalue.core._errors import InputError
 from medvalue.core._files import register_input
 from medvalue.core._lookup import look_up
 from medvalue.read import _spark, standards
+from medvalue.read._refined import product_tables
 from medvalue.read._rows import ROW
 from medvalue.read._spec import (
     DATE_ROLES,
@@ -185,6 +186,7 @@ def read_path(
     """
     if _spark.is_spark_source(path):
         return standards.recognise(_spark.read_spark(path), format)
+    path = product_tables(path) or path
     p = Path(path)
     if format != "tables" and p.exists():
         if format is not None and format not in standards.FORMATS:

@@ -1,5 +1,6 @@
-"""A refined product's log, as `medvalue refine` writes it: the fixes it made and the time it
-took, which the cost approach of pricing reads instead of estimating cleaning from rows."""
+"""A refined product as `medvalue refine` writes it: where its tables are, and its log (the
+fixes it made and the time it took, which the cost approach of pricing reads instead of
+estimating cleaning from rows)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from medvalue.core._errors import InputError
 
 LOG_FILE = "refine_log.json"
 TIMING_FILE = "timing.json"
+#: A product's tables are in this folder, their spec beside it.
+DATA_DIR = "data"
+SPEC_FILE = "data.spec.yaml"
 
 #: Steps that fix a quality problem (counted as fixes for the cost approach of pricing).
 FIX_STEPS = (
@@ -23,6 +27,16 @@ FIX_STEPS = (
     "future_or_pre1900_dates_to_missing",
     "duplicate_rows_removed",
 )
+
+
+def product_tables(path: str | Path) -> Path | None:
+    """The tables folder of the product `medvalue refine` wrote at ``path``, or None if
+    ``path`` is not one: a product is read as its tables (with their spec), not as the data
+    dictionary and the datacard beside them."""
+    p = Path(path)
+    if p.is_dir() and (p / LOG_FILE).is_file() and (p / DATA_DIR).is_dir():
+        return p / DATA_DIR
+    return None
 
 
 def load_refinement(folder: str | Path) -> dict[str, float]:

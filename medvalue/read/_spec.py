@@ -22,6 +22,7 @@ from medvalue.core import _units as units
 from medvalue.core._dates import parse_datetime
 from medvalue.core._errors import SpecError
 from medvalue.core._files import load_user_yaml
+from medvalue.read._refined import product_tables
 from medvalue.read._tables import RawData
 
 ROLES = (
@@ -711,8 +712,9 @@ def infer_roles(raw: RawData) -> DatasetSpec:
 
 
 def spec_beside(path: str | Path) -> Path | None:
-    """The ``<name>.spec.yaml`` next to a data file or folder, if there is one."""
-    p = Path(str(path).rstrip("/"))
+    """The ``<name>.spec.yaml`` next to a data file or folder, if there is one (for a
+    refined product's folder, its tables' spec)."""
+    p = product_tables(path) or Path(str(path).rstrip("/"))
     candidate = p.parent / f"{p.stem if p.suffix else p.name}.spec.yaml"
     return candidate if candidate.exists() else None
 
