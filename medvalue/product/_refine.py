@@ -445,8 +445,8 @@ def _clean_table(
     tspec = ds.table_spec(t)
     plans = ds.plans[t]
     # Raw and typed values side by side: counting what changed needs both. Codes are
-    # normalised, and repetitive text typed (Dataset.typing_of), by look-ups among each
-    # column's distinct values, worked out once.
+    # normalised, and dates and numbers written as text typed (Dataset.typing_of), by
+    # look-ups among each column's distinct values, worked out once.
     typing = [e.alias(_typed(c)) for c, e in zip(plans, ds.typing_of(t, plans), strict=True)]
     code_cols = [
         c

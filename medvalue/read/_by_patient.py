@@ -121,7 +121,7 @@ def _selected(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> pl.
     raw = ds.raw_frame(rows.table)
     if _reads_row(rows):
         raw = raw.with_row_index(ROW)
-    # Every row of the columns read is typed: repetitive text by look-up (Dataset.typing_of).
+    # Every row of the columns read is typed: text dates and numbers by look-up (typing_of).
     typing = ds.typing_of(rows.table, _read_columns(rows))
     typed = raw.select(*([ROW] if _reads_row(rows) else []), *typing)
     return _shaped(typed, rows, schema)

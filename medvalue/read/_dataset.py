@@ -171,7 +171,8 @@ def read_path(
     ----------
     path
         A CSV/TSV/TXT, Excel, Parquet or NDJSON file, or a folder of them; or an OMOP CDM
-        folder or DuckDB file, or FHIR NDJSON or Bundles (see :mod:`medvalue.read.standards`).
+        folder or DuckDB file, or FHIR NDJSON or Bundles (see :mod:`medvalue.read.standards`);
+        or the folder `medvalue refine` wrote (its tables are read).
     encoding
         Force the text encoding (``utf-8``, ``gb18030``, ``gbk`` ...) instead of detecting it.
     format
