@@ -470,12 +470,20 @@ def test_rerun_replaces_an_earlier_product(liver, tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(key=st.binary(min_size=1, max_size=150), values=st.lists(st.text(max_size=30), max_size=5))
-def test_fast_hmac_equals_the_standard_library(key, values):
-    from medvalue.product._refine import _hmac_hex
+@given(
+    key=st.binary(min_size=1, max_size=150),
+    values=st.lists(st.text(max_size=30), max_size=5),
+    prefixes=st.lists(st.binary(max_size=12), min_size=1, max_size=3),
+)
+def test_fast_hmac_equals_the_standard_library(key, values, prefixes):
+    from medvalue.core._keys import hmac_hex, hmac_hexes
 
-    expected = [hmac.new(key, b"patient:" + v.encode(), "sha256").hexdigest() for v in values]
-    assert _hmac_hex(key, b"patient:", values).to_list() == expected
+    def expected(prefix: bytes) -> list[str]:
+        return [hmac.new(key, prefix + v.encode(), "sha256").hexdigest() for v in values]
+
+    together = hmac_hexes(key, prefixes, values)  # one pass, a digest per prefix
+    assert [h.to_list() for h in together] == [expected(p) for p in prefixes]
+    assert hmac_hex(key, prefixes[0], values).to_list() == expected(prefixes[0])
 
 
 def test_croissant_metadata_validates_and_loads_the_product(tmp_path):

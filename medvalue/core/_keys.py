@@ -62,18 +62,31 @@ def hmac_hex(key: bytes, prefix: bytes, values: pl.Series | Sequence[str]) -> pl
     pseudonyms and date shifts took 2.15 s in a Python loop over ``hashlib``, 1.48 s here.
     The tests check it against Python's ``hmac``. A missing value has no pseudonym (null).
     """
+    return hmac_hexes(key, [prefix], values)[0]
+
+
+def hmac_hexes(
+    key: bytes, prefixes: Sequence[bytes], values: pl.Series | Sequence[str]
+) -> list[pl.Series]:
+    """:func:`hmac_hex` for each of ``prefixes`` (a pseudonym and a date shift), in one pass
+    over ``values``: 370k ids' two digests took 0.53 s so, 0.56-0.64 s one by one."""
     import duckdb  # imported where pseudonyms are made: most commands never need it
 
     block = 64  # SHA-256 block size
     k = hashlib.sha256(key).digest() if len(key) > block else key
     k = k.ljust(block, b"\0")
-    pads = {"inner": bytes(b ^ 0x36 for b in k) + prefix, "outer": bytes(b ^ 0x5C for b in k)}
+    pads = {f"inner{i}": bytes(b ^ 0x36 for b in k) + p for i, p in enumerate(prefixes)}
+    pads["outer"] = bytes(b ^ 0x5C for b in k)
     frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
-    query = "SELECT sha256($outer || unhex(sha256($inner || encode(v)))) AS h FROM frame"
+    digests = ", ".join(
+        f"sha256($outer || unhex(sha256($inner{i} || encode(v)))) AS h{i}"
+        for i in range(len(prefixes))
+    )
     with duckdb.connect() as con:
         con.register("frame", frame)
         # Plain projections keep the input's order (DuckDB's preserve_insertion_order).
-        return con.sql(query, params=pads).pl().get_column("h").alias("hmac")
+        out = con.sql(f"SELECT {digests} FROM frame", params=pads).pl()
+    return [out.get_column(f"h{i}").alias("hmac") for i in range(len(prefixes))]
 
 
 def shift_days(hexes: pl.Series, span: int) -> pl.Series:

@@ -59,8 +59,7 @@ from medvalue.core._files import (
     write_atomic,
 )
 from medvalue.core._i18n import text
-from medvalue.core._keys import SECRET_ENV, read_secret, shift_days
-from medvalue.core._keys import hmac_hex as _hmac_hex
+from medvalue.core._keys import SECRET_ENV, hmac_hexes, read_secret, shift_days
 from medvalue.core._parts import SCRATCH_COMPRESSION
 from medvalue.product._changes import PROTECT_STEPS, Change, values_of
 from medvalue.product._croissant import croissant
@@ -357,13 +356,14 @@ def _pseudonyms(ids: pl.Series, role: str, key: bytes, settings: RefineSettings)
     domain = b"patient:" if role == "patient_id" else b"encounter:"
     shifting = role == "patient_id" and settings.dates == "shift"
     span = 2 * settings.max_shift_days + 1
-    # Once per distinct id of a slice, not per row.
+    # Once per distinct id of a slice, not per row; the shift's digest in the same pass.
+    digests = hmac_hexes(key, [domain, *([b"shift:"] if shifting else [])], ids)
     table = pl.DataFrame(
-        {"id": ids, "pseudonym": _hmac_hex(key, domain, ids).str.slice(0, PSEUDONYM_HEX)},
+        {"id": ids, "pseudonym": digests[0].str.slice(0, PSEUDONYM_HEX)},
         schema={"id": pl.String, "pseudonym": pl.String},
     )
     if shifting:
-        shifts = shift_days(_hmac_hex(key, b"shift:", ids), span) - settings.max_shift_days
+        shifts = shift_days(digests[1], span) - settings.max_shift_days
         table = table.with_columns(shifts.cast(pl.Int32).alias("shift_days"))
     return table
 
