@@ -119,11 +119,12 @@ def stacked(ds: Dataset, given: Input) -> pl.LazyFrame:
 
 def _selected(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
     raw = ds.raw_frame(rows.table)
-    if _reads_row(rows):
+    read = _read_columns(rows)
+    row_index = [ROW] if ROW in read else []
+    if row_index:
         raw = raw.with_row_index(ROW)
     # Every row of the columns read is typed: text dates and numbers by look-up (typing_of).
-    typing = ds.typing_of(rows.table, _read_columns(rows))
-    typed = raw.select(*([ROW] if _reads_row(rows) else []), *typing)
+    typed = raw.select(*row_index, *ds.typing_of(rows.table, read))
     return _shaped(typed, rows, schema)
 
 
@@ -135,10 +136,6 @@ def _shaped(
     if rows.keep is not None:
         picked = picked.filter(rows.keep)
     return picked.select(*[pl.col(c).cast(t) for c, t in schema.items()], *extra)
-
-
-def _reads_row(rows: Rows) -> bool:
-    return ROW in _read_columns(rows)
 
 
 def _read_columns(rows: Rows) -> set[str]:
@@ -165,7 +162,8 @@ def _on_spark(ds: Dataset, inputs: Mapping[str, Input]) -> _spark.CoPartitioned:
 def typed_on_spark(ds: Dataset, rows: Rows, schema: Mapping[str, pl.DataType]) -> _spark.Frame:
     """``rows`` as a Spark frame of ``schema`` and :data:`ROW`, typed in the executors."""
     plans = ds.plans[rows.table]
-    read = [c for c in plans if c in _read_columns(rows)]
+    used = _read_columns(rows)
+    read = [c for c in plans if c in used]
     typing = [plans[c].typed() for c in read]
     out = {**schema, ROW: pl.Int64()}
 
