@@ -37,6 +37,27 @@ def test_person_numbers_are_equal_exactly_when_the_ids_are(ids, collide):
 
 @settings(max_examples=50, deadline=None)
 @given(
+    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " ", "ab"]))),
+    collide=st.booleans(),
+)
+def test_all_distinct_only_when_no_two_ids_are_equal(ids, collide):
+    # Missing ids are left out. With real keys the answer is exact; with keys that collide
+    # for most ids (their length) it may say "not all distinct" of distinct ids (the caller
+    # then groups), never the reverse.
+    given_ids = pl.Series("patient", ids, dtype=pl.String)
+    held = given_ids.drop_nulls()
+    truth = held.n_unique() == held.len()
+    with pytest.MonkeyPatch.context() as patch:
+        if collide:
+            patch.setattr(_parts, "id_key", lambda ids: ids.str.len_bytes().cast(pl.UInt64))
+        found = _parts.all_distinct(given_ids.to_frame().lazy(), pl.col("patient"))
+    assert found == truth if not collide else (not found or truth)
+    if collide and truth:
+        assert found == (held.str.len_bytes().n_unique() == held.len())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
     ids=st.lists(
         st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " "])), max_size=40
     ),

@@ -469,19 +469,38 @@ def test_continuous_columns_are_sorted_and_categories_counted(tmp_path):
         max_size=60,
     ),
     part_rows=st.integers(1, 8),
+    distinct_ids=st.booleans(),
+    columns=st.sampled_from([("sex", "age"), ("age",), ()]),
 )
 def test_patients_counted_in_parts_equal_one_group_by(
-    tmp_path_factory, monkeypatch, rows, part_rows
+    tmp_path_factory, monkeypatch, rows, part_rows, distinct_ids, columns
 ):
     # Past PATIENT_PART_ROWS records, patients are grouped in parts split by a hash of the
     # id; every patient statistic must equal the whole table's, and records per patient
-    # must equal polars' statistics over the per-patient counts.
+    # must equal polars' statistics over the per-patient counts. Where no two records share
+    # an id, nothing is grouped at all: that too must equal the group-by.
+    if distinct_ids:
+        rows = [(pid and f"q{i}", sex, age) for i, (pid, sex, age) in enumerate(rows)]
     path = tmp_path_factory.mktemp("pp") / "t.parquet"
     frame = pl.DataFrame(
         rows, schema={"patient_id": pl.String, "sex": pl.String, "age": pl.Int64}, orient="row"
-    )
+    ).select("patient_id", *columns)  # a table of ids alone too: no field, no sex
     frame.write_parquet(path)
-    whole = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
+    routes = []
+    records_table = profile_module._records_table
+
+    def spy(*args, one_each=False, **kwargs):
+        routes.append(one_each)
+        return records_table(*args, one_each=one_each, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(profile_module, "_records_table", spy)
+        whole = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
+    assert routes == [distinct_ids or frame["patient_id"].drop_nulls().is_unique().all()]
+    with monkeypatch.context() as patch:
+        patch.setattr(profile_module, "_one_record_each", lambda records: False)
+        grouped = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()
+    assert grouped == whole
     with monkeypatch.context() as patch:
         patch.setattr(profile_module, "PATIENT_PART_ROWS", part_rows)
         parted = profile(load_dataset(path), as_of="2024-01-01", small_cell=1).to_dict()

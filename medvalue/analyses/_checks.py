@@ -397,6 +397,16 @@ def patient_aggregations(tspec: TableSpec, fields: Sequence[str]) -> list[pl.Exp
     return out
 
 
+def patient_singletons(tspec: TableSpec, fields: Sequence[str]) -> list[pl.Expr]:
+    """:func:`patient_aggregations` over the rows of :func:`patient_columns` where each
+    patient has one record: the same columns, each row its own patient, no group-by."""
+    out = [pl.lit(1, pl.UInt32).alias("__n")]
+    if tspec.first("sex"):
+        out += [pl.col("__sex").alias("__sex_min"), pl.col("__sex").alias("__sex_max")]
+    out += [pl.col(f"__fields\x1f{w}") for w in range(len(_words(fields)))]
+    return out
+
+
 def patients_with(fields: Sequence[str]) -> list[pl.Expr]:
     """Over the per-patient frame: how many patients hold each of ``fields`` (``__pw``)."""
     return [
