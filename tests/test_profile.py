@@ -345,26 +345,41 @@ def test_quasi_identifier_range_is_the_kth_value_over_the_rows(tmp_path_factory,
         max_size=40,
     ),
     st.booleans(),
+    st.booleans(),
 )
 def test_duplicate_rows_equal_duckdb_even_when_every_hash_collides(
-    tmp_path_factory, monkeypatch, rows, collide
+    tmp_path_factory, monkeypatch, rows, collide, unique
 ):
+    # A column with a different value in every row (``unique``) means no row repeats, and
+    # the rows are not compared at all; text that types alike ("1", "1.0") or a missing
+    # value does not count as different.
     checks = importlib.import_module("medvalue.analyses._checks")
     path = tmp_path_factory.mktemp("d") / "t.parquet"
+    values = ["1", "1.0", "2", " 2", None, "NA"]
+    v = [str(i) for i in range(len(rows))] if unique else [values[i % 6] for i in range(len(rows))]
     pl.DataFrame(
-        rows, schema={"patient_id": pl.String, "x": pl.String}, orient="row"
+        [(*r, x) for r, x in zip(rows, v, strict=True)],
+        schema={"patient_id": pl.String, "x": pl.String, "v": pl.String},
+        orient="row",
     ).write_parquet(path)
+    compared = []
     with monkeypatch.context() as patch:
         if collide:  # every row hashes alike: only the exact comparison tells rows apart
             patch.setattr(
                 checks, "row_hash", lambda cols: (pl.col(cols[0]).hash() * 0).alias(checks.ROW_HASH)
             )
+        counted = profile_module.duplicate_rows
+        patch.setattr(
+            profile_module, "duplicate_rows", lambda *a: compared.append(a) or counted(*a)
+        )
         p = profile(load_dataset(path), as_of="2024-01-01", small_cell=1)  # statistics, not privacy
     found = sum(f.count for f in p.findings if f.check == "duplicate_rows")
     expected = duckdb.sql(
         f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM '{path}')) FROM '{path}'"
     ).fetchall()[0][0]
     assert found == expected
+    if unique and len(rows) > 1:
+        assert not compared
 
 
 def test_same_input_same_output():

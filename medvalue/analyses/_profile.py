@@ -411,7 +411,7 @@ def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathere
         row.update(_patient_row(table))
     checks += per_patient
     repeats = _duplicate_rows(
-        lambda: duplicate_rows(raw, list(plans), _most_varied(tspec, plans, row)), row
+        lambda: duplicate_rows(raw, list(plans), _most_varied(tspec, plans, row)), row, plans
     )
     _count_values(tspec, plans, distinct, row)
     sources = {c: distinct[c].lazy() for c in distinct}
@@ -552,7 +552,7 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
         )  # fmt: skip
         row.update(_patient_row(by_n))
     checks += per_patient
-    repeats = _duplicate_rows(lambda: _spark.repeated_rows(sdf), row)
+    repeats = _duplicate_rows(lambda: _spark.repeated_rows(sdf), row, plans)
     _count_values(tspec, plans, distinct, row)
     binned |= _binned(plans, {c: distinct[c].lazy() for c in distinct}, row)
     return _Gathered(checks, row, distinct, repeats, binned, approximate)
@@ -698,14 +698,23 @@ def _from_epoch_us(value: int | None) -> dt.datetime | None:
     return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(value))
 
 
-def _duplicate_rows(count: Callable[[], int], row: Mapping[str, Any]) -> int:
+def _duplicate_rows(
+    count: Callable[[], int], row: Mapping[str, Any], columns: Iterable[str] = ()
+) -> int:
     """Repeated rows, counted by ``count`` unless there can be none: two equal rows share
     their patient id, so where every patient has one row (at most one row lacks the id),
-    no row is compared."""
+    no row is compared; nor where one of ``columns`` holds a different value in every row
+    (a measurement of 10M distinct floats, a visit number): equal rows are equal there too.
+    """
+    rows = int(row["__rows"])
     if "__patients" in row:
-        without_id = int(row["__rows"]) - int(row["__with_pid"] or 0)
+        without_id = rows - int(row["__with_pid"] or 0)
         if int(row["__rpp\x1fmax"] or 0) <= 1 and without_id <= 1:
             return 0
+    # Distinct values are counted typed and without missing ones: as many as rows, then
+    # no two rows are equal there ("45" and "45.0" would count once).
+    if rows > 1 and any(row.get(f"{c}\x1fn_unique") == rows for c in columns):
+        return 0
     return count()
 
 
