@@ -902,9 +902,9 @@ def _summarise_sorted(
     and its rows per histogram bin (None without a histogram).
 
     The column is typed at the source, so typing the sorted rows keeps their order (NaN,
-    sorted after every number, becomes null after them). Statistics run on the column once
-    it is held (in the query that sorts it they took 0.55 s a column of 10M floats, after it
-    0.39 s), and so do its bins: reading the rows again to bin them cost 0.04 s a column.
+    sorted after every number, becomes null after them). The bins are counted on the held
+    column too: reading the rows again for them cost 0.35 s on the measurements table at
+    10M rows.
     """
     c = values.name
     typed = _with_typed(values.to_frame().lazy(), plans, [c]).collect()

@@ -122,7 +122,7 @@ def all_distinct(frame: pl.LazyFrame, ids: pl.Expr) -> bool:
     """Whether no two records of ``frame`` share an id (``ids``, missing ones left out),
     exactly: their :func:`id_key` sorted hold no two equal neighbours (equal ids have equal
     keys; if two differing ids' keys collide, the answer is False and the caller groups).
-    Hashing and sorting 10M ids took 0.4 s, the per-person group-by it can spare 1.7 s."""
+    Typing, hashing and sorting 10M ids took 0.5 s; the group-by it can spare, 1.7 s."""
     keys = frame.select(id_key(ids).alias("key").filter(ids.is_not_null()))
     sorted_keys = keys.collect(engine="streaming").get_column("key").sort()
     return not (sorted_keys == sorted_keys.shift(1)).any()
