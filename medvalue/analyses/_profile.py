@@ -15,12 +15,13 @@ X = 1 - failed / evaluated (docs/methods.md).
 from __future__ import annotations
 
 import bisect
+import collections
 import datetime as dt
 import itertools
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -407,7 +408,10 @@ def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathere
         records = _patient_records(raw, tspec, plans, distinct, row)
         rows = int(row["__rows"])
         one_each = _one_record_each(records)
-        table = _records_table(records, tspec, per_patient, len(checks), rows, one_each=one_each)
+        table = _records_table(
+            records, tspec, per_patient, len(checks), rows,
+            one_each=one_each, complete=_complete_fields(tspec, row),
+        )  # fmt: skip
         row.update(_patient_row(table))
     checks += per_patient
     repeats = _duplicate_rows(
@@ -543,7 +547,10 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
 
         def per_partition(rows: pl.DataFrame) -> pl.DataFrame:
             records = _patient_records(rows.lazy(), tspec, plans, distinct, row)
-            return _records_table(records, tspec, per_patient, offset, rows.height)
+            complete = _complete_fields(tspec, row)
+            return _records_table(
+                records, tspec, per_patient, offset, rows.height, complete=complete
+            )
 
         key = plans[pid].typed()
         by_n = _spark.per_key(
@@ -876,20 +883,36 @@ def _column_pass(
         # read and sorted in a thread of its own; the statistics of one sorted column run
         # here while the next sorts (1.2 s for eight columns of 10M floats, against 1.7 s
         # with each thread computing its own statistics, and 2.3 s with polars sorting).
-        def read_sorted(c: str) -> pl.Series:
-            return sorted_rows(raw.select(c).collect(engine=ENGINE).get_column(c))
-
-        with ThreadPoolExecutor(_SORTED_AT_ONCE) as pool:
-            held = pool.map(read_sorted, [c for c, _ in on_sorted])
-            for (c, exprs), values in zip(on_sorted, held, strict=True):
-                summary, bins = _summarise_sorted(values, plans, tspec, exprs)
-                row.update(summary)
-                if bins is not None:
-                    binned[c] = bins
+        held = _read_sorted(raw, [c for c, _ in on_sorted])
+        for (c, exprs), values in zip(on_sorted, held, strict=True):
+            summary, bins = _summarise_sorted(values, plans, tspec, exprs)
+            row.update(summary)
+            if bins is not None:
+                binned[c] = bins
     return checks, row, distinct, on_rows, binned
 
 
 _SORTED_AT_ONCE = max(1, min(8, os.cpu_count() or 1))
+
+
+def _read_sorted(raw: pl.LazyFrame, columns: Sequence[str]) -> Iterator[pl.Series]:
+    """Each of ``columns`` read and sorted (:func:`sorted_rows`), in order, by
+    :data:`_SORTED_AT_ONCE` threads; a column is started only as one is handed over, so
+    memory holds a few columns whatever the table's width."""
+
+    def read_sorted(c: str) -> pl.Series:
+        return sorted_rows(raw.select(c).collect(engine=ENGINE).get_column(c))
+
+    waiting = iter(columns)
+    with ThreadPoolExecutor(_SORTED_AT_ONCE) as pool:
+        running = collections.deque(
+            pool.submit(read_sorted, c) for c in itertools.islice(waiting, _SORTED_AT_ONCE)
+        )
+        while running:
+            values = running.popleft().result()
+            for c in itertools.islice(waiting, 1):
+                running.append(pool.submit(read_sorted, c))
+            yield values
 
 
 def _summarise_sorted(
@@ -972,7 +995,8 @@ def _patient_records(
     out."""
     pid = tspec.first("patient_id")
     assert pid is not None
-    fields = _patient_fields(tspec, pid)
+    complete = _complete_fields(tspec, stats)
+    fields = [c for c in _patient_fields(tspec, pid) if c not in complete]
     frame = raw.with_columns(
         plans[pid].typed().alias(_TYPED + pid),
         *[_missing_from(plans[c], distinct, stats).alias(_MISSING + c) for c in fields],
@@ -1234,6 +1258,7 @@ def _records_table(
     rows: int,
     *,
     one_each: bool = False,
+    complete: Collection[str] = (),
 ) -> pl.DataFrame:
     """The per-patient group-by of ``records`` reduced to one row per records-per-patient
     value (``__n``), holding its patients, patients with each key field and the patient
@@ -1244,16 +1269,19 @@ def _records_table(
     (:func:`_patient_row`), the median and 90th percentile of records per patient included.
     Patients are grouped by a hash of the id (:func:`medvalue.core._parts.id_key`), exact
     by its check. With ``one_each`` (no two records share an id) each record is its own
-    patient and nothing is grouped.
+    patient and nothing is grouped. The key fields in ``complete`` (:func:`_complete_fields`)
+    are not in ``records``: every patient holds them.
     """
     pid = tspec.first("patient_id")
-    fields = _patient_fields(tspec, pid)
+    fields = [c for c in _patient_fields(tspec, pid) if c not in complete]
+    held_by_all = [pl.col("__patients").alias(f"__pw\x1f{c}") for c in complete]
     sums = [pl.len().alias("__patients"), *patients_with(fields)]
     for i, chk in enumerate(checks, start=offset):
         sums += [chk.failed.alias(f"__fail\x1f{i}"), chk.evaluated.alias(f"__eval\x1f{i}")]
     if one_each:  # each record is its patient: the same sums, grouped by nothing
         people = records.with_columns(patient_singletons(tspec, fields))  # a row each
-        return people.select(pl.lit(1, pl.UInt32).alias("__n"), *sums).collect(engine=ENGINE)
+        table = people.select(pl.lit(1, pl.UInt32).alias("__n"), *sums)
+        return table.with_columns(held_by_all).collect(engine=ENGINE)
     aggregations = patient_aggregations(tspec, fields)
     parts = _parts.parts_of(rows, PATIENT_PART_ROWS)
     by_n = [
@@ -1265,7 +1293,7 @@ def _records_table(
         )
         for p in range(parts)
     ]
-    return pl.concat(by_n).group_by("__n").agg(pl.all().sum())
+    return pl.concat(by_n).group_by("__n").agg(pl.all().sum()).with_columns(held_by_all)
 
 
 def _patient_row(by_n: pl.DataFrame) -> dict[str, Any]:
@@ -1306,6 +1334,14 @@ def _patient_fields(tspec: TableSpec, pid: str | None) -> list[str]:
         return []
     roles = ("diagnosis_code", "label", "measurement", "sex", "age", "birth_date")
     return [c for c, cs in tspec.columns.items() if cs.role in roles]
+
+
+def _complete_fields(tspec: TableSpec, stats: Mapping[str, Any]) -> frozenset[str]:
+    """The key fields no row lacks (the column pass counted no missing value): every patient
+    holds them, so the per-patient group-by need not carry them (eight complete fields of
+    10M records cost it 0.17 s)."""
+    fields = _patient_fields(tspec, tspec.first("patient_id"))
+    return frozenset(c for c in fields if stats.get(f"{c}\x1fnull") == 0)
 
 
 HISTOGRAM_BINS = 20
