@@ -14,12 +14,12 @@ from medvalue.core import _parts
 from medvalue.read import _by_patient
 from tests.conftest import COUNTY, COUNTY_SPEC, LIVER, LIVER_SPEC
 
+#: Patient ids, some missing, often repeated; collisions are forced by patching id_key.
+ID_LISTS = st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " ", "ab"])))
+
 
 @settings(max_examples=50, deadline=None)
-@given(
-    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " ", "ab"]))),
-    collide=st.booleans(),
-)
+@given(ids=ID_LISTS, collide=st.booleans())
 def test_person_numbers_are_equal_exactly_when_the_ids_are(ids, collide):
     # Keys that collide for most ids (their length) must be caught and the numbers stay
     # exact: as many distinct numbers as distinct ids, equal where the ids are equal.
@@ -36,10 +36,7 @@ def test_person_numbers_are_equal_exactly_when_the_ids_are(ids, collide):
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "1", "男", " ", "ab"]))),
-    collide=st.booleans(),
-)
+@given(ids=ID_LISTS, collide=st.booleans())
 def test_all_distinct_only_when_no_two_ids_are_equal(ids, collide):
     # Missing ids are left out. With real keys the answer is exact; with keys that collide
     # for most ids (their length) it may say "not all distinct" of distinct ids (the caller
