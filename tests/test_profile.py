@@ -591,3 +591,29 @@ def test_profile_narrows_the_duplicate_check_by_the_patient_and_most_varied_colu
     chosen = profile_module._most_varied(tspec, plans, row)
     others = [c for c in plans if c != pid]
     assert chosen == [pid, others[-1], others[-2]]
+
+
+def test_times_stored_with_a_zone_are_read_as_local_times(tmp_path):
+    # Parquet datetimes that carry a time zone (Europe/Berlin: a DST change inside) are
+    # profiled as the wall-clock times they were recorded at, like text dates; every
+    # statistic equals polars' on those local times, and the date checks run.
+    n = 20_000
+    start = dt.datetime(2023, 3, 20, tzinfo=dt.UTC)
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(n)],
+            "sample_time": pl.datetime_range(
+                start, start + dt.timedelta(minutes=7 * (n - 1)), "7m", eager=True,
+                time_zone="Europe/Berlin",
+            ),
+        }
+    )  # fmt: skip
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path)
+    p = profile(load_dataset(path), as_of="2024-01-01", small_cell=1)
+    col = next(c for c in p.columns if c.name == "sample_time")
+    local = frame["sample_time"].dt.replace_time_zone(None)
+    assert (col.min, col.max) == (local.min(), local.max())
+    median = local.to_frame().select(pl.col("sample_time").quantile(0.5, "nearest")).item()
+    assert col.median == median
+    assert p.size.first_date == local.min().date() and col.n_unique == local.n_unique()

@@ -182,6 +182,24 @@ def test_values_overrule_a_date_name_and_the_profile_says_so(tmp_path):
     assert "unparseable_values" not in found
 
 
+def test_codes_under_a_text_name_are_codes_and_the_profile_says_so(tmp_path):
+    # "诊断" (diagnosis) names text, but its values are ICD-10 codes, lowercase and dotless
+    # among them: the values win, as codes, and the profile reports the conflict.
+    codes = ["I21.9", "i10", "E119", "J18.9", "K70.3", None] * 20
+    cols = _roles(tmp_path, pl.DataFrame({"诊断": codes, "说明": ["好转"] * 120}))
+    dx = cols["诊断"]
+    assert (dx.role, dx.reason, dx.named_as, dx.code_system) == (
+        "diagnosis_code", "conflict", "diagnosis_text", "icd10",
+    )  # fmt: skip
+    assert "ICD-10 codes" in dx.note
+    from medvalue import coverage, profile
+
+    ds = load_dataset(tmp_path / "t.csv")
+    found = {f.check: f for f in profile(ds, as_of="2026-01-01").findings}
+    assert found["role_conflict"].column == "诊断"
+    assert coverage(ds).chapters  # counted as codes: the coverage has ICD-10 chapters
+
+
 def test_excel_serial_numbers_under_a_date_name_stay_dates(tmp_path):
     cols = _roles(tmp_path, pl.DataFrame({"admission_date": ["45296", "45300", "45310"]}))
     assert (cols["admission_date"].role, cols["admission_date"].note) == (

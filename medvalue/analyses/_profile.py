@@ -804,6 +804,7 @@ def _direct_columns(
         if c != pid
         and c not in codes
         and not plan.is_text_source
+        and not plan.is_zoned  # local time is not in the order of the stored instants (DST)
         and plan.kind in ("number", "integer", "datetime")
     ]
     if not candidates:

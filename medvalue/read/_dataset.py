@@ -108,6 +108,13 @@ class ColumnPlan:
         return self.source_dtype in ("String", "Utf8")
 
     @property
+    def is_zoned(self) -> bool:
+        """A datetime stored with a time zone (Parquet, Arrow): typed as its local time."""
+        return (
+            self.source_dtype.startswith("Datetime") and "time_zone=None" not in self.source_dtype
+        )
+
+    @property
     def is_parsed(self) -> bool:
         """Dates or numbers read out of text: typing the value is a parse, not a cast."""
         return self.is_text_source and self.kind in ("datetime", "number", "integer")
@@ -139,6 +146,10 @@ class ColumnPlan:
         if not self.is_text_source:
             if self.kind == "number" and self.source_dtype.startswith("Float"):
                 return pl.when(col.is_nan()).then(None).otherwise(col).alias(self.name)
+            if self.is_zoned:
+                # The wall-clock time where it was recorded, as text dates are read: every
+                # date bound and check compares with times that carry no zone.
+                return col.dt.replace_time_zone(None).alias(self.name)
             return col
         # Convert the raw text once and mask the missing values afterwards: masking first
         # would make every branch of the conversion recompute the mask.

@@ -548,7 +548,17 @@ def _decide(
                        note="the name suggests a row number, but the values are not numbers")  # fmt: skip
     if by_value is not None and by_value.role == role:
         return replace(by_name, reason="both")
+    if by_value is not None and by_value.role == "diagnosis_code" and role in _TEXT_ROLES:
+        # "诊断" holding I21.9, i10, E119: the codes are what a buyer counts.
+        return replace(
+            by_value, reason="conflict", named_as=role,
+            note=f"the name suggests {role.replace('_', ' ')}, but {by_value.confidence:.0%} of values are ICD-10 codes",
+        )  # fmt: skip
     return by_name
+
+
+#: Roles a name gives to a column of words, which values shaped as codes overrule.
+_TEXT_ROLES = ("diagnosis_text", "free_text", "other")
 
 
 def _row_index_columns(sample: pl.DataFrame, candidates: Sequence[str]) -> set[str]:
