@@ -152,3 +152,59 @@ def test_columns_named_as_our_own_working_names(tmp_path):
     ds = load_dataset(path)
     assert list(ds.spec.tables["dictionary"].columns) == ["column", "value", "rows", "present"]
     assert profile(ds).to_dict()["size"]["rows"] == 3
+
+
+def test_parquet_types_medvalue_does_not_read_as_they_are(tmp_path):
+    # Categories, decimals, times of day, durations, lists, records, bytes and all-empty
+    # columns, as Parquet (or Excel) may hand them over: every command reads them, each
+    # change a user should know of is a finding, and no byte of a file column is read.
+    import datetime as dt
+    import decimal
+    import json
+
+    from medvalue import coverage, load_dataset, privacy, profile
+
+    n = 40
+    secret = b"ID-CARD-SCAN-\xff\xd8"
+    frame = pl.DataFrame(
+        {
+            "patient_id": pl.Series([i // 2 for i in range(n)], dtype=pl.UInt64),
+            "sex": pl.Series(["M", "F"] * (n // 2)).cast(pl.Categorical),
+            "ward": pl.Series(["A", "B"] * (n // 2)).cast(pl.Enum(["A", "B"])),
+            "charge": pl.Series(
+                [decimal.Decimal(f"{i}.25") for i in range(n)], dtype=pl.Decimal(8, 2)
+            ),
+            "visit_time": [dt.time(8 + i % 10, 30) for i in range(n)],
+            "stay": [dt.timedelta(days=i % 7, hours=12) for i in range(n)],
+            "codes": [["I10", "E11.9"][: i % 3] for i in range(n)],
+            "vitals": [{"pulse": 70 + i, "unit": "bpm"} for i in range(n)],
+            "scan": pl.Series([secret] * n, dtype=pl.Binary),
+            "empty": pl.Series([None] * n, dtype=pl.Null),
+            "admit": [dt.date(2021, 1, 1) + dt.timedelta(days=i) for i in range(n)],
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path)
+    ds = load_dataset(path)
+    typed = ds.frame("t").collect()
+    assert typed["charge"].to_list()[:2] == [0.25, 1.25]
+    assert typed["stay"].to_list()[:2] == [0.5, 1.5]  # days
+    assert typed["codes"].to_list()[:3] == ["[]", '["I10"]', '["I10","E11.9"]']
+    assert json.loads(typed["vitals"][0]) == {"pulse": 70, "unit": "bpm"}
+    assert typed["scan"].unique().to_list() == [f"<{len(secret)} bytes>"]
+    assert ds.table_spec("t").columns["visit_time"].role == "other"  # a time of day, not a date
+    p = profile(ds, as_of="2025-01-01")
+    checks = {(f.check, f.column) for f in p.findings}
+    assert {
+        ("time_of_day_as_text", "visit_time"),
+        ("duration_as_days", "stay"),
+        ("nested_as_text", "codes"),
+        ("nested_as_text", "vitals"),
+        ("binary_as_size", "scan"),
+        ("role_conflict", "visit_time"),
+    } <= checks
+    for f in p.findings:  # every finding has its message in both languages
+        assert f.message("en") and f.message("zh") and f.fix("zh")
+    outputs = [p.to_dict(), coverage(ds).to_dict(), privacy(ds).to_dict()]
+    text = json.dumps(outputs, ensure_ascii=False, default=str)
+    assert "ID-CARD" not in text and secret.hex() not in text

@@ -507,7 +507,8 @@ def _decide(
         if kind == "number":
             return replace(by_name, role="duration", reason="both", quasi=False,
                            note=f"a time span: {share['number']:.0%} of values are numbers")  # fmt: skip
-        return replace(by_name, role="event_date", reason="both" if kind == "date" else "name")
+        by_name = replace(by_name, role="event_date")  # then judged as any date name
+        role = "event_date"
     if role in DATE_ROLES:
         if kind == "date":
             return replace(by_name, reason="both")

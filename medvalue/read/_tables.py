@@ -416,6 +416,46 @@ def _clean_header(header: list[str], table: str) -> tuple[list[str], list[ReadNo
 
 # --- binary and structured formats ------------------------------------------------------------
 
+_MICROSECONDS_A_DAY = 86_400_000_000
+
+
+def plain_types(frame: pl.LazyFrame, table: str) -> tuple[pl.LazyFrame, list[ReadNote]]:
+    """``frame`` with the column types a binary format may carry, and medvalue does not read
+    as they are, given as the types it does (lazily, one expression a column), and a note for
+    each change a user should know of.
+
+    Categories and all-empty columns become text, decimals numbers (as every other amount);
+    a time of day, text ("08:30:00": it is not a date); a duration, a number of days (a
+    length of stay as it is counted); lists and records, their JSON text; bytes (files,
+    images), only their size ("<2048 bytes>").
+    """
+    exprs, notes = [], []
+    for c, dtype in frame.collect_schema().items():
+        col = pl.col(c)
+        if isinstance(dtype, pl.Categorical | pl.Enum | pl.Null):
+            exprs.append(col.cast(pl.String).alias(c))
+        elif isinstance(dtype, pl.Decimal):
+            exprs.append(col.cast(pl.Float64).alias(c))
+        elif isinstance(dtype, pl.Time):
+            exprs.append(col.dt.to_string("%H:%M:%S").alias(c))
+            notes.append(ReadNote("time_of_day_as_text", table, c, 1, "times of day read as text"))
+        elif isinstance(dtype, pl.Duration):
+            exprs.append((col.dt.total_microseconds() / _MICROSECONDS_A_DAY).alias(c))
+            notes.append(ReadNote("duration_as_days", table, c, 1, "durations read as days"))
+        elif isinstance(dtype, pl.List | pl.Array | pl.Struct):
+            # {"name": value} encoded, then the value's JSON cut out of it.
+            encoded = pl.struct(col).struct.json_encode()
+            value = encoded.str.replace(r'^\{"(?:[^"\\]|\\.)*":', "").str.head(-1)
+            exprs.append(pl.when(col.is_null()).then(None).otherwise(value).alias(c))
+            notes.append(
+                ReadNote("nested_as_text", table, c, 1, "lists or records read as JSON text")
+            )
+        elif isinstance(dtype, pl.Binary):
+            # Files and images (a scanned ID card, a face): never read, only their sizes.
+            exprs.append(pl.format("<{} bytes>", col.bin.size()).alias(c))
+            notes.append(ReadNote("binary_as_size", table, c, 1, "bytes: only their sizes read"))
+    return (frame.with_columns(exprs) if exprs else frame), notes
+
 
 def _read_excel(p: Path, shown: str, size: int, *, prefix: bool) -> list[Table]:
     if p.suffix.lower() == ".xls":
@@ -444,14 +484,17 @@ def _read_excel(p: Path, shown: str, size: int, *, prefix: bool) -> list[Table]:
             continue
         columns, notes = _clean_header(list(df.columns), sheet)
         name = f"{p.stem}.{sheet}" if prefix and len(sheets) > 1 else (p.stem if prefix else sheet)
+        frame, converted = plain_types(
+            df.rename(dict(zip(df.columns, columns, strict=True))).lazy(), name
+        )
         tables.append(
             Table(
                 name=name,
                 source=f"{shown}#{sheet}",
                 format="excel",
-                frame=df.rename(dict(zip(df.columns, columns, strict=True))).lazy(),
+                frame=frame,
                 bytes_on_disk=size,
-                notes=tuple(notes),
+                notes=(*notes, *converted),
             )
         )
     if not tables:
@@ -479,7 +522,8 @@ def _read_parquet(p: Path, shown: str, size: int) -> Table:
         ) from exc
     columns, notes = _clean_header(schema.names(), p.stem)
     frame = frame.rename(dict(zip(schema.names(), columns, strict=True)))
-    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=tuple(notes))
+    frame, converted = plain_types(frame, p.stem)
+    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=(*notes, *converted))
 
 
 def _parquet_parts(p: Path) -> list[Path]:
