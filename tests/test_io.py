@@ -208,3 +208,20 @@ def test_parquet_types_medvalue_does_not_read_as_they_are(tmp_path):
     outputs = [p.to_dict(), coverage(ds).to_dict(), privacy(ds).to_dict()]
     text = json.dumps(outputs, ensure_ascii=False, default=str)
     assert "ID-CARD" not in text and secret.hex() not in text
+
+
+def test_ndjson_with_nested_values(tmp_path):
+    # A FHIR-like export line by line: lists and records in some fields.
+    from medvalue import load_dataset, profile
+
+    lines = [
+        '{"patient_id": "p1", "dx": ["I10", "E11.9"], "vitals": {"hr": 70}, "admit": "2021-01-05"}',
+        '{"patient_id": "p2", "dx": [], "vitals": null, "admit": "2021-02-05"}',
+    ]
+    path = tmp_path / "visits.ndjson"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ds = load_dataset(path)
+    typed = ds.frame("visits").collect()
+    assert typed["vitals"].to_list() == ['{"hr":70}', None]
+    checks = {(f.check, f.column) for f in profile(ds, as_of="2025-01-01").findings}
+    assert {("nested_as_text", "dx"), ("nested_as_text", "vitals")} <= checks

@@ -558,5 +558,7 @@ def _read_ndjson(p: Path, shown: str, size: int) -> Table:
         raise InputError.at(
             shown, "the first line is not a JSON object", "write one JSON object per line"
         )
-    frame = pl.scan_ndjson(p, infer_schema_length=10_000)
-    return Table(p.stem, shown, "ndjson", frame, encoding="utf-8", bytes_on_disk=size)
+    frame, notes = plain_types(pl.scan_ndjson(p, infer_schema_length=10_000), p.stem)
+    return Table(
+        p.stem, shown, "ndjson", frame, encoding="utf-8", bytes_on_disk=size, notes=tuple(notes)
+    )
