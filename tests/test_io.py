@@ -178,6 +178,7 @@ def test_parquet_types_medvalue_does_not_read_as_they_are(tmp_path):
             "stay": [dt.timedelta(days=i % 7, hours=12) for i in range(n)],
             "codes": [["I10", "E11.9"][: i % 3] for i in range(n)],
             "vitals": [{"pulse": 70 + i, "unit": "bpm"} for i in range(n)],
+            "contact": [{"name": "张伟", "phone": "13812345678"} for i in range(n)],
             "scan": pl.Series([secret] * n, dtype=pl.Binary),
             "empty": pl.Series([None] * n, dtype=pl.Null),
             "admit": [dt.date(2021, 1, 1) + dt.timedelta(days=i) for i in range(n)],
@@ -208,6 +209,9 @@ def test_parquet_types_medvalue_does_not_read_as_they_are(tmp_path):
     outputs = [p.to_dict(), coverage(ds).to_dict(), privacy(ds).to_dict()]
     text = json.dumps(outputs, ensure_ascii=False, default=str)
     assert "ID-CARD" not in text and secret.hex() not in text
+    # JSON text hides what no pattern sees inside it: it is free text, never shown.
+    assert ds.table_spec("t").columns["contact"].role == "free_text"
+    assert "13812345678" not in text and "张伟" not in text
 
 
 def test_ndjson_with_nested_values(tmp_path):

@@ -200,6 +200,18 @@ def test_codes_under_a_text_name_are_codes_and_the_profile_says_so(tmp_path):
     assert coverage(ds).chapters  # counted as codes: the coverage has ICD-10 chapters
 
 
+def test_json_text_is_free_text_whatever_its_name(tmp_path):
+    # A CSV export with JSON records in a column: a name and a phone number inside them are
+    # invisible to every identifier pattern, so the column is hidden as free text, even
+    # under a name that would show its values.
+    record = '{"name": "张伟", "phone": "13812345678"}'
+    cols = _roles(tmp_path, pl.DataFrame({"ward": [record] * 30, "note": ['["a", "b"]'] * 30}))
+    assert (cols["ward"].role, cols["ward"].reason, cols["ward"].named_as) == (
+        "free_text", "conflict", "site",
+    )  # fmt: skip
+    assert cols["note"].role == "free_text"
+
+
 def test_excel_serial_numbers_under_a_date_name_stay_dates(tmp_path):
     cols = _roles(tmp_path, pl.DataFrame({"admission_date": ["45296", "45300", "45310"]}))
     assert (cols["admission_date"].role, cols["admission_date"].note) == (

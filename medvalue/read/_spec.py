@@ -409,8 +409,9 @@ def _pattern_shares(sample: pl.DataFrame) -> dict[str, dict[Any, float]]:
         (number.is_not_null() & present).alias("number"),
         (patterns.is_latin_name(col) & present).alias("latin_name"),
         (col.str.contains(r"^[-+]?\d") & present).alias("leading_number"),
+        (col.str.contains(r"^(?s:\{.*\}|\[.*\])$") & present).alias("json"),
     ]
-    named = ["date", "serial", "number", "latin_name", "leading_number"]
+    named = ["date", "serial", "number", "latin_name", "leading_number", "json"]
     stacked = (
         sample.lazy()
         .select(string_cols)
@@ -468,6 +469,13 @@ def _rule_for_values(stats: Mapping[Any, float]) -> ColumnSpec | None:
         share = stats.get(i, 0.0)
         if share >= _PATTERN_SHARE:
             return ColumnSpec(role, "pattern", round(share, 3), **extra)
+    if stats.get("json", 0.0) >= _PATTERN_SHARE:
+        # Lists and records as JSON text: a contact record holds a name and a phone number
+        # no pattern sees inside it, so its values are never shown.
+        return ColumnSpec(
+            "free_text", "pattern", round(stats["json"], 3), kind=JSON_TEXT,
+            note="JSON text (lists or records): its values are never shown",
+        )  # fmt: skip
     if stats.get("date", 0.0) >= _VALUE_SHARE:
         return ColumnSpec("event_date", "pattern", round(stats["date"], 3))
     if (
@@ -500,6 +508,11 @@ def _decide(
         # What a column holds beats what it is called: an ID number is an ID number.
         agree = by_name is not None and by_name.role == "direct_identifier"
         return replace(by_value, reason="both") if agree else by_value
+    if by_value is not None and by_value.kind == JSON_TEXT:
+        # Whatever it is called, JSON text may hold identifiers: it stays hidden.
+        if by_name is None or by_name.role in ("free_text", "direct_identifier"):
+            return by_name or by_value
+        return replace(by_value, reason="conflict", named_as=by_name.role)
     if by_name is None:
         return by_value if by_value is not None else ColumnSpec()
     role = by_name.role
@@ -560,6 +573,10 @@ def _decide(
 
 #: Roles a name gives to a column of words, which values shaped as codes overrule.
 _TEXT_ROLES = ("diagnosis_text", "free_text", "other")
+
+
+#: ColumnSpec.kind of a free-text column of JSON text.
+JSON_TEXT = "json"
 
 
 def _row_index_columns(sample: pl.DataFrame, candidates: Sequence[str]) -> set[str]:
