@@ -140,6 +140,13 @@ def test_folders_of_part_files_are_tables(tmp_path):
     pl.DataFrame({"patient_id": [1]}).write_parquet(labs / "part-00009.parquet")
     with pytest.raises(InputError, match="part files hold different columns"):
         read_path(labs)
+    # What the reader notes of a part file is said of the folder's table.
+    (labs / "part-00009.parquet").unlink()
+    timed = [p.with_columns(stay=pl.duration(days=2)) for p in parts]
+    for i, part in enumerate(timed):
+        part.write_parquet(labs / f"part-{i:05d}.parquet")
+    notes = read_path(labs).tables[0].notes
+    assert [(n.check, n.table, n.column) for n in notes] == [("duration_as_days", "labs", "stay")]
 
 
 def test_columns_named_as_our_own_working_names(tmp_path):

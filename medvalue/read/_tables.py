@@ -16,7 +16,7 @@ import io as _io
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -542,7 +542,8 @@ def _read_parquet_parts(p: Path, shown: str) -> Table:
         raise InputError.at(shown, "its part files hold different columns", "write the table again")
     frame = pl.concat([t.frame for t in parts])
     size = sum(t.bytes_on_disk for t in parts)
-    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=parts[0].notes)
+    notes = tuple(replace(n, table=p.stem) for n in parts[0].notes)  # the folder is the table
+    return Table(p.stem, shown, "parquet", frame, bytes_on_disk=size, notes=notes)
 
 
 def _read_ndjson(p: Path, shown: str, size: int) -> Table:
