@@ -236,3 +236,28 @@ def test_ndjson_with_nested_values(tmp_path):
     assert typed["vitals"].to_list() == ['{"hr":70}', None]
     checks = {(f.check, f.column) for f in profile(ds, as_of="2025-01-01").findings}
     assert {("nested_as_text", "dx"), ("nested_as_text", "vitals")} <= checks
+
+
+def test_excel_time_cells_are_times_of_day_not_dates_of_1899(tmp_path):
+    # Excel stores a time cell as a fraction of a day; read, it falls on 1899-12-31 and
+    # would be taken for a birth date a century before every admission.
+    import datetime as dt
+
+    from medvalue import load_dataset, profile
+
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(30)],
+            "visit_time": [dt.time(8, i) for i in range(30)],
+            "admit": [dt.datetime(2021, 1, 1, 8, i) for i in range(30)],
+        }
+    )
+    path = tmp_path / "visits.xlsx"
+    frame.write_excel(path, worksheet="visits")
+    ds = load_dataset(path)
+    cols = ds.table_spec("visits").columns
+    assert (cols["visit_time"].role, cols["admit"].role) == ("other", "admission_date")
+    assert ds.frame("visits").collect()["visit_time"][:2].to_list() == ["08:00:00", "08:01:00"]
+    checks = {(f.check, f.column) for f in profile(ds, as_of="2025-01-01").findings}
+    assert ("time_of_day_as_text", "visit_time") in checks
+    assert ("date_before_1900", "visit_time") not in checks

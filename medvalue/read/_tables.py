@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import hashlib
 import io as _io
 import json
@@ -457,6 +458,25 @@ def plain_types(frame: pl.LazyFrame, table: str) -> tuple[pl.LazyFrame, list[Rea
     return (frame.with_columns(exprs) if exprs else frame), notes
 
 
+#: The days Excel writes a time of day on (its day 0 and the day before; time cells
+#: carry no date of their own).
+_EXCEL_TIME_DAYS = (dt.date(1899, 12, 30), dt.date(1899, 12, 31), dt.date(1900, 1, 1))
+
+
+def _excel_times(sheet: pl.DataFrame) -> pl.DataFrame:
+    """``sheet`` with its time-of-day cells as times: Excel stores a time as a fraction of a
+    day, and the reader gives it a date of 1899 (every value of such a column falls on
+    Excel's day 0), which would read as a birth date a century before every visit."""
+    times = [
+        c
+        for c, dtype in sheet.schema.items()
+        if isinstance(dtype, pl.Datetime)
+        and sheet[c].drop_nulls().len() > 0
+        and sheet[c].drop_nulls().dt.date().is_in(_EXCEL_TIME_DAYS).all()
+    ]
+    return sheet.with_columns(pl.col(c).dt.time() for c in times) if times else sheet
+
+
 def _read_excel(p: Path, shown: str, size: int, *, prefix: bool) -> list[Table]:
     if p.suffix.lower() == ".xls":
         raise InputError.at(
@@ -485,7 +505,7 @@ def _read_excel(p: Path, shown: str, size: int, *, prefix: bool) -> list[Table]:
         columns, notes = _clean_header(list(df.columns), sheet)
         name = f"{p.stem}.{sheet}" if prefix and len(sheets) > 1 else (p.stem if prefix else sheet)
         frame, converted = plain_types(
-            df.rename(dict(zip(df.columns, columns, strict=True))).lazy(), name
+            _excel_times(df.rename(dict(zip(df.columns, columns, strict=True)))).lazy(), name
         )
         tables.append(
             Table(
