@@ -324,3 +324,27 @@ def test_day_first_month_first_and_ambiguous_dates(tmp_path):
     )
     strftime = load_dataset(path, spec=spec).frame("d").collect()["unclear_date"]
     assert strftime.dt.strftime("%Y-%m-%d").to_list() == ["2024-01-05", "2024-02-06", "2024-03-07"]
+
+
+def test_columns_a_file_typed_as_dates_are_dates_whatever_their_name(tmp_path):
+    # Parquet written by pandas: a datetime column with a zone under a name that says
+    # nothing, and the index pandas stores as a column.
+    import datetime as dt
+
+    frame = pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(30)],
+            "adm": pl.datetime_range(
+                dt.datetime(2021, 1, 1), dt.datetime(2021, 1, 30), "1d", eager=True,
+                time_zone="Asia/Shanghai",
+            ),
+            "d": [dt.date(2022, 1, 1) + dt.timedelta(days=i) for i in range(30)],
+            "__index_level_0__": [7 + 3 * i for i in range(30)],
+        }
+    )  # fmt: skip
+    path = tmp_path / "t.parquet"
+    frame.write_parquet(path)
+    cols = load_dataset(path).spec.tables["t"].columns
+    assert (cols["adm"].role, cols["adm"].reason) == ("event_date", "pattern")
+    assert cols["d"].role == "event_date"
+    assert cols["__index_level_0__"].role == "row_index"

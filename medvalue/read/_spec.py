@@ -251,7 +251,7 @@ _NAME_RULES: tuple[tuple[str, dict[str, Any], str], ...] = (
     (
         "row_index",
         {},
-        r"^(rownames?|unnamed:?\d*|index|idx|rowid|rownum(ber)?|row|序号|行号)$",
+        r"^(rownames?|unnamed:?\d*|index|idx|rowid|rownum(ber)?|row|序号|行号|indexlevel\d+)$",
     ),
     (
         "birth_date",
@@ -666,7 +666,14 @@ def _infer_table(name: str, frame: pl.LazyFrame) -> TableSpec:
     columns: dict[str, ColumnSpec] = {}
     for c in sample.columns:
         stats = shares.get(c, {})
-        by_value = _rule_for_values(stats) if sample.schema[c] == pl.String else None
+        dtype = sample.schema[c]
+        if dtype == pl.String:
+            by_value = _rule_for_values(stats)
+        elif isinstance(dtype, pl.Date | pl.Datetime) and stats.get("n"):
+            # Typed as dates by the file itself (Parquet, Excel): dates whatever the name.
+            by_value = ColumnSpec("event_date", "pattern", 1.0)
+        else:
+            by_value = None
         columns[c] = _decide(c, _rule_for_name(c), by_value, stats)
     unnamed = [
         c for c, cs in columns.items()
