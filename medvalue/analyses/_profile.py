@@ -405,12 +405,11 @@ def _gather(ds: Dataset, name: str, as_of: dt.date, small_cell: int) -> _Gathere
     query = _row_query(raw, tspec, plans, distinct, on_rows, cross, row)
     row.update(query.collect(engine=ENGINE).row(0, named=True))
     if tspec.first("patient_id"):  # after the row pass: the patient group-by wants the memory
-        records = _patient_records(raw, tspec, plans, distinct, row)
-        rows = int(row["__rows"])
-        one_each = _one_record_each(records)
+        complete = _complete_fields(tspec, row)
+        records = _patient_records(raw, tspec, plans, distinct, row, complete)
         table = _records_table(
-            records, tspec, per_patient, len(checks), rows,
-            one_each=one_each, complete=_complete_fields(tspec, row),
+            records, tspec, per_patient, len(checks), int(row["__rows"]),
+            one_each=_one_record_each(records), complete=complete,
         )  # fmt: skip
         row.update(_patient_row(table))
     checks += per_patient
@@ -545,9 +544,10 @@ def _gather_on_spark(ds: Dataset, name: str, as_of: dt.date, small_cell: int) ->
     if pid:
         offset = len(checks)
 
+        complete = _complete_fields(tspec, row)
+
         def per_partition(rows: pl.DataFrame) -> pl.DataFrame:
-            records = _patient_records(rows.lazy(), tspec, plans, distinct, row)
-            complete = _complete_fields(tspec, row)
+            records = _patient_records(rows.lazy(), tspec, plans, distinct, row, complete)
             return _records_table(
                 records, tspec, per_patient, offset, rows.height, complete=complete
             )
@@ -990,13 +990,13 @@ def _patient_records(
     plans: Mapping[str, ColumnPlan],
     distinct: Mapping[str, pl.DataFrame],
     stats: Mapping[str, Any],
+    complete: Collection[str] = (),
 ) -> pl.LazyFrame:
     """The rows' inputs of the per-patient group-by (:func:`_records_table`): the typed
-    patient id, the sex code and which key fields each row holds; rows without an id left
-    out."""
+    patient id, the sex code and which key fields each row holds, but for the ``complete``
+    ones (given to :func:`_records_table` too); rows without an id left out."""
     pid = tspec.first("patient_id")
     assert pid is not None
-    complete = _complete_fields(tspec, stats)
     fields = [c for c in _patient_fields(tspec, pid) if c not in complete]
     frame = raw.with_columns(
         plans[pid].typed().alias(_TYPED + pid),
